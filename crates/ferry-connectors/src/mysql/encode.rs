@@ -1,0 +1,365 @@
+//! Arrow batches → the tab-separated text `LOAD DATA` reads.
+//!
+//! One line per row, fields separated by `\t`; `\N` is NULL; in text `\\`,
+//! `\t`, `\n` and NUL are escaped with a backslash; binary values travel as hex
+//! into a user variable and are stored with `UNHEX`. Numbers, decimals, dates
+//! and timestamps use exact text (no float goes through a decimal that rounds).
+//! The encoder appends to a caller's buffer and allocates nothing per row.
+
+use arrow::record_batch::RecordBatch;
+use ferry_core::{ColumnType, Error, Result, TableSchema};
+
+use super::conn::{NativeColumn, TableInfo, quote};
+use crate::common::values::{
+    ColumnValues, write_date, write_decimal, write_time, write_timestamp, write_uuid,
+};
+
+/// Microseconds in a day.
+const DAY_MICROS: i64 = 86_400_000_000;
+
+/// How one column's values are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Enc {
+    /// Values as they are; floats keep their shortest exact text.
+    Plain,
+    /// A `float32` into a `DOUBLE`: the exact double of the float.
+    Float32AsDouble,
+    /// `time`/`timestamp` into a column with fewer fractional digits: `unit`
+    /// µs must divide the value, or the server would round it silently.
+    Micros { unit: i64 },
+}
+
+struct ColumnPlan {
+    name: String,
+    ty: ColumnType,
+    enc: Enc,
+}
+
+/// Encodes batches of one schema into `LOAD DATA` text for one target table.
+pub(crate) struct RowEncoder {
+    columns: Vec<ColumnPlan>,
+}
+
+impl RowEncoder {
+    /// An encoder for `schema` writing into `target` (the columns Ferry creates when `None`).
+    pub(crate) fn new(schema: &TableSchema, target: Option<&TableInfo>) -> Self {
+        let columns = schema
+            .columns
+            .iter()
+            .map(|c| {
+                let native = target.and_then(|t| t.columns.iter().find(|n| n.name == c.name));
+                ColumnPlan {
+                    name: c.name.clone(),
+                    ty: c.ty.clone(),
+                    enc: encoding(&c.ty, native),
+                }
+            })
+            .collect();
+        RowEncoder { columns }
+    }
+
+    /// The `LOAD DATA LOCAL INFILE` statement reading this encoding into `qualified`.
+    pub(crate) fn load_sql(&self, qualified: &str) -> String {
+        let mut fields = Vec::with_capacity(self.columns.len());
+        let mut sets = Vec::new();
+        for (i, c) in self.columns.iter().enumerate() {
+            if c.ty == ColumnType::Binary {
+                fields.push(format!("@ferry_hex{i}"));
+                sets.push(format!("{} = UNHEX(@ferry_hex{i})", quote(&c.name)));
+            } else {
+                fields.push(quote(&c.name));
+            }
+        }
+        let mut sql = format!(
+            r"LOAD DATA LOCAL INFILE 'ferry_stream' INTO TABLE {qualified} CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\t' ESCAPED BY '\\' LINES TERMINATED BY '\n' ({})",
+            fields.join(", ")
+        );
+        if !sets.is_empty() {
+            sql.push_str(" SET ");
+            sql.push_str(&sets.join(", "));
+        }
+        sql
+    }
+
+    /// Typed views of `batch`'s columns; errors if the batch does not match the schema.
+    pub(crate) fn views<'a>(&self, batch: &'a RecordBatch) -> Result<Vec<ColumnValues<'a>>> {
+        if batch.num_columns() != self.columns.len() {
+            return Err(Error::Internal(format!(
+                "batch has {} columns, the sink was prepared for {}",
+                batch.num_columns(),
+                self.columns.len()
+            )));
+        }
+        self.columns
+            .iter()
+            .zip(batch.columns())
+            .map(|(c, a)| ColumnValues::new(a, &c.ty, &c.name))
+            .collect()
+    }
+
+    /// Appends rows `from..` of `views` to `out` until `out` holds `limit`
+    /// bytes or the batch ends; returns the index of the next row.
+    pub(crate) fn encode_rows(
+        &self,
+        views: &[ColumnValues<'_>],
+        from: usize,
+        rows: usize,
+        out: &mut Vec<u8>,
+        limit: usize,
+    ) -> Result<usize> {
+        let mut row = from;
+        while row < rows && out.len() < limit {
+            for (i, (plan, v)) in self.columns.iter().zip(views).enumerate() {
+                if i > 0 {
+                    out.push(b'\t');
+                }
+                encode_value(plan, v, row, out)?;
+            }
+            out.push(b'\n');
+            row += 1;
+        }
+        Ok(row)
+    }
+}
+
+fn encoding(ty: &ColumnType, target: Option<&NativeColumn>) -> Enc {
+    let Some(t) = target else {
+        return Enc::Plain; // Ferry's own DDL: DOUBLE, FLOAT, TIME(6), DATETIME(6)
+    };
+    match ty {
+        ColumnType::Float32 if t.data_type != "float" => Enc::Float32AsDouble,
+        ColumnType::Time | ColumnType::Timestamp | ColumnType::TimestampTz => {
+            let digits = t.fractional_digits().min(6);
+            match 10i64.pow(6 - digits) {
+                1 => Enc::Plain,
+                unit => Enc::Micros { unit },
+            }
+        }
+        _ => Enc::Plain,
+    }
+}
+
+#[inline]
+fn encode_value(
+    plan: &ColumnPlan,
+    v: &ColumnValues<'_>,
+    i: usize,
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    if v.is_null(i) {
+        out.extend_from_slice(br"\N");
+        return Ok(());
+    }
+    let dirty = |m: String| Error::dirty(&plan.name, m);
+    match v {
+        ColumnValues::Bool(a) => out.push(if a.value(i) { b'1' } else { b'0' }),
+        ColumnValues::Int16(a) => {
+            out.extend_from_slice(itoa::Buffer::new().format(a.value(i)).as_bytes())
+        }
+        ColumnValues::Int32(a) => {
+            out.extend_from_slice(itoa::Buffer::new().format(a.value(i)).as_bytes())
+        }
+        ColumnValues::Int64(a) => {
+            out.extend_from_slice(itoa::Buffer::new().format(a.value(i)).as_bytes())
+        }
+        ColumnValues::Float32(a) => {
+            let x = a.value(i);
+            if !x.is_finite() {
+                return Err(dirty(format!("{x} cannot be stored in MySQL/MariaDB")));
+            }
+            let mut b = ryu::Buffer::new();
+            let text = if plan.enc == Enc::Float32AsDouble {
+                b.format_finite(f64::from(x))
+            } else {
+                b.format_finite(x)
+            };
+            out.extend_from_slice(text.as_bytes());
+        }
+        ColumnValues::Float64(a) => {
+            let x = a.value(i);
+            if !x.is_finite() {
+                return Err(dirty(format!("{x} cannot be stored in MySQL/MariaDB")));
+            }
+            out.extend_from_slice(ryu::Buffer::new().format_finite(x).as_bytes());
+        }
+        ColumnValues::Decimal(a, scale) => write_decimal(out, a.value(i), *scale),
+        ColumnValues::Utf8(a) => push_escaped(out, a.value(i).as_bytes()),
+        ColumnValues::Binary(a) => push_hex(out, a.value(i)),
+        ColumnValues::Date(a) => {
+            write_date(out, a.value(i)).map_err(|e| dirty(reason(e)))?;
+        }
+        ColumnValues::Time(a) => {
+            let x = a.value(i);
+            if !(0..DAY_MICROS).contains(&x) {
+                return Err(dirty(format!("time {x} µs is not a time of day")));
+            }
+            check_unit(plan, x, || {
+                let mut t = Vec::new();
+                write_time(&mut t, x);
+                t
+            })?;
+            write_time(out, x);
+        }
+        ColumnValues::Timestamp(a) => {
+            let x = a.value(i);
+            check_unit(plan, x, || {
+                let mut t = Vec::new();
+                let _ = write_timestamp(&mut t, x);
+                t
+            })?;
+            write_timestamp(out, x).map_err(|e| dirty(reason(e)))?;
+        }
+        ColumnValues::Uuid(a) => write_uuid(out, a.value(i)),
+    }
+    Ok(())
+}
+
+/// Fails a value with more fractional digits than the target column keeps.
+#[inline]
+fn check_unit(plan: &ColumnPlan, micros: i64, text: impl FnOnce() -> Vec<u8>) -> Result<()> {
+    if let Enc::Micros { unit } = plan.enc
+        && micros.rem_euclid(unit) != 0
+    {
+        return Err(Error::dirty(
+            &plan.name,
+            format!(
+                "{} has more fractional-second digits than the target column keeps (it would be rounded)",
+                String::from_utf8_lossy(&text())
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The message of a value error raised without a column name.
+fn reason(e: Error) -> String {
+    match e {
+        Error::DirtyData { message, .. } => message,
+        other => other.to_string(),
+    }
+}
+
+/// Appends `s` with `\`, TAB, LF and NUL escaped for `LOAD DATA … ESCAPED BY '\\'`.
+#[inline]
+pub(crate) fn push_escaped(out: &mut Vec<u8>, s: &[u8]) {
+    let first = match (
+        memchr::memchr3(b'\\', b'\t', b'\n', s),
+        memchr::memchr(0, s),
+    ) {
+        (None, None) => {
+            out.extend_from_slice(s);
+            return;
+        }
+        (Some(a), Some(b)) => a.min(b),
+        (Some(a), None) | (None, Some(a)) => a,
+    };
+    out.extend_from_slice(&s[..first]);
+    let mut start = first;
+    for (i, &b) in s.iter().enumerate().skip(first) {
+        let esc = match b {
+            b'\\' => b'\\',
+            b'\t' => b't',
+            b'\n' => b'n',
+            0 => b'0',
+            _ => continue,
+        };
+        out.extend_from_slice(&s[start..i]);
+        out.push(b'\\');
+        out.push(esc);
+        start = i + 1;
+    }
+    out.extend_from_slice(&s[start..]);
+}
+
+/// Appends `bytes` as lowercase hex.
+#[inline]
+fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(bytes.len() * 2);
+    for b in bytes {
+        out.push(HEX[(b >> 4) as usize]);
+        out.push(HEX[(b & 15) as usize]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, BinaryArray, Float32Array, Int32Array, StringArray};
+    use ferry_core::ColumnDef;
+
+    fn col(name: &str, ty: ColumnType) -> ColumnDef {
+        ColumnDef {
+            name: name.into(),
+            ty,
+            nullable: true,
+            native_type: String::new(),
+        }
+    }
+
+    #[test]
+    fn escapes_text_and_writes_nulls() {
+        let mut out = Vec::new();
+        push_escaped(&mut out, b"a\tb\nc\\d\0e");
+        assert_eq!(out, br"a\tb\nc\\d\0e");
+        let schema = TableSchema {
+            table: "t".into(),
+            columns: vec![
+                col("i", ColumnType::Int32),
+                col(
+                    "s",
+                    ColumnType::Text {
+                        max_chars: None,
+                        fixed: false,
+                    },
+                ),
+                col("b", ColumnType::Binary),
+                col("f", ColumnType::Float32),
+            ],
+            primary_key: vec![],
+        };
+        let arrays: Vec<ArrayRef> = vec![
+            Arc::new(Int32Array::from(vec![Some(1), None])),
+            Arc::new(StringArray::from(vec![Some("x\ty"), Some("")])),
+            Arc::new(BinaryArray::from(vec![Some(&[0u8, 255][..]), None])),
+            Arc::new(Float32Array::from(vec![Some(0.1f32), Some(-2.5)])),
+        ];
+        let batch = RecordBatch::try_new(schema.arrow_schema(), arrays).expect("batch");
+        let enc = RowEncoder::new(&schema, None);
+        let views = enc.views(&batch).expect("views");
+        let mut out = Vec::new();
+        assert_eq!(
+            enc.encode_rows(&views, 0, 2, &mut out, usize::MAX)
+                .expect("rows"),
+            2
+        );
+        assert_eq!(
+            String::from_utf8(out).expect("utf8"),
+            "1\tx\\ty\t00ff\t0.1\n\\N\t\t\\N\t-2.5\n"
+        );
+        let sql = enc.load_sql("`d`.`t`");
+        assert!(
+            sql.ends_with("(`i`, `s`, @ferry_hex2, `f`) SET `b` = UNHEX(@ferry_hex2)"),
+            "{sql}"
+        );
+    }
+
+    #[test]
+    fn refuses_nan() {
+        let schema = TableSchema {
+            table: "t".into(),
+            columns: vec![col("f", ColumnType::Float32)],
+            primary_key: vec![],
+        };
+        let arrays: Vec<ArrayRef> = vec![Arc::new(Float32Array::from(vec![f32::NAN]))];
+        let batch = RecordBatch::try_new(schema.arrow_schema(), arrays).expect("batch");
+        let enc = RowEncoder::new(&schema, None);
+        let views = enc.views(&batch).expect("views");
+        let err = enc
+            .encode_rows(&views, 0, 1, &mut Vec::new(), usize::MAX)
+            .expect_err("NaN");
+        assert!(err.to_string().contains("`f`"), "{err}");
+    }
+}

@@ -1,0 +1,61 @@
+//! MySQL and MariaDB: a source that streams one consistent snapshot and a
+//! sink that streams `LOAD DATA LOCAL INFILE` from memory and publishes
+//! atomically. Driver: `mysql_async` (text protocol, no TLS).
+//!
+//! # Reading
+//!
+//! ```text
+//!  open_read: connect ─ SET time_zone='+00:00' ─ START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY
+//!  read_split(0): task ── SELECT cols FROM `db`.`t` (unbuffered) ──▶ BatchBuilder ──▶ mpsc(2) ──▶ stream
+//!  close: COMMIT (or KILL the connection of a read stopped half-way)
+//! ```
+//!
+//! A read plans exactly **one split**: InnoDB's consistent snapshot belongs
+//! to one connection, and MariaDB cannot share it with another connection
+//! (there is no `pg_export_snapshot()`), so parallel key-range readers would
+//! each see a different moment. On these machines the server, not the reader,
+//! is the bottleneck anyway (see PERFORMANCE.md).
+//!
+//! Rows arrive as text and are decoded straight into the Arrow builders:
+//! `DATETIME`/`TIMESTAMP`/`TIME`/`DATE` from their exact text (`TIMESTAMP` in a
+//! `+00:00` session, so as UTC), `BIT` and binary strings as raw bytes, and
+//! `FLOAT` as `col * 1e0` because the server's own text of a `FLOAT` keeps only
+//! six digits. Values Arrow cannot hold exactly — zero dates `0000-00-00`,
+//! `TIME` outside a day, a `BOOL` holding 2 — fail the read with
+//! [`Error::DirtyData`](ferry_core::Error::DirtyData) naming the column.
+//! An empty table yields **no batches** (the stream simply ends).
+//!
+//! The reading task is aborted when the stream is dropped. The driver then
+//! still drains the rest of the result set before it lets the connection go,
+//! so `ReadSession::close` kills that connection from a fresh one.
+//!
+//! # Writing
+//!
+//! ```text
+//!  prepare: connect ─ strict sql_mode, UTC ─ GET_LOCK('ferry:db.t', 0)
+//!           ─ DROP debris `_ferry_stg_t`, `_ferry_old_t` ─ check target or plan its DDL
+//!           ─ CREATE TABLE `_ferry_stg_t` (overwrite, or target missing) ─ START TRANSACTION
+//!  write_all: encoder task ── tab-separated text, 1 MiB chunks ──▶ mpsc(2) ──▶ LOAD DATA LOCAL INFILE
+//!             then: warnings must be 0 and stored rows = sent rows, else the write fails
+//!  commit:  COMMIT ─ RENAME TABLE t TO _ferry_old_t, _ferry_stg_t TO t ─ DROP TABLE _ferry_old_t
+//!           (append into an existing target: COMMIT only)
+//!  abort:   ROLLBACK ─ DROP TABLE _ferry_stg_t
+//! ```
+//!
+//! `LOAD DATA LOCAL` turns data errors into warnings even in strict mode (the
+//! server cannot stop the client's stream), so every load is followed by a
+//! warning check and fails with the server's first warnings: truncated,
+//! converted or skipped values are never accepted. A process killed mid-run
+//! leaves only the staging table (or an uncommitted transaction), which the
+//! next `prepare` drops. `RENAME TABLE` carries the target's triggers and the
+//! foreign keys that point at it to the replaced table, which is dropped: an
+//! overwritten target keeps only what `CREATE TABLE … LIKE` copies.
+
+mod conn;
+mod encode;
+mod sink;
+mod source;
+mod types;
+
+pub use sink::MysqlSink;
+pub use source::MysqlSource;

@@ -1,0 +1,425 @@
+//! Reading a table: one connection, one consistent snapshot, one split, rows
+//! streamed (unbuffered) and decoded straight into Arrow builders.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ferry_core::connector::{ReadOptions, ReadSession, Source, Split};
+use ferry_core::spec::{SqlEndpoint, TableName};
+use ferry_core::{BatchStream, ColumnType, Error, Result, TableSchema};
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Value};
+use tokio::sync::Mutex;
+
+use super::conn::{CONNECTOR, Endpoint, describe, quote, table_not_found};
+use super::types::table_schema;
+use crate::common::builder::{BatchBuilder, ColumnBuilder};
+use crate::common::stream::{BatchSender, spawn_batch_stream};
+use crate::common::values::{
+    parse_date_bytes, parse_decimal, parse_time_bytes, parse_timestamp_bytes, parse_uuid,
+};
+
+/// Batches in flight between the reading task and the consumer.
+const CHANNEL_DEPTH: usize = 2;
+
+/// A MySQL/MariaDB table read through streaming result sets.
+#[derive(Debug, Clone)]
+pub struct MysqlSource {
+    ep: Endpoint,
+}
+
+impl MysqlSource {
+    /// A source for `table` on the server of `endpoint` (no I/O yet).
+    pub fn new(endpoint: &SqlEndpoint, table: &TableName) -> Result<Self> {
+        Ok(MysqlSource {
+            ep: Endpoint::parse(endpoint, table, "source")?,
+        })
+    }
+}
+
+#[async_trait]
+impl Source for MysqlSource {
+    fn connector(&self) -> &'static str {
+        CONNECTOR
+    }
+
+    async fn schema(&self) -> Result<TableSchema> {
+        let mut conn = self.ep.connect().await?;
+        let schema = match describe(&mut conn, &self.ep).await? {
+            Some(info) => table_schema(&self.ep.display(), &info),
+            None => Err(table_not_found(&mut conn, &self.ep).await),
+        };
+        let _ = conn.disconnect().await;
+        schema
+    }
+
+    async fn open_read(
+        &self,
+        schema: &TableSchema,
+        options: &ReadOptions,
+    ) -> Result<Box<dyn ReadSession>> {
+        let schema = if options.columns.is_empty() {
+            schema.clone()
+        } else {
+            schema.project(&options.columns)?
+        };
+        let ep = &self.ep;
+        let mut conn = ep.connect().await?;
+        // A slow consumer may hold the result stream for a long time.
+        conn.query_drop("SET SESSION net_write_timeout = 3600")
+            .await
+            .map_err(|e| ep.error("setting net_write_timeout", e))?;
+        conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+            .await
+            .map_err(|e| ep.error("starting the snapshot", e))?;
+        let Some(info) = describe(&mut conn, ep).await? else {
+            return Err(table_not_found(&mut conn, ep).await);
+        };
+        let select = select_sql(ep, &schema);
+        let split = Split {
+            index: 0,
+            description: format!(
+                "all rows of {} (one snapshot, one connection)",
+                ep.display()
+            ),
+            payload: serde_json::json!({
+                "database": ep.database,
+                "table": ep.table,
+                "columns": schema.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+                "snapshot": "held by the read session's connection",
+            }),
+            estimated_rows: info.estimated_rows,
+        };
+        Ok(Box::new(MysqlReadSession {
+            ep: ep.clone(),
+            schema,
+            select,
+            batch_bytes: options.batch_bytes,
+            splits: vec![split],
+            conn_id: conn.id(),
+            conn: Arc::new(Mutex::new(Some(conn))),
+        }))
+    }
+}
+
+/// `SELECT` with expressions that make the server send exact text: `FLOAT`
+/// as the double it holds (its own text keeps only 6 digits).
+fn select_sql(ep: &Endpoint, schema: &TableSchema) -> String {
+    let cols: Vec<String> = schema
+        .columns
+        .iter()
+        .map(|c| match c.ty {
+            ColumnType::Float32 => format!("({} * 1e0)", quote(&c.name)),
+            _ => quote(&c.name),
+        })
+        .collect();
+    format!(
+        "SELECT {} FROM {}",
+        cols.join(", "),
+        ep.qualified(&ep.table)
+    )
+}
+
+/// One snapshot on one connection. The connection goes to the reading task
+/// and comes back when the split was read to its end, so the split can be
+/// read again in the same snapshot; a read stopped half-way loses it.
+struct MysqlReadSession {
+    ep: Endpoint,
+    schema: TableSchema,
+    select: String,
+    batch_bytes: usize,
+    splits: Vec<Split>,
+    conn_id: u32,
+    conn: Arc<Mutex<Option<Conn>>>,
+}
+
+#[async_trait]
+impl ReadSession for MysqlReadSession {
+    fn splits(&self) -> &[Split] {
+        &self.splits
+    }
+
+    async fn read_split(&self, split: &Split) -> Result<BatchStream> {
+        if split.index != 0 {
+            return Err(Error::Internal(format!(
+                "mysql read of {} has one split, not split {}",
+                self.ep.display(),
+                split.index
+            )));
+        }
+        let conn = self.conn.lock().await.take().ok_or_else(|| Error::Transient {
+            endpoint: self.ep.url.clone(),
+            message: format!(
+                "the snapshot of {} is busy or was lost when an earlier read stopped half-way; open a new read",
+                self.ep.display()
+            ),
+        })?;
+        let builder = BatchBuilder::new(self.schema.arrow_schema(), self.batch_bytes)?;
+        let reader = Reader {
+            ep: self.ep.clone(),
+            select: self.select.clone(),
+            builder,
+            slot: self.conn.clone(),
+        };
+        Ok(spawn_batch_stream(CHANNEL_DEPTH, move |tx| {
+            reader.run(conn, tx)
+        }))
+    }
+
+    async fn close(&self) -> Result<()> {
+        let conn = self.conn.lock().await.take();
+        match conn {
+            Some(mut conn) => {
+                conn.query_drop("COMMIT")
+                    .await
+                    .map_err(|e| self.ep.error("ending the snapshot", e))?;
+                let _ = conn.disconnect().await;
+                Ok(())
+            }
+            // A read stopped half-way: the driver drains the rest of the
+            // result set before it lets the connection go; stop the server.
+            None => kill(&self.ep, self.conn_id).await,
+        }
+    }
+}
+
+/// Kills connection `id` from a fresh connection (it may already be gone).
+pub(crate) async fn kill(ep: &Endpoint, id: u32) -> Result<()> {
+    let mut side = ep.connect().await?;
+    match side.query_drop(format!("KILL CONNECTION {id}")).await {
+        Ok(()) => {}
+        Err(mysql_async::Error::Server(s)) if s.code == 1094 => {} // unknown thread id
+        Err(e) => return Err(ep.error(format!("killing connection {id}"), e)),
+    }
+    let _ = side.disconnect().await;
+    Ok(())
+}
+
+/// The reading task's state.
+struct Reader {
+    ep: Endpoint,
+    select: String,
+    builder: BatchBuilder,
+    slot: Arc<Mutex<Option<Conn>>>,
+}
+
+impl Reader {
+    async fn run(mut self, mut conn: Conn, tx: BatchSender) -> Result<()> {
+        // Read to the end: the snapshot stays usable for another read. If the
+        // consumer went away or the read failed, `close()` stops the server.
+        if self.read(&mut conn, &tx).await? {
+            *self.slot.lock().await = Some(conn);
+        }
+        Ok(())
+    }
+
+    /// Streams every row into batches; `false` if the receiver went away.
+    async fn read(&mut self, conn: &mut Conn, tx: &BatchSender) -> Result<bool> {
+        let ep = &self.ep;
+        let builder = &mut self.builder;
+        let decoders: Vec<Decode> = builder.types().iter().map(Decode::of).collect();
+        let names: Vec<String> = builder
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let context = || "reading rows (SELECT)";
+        let mut result = conn
+            .query_iter(self.select.as_str())
+            .await
+            .map_err(|e| ep.error(context(), e))?;
+        while let Some(row) = result.next().await.map_err(|e| ep.error(context(), e))? {
+            let mut variable = 0;
+            for (i, (col, dec)) in builder.columns().iter_mut().zip(&decoders).enumerate() {
+                match row.as_ref(i) {
+                    Some(Value::NULL) => col.append_null(),
+                    Some(Value::Bytes(b)) => variable += decode(*dec, col, b, &names[i])?,
+                    other => {
+                        return Err(Error::Internal(format!(
+                            "column `{}`: the text protocol sent {other:?}",
+                            names[i]
+                        )));
+                    }
+                }
+            }
+            builder.end_row(variable);
+            if builder.is_full() && tx.send(Ok(builder.finish()?)).await.is_err() {
+                return Ok(false);
+            }
+        }
+        drop(result);
+        if builder.rows() > 0 && tx.send(Ok(builder.finish()?)).await.is_err() {
+            return Ok(false);
+        }
+        Ok(true)
+    }
+}
+
+/// How one column's text is decoded.
+#[derive(Debug, Clone, Copy)]
+enum Decode {
+    Bool,
+    Int,
+    Float,
+    Decimal(u8),
+    Text,
+    Binary,
+    Date,
+    Time,
+    Timestamp,
+    Uuid,
+}
+
+impl Decode {
+    fn of(ty: &ColumnType) -> Decode {
+        match ty {
+            ColumnType::Bool => Decode::Bool,
+            ColumnType::Int16 | ColumnType::Int32 | ColumnType::Int64 => Decode::Int,
+            ColumnType::Float32 | ColumnType::Float64 => Decode::Float,
+            ColumnType::Decimal { scale, .. } => Decode::Decimal(*scale),
+            ColumnType::DecimalText | ColumnType::Text { .. } | ColumnType::Json => Decode::Text,
+            ColumnType::Binary => Decode::Binary,
+            ColumnType::Date => Decode::Date,
+            ColumnType::Time => Decode::Time,
+            ColumnType::Timestamp | ColumnType::TimestampTz => Decode::Timestamp,
+            ColumnType::Uuid => Decode::Uuid,
+        }
+    }
+}
+
+/// Appends the value `b` (text-protocol bytes) to `col`; returns its variable-length bytes.
+#[inline]
+fn decode(dec: Decode, col: &mut ColumnBuilder, b: &[u8], name: &str) -> Result<usize> {
+    let bad = |what: &str| Error::dirty(name, format!("{} is not {what}", show(b)));
+    match (dec, col) {
+        (Decode::Bool, ColumnBuilder::Bool(c)) => match b {
+            b"0" => c.append_value(false),
+            b"1" => c.append_value(true),
+            _ => return Err(bad("a boolean (0 or 1)")),
+        },
+        (Decode::Int, ColumnBuilder::Int16(c)) => c.append_value(
+            parse_int(b)
+                .and_then(|v| i16::try_from(v).ok())
+                .ok_or_else(|| bad("a 16-bit integer"))?,
+        ),
+        (Decode::Int, ColumnBuilder::Int32(c)) => c.append_value(
+            parse_int(b)
+                .and_then(|v| i32::try_from(v).ok())
+                .ok_or_else(|| bad("a 32-bit integer"))?,
+        ),
+        (Decode::Int, ColumnBuilder::Int64(c)) => {
+            c.append_value(parse_int(b).ok_or_else(|| bad("a 64-bit integer"))?)
+        }
+        (Decode::Float, ColumnBuilder::Float32(c)) => {
+            let x = parse_float(b).ok_or_else(|| bad("a number"))?;
+            let f = x as f32;
+            if f64::from(f) != x {
+                return Err(bad("exactly a 32-bit float"));
+            }
+            c.append_value(f)
+        }
+        (Decode::Float, ColumnBuilder::Float64(c)) => {
+            c.append_value(parse_float(b).ok_or_else(|| bad("a number"))?)
+        }
+        (Decode::Decimal(scale), ColumnBuilder::Decimal(c)) => {
+            let text = std::str::from_utf8(b).map_err(|_| bad("a decimal"))?;
+            c.append_value(
+                parse_decimal(text, scale).ok_or_else(|| bad("a decimal of this scale"))?,
+            )
+        }
+        (Decode::Text, ColumnBuilder::Utf8(c)) => {
+            c.append_value(std::str::from_utf8(b).map_err(|_| bad("valid UTF-8"))?);
+            return Ok(b.len());
+        }
+        (Decode::Binary, ColumnBuilder::Binary(c)) => {
+            c.append_value(b);
+            return Ok(b.len());
+        }
+        (Decode::Date, ColumnBuilder::Date(c)) => {
+            c.append_value(parse_date_bytes(b).ok_or_else(|| bad("a valid date"))?)
+        }
+        (Decode::Time, ColumnBuilder::Time(c)) => c.append_value(
+            parse_time_bytes(b)
+                .ok_or_else(|| bad("a time of day (00:00:00 to 23:59:59.999999)"))?,
+        ),
+        (Decode::Timestamp, ColumnBuilder::Timestamp(c)) => {
+            c.append_value(parse_timestamp_bytes(b).ok_or_else(|| bad("a valid date and time"))?)
+        }
+        (Decode::Uuid, ColumnBuilder::Uuid(c)) => {
+            let u = std::str::from_utf8(b)
+                .ok()
+                .and_then(parse_uuid)
+                .ok_or_else(|| bad("a UUID"))?;
+            c.append_value(u)
+                .map_err(|e| Error::Internal(format!("column `{name}`: {e}")))?
+        }
+        (dec, _) => {
+            return Err(Error::Internal(format!(
+                "column `{name}`: decoder {dec:?} does not match its Arrow builder"
+            )));
+        }
+    }
+    Ok(0)
+}
+
+/// A value for a message: lossy text, cut at 64 characters.
+fn show(b: &[u8]) -> String {
+    let s = String::from_utf8_lossy(b);
+    match s.char_indices().nth(64) {
+        Some((i, _)) => format!("'{}…'", &s[..i]),
+        None => format!("'{s}'"),
+    }
+}
+
+/// Parses a decimal integer (optional sign) without allocating.
+#[inline]
+fn parse_int(b: &[u8]) -> Option<i64> {
+    let (neg, digits) = match b.first()? {
+        b'-' => (true, &b[1..]),
+        b'+' => (false, &b[1..]),
+        _ => (false, b),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        let d = (c - b'0') as i64;
+        v = v.checked_mul(10)?;
+        v = if neg {
+            v.checked_sub(d)?
+        } else {
+            v.checked_add(d)?
+        };
+    }
+    Some(v)
+}
+
+#[inline]
+fn parse_float(b: &[u8]) -> Option<f64> {
+    std::str::from_utf8(b).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_integers_at_the_edges() {
+        assert_eq!(parse_int(b"-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(parse_int(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_int(b"9223372036854775808"), None);
+        assert_eq!(parse_int(b"-"), None);
+        assert_eq!(parse_int(b"12a"), None);
+    }
+
+    #[test]
+    fn shows_long_values_cut() {
+        assert_eq!(show(b"abc"), "'abc'");
+        assert!(show("é".repeat(100).as_bytes()).ends_with("…'"));
+    }
+}

@@ -1,0 +1,413 @@
+//! The MySQL/MariaDB side of the type-mapping contract.
+//!
+//! ```text
+//!  native (information_schema)        ColumnType                 target DDL
+//!  tinyint(1) / bool                  bool                       TINYINT(1)
+//!  tinyint, smallint, year            int16                      SMALLINT
+//!  mediumint, int, smallint unsigned  int32                      INT
+//!  bigint, int unsigned               int64                      BIGINT
+//!  bigint unsigned                    decimal(20,0)              DECIMAL(20,0)
+//!  decimal(p,s)                       decimal(p,s) / decimal_text DECIMAL(p,s) / LONGTEXT
+//!  float / double                     float32 / float64          FLOAT / DOUBLE
+//!  char(n) / varchar(n)               char(n) / varchar(n)       CHAR(n) / VARCHAR(n)
+//!  *text, enum, set                   text                       LONGTEXT
+//!  binary, varbinary, *blob, bit      binary                     LONGBLOB
+//!  date / time / datetime(n)          date / time / timestamp    DATE / TIME(6) / DATETIME(6)
+//!  timestamp                          timestamptz                DATETIME(6) holding UTC
+//!  json (MySQL), longtext+json_valid  json                       JSON
+//!  uuid (MariaDB)                     uuid                       UUID
+//! ```
+//!
+//! `TIMESTAMP` is read in a `+00:00` session, so its values are UTC instants; a
+//! `timestamptz` target is `DATETIME(6)` holding UTC because MariaDB's
+//! `TIMESTAMP` only covers 1970–2038.
+
+use ferry_core::{ColumnDef, ColumnType, Error, Result, TableSchema};
+
+use super::conn::{CONNECTOR, NativeColumn, TableInfo, quote};
+
+/// InnoDB's limit on the bytes of one index key (DYNAMIC row format).
+const MAX_KEY_BYTES: usize = 3072;
+/// MySQL's limit on a row's bytes, not counting BLOB/TEXT contents; kept with a margin.
+const ROW_BYTES_BUDGET: usize = 65_535 - 1_535;
+/// Longest `VARCHAR(n)` Ferry creates in utf8mb4 (65,535 bytes / 4).
+const MAX_VARCHAR_CHARS: u32 = 16_383;
+
+/// The [`ColumnType`] of a native column, or `None` when Ferry cannot carry it.
+pub(crate) fn column_type(c: &NativeColumn) -> Option<ColumnType> {
+    let unsigned = c.column_type.contains("unsigned");
+    let text = |max_chars: Option<u32>, fixed: bool| ColumnType::Text { max_chars, fixed };
+    let len = || c.char_len.and_then(|n| u32::try_from(n).ok());
+    Some(match c.data_type.as_str() {
+        "tinyint" if c.column_type.starts_with("tinyint(1)") && !unsigned => ColumnType::Bool,
+        "bool" | "boolean" => ColumnType::Bool,
+        "tinyint" | "smallint" if !unsigned => ColumnType::Int16,
+        "tinyint" | "smallint" | "mediumint" | "int" | "integer" if !unsigned => ColumnType::Int32,
+        "mediumint" | "int" | "integer" => ColumnType::Int64,
+        "bigint" if !unsigned => ColumnType::Int64,
+        "bigint" => ColumnType::Decimal {
+            precision: 20,
+            scale: 0,
+        },
+        "year" => ColumnType::Int16,
+        "decimal" | "numeric" => ColumnType::decimal(
+            c.precision.and_then(|p| u32::try_from(p).ok()),
+            c.scale.and_then(|s| u32::try_from(s).ok()),
+        ),
+        "float" => ColumnType::Float32,
+        "double" | "real" | "double precision" => ColumnType::Float64,
+        "char" => text(len(), true),
+        "varchar" => text(len(), false),
+        "longtext" if c.json => ColumnType::Json,
+        "tinytext" | "text" | "mediumtext" | "longtext" | "enum" | "set" => text(None, false),
+        "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" | "bit" => {
+            ColumnType::Binary
+        }
+        "date" => ColumnType::Date,
+        "time" => ColumnType::Time,
+        "datetime" => ColumnType::Timestamp,
+        "timestamp" => ColumnType::TimestampTz,
+        "json" => ColumnType::Json,
+        "uuid" => ColumnType::Uuid,
+        _ => return None,
+    })
+}
+
+/// The Ferry schema of a described table; unsupported columns are errors naming them.
+pub(crate) fn table_schema(display: &str, info: &TableInfo) -> Result<TableSchema> {
+    let columns = info
+        .columns
+        .iter()
+        .map(|c| {
+            let ty = column_type(c).ok_or_else(|| Error::Unsupported {
+                connector: CONNECTOR,
+                capability: format!(
+                    "column `{}` of {display}: type {} has no Ferry mapping",
+                    c.name, c.column_type
+                ),
+            })?;
+            Ok(ColumnDef {
+                name: c.name.clone(),
+                ty,
+                nullable: c.nullable,
+                native_type: c.native_type(),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(TableSchema {
+        table: display.to_string(),
+        columns,
+        primary_key: info.primary_key.clone(),
+    })
+}
+
+/// Bytes a column takes in a row (outside BLOB/TEXT storage) and in a key.
+fn stored_bytes(ty: &ColumnType) -> Option<usize> {
+    Some(match ty {
+        ColumnType::Bool => 1,
+        ColumnType::Int16 => 2,
+        ColumnType::Int32 | ColumnType::Float32 => 4,
+        ColumnType::Int64
+        | ColumnType::Float64
+        | ColumnType::Timestamp
+        | ColumnType::TimestampTz => 8,
+        ColumnType::Decimal { precision, .. } => (*precision as usize / 9 + 1) * 4,
+        ColumnType::Date => 3,
+        ColumnType::Time => 6,
+        ColumnType::Uuid => 16,
+        ColumnType::Text {
+            max_chars: Some(n), ..
+        } if *n <= MAX_VARCHAR_CHARS => *n as usize * 4 + 2,
+        _ => return None,
+    })
+}
+
+/// The `CREATE TABLE` statement for `schema` under the quoted name `qualified`.
+///
+/// `VARCHAR`s that would push the row past MySQL's 65,535-byte limit become
+/// `LONGTEXT`; unbounded text/binary key columns get a key prefix so the
+/// primary key stays within InnoDB's 3,072 bytes (a prefix collision then fails
+/// the load loudly as a duplicate key, it never drops a row silently).
+pub(crate) fn create_table_sql(qualified: &str, schema: &TableSchema, has_uuid: bool) -> String {
+    let mut budget = ROW_BYTES_BUDGET;
+    let mut defs = Vec::with_capacity(schema.columns.len() + 1);
+    for c in &schema.columns {
+        let mut ty = ddl_type(&c.ty, has_uuid);
+        if let ColumnType::Text {
+            max_chars: Some(n), ..
+        } = c.ty
+        {
+            let bytes = n as usize * 4 + 2;
+            if ty != "LONGTEXT" && bytes > budget {
+                ty = "LONGTEXT".to_string();
+            } else if ty != "LONGTEXT" {
+                budget -= bytes;
+            }
+        } else if let Some(b) = stored_bytes(&c.ty) {
+            budget = budget.saturating_sub(b);
+        } else {
+            budget = budget.saturating_sub(12);
+        }
+        let null = if c.nullable { "NULL" } else { "NOT NULL" };
+        defs.push(format!("{} {ty} {null}", quote(&c.name)));
+    }
+    if !schema.primary_key.is_empty() {
+        defs.push(format!("PRIMARY KEY ({})", key_parts(schema).join(", ")));
+    }
+    format!(
+        "CREATE TABLE {qualified} ({}) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+        defs.join(", ")
+    )
+}
+
+/// Key parts of the primary key, with prefixes on unbounded text/binary columns.
+fn key_parts(schema: &TableSchema) -> Vec<String> {
+    let cols: Vec<&ColumnDef> = schema
+        .primary_key
+        .iter()
+        .filter_map(|k| schema.column(k))
+        .collect();
+    let fixed: usize = cols.iter().filter_map(|c| stored_bytes(&c.ty)).sum();
+    let unbounded = cols
+        .iter()
+        .filter(|c| stored_bytes(&c.ty).is_none())
+        .count();
+    let share = MAX_KEY_BYTES.saturating_sub(fixed) / unbounded.max(1);
+    cols.iter()
+        .map(|c| match (&c.ty, stored_bytes(&c.ty)) {
+            (_, Some(_)) => quote(&c.name),
+            (ColumnType::Binary, None) => format!("{}({})", quote(&c.name), share.max(1)),
+            (_, None) => format!("{}({})", quote(&c.name), (share / 4).max(1)),
+        })
+        .collect()
+}
+
+/// The native type Ferry creates for a column type; `has_uuid` says whether
+/// the server has MariaDB's `UUID` type (10.7+), else UUIDs go to `CHAR(36)`.
+pub(crate) fn ddl_type(ty: &ColumnType, has_uuid: bool) -> String {
+    match ty {
+        ColumnType::Bool => "TINYINT(1)".into(),
+        ColumnType::Int16 => "SMALLINT".into(),
+        ColumnType::Int32 => "INT".into(),
+        ColumnType::Int64 => "BIGINT".into(),
+        ColumnType::Float32 => "FLOAT".into(),
+        ColumnType::Float64 => "DOUBLE".into(),
+        ColumnType::Decimal { precision, scale } => format!("DECIMAL({precision},{scale})"),
+        // DECIMAL(65,30) would round; the exact text is kept instead.
+        ColumnType::DecimalText => "LONGTEXT".into(),
+        ColumnType::Text {
+            max_chars: Some(n),
+            fixed: true,
+        } if *n <= 255 => format!("CHAR({n})"),
+        ColumnType::Text {
+            max_chars: Some(n), ..
+        } if *n <= MAX_VARCHAR_CHARS => format!("VARCHAR({n})"),
+        ColumnType::Text { .. } => "LONGTEXT".into(),
+        ColumnType::Binary => "LONGBLOB".into(),
+        ColumnType::Date => "DATE".into(),
+        ColumnType::Time => "TIME(6)".into(),
+        ColumnType::Timestamp | ColumnType::TimestampTz => "DATETIME(6)".into(),
+        ColumnType::Uuid if has_uuid => "UUID".into(),
+        ColumnType::Uuid => "CHAR(36)".into(),
+        ColumnType::Json => "JSON".into(),
+    }
+}
+
+/// Whether values of `source` can be stored in `target` without loss:
+/// [`ColumnType::fits_into`] plus the conventions of this connector's own DDL
+/// (`timestamptz` in a `DATETIME` holding UTC, exact decimal text in a text
+/// column, UUID text in `CHAR(36)`).
+pub(crate) fn fits(source: &ColumnType, target: &NativeColumn, target_ty: &ColumnType) -> bool {
+    source.fits_into(target_ty)
+        || match (source, target_ty) {
+            (ColumnType::TimestampTz, ColumnType::Timestamp) => target.data_type == "datetime",
+            (
+                ColumnType::DecimalText,
+                ColumnType::Text {
+                    max_chars: None,
+                    fixed: false,
+                },
+            ) => true,
+            (
+                ColumnType::Uuid,
+                ColumnType::Text {
+                    max_chars: Some(n), ..
+                },
+            ) => *n >= 36,
+            _ => false,
+        }
+}
+
+/// Checks an existing target against the source schema; every problem names its column.
+pub(crate) fn check_target(display: &str, source: &TableSchema, target: &TableInfo) -> Result<()> {
+    let mut problems = Vec::new();
+    if target.table_type != "BASE TABLE" {
+        problems.push(format!("{display} is a {}, not a table", target.table_type));
+    }
+    for c in &source.columns {
+        let Some(t) = target.columns.iter().find(|t| t.name == c.name) else {
+            problems.push(format!(
+                "column `{}`: missing in the target (source {})",
+                c.name, c.native_type
+            ));
+            continue;
+        };
+        if t.generated {
+            problems.push(format!(
+                "column `{}`: is a generated column in the target and cannot be loaded",
+                c.name
+            ));
+            continue;
+        }
+        match column_type(t) {
+            None => problems.push(format!(
+                "column `{}`: target type {} is not supported",
+                c.name, t.column_type
+            )),
+            Some(tt) if !fits(&c.ty, t, &tt) => problems.push(format!(
+                "column `{}`: source {} does not fit target {}",
+                c.name,
+                c.native_type,
+                t.native_type()
+            )),
+            Some(_) => {}
+        }
+    }
+    for t in &target.columns {
+        if source.column(&t.name).is_none() && !t.nullable && !t.has_default {
+            problems.push(format!(
+                "column `{}`: the target's column is NOT NULL without a default and the source has no such column",
+                t.name
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Schema {
+            table: display.to_string(),
+            problems,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn native(data_type: &str, column_type: &str) -> NativeColumn {
+        NativeColumn {
+            name: "c".into(),
+            data_type: data_type.into(),
+            column_type: column_type.into(),
+            precision: None,
+            scale: None,
+            char_len: None,
+            nullable: true,
+            has_default: false,
+            generated: false,
+            json: false,
+        }
+    }
+
+    #[test]
+    fn maps_integers_by_signedness() {
+        let t = |d: &str, c: &str| column_type(&native(d, c));
+        assert_eq!(t("tinyint", "tinyint(1)"), Some(ColumnType::Bool));
+        assert_eq!(t("tinyint", "tinyint(4)"), Some(ColumnType::Int16));
+        assert_eq!(t("tinyint", "tinyint(3) unsigned"), Some(ColumnType::Int32));
+        assert_eq!(
+            t("smallint", "smallint(5) unsigned"),
+            Some(ColumnType::Int32)
+        );
+        assert_eq!(t("int", "int(10) unsigned"), Some(ColumnType::Int64));
+        assert_eq!(
+            t("bigint", "bigint(20) unsigned"),
+            Some(ColumnType::Decimal {
+                precision: 20,
+                scale: 0
+            })
+        );
+        assert_eq!(t("geometry", "geometry"), None);
+    }
+
+    #[test]
+    fn own_ddl_maps_back_to_a_fitting_type() {
+        let all = [
+            ColumnType::Bool,
+            ColumnType::Int16,
+            ColumnType::Int32,
+            ColumnType::Int64,
+            ColumnType::Float32,
+            ColumnType::Float64,
+            ColumnType::Decimal {
+                precision: 15,
+                scale: 2,
+            },
+            ColumnType::DecimalText,
+            ColumnType::Text {
+                max_chars: Some(10),
+                fixed: true,
+            },
+            ColumnType::Text {
+                max_chars: Some(300),
+                fixed: true,
+            },
+            ColumnType::Text {
+                max_chars: Some(40_000),
+                fixed: false,
+            },
+            ColumnType::Binary,
+            ColumnType::Date,
+            ColumnType::Time,
+            ColumnType::Timestamp,
+            ColumnType::TimestampTz,
+            ColumnType::Uuid,
+        ];
+        for ty in all {
+            let ddl = ddl_type(&ty, true).to_ascii_lowercase();
+            let data_type = ddl.split('(').next().unwrap_or_default().to_string();
+            let mut n = native(&data_type, &ddl);
+            n.char_len = match &ty {
+                ColumnType::Text {
+                    max_chars: Some(m), ..
+                } => Some(*m as u64),
+                _ => None,
+            };
+            if let ColumnType::Decimal { precision, scale } = ty {
+                n.precision = Some(precision as u64);
+                n.scale = Some(scale as u64);
+            }
+            let back = column_type(&n).expect("maps back");
+            assert!(fits(&ty, &n, &back), "{ty} -> {ddl} -> {back}");
+        }
+    }
+
+    #[test]
+    fn unbounded_key_columns_get_prefixes() {
+        let schema = TableSchema {
+            table: "t".into(),
+            columns: vec![
+                ColumnDef {
+                    name: "k".into(),
+                    ty: ColumnType::Text {
+                        max_chars: None,
+                        fixed: false,
+                    },
+                    nullable: false,
+                    native_type: "text".into(),
+                },
+                ColumnDef {
+                    name: "n".into(),
+                    ty: ColumnType::Int64,
+                    nullable: false,
+                    native_type: "bigint".into(),
+                },
+            ],
+            primary_key: vec!["k".into(), "n".into()],
+        };
+        let sql = create_table_sql("`d`.`t`", &schema, true);
+        assert!(sql.contains("PRIMARY KEY (`k`(766), `n`)"), "{sql}");
+        assert!(sql.contains("`k` LONGTEXT NOT NULL"), "{sql}");
+    }
+}

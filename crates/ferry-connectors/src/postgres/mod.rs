@@ -1,0 +1,125 @@
+//! PostgreSQL source and sink.
+//!
+//! Reading: one coordinator transaction exports a snapshot
+//! (`pg_export_snapshot()`); every split reader joins it with
+//! `SET TRANSACTION SNAPSHOT` and runs `COPY (SELECT … WHERE <range>) TO STDOUT
+//! (FORMAT binary)`, decoded straight into Arrow (see [`decode`]). Splits are
+//! primary-key ranges (integer keys by min/max, other and composite keys by
+//! sampled quantiles) or `ctid` page ranges for tables without a key.
+//!
+//! Writing: one connection, one transaction (see [`sink`]):
+//!
+//! ```text
+//!  BEGIN; pg_try_advisory_xact_lock(target)
+//!    new target:       CREATE TABLE target (...)          ← invisible until COMMIT
+//!    overwrite:        TRUNCATE target                     ← transactional in PostgreSQL
+//!    COPY target FROM STDIN (FORMAT binary)                ← Arrow encoded in large chunks
+//!  COMMIT                                                  ← the atomic publish
+//! ```
+//!
+//! A failed, cancelled or killed run rolls back: the target is exactly as it
+//! was and nothing is left behind.
+
+mod catalog;
+mod decode;
+mod encode;
+mod numeric;
+mod sink;
+mod source;
+mod split;
+pub mod types;
+
+pub use sink::PostgresSink;
+pub use source::PostgresSource;
+
+use ferry_core::spec::{SqlEndpoint, redact_url};
+use ferry_core::{Error, Result};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, Config, NoTls};
+
+/// How to reach one PostgreSQL database.
+#[derive(Clone)]
+pub(crate) struct PgEndpoint {
+    config: Config,
+    /// The URL with the password redacted, for messages.
+    pub display: String,
+}
+
+impl PgEndpoint {
+    pub(crate) fn new(field: &str, e: &SqlEndpoint) -> Result<Self> {
+        let display = redact_url(&e.url);
+        let mut config: Config = e.url.parse().map_err(|err| {
+            Error::invalid(
+                format!("{field}.url"),
+                format!("{display} is not a valid PostgreSQL URL: {err}"),
+            )
+        })?;
+        if let Some(pw) = crate::password_from_env(field, e.password_env.as_deref())? {
+            config.password(pw);
+        }
+        config.application_name("ferry");
+        Ok(PgEndpoint { config, display })
+    }
+
+    /// Opens a connection; its driver task ends when the client is dropped.
+    pub(crate) async fn connect(&self) -> Result<Client> {
+        let (client, connection) = self
+            .config
+            .connect(NoTls)
+            .await
+            .map_err(|e| map_err(&self.display, "connecting", e))?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "postgres connection closed");
+            }
+        });
+        client
+            .batch_execute("SET standard_conforming_strings = on; SET client_encoding = 'UTF8'")
+            .await
+            .map_err(|e| map_err(&self.display, "setting up the session", e))?;
+        Ok(client)
+    }
+}
+
+/// Maps a driver error to Ferry's error, naming what was being done.
+pub(crate) fn map_err(endpoint: &str, context: &str, e: tokio_postgres::Error) -> Error {
+    if let Some(db) = e.as_db_error() {
+        let code = db.code();
+        let mut message = db.message().to_string();
+        if let Some(detail) = db.detail() {
+            message.push_str(&format!(" ({detail})"));
+        }
+        if let Some(w) = db.where_() {
+            message.push_str(&format!(" [{w}]"));
+        }
+        if *code == SqlState::INVALID_PASSWORD
+            || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+        {
+            return Error::Auth {
+                endpoint: endpoint.to_string(),
+                message,
+            };
+        }
+        if *code == SqlState::INVALID_CATALOG_NAME {
+            return Error::NotFound {
+                what: "database",
+                name: endpoint.to_string(),
+                hint: Some(message),
+            };
+        }
+        let transient = code.code().starts_with("08")
+            || code.code().starts_with("53")
+            || *code == SqlState::T_R_SERIALIZATION_FAILURE
+            || *code == SqlState::T_R_DEADLOCK_DETECTED
+            || *code == SqlState::ADMIN_SHUTDOWN;
+        return Error::Server {
+            context: format!("{context} ({endpoint})"),
+            message: format!("{message} [SQLSTATE {}]", code.code()),
+            transient,
+        };
+    }
+    Error::Transient {
+        endpoint: endpoint.to_string(),
+        message: format!("{context}: {e}"),
+    }
+}

@@ -1,0 +1,254 @@
+//! PostgreSQL `numeric` in binary form ↔ exact scaled integers.
+//!
+//! ```text
+//!  ndigits:i16 weight:i16 sign:i16 dscale:i16 digits:i16[ndigits]   (base 10000)
+//!  value = Σ digits[i] × 10000^(weight − i)
+//! ```
+
+/// Sign word of a positive numeric.
+const POS: u16 = 0x0000;
+/// Sign word of a negative numeric.
+const NEG: u16 = 0x4000;
+
+const POW10: [i128; 39] = {
+    let mut t = [1i128; 39];
+    let mut i = 1;
+    while i < 39 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
+/// Whether `x` has at most `precision` digits.
+#[inline]
+pub fn fits_precision(x: i128, precision: u8) -> bool {
+    (precision as usize) >= 39 || x.unsigned_abs() < POW10[precision as usize] as u128
+}
+
+/// Decodes a binary numeric into its unscaled value at `scale`. Fails on NaN,
+/// ±Infinity, overflow, or digits beyond `scale` that are not zero.
+pub fn decode_to_i128(v: &[u8], scale: u8) -> Result<i128, String> {
+    if v.len() < 8 {
+        return Err("truncated numeric".into());
+    }
+    let rd = |i: usize| u16::from_be_bytes([v[i], v[i + 1]]);
+    let ndigits = rd(0) as usize;
+    let weight = rd(2) as i16 as i32;
+    let sign = rd(4);
+    if v.len() != 8 + 2 * ndigits {
+        return Err("malformed numeric".into());
+    }
+    match sign {
+        POS | NEG => {}
+        0xC000 => return Err("NaN does not fit a decimal column".into()),
+        0xD000 | 0xF000 => return Err("Infinity does not fit a decimal column".into()),
+        _ => return Err("malformed numeric sign".into()),
+    }
+    let overflow = || "numeric value overflows 38 digits".to_string();
+    let mut acc: i128 = 0;
+    for i in 0..ndigits {
+        let d = rd(8 + 2 * i) as i128;
+        acc = acc
+            .checked_mul(10_000)
+            .and_then(|a| a.checked_add(d))
+            .ok_or_else(overflow)?;
+    }
+    // acc = value × 10000^(ndigits − 1 − weight); we want value × 10^scale.
+    let exp10 = scale as i32 - 4 * (ndigits as i32 - 1 - weight);
+    if ndigits == 0 {
+        acc = 0;
+    } else if exp10 >= 0 {
+        let mut e = exp10 as usize;
+        while e > 38 {
+            acc = acc.checked_mul(POW10[38]).ok_or_else(overflow)?;
+            e -= 38;
+        }
+        acc = acc.checked_mul(POW10[e]).ok_or_else(overflow)?;
+    } else {
+        let e = (-exp10) as usize;
+        if e > 38 {
+            if acc != 0 {
+                return Err(format!("value has more than {scale} decimal places"));
+            }
+        } else {
+            if acc % POW10[e] != 0 {
+                return Err(format!("value has more than {scale} decimal places"));
+            }
+            acc /= POW10[e];
+        }
+    }
+    Ok(if sign == NEG { -acc } else { acc })
+}
+
+/// Encodes `unscaled × 10^-scale` as a binary numeric with display scale `scale`.
+pub fn encode_i128(out: &mut Vec<u8>, unscaled: i128, scale: u8) {
+    let neg = unscaled < 0;
+    let mut v = unscaled.unsigned_abs();
+    // Pad the scale to a multiple of 4 so base-10000 groups align with the point.
+    let pad = (4 - (scale as u32 % 4)) % 4;
+    let mut groups: [u16; 12] = [0; 12];
+    let mut n = 0;
+    // v × 10^pad may exceed u128 for 38-digit values: split instead of multiplying.
+    // Take the lowest (4 − pad) digits as the first group, scaled by 10^pad.
+    if pad > 0 {
+        let first = 10u128.pow(4 - pad);
+        groups[0] = ((v % first) * 10u128.pow(pad)) as u16;
+        v /= first;
+        n = 1;
+    }
+    while v > 0 {
+        groups[n] = (v % 10_000) as u16;
+        v /= 10_000;
+        n += 1;
+    }
+    let frac_groups = (scale as i32 + pad as i32) / 4;
+    // Trim leading zero groups (top) and trailing zero groups (bottom).
+    while n > 0 && groups[n - 1] == 0 {
+        n -= 1;
+    }
+    let mut low = 0;
+    while low < n && groups[low] == 0 {
+        low += 1;
+    }
+    let ndigits = n - low;
+    let weight: i16 = if ndigits == 0 {
+        0
+    } else {
+        (n as i32 - 1 - frac_groups) as i16
+    };
+    let len = 8 + 2 * ndigits;
+    out.extend_from_slice(&(len as i32).to_be_bytes());
+    out.extend_from_slice(&(ndigits as u16).to_be_bytes());
+    out.extend_from_slice(&weight.to_be_bytes());
+    out.extend_from_slice(&(if neg && ndigits > 0 { NEG } else { POS }).to_be_bytes());
+    out.extend_from_slice(&(scale as u16).to_be_bytes());
+    for i in (low..n).rev() {
+        out.extend_from_slice(&groups[i].to_be_bytes());
+    }
+}
+
+/// Encodes exact decimal text (`-123.4500`) as a binary numeric; `None` if
+/// the text is not a plain decimal.
+pub fn encode_text(out: &mut Vec<u8>, text: &str) -> Option<()> {
+    let t = text.trim();
+    let (neg, t) = match t.as_bytes().first()? {
+        b'-' => (true, &t[1..]),
+        b'+' => (false, &t[1..]),
+        _ => (false, t),
+    };
+    if t.eq_ignore_ascii_case("nan") {
+        out.extend_from_slice(&8i32.to_be_bytes());
+        out.extend_from_slice(&[0, 0, 0, 0, 0xC0, 0, 0, 0]);
+        return Some(());
+    }
+    let (int, frac) = t.split_once('.').unwrap_or((t, ""));
+    if (int.is_empty() && frac.is_empty())
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let int = int.trim_start_matches('0');
+    let dscale = frac.len();
+    // Integer part grouped from the point leftwards, fraction rightwards.
+    let mut digits: Vec<u16> = Vec::new();
+    let lead = int.len() % 4;
+    let mut int_groups = 0;
+    if lead > 0 {
+        digits.push(int[..lead].parse().ok()?);
+        int_groups += 1;
+    }
+    for c in int.as_bytes()[lead..].chunks(4) {
+        digits.push(std::str::from_utf8(c).ok()?.parse().ok()?);
+        int_groups += 1;
+    }
+    for c in frac.as_bytes().chunks(4) {
+        let mut g: u16 = std::str::from_utf8(c).ok()?.parse().ok()?;
+        for _ in c.len()..4 {
+            g *= 10;
+        }
+        digits.push(g);
+    }
+    let mut weight = int_groups as i32 - 1;
+    // Strip leading zero groups (adjusting the weight) and trailing zero groups.
+    let mut start = 0;
+    while start < digits.len() && digits[start] == 0 {
+        start += 1;
+        weight -= 1;
+    }
+    let mut end = digits.len();
+    while end > start && digits[end - 1] == 0 {
+        end -= 1;
+    }
+    let digits = &digits[start..end];
+    if digits.is_empty() {
+        weight = 0;
+    }
+    let len = 8 + 2 * digits.len();
+    out.extend_from_slice(&(len as i32).to_be_bytes());
+    out.extend_from_slice(&(digits.len() as u16).to_be_bytes());
+    out.extend_from_slice(&(weight as i16).to_be_bytes());
+    out.extend_from_slice(&(if neg && !digits.is_empty() { NEG } else { POS }).to_be_bytes());
+    out.extend_from_slice(&(dscale as u16).to_be_bytes());
+    for d in digits {
+        out.extend_from_slice(&d.to_be_bytes());
+    }
+    Some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(x: i128, scale: u8) {
+        let mut buf = Vec::new();
+        encode_i128(&mut buf, x, scale);
+        let got = decode_to_i128(&buf[4..], scale).expect("decodes");
+        assert_eq!(got, x, "scale {scale}");
+    }
+
+    #[test]
+    fn i128_round_trips() {
+        for scale in [0u8, 1, 2, 3, 4, 5, 10, 20, 37, 38] {
+            for x in [
+                0i128,
+                1,
+                -1,
+                5,
+                1250,
+                -99_999,
+                10_000,
+                123_456_789_012_345_678,
+            ] {
+                round_trip(x, scale);
+            }
+            round_trip(POW10[38] - 1, scale);
+            round_trip(-(POW10[38] - 1), scale);
+        }
+    }
+
+    #[test]
+    fn text_matches_i128_encoding() {
+        for (text, x, s) in [
+            ("12.50", 1250i128, 2u8),
+            ("-0.05", -5, 2),
+            ("0.000", 0, 3),
+            ("10000", 10000, 0),
+        ] {
+            let mut a = Vec::new();
+            encode_i128(&mut a, x, s);
+            let mut b = Vec::new();
+            encode_text(&mut b, text).expect("parses");
+            assert_eq!(a, b, "{text}");
+        }
+    }
+
+    #[test]
+    fn decode_rejects_lossy_scale() {
+        let mut buf = Vec::new();
+        encode_i128(&mut buf, 12345, 3); // 12.345
+        assert!(decode_to_i128(&buf[4..], 2).is_err());
+        assert_eq!(decode_to_i128(&buf[4..], 4), Ok(123_450));
+    }
+}

@@ -1,0 +1,356 @@
+//! The PostgreSQL sink: one connection, one transaction, binary COPY in.
+//!
+//! The whole write — creating or truncating the target and loading it — is
+//! one transaction, so the publish is the `COMMIT` and any failure (including
+//! a killed process: the server rolls back when the connection drops) leaves
+//! the target exactly as it was, with nothing to clean up. `TRUNCATE` is
+//! transactional in PostgreSQL and keeps the table's grants, indexes, views
+//! and foreign keys; readers of the target wait for the commit instead of
+//! seeing a half-loaded table.
+
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use ferry_core::connector::TargetPlan;
+use ferry_core::spec::{SqlEndpoint, TableName};
+use ferry_core::{BatchStream, ColumnType, Error, Result, Sink, SinkWriter, SyncMode, TableSchema};
+use futures::{SinkExt, StreamExt};
+use tokio_postgres::{Client, CopyInSink};
+
+use super::catalog::{PgTable, find_table, qualify};
+use super::encode::{ColumnEncoding, HEADER, TRAILER, encode_batch};
+use super::types::{ddl_type, encodable, quote_ident};
+use super::{PgEndpoint, map_err};
+
+/// Size of the chunks shipped to the server.
+const CHUNK_BYTES: usize = 1 << 20;
+
+/// Writes one PostgreSQL table.
+pub struct PostgresSink {
+    ep: PgEndpoint,
+    table: TableName,
+}
+
+impl PostgresSink {
+    /// A sink for `table` at `endpoint` (no I/O yet).
+    pub fn new(endpoint: &SqlEndpoint, table: &TableName) -> Result<Self> {
+        Ok(PostgresSink {
+            ep: PgEndpoint::new("sink", endpoint)?,
+            table: table.clone(),
+        })
+    }
+}
+
+#[async_trait]
+impl Sink for PostgresSink {
+    fn connector(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn prepare(&self, schema: &TableSchema, mode: SyncMode) -> Result<Box<dyn SinkWriter>> {
+        self.supports_mode(mode)?;
+        let ep = &self.ep;
+        let client = ep.connect().await?;
+        let (sch, name) = qualify(&self.table);
+        let quoted = format!("{}.{}", quote_ident(&sch), quote_ident(&name));
+        let display = format!("{sch}.{name}");
+        client
+            .batch_execute("BEGIN")
+            .await
+            .map_err(|e| map_err(&ep.display, "starting the write transaction", e))?;
+        let locked: bool = client
+            .query_one(
+                "SELECT pg_try_advisory_xact_lock(hashtext($1))",
+                &[&format!("ferry:{quoted}")],
+            )
+            .await
+            .map_err(|e| map_err(&ep.display, "locking the target", e))?
+            .get(0);
+        if !locked {
+            return Err(Error::Server {
+                context: format!("writing {display}"),
+                message: "another Ferry run is writing into this table; try again when it ends"
+                    .into(),
+                transient: true,
+            });
+        }
+        let existing = find_table(&client, ep, &self.table).await?;
+        let (plan, encodings) = match &existing {
+            None => {
+                let ddl = create_ddl(&quoted, schema);
+                client
+                    .batch_execute(&ddl)
+                    .await
+                    .map_err(|e| map_err(&ep.display, &format!("creating table {display}"), e))?;
+                let enc = schema
+                    .columns
+                    .iter()
+                    .map(|c| ColumnEncoding {
+                        name: c.name.clone(),
+                        source: c.ty.clone(),
+                        wire: created_wire(&c.ty, &c.native_type),
+                    })
+                    .collect();
+                (
+                    TargetPlan {
+                        table: display.clone(),
+                        creates_table: true,
+                        ddl: Some(ddl),
+                    },
+                    enc,
+                )
+            }
+            Some(t) => {
+                let enc = check_existing(schema, t)?;
+                if mode == SyncMode::FullOverwrite {
+                    client
+                        .batch_execute(&format!("TRUNCATE {quoted}"))
+                        .await
+                        .map_err(|e| {
+                            map_err(
+                                &ep.display,
+                                &format!("truncating {display} (inside the run's transaction)"),
+                                e,
+                            )
+                        })?;
+                }
+                (
+                    TargetPlan {
+                        table: display.clone(),
+                        creates_table: false,
+                        ddl: None,
+                    },
+                    enc,
+                )
+            }
+        };
+        let cols: Vec<String> = schema
+            .columns
+            .iter()
+            .map(|c| quote_ident(&c.name))
+            .collect();
+        let copy_sql = format!(
+            "COPY {quoted} ({}) FROM STDIN (FORMAT binary)",
+            cols.join(", ")
+        );
+        let copy: CopyInSink<Bytes> = client
+            .copy_in(copy_sql.as_str())
+            .await
+            .map_err(|e| map_err(&ep.display, &format!("starting COPY into {display}"), e))?;
+        Ok(Box::new(PgWriter {
+            client,
+            endpoint: ep.display.clone(),
+            copy: Some(Box::pin(copy)),
+            encodings,
+            buf: Vec::with_capacity(CHUNK_BYTES + CHUNK_BYTES / 4),
+            plan,
+            header_sent: false,
+            rows_sent: 0,
+        }))
+    }
+}
+
+/// The wire of a column Ferry creates from `ty`.
+fn created_wire(ty: &ColumnType, native: &str) -> super::types::Wire {
+    use super::types::Wire;
+    match ty {
+        ColumnType::Bool => Wire::Bool,
+        ColumnType::Int16 => Wire::Int2,
+        ColumnType::Int32 => Wire::Int4,
+        ColumnType::Int64 => Wire::Int8,
+        ColumnType::Float32 => Wire::Float4,
+        ColumnType::Float64 => Wire::Float8,
+        ColumnType::Decimal { .. } | ColumnType::DecimalText => Wire::Numeric,
+        ColumnType::Text { .. } => Wire::Text,
+        ColumnType::Json if ddl_type(ty, native) == "jsonb" => Wire::Jsonb,
+        ColumnType::Json => Wire::Text,
+        ColumnType::Binary => Wire::Bytea,
+        ColumnType::Date => Wire::Date,
+        ColumnType::Time => Wire::Time,
+        ColumnType::Timestamp | ColumnType::TimestampTz => Wire::Timestamp,
+        ColumnType::Uuid => Wire::Uuid,
+    }
+}
+
+fn create_ddl(quoted: &str, schema: &TableSchema) -> String {
+    let mut parts: Vec<String> = schema
+        .columns
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {}{}",
+                quote_ident(&c.name),
+                ddl_type(&c.ty, &c.native_type),
+                if c.nullable { "" } else { " NOT NULL" }
+            )
+        })
+        .collect();
+    if !schema.primary_key.is_empty() {
+        let pk: Vec<String> = schema.primary_key.iter().map(|k| quote_ident(k)).collect();
+        parts.push(format!("PRIMARY KEY ({})", pk.join(", ")));
+    }
+    format!("CREATE TABLE {quoted} ({})", parts.join(", "))
+}
+
+/// Checks an existing target; every column that does not fit is named.
+fn check_existing(schema: &TableSchema, target: &PgTable) -> Result<Vec<ColumnEncoding>> {
+    let mut problems = Vec::new();
+    let mut enc = Vec::new();
+    for c in &schema.columns {
+        let Some(t) = target.column(&c.name) else {
+            problems.push(format!(
+                "column `{}` ({}) is missing in the target",
+                c.name, c.native_type
+            ));
+            continue;
+        };
+        let target_ty = t.mapping().0;
+        let wire = t.write_wire();
+        match wire {
+            Some(w)
+                if encodable(&c.ty, w)
+                    && (c.ty.fits_into(&target_ty) || text_into_wider_text(&c.ty, &target_ty)) =>
+            {
+                enc.push(ColumnEncoding {
+                    name: c.name.clone(),
+                    source: c.ty.clone(),
+                    wire: w,
+                })
+            }
+            _ => problems.push(format!(
+                "column `{}`: source {} ({}) does not fit target {}",
+                c.name, c.native_type, c.ty, t.formatted
+            )),
+        }
+        if c.nullable && t.not_null {
+            // Allowed: NULLs would fail at the server, naming the column; but say it up front.
+            tracing::debug!(column = %c.name, "nullable source column into NOT NULL target column");
+        }
+    }
+    for t in &target.columns {
+        if schema.column(&t.name).is_none() && t.not_null && !t.has_default {
+            problems.push(format!(
+                "target column `{}` ({}) is NOT NULL without a default and the source has no such column",
+                t.name, t.formatted
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::Schema {
+            table: target.display.clone(),
+            problems,
+        });
+    }
+    Ok(enc)
+}
+
+/// `char(n)` into `varchar(m)`/`text` is fine when it fits; `fits_into`
+/// already covers it — this admits JSON/decimal text into plain text targets.
+fn text_into_wider_text(src: &ColumnType, dst: &ColumnType) -> bool {
+    matches!(
+        (src, dst),
+        (
+            ColumnType::Json | ColumnType::DecimalText,
+            ColumnType::Text {
+                max_chars: None,
+                fixed: false
+            }
+        )
+    )
+}
+
+struct PgWriter {
+    client: Client,
+    endpoint: String,
+    copy: Option<Pin<Box<CopyInSink<Bytes>>>>,
+    encodings: Vec<ColumnEncoding>,
+    buf: Vec<u8>,
+    plan: TargetPlan,
+    header_sent: bool,
+    rows_sent: u64,
+}
+
+impl PgWriter {
+    async fn ship(&mut self) -> Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::copy_from_slice(&self.buf);
+        self.buf.clear();
+        let copy = self
+            .copy
+            .as_mut()
+            .ok_or_else(|| Error::Internal("COPY already finished".into()))?;
+        copy.send(chunk).await.map_err(|e| {
+            map_err(
+                &self.endpoint,
+                &format!("writing into {}", self.plan.table),
+                e,
+            )
+        })
+    }
+}
+
+#[async_trait]
+impl SinkWriter for PgWriter {
+    fn target_plan(&self) -> &TargetPlan {
+        &self.plan
+    }
+
+    async fn write_all(&mut self, mut input: BatchStream) -> Result<u64> {
+        if !self.header_sent {
+            self.buf.extend_from_slice(HEADER);
+            self.header_sent = true;
+        }
+        let mut rows = 0u64;
+        while let Some(batch) = input.next().await {
+            let batch = batch?;
+            rows += batch.num_rows() as u64;
+            self.rows_sent += batch.num_rows() as u64;
+            encode_batch(&batch, &self.encodings, &mut self.buf)?;
+            if self.buf.len() >= CHUNK_BYTES {
+                self.ship().await?;
+            }
+        }
+        Ok(rows)
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<u64> {
+        if !self.header_sent {
+            self.buf.extend_from_slice(HEADER);
+        }
+        self.buf.extend_from_slice(TRAILER);
+        self.ship().await?;
+        let mut copy = self
+            .copy
+            .take()
+            .ok_or_else(|| Error::Internal("COPY already finished".into()))?;
+        let table = self.plan.table.clone();
+        let rows = copy
+            .as_mut()
+            .finish()
+            .await
+            .map_err(|e| map_err(&self.endpoint, &format!("finishing COPY into {table}"), e))?;
+        if rows != self.rows_sent {
+            let _ = self.client.batch_execute("ROLLBACK").await;
+            return Err(Error::Internal(format!(
+                "{table}: the server counted {rows} rows but Ferry sent {}; rolled back",
+                self.rows_sent
+            )));
+        }
+        self.client
+            .batch_execute("COMMIT")
+            .await
+            .map_err(|e| map_err(&self.endpoint, &format!("committing {table}"), e))?;
+        Ok(rows)
+    }
+
+    async fn abort(mut self: Box<Self>) -> Result<()> {
+        // Dropping the COPY sink without finishing it makes the server fail
+        // the COPY; the rollback then discards everything of this run.
+        drop(self.copy.take());
+        let _ = self.client.batch_execute("ROLLBACK").await;
+        Ok(())
+    }
+}

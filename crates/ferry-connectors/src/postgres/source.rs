@@ -1,0 +1,206 @@
+//! The PostgreSQL source: schema discovery, one exported snapshot, parallel
+//! binary COPY split readers.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ferry_core::connector::ReadOptions;
+use ferry_core::spec::{SqlEndpoint, TableName};
+use ferry_core::{BatchStream, Error, ReadSession, Result, Source, Split, TableSchema};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio_postgres::Client;
+
+use super::catalog::require_table;
+use super::decode::CopyDecoder;
+use super::types::{Wire, quote_ident, quote_literal};
+use super::{PgEndpoint, map_err, split};
+use crate::common::BatchBuilder;
+use crate::common::stream::spawn_batch_stream;
+
+/// Reads one PostgreSQL table.
+pub struct PostgresSource {
+    ep: PgEndpoint,
+    table: TableName,
+}
+
+impl PostgresSource {
+    /// A source for `table` at `endpoint` (no I/O yet).
+    pub fn new(endpoint: &SqlEndpoint, table: &TableName) -> Result<Self> {
+        Ok(PostgresSource {
+            ep: PgEndpoint::new("source", endpoint)?,
+            table: table.clone(),
+        })
+    }
+}
+
+/// What one split reader needs: self-contained, so it can run anywhere that
+/// reaches the database while the coordinator keeps the snapshot open.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SplitPayload {
+    snapshot: String,
+    copy_sql: String,
+    wires: Vec<Wire>,
+    columns: Vec<String>,
+}
+
+#[async_trait]
+impl Source for PostgresSource {
+    fn connector(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn schema(&self) -> Result<TableSchema> {
+        let client = self.ep.connect().await?;
+        Ok(require_table(&client, &self.ep, &self.table)
+            .await?
+            .schema())
+    }
+
+    async fn open_read(
+        &self,
+        schema: &TableSchema,
+        options: &ReadOptions,
+    ) -> Result<Box<dyn ReadSession>> {
+        let client = self.ep.connect().await?;
+        client
+            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await
+            .map_err(|e| map_err(&self.ep.display, "starting the read transaction", e))?;
+        let snapshot: String = client
+            .query_one("SELECT pg_export_snapshot()", &[])
+            .await
+            .map_err(|e| map_err(&self.ep.display, "exporting a snapshot", e))?
+            .get(0);
+        let table = require_table(&client, &self.ep, &self.table).await?;
+        let mut select = Vec::with_capacity(options.columns.len());
+        let mut wires = Vec::with_capacity(options.columns.len());
+        for name in &options.columns {
+            let col = table.column(name).ok_or_else(|| Error::NotFound {
+                what: "column",
+                name: name.clone(),
+                hint: Some(format!("in table {}", table.display)),
+            })?;
+            match col.mapping().1 {
+                Some(w) => {
+                    select.push(quote_ident(name));
+                    wires.push(w);
+                }
+                None => {
+                    select.push(format!("{}::text", quote_ident(name)));
+                    wires.push(Wire::Text);
+                }
+            }
+        }
+        let ranges = split::plan(&client, &self.ep, &table, options.max_splits).await?;
+        let splits = ranges
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let filter = if r.predicate.is_empty() {
+                    String::new()
+                } else {
+                    format!(" WHERE {}", r.predicate)
+                };
+                let payload = SplitPayload {
+                    snapshot: snapshot.clone(),
+                    copy_sql: format!(
+                        "COPY (SELECT {} FROM {}{filter}) TO STDOUT (FORMAT binary)",
+                        select.join(", "),
+                        table.quoted
+                    ),
+                    wires: wires.clone(),
+                    columns: options.columns.clone(),
+                };
+                Ok(Split {
+                    index: i as u32,
+                    description: if r.predicate.is_empty() {
+                        "whole table".into()
+                    } else {
+                        r.predicate
+                    },
+                    payload: serde_json::to_value(payload)
+                        .map_err(|e| Error::Internal(e.to_string()))?,
+                    estimated_rows: r.estimated_rows,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Box::new(PgReadSession {
+            ep: self.ep.clone(),
+            snapshot_holder: client,
+            splits,
+            schema: Arc::new(schema.clone()),
+            batch_bytes: options.batch_bytes,
+        }))
+    }
+}
+
+struct PgReadSession {
+    ep: PgEndpoint,
+    /// Keeps the exporting transaction open: the snapshot lives as long as it does.
+    snapshot_holder: Client,
+    splits: Vec<Split>,
+    schema: Arc<TableSchema>,
+    batch_bytes: usize,
+}
+
+#[async_trait]
+impl ReadSession for PgReadSession {
+    fn splits(&self) -> &[Split] {
+        &self.splits
+    }
+
+    async fn read_split(&self, split: &Split) -> Result<BatchStream> {
+        let payload: SplitPayload = serde_json::from_value(split.payload.clone())
+            .map_err(|e| Error::Internal(format!("bad postgres split payload: {e}")))?;
+        let ep = self.ep.clone();
+        let arrow_schema = self.schema.arrow_schema();
+        let types: Vec<_> = self.schema.columns.iter().map(|c| c.ty.clone()).collect();
+        let batch_bytes = self.batch_bytes;
+        // Connect before returning, so connection errors surface at once.
+        let client = ep.connect().await?;
+        Ok(spawn_batch_stream(2, move |tx| async move {
+            client
+                .batch_execute(&format!(
+                    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {}",
+                    quote_literal(&payload.snapshot)
+                ))
+                .await
+                .map_err(|e| map_err(&ep.display, "joining the read snapshot", e))?;
+            let copy = client
+                .copy_out(payload.copy_sql.as_str())
+                .await
+                .map_err(|e| map_err(&ep.display, "starting COPY TO", e))?;
+            let mut copy = std::pin::pin!(copy);
+            let mut builder = BatchBuilder::new(arrow_schema, batch_bytes)?;
+            let mut decoder = CopyDecoder::new(payload.wires, payload.columns, &types);
+            let mut ready = Vec::new();
+            while let Some(chunk) = copy.next().await {
+                let chunk = chunk.map_err(|e| map_err(&ep.display, "reading COPY data", e))?;
+                decoder.feed(&chunk, &mut builder, &mut |b| {
+                    ready.push(b.finish()?);
+                    Ok(())
+                })?;
+                for batch in ready.drain(..) {
+                    if tx.send(Ok(batch)).await.is_err() {
+                        return Ok(()); // consumer gone: cancelled
+                    }
+                }
+            }
+            decoder.finish()?;
+            if builder.rows() > 0 {
+                let _ = tx.send(Ok(builder.finish()?)).await;
+            }
+            client
+                .batch_execute("COMMIT")
+                .await
+                .map_err(|e| map_err(&ep.display, "ending the read transaction", e))?;
+            Ok(())
+        }))
+    }
+
+    async fn close(&self) -> Result<()> {
+        let _ = self.snapshot_holder.batch_execute("COMMIT").await;
+        Ok(())
+    }
+}

@@ -1,0 +1,195 @@
+//! PostgreSQL ↔ [`ColumnType`] mapping.
+//!
+//! | PostgreSQL | ColumnType | wire (binary COPY) |
+//! |---|---|---|
+//! | boolean | bool | 1 byte |
+//! | smallint / integer / bigint | int16 / int32 / int64 | big-endian |
+//! | real / double precision | float32 / float64 | IEEE 754 big-endian |
+//! | numeric(p,s), p ≤ 38 | decimal(p,s) | numeric (base 10000) |
+//! | numeric, numeric(p>38,s) | decimal_text | selected as `::text` |
+//! | text / varchar(n) / char(n) / name | text / varchar(n) / char(n) | UTF-8 |
+//! | bytea | binary | raw |
+//! | date / time / timestamp / timestamptz | date / time / timestamp / timestamptz | days / µs since 2000-01-01 |
+//! | uuid | uuid | 16 bytes |
+//! | json / jsonb | json | UTF-8 / version byte + UTF-8 |
+//! | anything else (enums, arrays, interval, inet, …) | text | selected as `::text`, lossless text form |
+
+use ferry_core::ColumnType;
+
+/// How a column travels in binary COPY, as Ferry reads or writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Wire {
+    /// `bool`
+    Bool,
+    /// `int2`
+    Int2,
+    /// `int4`
+    Int4,
+    /// `int8`
+    Int8,
+    /// `float4`
+    Float4,
+    /// `float8`
+    Float8,
+    /// `numeric`
+    Numeric,
+    /// text-like: text, varchar, bpchar, name, json, enum input
+    Text,
+    /// `jsonb` (a version byte, then text)
+    Jsonb,
+    /// `bytea`
+    Bytea,
+    /// `date`
+    Date,
+    /// `time`
+    Time,
+    /// `timestamp` and `timestamptz`
+    Timestamp,
+    /// `uuid`
+    Uuid,
+}
+
+/// A PostgreSQL column as the catalog describes it.
+#[derive(Debug, Clone)]
+pub struct PgColumn {
+    /// Column name.
+    pub name: String,
+    /// `pg_type.typname` of the column's type.
+    pub typname: String,
+    /// `format_type(atttypid, atttypmod)`, e.g. `character varying(44)`.
+    pub formatted: String,
+    /// `atttypmod`.
+    pub typmod: i32,
+    /// `attnotnull`.
+    pub not_null: bool,
+    /// Whether the column has a default (or is identity/generated).
+    pub has_default: bool,
+}
+
+impl PgColumn {
+    /// The logical type and the wire format Ferry reads it in. `None` wire means
+    /// the column is read through `::text`.
+    pub fn mapping(&self) -> (ColumnType, Option<Wire>) {
+        let text = |n: Option<u32>, fixed| ColumnType::Text {
+            max_chars: n,
+            fixed,
+        };
+        let len = if self.typmod >= 4 {
+            Some((self.typmod - 4) as u32)
+        } else {
+            None
+        };
+        match self.typname.as_str() {
+            "bool" => (ColumnType::Bool, Some(Wire::Bool)),
+            "int2" => (ColumnType::Int16, Some(Wire::Int2)),
+            "int4" => (ColumnType::Int32, Some(Wire::Int4)),
+            "int8" => (ColumnType::Int64, Some(Wire::Int8)),
+            "float4" => (ColumnType::Float32, Some(Wire::Float4)),
+            "float8" => (ColumnType::Float64, Some(Wire::Float8)),
+            "numeric" => {
+                let (p, s) = if self.typmod >= 4 {
+                    let m = self.typmod - 4;
+                    (Some(((m >> 16) & 0xffff) as u32), Some((m & 0xffff) as u32))
+                } else {
+                    (None, None)
+                };
+                match ColumnType::decimal(p, s) {
+                    t @ ColumnType::Decimal { .. } => (t, Some(Wire::Numeric)),
+                    t => (t, None),
+                }
+            }
+            "text" | "name" => (text(None, false), Some(Wire::Text)),
+            "varchar" => (text(len, false), Some(Wire::Text)),
+            "bpchar" => (text(len.or(Some(1)), true), Some(Wire::Text)),
+            "bytea" => (ColumnType::Binary, Some(Wire::Bytea)),
+            "date" => (ColumnType::Date, Some(Wire::Date)),
+            "time" => (ColumnType::Time, Some(Wire::Time)),
+            "timestamp" => (ColumnType::Timestamp, Some(Wire::Timestamp)),
+            "timestamptz" => (ColumnType::TimestampTz, Some(Wire::Timestamp)),
+            "uuid" => (ColumnType::Uuid, Some(Wire::Uuid)),
+            "json" => (ColumnType::Json, Some(Wire::Text)),
+            "jsonb" => (ColumnType::Json, Some(Wire::Jsonb)),
+            _ => (text(None, false), None),
+        }
+    }
+
+    /// The wire format Ferry must write for this (target) column, if it can.
+    pub fn write_wire(&self) -> Option<Wire> {
+        match self.typname.as_str() {
+            "numeric" => Some(Wire::Numeric),
+            "json" | "text" | "varchar" | "bpchar" | "name" => Some(Wire::Text),
+            _ => self.mapping().1,
+        }
+    }
+}
+
+/// The PostgreSQL type Ferry creates for a column of type `ty` (whose source
+/// called it `native`).
+pub fn ddl_type(ty: &ColumnType, native: &str) -> String {
+    match ty {
+        ColumnType::Bool => "boolean".into(),
+        ColumnType::Int16 => "smallint".into(),
+        ColumnType::Int32 => "integer".into(),
+        ColumnType::Int64 => "bigint".into(),
+        ColumnType::Float32 => "real".into(),
+        ColumnType::Float64 => "double precision".into(),
+        ColumnType::Decimal { precision, scale } => format!("numeric({precision},{scale})"),
+        ColumnType::DecimalText => "numeric".into(),
+        ColumnType::Text {
+            max_chars: None, ..
+        } => "text".into(),
+        ColumnType::Text {
+            max_chars: Some(n),
+            fixed: false,
+        } => format!("varchar({n})"),
+        ColumnType::Text {
+            max_chars: Some(n),
+            fixed: true,
+        } => format!("char({n})"),
+        ColumnType::Binary => "bytea".into(),
+        ColumnType::Date => "date".into(),
+        ColumnType::Time => "time".into(),
+        ColumnType::Timestamp => "timestamp".into(),
+        ColumnType::TimestampTz => "timestamptz".into(),
+        ColumnType::Uuid => "uuid".into(),
+        ColumnType::Json if native.eq_ignore_ascii_case("jsonb") => "jsonb".into(),
+        ColumnType::Json => "json".into(),
+    }
+}
+
+/// Whether a source column of `from` can be written into a target column
+/// whose wire is `to` (the binary encoder converts only these).
+pub fn encodable(from: &ColumnType, to: Wire) -> bool {
+    use ColumnType as C;
+    matches!(
+        (from, to),
+        (C::Bool, Wire::Bool)
+            | (
+                C::Int16,
+                Wire::Int2 | Wire::Int4 | Wire::Int8 | Wire::Numeric
+            )
+            | (C::Int32, Wire::Int4 | Wire::Int8 | Wire::Numeric)
+            | (C::Int64, Wire::Int8 | Wire::Numeric)
+            | (C::Float32, Wire::Float4 | Wire::Float8)
+            | (C::Float64, Wire::Float8)
+            | (C::Decimal { .. } | C::DecimalText, Wire::Numeric)
+            | (C::Text { .. }, Wire::Text)
+            | (C::Json, Wire::Text | Wire::Jsonb)
+            | (C::Binary, Wire::Bytea)
+            | (C::Date, Wire::Date)
+            | (C::Time, Wire::Time)
+            | (C::Timestamp | C::TimestampTz, Wire::Timestamp)
+            | (C::Uuid, Wire::Uuid | Wire::Text)
+    )
+}
+
+/// Double-quotes an identifier for PostgreSQL.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Quotes a string as a PostgreSQL literal (standard_conforming_strings on).
+/// Used only for server-produced values (snapshot ids, split bounds).
+pub fn quote_literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}

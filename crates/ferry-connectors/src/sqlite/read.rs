@@ -1,0 +1,439 @@
+//! One SQLite value → one Arrow value, exactly or not at all.
+//!
+//! SQLite stores any storage class in any column, so each conversion accepts
+//! the storage classes that carry the column's meaning without loss and
+//! reports everything else as a message; the caller turns it into dirty data
+//! naming the column and the row.
+
+use std::borrow::Cow;
+
+use ferry_core::ColumnType;
+use rusqlite::types::ValueRef;
+
+use crate::common::builder::ColumnBuilder;
+use crate::common::values::{
+    decimal_fits_precision, parse_date, parse_decimal_sci, parse_time, parse_timestamp, parse_uuid,
+};
+
+use super::types::NUMERIC_AFFINITY_MAX_PRECISION;
+
+/// Microseconds in a day.
+const DAY_MICROS: i64 = 86_400_000_000;
+
+/// Appends `v` to `col` (whose column type is `ty`); returns the variable-length
+/// bytes appended, or why the value does not fit.
+pub(super) fn append(
+    col: &mut ColumnBuilder,
+    ty: &ColumnType,
+    v: ValueRef<'_>,
+) -> Result<usize, String> {
+    if let ValueRef::Null = v {
+        col.append_null();
+        return Ok(0);
+    }
+    match (col, ty) {
+        (ColumnBuilder::Bool(b), _) => b.append_value(to_bool(v)?),
+        (ColumnBuilder::Int16(b), _) => {
+            b.append_value(to_int(v, i16::MIN.into(), i16::MAX.into())? as i16)
+        }
+        (ColumnBuilder::Int32(b), _) => {
+            b.append_value(to_int(v, i32::MIN.into(), i32::MAX.into())? as i32)
+        }
+        (ColumnBuilder::Int64(b), _) => b.append_value(to_int(v, i64::MIN, i64::MAX)?),
+        (ColumnBuilder::Float32(b), _) => b.append_value(to_f32(v)?),
+        (ColumnBuilder::Float64(b), _) => b.append_value(to_f64(v)?),
+        (ColumnBuilder::Decimal(b), ColumnType::Decimal { precision, scale }) => {
+            b.append_value(to_decimal(v, *precision, *scale)?)
+        }
+        (ColumnBuilder::Utf8(b), ColumnType::DecimalText) => {
+            let s = to_decimal_text(v)?;
+            b.append_value(&s);
+            return Ok(s.len());
+        }
+        (ColumnBuilder::Utf8(b), ColumnType::Text { max_chars, .. }) => {
+            let s = to_text(v)?;
+            if let Some(n) = max_chars {
+                let chars = s.chars().count();
+                if chars > *n as usize {
+                    return Err(format!(
+                        "{} has {chars} characters, more than the declared {n}",
+                        describe(v)
+                    ));
+                }
+            }
+            b.append_value(&s);
+            return Ok(s.len());
+        }
+        (ColumnBuilder::Utf8(b), ColumnType::Json) => {
+            let s = to_text(v)?;
+            b.append_value(&s);
+            return Ok(s.len());
+        }
+        (ColumnBuilder::Binary(b), _) => {
+            let bytes = match v {
+                ValueRef::Blob(x) | ValueRef::Text(x) => x,
+                _ => return Err(format!("{} is not a blob", describe(v))),
+            };
+            b.append_value(bytes);
+            return Ok(bytes.len());
+        }
+        (ColumnBuilder::Date(b), _) => b.append_value(to_date(v)?),
+        (ColumnBuilder::Time(b), _) => b.append_value(to_time(v)?),
+        (ColumnBuilder::Timestamp(b), ColumnType::TimestampTz) => {
+            b.append_value(to_timestamp(v, true)?)
+        }
+        (ColumnBuilder::Timestamp(b), _) => b.append_value(to_timestamp(v, false)?),
+        (ColumnBuilder::Uuid(b), _) => {
+            let bytes = match v {
+                ValueRef::Text(t) => std::str::from_utf8(t).ok().and_then(parse_uuid),
+                ValueRef::Blob(x) => <[u8; 16]>::try_from(x).ok(),
+                _ => None,
+            };
+            let bytes = bytes.ok_or_else(|| format!("{} is not a UUID", describe(v)))?;
+            b.append_value(bytes)
+                .map_err(|e| format!("appending a UUID: {e}"))?;
+        }
+        (_, ty) => return Err(format!("internal: no Arrow builder for {ty}")),
+    }
+    Ok(0)
+}
+
+/// A short description of a value for messages: its storage class and a prefix.
+pub(super) fn describe(v: ValueRef<'_>) -> String {
+    match v {
+        ValueRef::Null => "NULL".into(),
+        ValueRef::Integer(i) => format!("integer {i}"),
+        ValueRef::Real(r) => format!("real {r:e}"),
+        ValueRef::Text(t) => {
+            let s = String::from_utf8_lossy(t);
+            let mut short: String = s.chars().take(40).collect();
+            if short.len() < s.len() {
+                short.push('…');
+            }
+            format!("text {short:?}")
+        }
+        ValueRef::Blob(b) => format!("blob of {} bytes", b.len()),
+    }
+}
+
+fn to_bool(v: ValueRef<'_>) -> Result<bool, String> {
+    match v {
+        ValueRef::Integer(0) => Ok(false),
+        ValueRef::Integer(1) => Ok(true),
+        ValueRef::Real(r) if r == 0.0 => Ok(false),
+        ValueRef::Real(r) if r == 1.0 => Ok(true),
+        ValueRef::Text(t) if t.eq_ignore_ascii_case(b"true") => Ok(true),
+        ValueRef::Text(t) if t.eq_ignore_ascii_case(b"false") => Ok(false),
+        _ => Err(format!(
+            "{} is not a boolean (0/1, true/false)",
+            describe(v)
+        )),
+    }
+}
+
+fn to_int(v: ValueRef<'_>, min: i64, max: i64) -> Result<i64, String> {
+    let i = match v {
+        ValueRef::Integer(i) => Some(i),
+        // 2^63 is exact as a double; every whole double below it fits i64.
+        ValueRef::Real(r)
+            if r.fract() == 0.0
+                && r >= -9.223_372_036_854_776e18
+                && r < 9.223_372_036_854_776e18 =>
+        {
+            Some(r as i64)
+        }
+        _ => None,
+    };
+    match i {
+        Some(i) if (min..=max).contains(&i) => Ok(i),
+        Some(_) => Err(format!("{} is outside {min}..={max}", describe(v))),
+        None => Err(format!("{} is not an integer", describe(v))),
+    }
+}
+
+fn to_f64(v: ValueRef<'_>) -> Result<f64, String> {
+    match v {
+        ValueRef::Real(r) => Ok(r),
+        ValueRef::Integer(i) if i.unsigned_abs() <= 1 << 53 => Ok(i as f64),
+        ValueRef::Integer(_) => Err(format!("{} is not exact as a double", describe(v))),
+        _ => Err(format!("{} is not a number", describe(v))),
+    }
+}
+
+fn to_f32(v: ValueRef<'_>) -> Result<f32, String> {
+    match v {
+        ValueRef::Real(r) if (r as f32) as f64 == r => Ok(r as f32),
+        ValueRef::Integer(i) if i.unsigned_abs() <= 1 << 24 => Ok(i as f32),
+        ValueRef::Real(_) | ValueRef::Integer(_) => Err(format!(
+            "{} is not exact as a single-precision float",
+            describe(v)
+        )),
+        _ => Err(format!("{} is not a number", describe(v))),
+    }
+}
+
+/// Significant digits of a float's mantissa in `{:e}` form (`-1.25e3` → 3).
+fn significant_digits(sci: &str) -> usize {
+    let mantissa = sci.split(['e', 'E']).next().unwrap_or_default();
+    let digits = mantissa
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .skip_while(|b| *b == b'0');
+    digits.count()
+}
+
+fn to_decimal(v: ValueRef<'_>, precision: u8, scale: u8) -> Result<i128, String> {
+    let unscaled = match v {
+        ValueRef::Integer(i) => 10i128
+            .checked_pow(scale as u32)
+            .and_then(|m| (i as i128).checked_mul(m)),
+        ValueRef::Text(t) => std::str::from_utf8(t)
+            .ok()
+            .and_then(|s| parse_decimal_sci(s, scale)),
+        ValueRef::Real(r) if r.is_finite() => {
+            // The shortest text that reads back as the same double is what was
+            // written when it has at most 15 significant digits (SQLite's own
+            // precision for REAL). Longer ones are float noise or rounded
+            // digits: SQLite's 15 digits are the value when p ≤ 15; when p > 15
+            // digits may have been lost on insert, so the value is dirty.
+            let mut sci = format!("{r:e}");
+            if significant_digits(&sci) > NUMERIC_AFFINITY_MAX_PRECISION as usize {
+                if precision > NUMERIC_AFFINITY_MAX_PRECISION {
+                    return Err(format!(
+                        "{} has more than 15 significant digits, so SQLite may have rounded it; \
+                         store decimal({precision},{scale}) values as TEXT (declare the column DECIMAL_TEXT({precision},{scale}))",
+                        describe(v)
+                    ));
+                }
+                sci = format!("{r:.14e}");
+            }
+            parse_decimal_sci(&sci, scale)
+        }
+        _ => None,
+    };
+    match unscaled {
+        Some(u) if decimal_fits_precision(u, precision) => Ok(u),
+        _ => Err(format!(
+            "{} is not a decimal({precision},{scale})",
+            describe(v)
+        )),
+    }
+}
+
+fn to_decimal_text(v: ValueRef<'_>) -> Result<Cow<'_, str>, String> {
+    match v {
+        ValueRef::Integer(i) => Ok(Cow::Owned(i.to_string())),
+        // Rust's `{}` is the shortest round-trip digits, never an exponent.
+        ValueRef::Real(r) if r.is_finite() => Ok(Cow::Owned(format!("{r}"))),
+        ValueRef::Real(r) => Ok(Cow::Borrowed(if r > 0.0 {
+            "Infinity"
+        } else {
+            "-Infinity"
+        })),
+        ValueRef::Text(t) => {
+            let s = std::str::from_utf8(t)
+                .map_err(|_| format!("{} is not valid UTF-8", describe(v)))?;
+            let s = s.trim();
+            if is_decimal_literal(s) || matches!(s, "NaN" | "Infinity" | "-Infinity") {
+                Ok(Cow::Borrowed(s))
+            } else {
+                Err(format!("{} is not a decimal number", describe(v)))
+            }
+        }
+        _ => Err(format!("{} is not a decimal number", describe(v))),
+    }
+}
+
+/// `[+-]digits[.digits][e[+-]digits]`, with at least one mantissa digit.
+pub(super) fn is_decimal_literal(s: &str) -> bool {
+    let s = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let (mantissa, exp) = match s.find(['e', 'E']) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = |x: &str| x.bytes().all(|b| b.is_ascii_digit());
+    let exp_ok = exp.is_none_or(|e| {
+        let e = e.strip_prefix(['+', '-']).unwrap_or(e);
+        !e.is_empty() && digits(e)
+    });
+    !(int.is_empty() && frac.is_empty()) && digits(int) && digits(frac) && exp_ok
+}
+
+fn to_text(v: ValueRef<'_>) -> Result<Cow<'_, str>, String> {
+    match v {
+        ValueRef::Text(t) | ValueRef::Blob(t) => std::str::from_utf8(t)
+            .map(Cow::Borrowed)
+            .map_err(|_| format!("{} is not valid UTF-8 text", describe(v))),
+        ValueRef::Integer(i) => Ok(Cow::Owned(i.to_string())),
+        ValueRef::Real(r) if r.is_finite() => {
+            Ok(Cow::Owned(ryu::Buffer::new().format_finite(r).to_string()))
+        }
+        ValueRef::Real(r) => Ok(Cow::Borrowed(if r > 0.0 { "Inf" } else { "-Inf" })),
+        ValueRef::Null => Err("NULL".into()),
+    }
+}
+
+fn utf8<'a>(v: ValueRef<'a>, what: &str) -> Result<&'a str, String> {
+    match v {
+        ValueRef::Text(t) => std::str::from_utf8(t)
+            .map(str::trim)
+            .map_err(|_| format!("{} is not valid UTF-8", describe(v))),
+        _ => Err(format!("{} is not a {what} text", describe(v))),
+    }
+}
+
+/// Whether a time text has non-zero digits below the microsecond.
+fn below_micros(s: &str) -> bool {
+    let Some(dot) = s.rfind('.') else {
+        return false;
+    };
+    let frac = s[dot + 1..].bytes().take_while(u8::is_ascii_digit);
+    frac.skip(6).any(|b| b != b'0')
+}
+
+fn to_date(v: ValueRef<'_>) -> Result<i32, String> {
+    let s = utf8(v, "YYYY-MM-DD date")?;
+    parse_date(s).ok_or_else(|| format!("{} is not a YYYY-MM-DD date", describe(v)))
+}
+
+fn to_time(v: ValueRef<'_>) -> Result<i64, String> {
+    let s = utf8(v, "HH:MM:SS time")?;
+    let micros = if below_micros(s) {
+        None
+    } else {
+        parse_time(s).or_else(|| parse_time(&format!("{s}:00")))
+    };
+    match micros {
+        Some(m) if (0..DAY_MICROS).contains(&m) => Ok(m),
+        _ => Err(format!("{} is not an HH:MM:SS[.ffffff] time", describe(v))),
+    }
+}
+
+/// Reads `YYYY-MM-DD[( |T)HH:MM[:SS[.ffffff]]][Z|±HH:MM]`; the offset, if any,
+/// is applied (the result is UTC). Without `tz`, only a UTC suffix is accepted.
+fn to_timestamp(v: ValueRef<'_>, tz: bool) -> Result<i64, String> {
+    let s = utf8(v, "timestamp")?;
+    let bad = || {
+        format!(
+            "{} is not a YYYY-MM-DD HH:MM:SS[.ffffff] timestamp",
+            describe(v)
+        )
+    };
+    if below_micros(s) {
+        return Err(format!(
+            "{}: digits below the microsecond would be lost",
+            describe(v)
+        ));
+    }
+    let (local, offset_secs) = split_offset(s);
+    if offset_secs != 0 && !tz {
+        return Err(format!(
+            "{} has a time zone offset but the column is a timestamp without time zone",
+            describe(v)
+        ));
+    }
+    let micros = match local.len() {
+        10 => parse_timestamp(&format!("{local} 00:00:00")),
+        16 => parse_timestamp(&format!("{local}:00")),
+        _ => parse_timestamp(local),
+    }
+    .ok_or_else(bad)?;
+    micros.checked_sub(offset_secs * 1_000_000).ok_or_else(bad)
+}
+
+/// Splits a trailing `Z` or `±HH:MM`/`±HHMM` offset from a timestamp text.
+fn split_offset(s: &str) -> (&str, i64) {
+    if let Some(rest) = s.strip_suffix(['Z', 'z']) {
+        return (rest.trim_end(), 0);
+    }
+    // An offset can only follow the time part (the date has '-' at 4 and 7).
+    if s.len() > 16 {
+        for len in [6, 5] {
+            let Some(split) = s.len().checked_sub(len) else {
+                continue;
+            };
+            let Some(tail) = s.get(split..) else { continue };
+            let sign = match tail.as_bytes()[0] {
+                b'+' => 1,
+                b'-' => -1,
+                _ => continue,
+            };
+            let hm = tail[1..].replace(':', "");
+            if hm.len() == 4
+                && hm.bytes().all(|b| b.is_ascii_digit())
+                && (len == 5 || &tail[3..4] == ":")
+            {
+                let h: i64 = hm[..2].parse().unwrap_or(0);
+                let m: i64 = hm[2..].parse().unwrap_or(0);
+                return (s[..split].trim_end(), sign * (h * 3600 + m * 60));
+            }
+        }
+    }
+    (s, 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_from_every_storage_class() {
+        assert_eq!(to_decimal(ValueRef::Integer(42), 10, 2), Ok(4200));
+        assert_eq!(to_decimal(ValueRef::Real(123.45), 10, 2), Ok(12345));
+        assert_eq!(to_decimal(ValueRef::Real(0.1 + 0.2), 10, 2), Ok(30));
+        assert!(to_decimal(ValueRef::Real(0.1 + 0.2), 20, 2).is_err());
+        assert!(to_decimal(ValueRef::Real(1.234), 10, 2).is_err());
+        assert_eq!(
+            to_decimal(ValueRef::Real(1e20), 38, 0),
+            Ok(100_000_000_000_000_000_000)
+        );
+        assert_eq!(to_decimal(ValueRef::Text(b"-0.05"), 5, 2), Ok(-5));
+        assert!(to_decimal(ValueRef::Text(b"1000.00"), 5, 2).is_err());
+        assert!(to_decimal(ValueRef::Text(b"abc"), 5, 2).is_err());
+    }
+
+    #[test]
+    fn timestamps_as_tools_write_them() {
+        let base = parse_timestamp("2024-03-01 10:20:30").expect("ts");
+        for text in [
+            "2024-03-01 10:20:30",
+            "2024-03-01T10:20:30",
+            "2024-03-01T10:20:30.000000Z",
+        ] {
+            assert_eq!(
+                to_timestamp(ValueRef::Text(text.as_bytes()), false),
+                Ok(base),
+                "{text}"
+            );
+        }
+        let shifted = to_timestamp(ValueRef::Text(b"2024-03-01T12:20:30+02:00"), true);
+        assert_eq!(shifted, Ok(base));
+        assert_eq!(
+            to_timestamp(ValueRef::Text(b"2024-03-01 05:20:30-0500"), true),
+            Ok(base)
+        );
+        assert!(to_timestamp(ValueRef::Text(b"2024-03-01T12:20:30+02:00"), false).is_err());
+        assert!(to_timestamp(ValueRef::Text(b"2024-03-01 10:20:30.1234567"), false).is_err());
+        assert_eq!(
+            to_timestamp(ValueRef::Text(b"2024-03-01"), false),
+            parse_timestamp("2024-03-01 00:00:00").ok_or(String::new())
+        );
+        assert_eq!(to_time(ValueRef::Text(b"10:20")), Ok(37_200_000_000));
+        assert!(to_time(ValueRef::Text(b"25:00:00")).is_err());
+    }
+
+    #[test]
+    fn strict_numbers() {
+        assert!(to_int(ValueRef::Text(b"abc"), i64::MIN, i64::MAX).is_err());
+        assert!(to_int(ValueRef::Integer(70_000), i16::MIN.into(), i16::MAX.into()).is_err());
+        assert_eq!(to_int(ValueRef::Real(3.0), i64::MIN, i64::MAX), Ok(3));
+        assert!(to_int(ValueRef::Real(9.3e18), i64::MIN, i64::MAX).is_err());
+        assert!(to_f32(ValueRef::Real(0.1)).is_err());
+        assert_eq!(to_f32(ValueRef::Real(0.5)), Ok(0.5));
+        assert!(to_bool(ValueRef::Integer(2)).is_err());
+        assert!(
+            is_decimal_literal("-1.5e-3") && is_decimal_literal(".5") && !is_decimal_literal("1e")
+        );
+    }
+}

@@ -1,0 +1,136 @@
+//! The connector traits: small, async, and exchanging Arrow batches.
+//!
+//! ```text
+//!  Source::schema()           discover the table's columns and key
+//!  Source::open_read()  ──▶   ReadSession: one consistent snapshot, planned splits
+//!        ReadSession::read_split(split) ──▶ stream of RecordBatch   (× parallelism)
+//!                                                │
+//!  Sink::prepare(schema, mode) ──▶ SinkWriter    ▼
+//!        SinkWriter::write_all(stream) ──▶ rows sent
+//!        SinkWriter::commit() ──▶ rows committed, as the target counted them
+//!        SinkWriter::abort()  ──▶ target left exactly as it was
+//! ```
+//!
+//! A [`Split`] is self-contained (its payload says everything a reader needs,
+//! including the snapshot to read from) so that a split can later run on a
+//! distributed engine's worker.
+
+use arrow::record_batch::RecordBatch;
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
+
+use crate::schema::TableSchema;
+use crate::spec::SyncMode;
+use crate::{Error, Result};
+
+/// A stream of Arrow batches, all with the schema fixed at plan time.
+pub type BatchStream = BoxStream<'static, Result<RecordBatch>>;
+
+/// One part of a source's input that one reader handles.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Split {
+    /// Position of the split in the plan, from 0.
+    pub index: u32,
+    /// Human-readable description, e.g. `"id" >= 1000 AND "id" < 2000`.
+    pub description: String,
+    /// Connector-specific, self-contained description of what to read.
+    pub payload: serde_json::Value,
+    /// Estimated rows, for progress and ETA.
+    pub estimated_rows: Option<u64>,
+}
+
+/// Limits that shape how a source reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Columns to read, in this order (already checked against the schema).
+    pub columns: Vec<String>,
+    /// Upper bound on the number of splits to plan.
+    pub max_splits: u32,
+    /// Target size of one batch in bytes.
+    pub batch_bytes: usize,
+}
+
+/// A connector that reads a table.
+#[async_trait]
+pub trait Source: Send + Sync {
+    /// The connector's name (`postgres`, `mysql`, `sqlite`).
+    fn connector(&self) -> &'static str;
+
+    /// Connects and discovers the table's columns and primary key.
+    async fn schema(&self) -> Result<TableSchema>;
+
+    /// Pins one consistent snapshot and plans the splits of a read of `schema`.
+    async fn open_read(
+        &self,
+        schema: &TableSchema,
+        options: &ReadOptions,
+    ) -> Result<Box<dyn ReadSession>>;
+}
+
+/// One consistent read of a source: all splits see the same snapshot.
+#[async_trait]
+pub trait ReadSession: Send + Sync {
+    /// The planned splits.
+    fn splits(&self) -> &[Split];
+
+    /// Reads one split as a stream of batches.
+    async fn read_split(&self, split: &Split) -> Result<BatchStream>;
+
+    /// Releases the snapshot.
+    async fn close(&self) -> Result<()>;
+}
+
+/// What a sink did to prepare the target, for the run summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TargetPlan {
+    /// The target table as the sink names it.
+    pub table: String,
+    /// Whether the target did not exist and will be created.
+    pub creates_table: bool,
+    /// The DDL of the table the sink writes into (staging or target).
+    pub ddl: Option<String>,
+}
+
+/// A connector that writes a table.
+#[async_trait]
+pub trait Sink: Send + Sync {
+    /// The connector's name.
+    fn connector(&self) -> &'static str;
+
+    /// Whether this sink can apply `mode`; the default accepts the full modes.
+    fn supports_mode(&self, mode: SyncMode) -> Result<()> {
+        match mode {
+            SyncMode::FullOverwrite | SyncMode::FullAppend => Ok(()),
+        }
+    }
+
+    /// Connects, checks the existing target against `schema` (or plans its
+    /// creation), cleans debris of earlier failed runs, and opens the write.
+    /// Nothing visible to readers of the target changes until `commit`.
+    async fn prepare(&self, schema: &TableSchema, mode: SyncMode) -> Result<Box<dyn SinkWriter>>;
+}
+
+/// An open, not yet visible write to a target.
+#[async_trait]
+pub trait SinkWriter: Send {
+    /// What `prepare` decided about the target.
+    fn target_plan(&self) -> &TargetPlan;
+
+    /// Writes every batch of `input`; returns the rows sent.
+    async fn write_all(&mut self, input: BatchStream) -> Result<u64>;
+
+    /// Publishes atomically; returns the rows the target reports as written.
+    async fn commit(self: Box<Self>) -> Result<u64>;
+
+    /// Discards everything written; the target stays as it was.
+    async fn abort(self: Box<Self>) -> Result<()>;
+}
+
+/// The error a connector returns for a capability it lacks.
+pub fn unsupported(connector: &'static str, capability: impl Into<String>) -> Error {
+    Error::Unsupported {
+        connector,
+        capability: capability.into(),
+    }
+}

@@ -1,0 +1,26 @@
+//! Ferry's vocabulary, shared by every other crate.
+//!
+//! Everything here is pure data and pure functions — no I/O — so it can be
+//! used by the CLI, the server, the engine and remote split workers alike:
+//!
+//! * [`spec`]: the task specification users write (YAML job file, API body),
+//!   strict serde, a JSON Schema from the same structs, and a pure `validate()`.
+//! * [`types`]: the type-mapping contract (native type → [`ColumnType`] → Arrow
+//!   type → native type) that every connector goes through.
+//! * [`schema`]: a table's columns and key, with conversion to an Arrow schema.
+//! * [`connector`]: the small [`Source`]/[`Sink`] traits and their optional
+//!   capabilities.
+//! * [`error`]: one error type whose [`ErrorKind`] drives retries and HTTP status.
+#![deny(missing_docs)]
+
+pub mod connector;
+pub mod error;
+pub mod schema;
+pub mod spec;
+pub mod types;
+
+pub use connector::{BatchStream, ReadSession, Sink, SinkWriter, Source, Split};
+pub use error::{Error, ErrorKind, Result};
+pub use schema::{ColumnDef, TableSchema};
+pub use spec::{EngineOptions, SinkSpec, SourceSpec, SyncMode, TaskSpec, ValidatedTask};
+pub use types::ColumnType;

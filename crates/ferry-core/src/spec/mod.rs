@@ -1,0 +1,324 @@
+//! The task specification: what to sync, how, and with which limits.
+//!
+//! Users write it as a YAML job file (`ferry run job.yaml`) or send it to the
+//! API. Parsing is strict (`deny_unknown_fields`); [`TaskSpec::validate`] is
+//! pure and returns a [`ValidatedTask`] that the engine consumes, so I/O never
+//! starts on a spec that has not been checked. [`task_json_schema`] generates
+//! the JSON Schema from these same structs.
+
+mod endpoint;
+mod ident;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use endpoint::{SinkSpec, SourceSpec, SqlEndpoint, SqliteEndpoint, redact_url};
+pub use ident::TableName;
+
+use crate::{Error, Result};
+
+/// Default number of split readers running at once.
+pub const DEFAULT_PARALLELISM: u32 = 2;
+/// Default target size of one Arrow batch, in bytes.
+pub const DEFAULT_BATCH_BYTES: u64 = 4 * 1024 * 1024;
+/// Default depth of the channel between split readers and the writer, in batches.
+pub const DEFAULT_CHANNEL_DEPTH: u32 = 4;
+/// Default number of splits planned per reader (more splits balance better).
+pub const DEFAULT_SPLITS_PER_READER: u32 = 4;
+
+/// One sync task: read `source`, write `sink`, the way `mode` says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSpec {
+    /// Name of the task: letters, digits, `_`, `-` and `.`, at most 128 characters.
+    pub name: String,
+    /// Where the data comes from.
+    pub source: SourceSpec,
+    /// Where the data goes.
+    pub sink: SinkSpec,
+    /// How the target is updated; default `full_overwrite`.
+    #[serde(default)]
+    pub mode: SyncMode,
+    /// Source columns to copy, in this order; default: every column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<Vec<String>>,
+    /// What to do with rows whose values the target cannot hold exactly.
+    #[serde(default)]
+    pub dirty: DirtyPolicy,
+    /// Resource limits and parallelism of the run.
+    #[serde(default)]
+    pub engine: EngineOptions,
+}
+
+/// How a run updates the target.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncMode {
+    /// Replace the whole target with the source's rows, atomically (staging table + swap).
+    #[default]
+    FullOverwrite,
+    /// Add all source rows to the target, atomically (one transaction).
+    FullAppend,
+}
+
+impl std::fmt::Display for SyncMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SyncMode::FullOverwrite => "full_overwrite",
+            SyncMode::FullAppend => "full_append",
+        })
+    }
+}
+
+/// Dirty-data policy: how many rows may be rejected before the run fails.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DirtyPolicy {
+    /// Rows that may be rejected before the run fails. Only `0` (fail on the
+    /// first value the target cannot hold exactly) is accepted until dirty-row
+    /// routing lands.
+    #[serde(default)]
+    pub max_rows: u64,
+}
+
+/// Parallelism and memory limits of one run. Peak memory is about
+/// `batch_bytes × (parallelism + channel_depth + 1)` whatever the table size.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EngineOptions {
+    /// Split readers running at once (1–64).
+    #[serde(default = "default_parallelism")]
+    pub parallelism: u32,
+    /// Splits to plan per reader (1–64); more splits balance uneven key ranges.
+    #[serde(default = "default_splits_per_reader")]
+    pub splits_per_reader: u32,
+    /// Target size of one Arrow batch in bytes (65536–268435456).
+    #[serde(default = "default_batch_bytes")]
+    pub batch_bytes: u64,
+    /// Batches buffered between readers and the writer (1–64).
+    #[serde(default = "default_channel_depth")]
+    pub channel_depth: u32,
+}
+
+fn default_parallelism() -> u32 {
+    DEFAULT_PARALLELISM
+}
+fn default_splits_per_reader() -> u32 {
+    DEFAULT_SPLITS_PER_READER
+}
+fn default_batch_bytes() -> u64 {
+    DEFAULT_BATCH_BYTES
+}
+fn default_channel_depth() -> u32 {
+    DEFAULT_CHANNEL_DEPTH
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            parallelism: DEFAULT_PARALLELISM,
+            splits_per_reader: DEFAULT_SPLITS_PER_READER,
+            batch_bytes: DEFAULT_BATCH_BYTES,
+            channel_depth: DEFAULT_CHANNEL_DEPTH,
+        }
+    }
+}
+
+/// A task that passed [`TaskSpec::validate`]: identifiers parsed, limits in range.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidatedTask {
+    /// The spec as written.
+    pub spec: TaskSpec,
+    /// The source table, parsed.
+    pub source_table: TableName,
+    /// The sink table, parsed.
+    pub sink_table: TableName,
+}
+
+fn check_range(field: &str, value: u64, min: u64, max: u64) -> Result<()> {
+    if value < min || value > max {
+        return Err(Error::invalid(
+            field,
+            format!("{value} is out of range; allowed: {min} to {max}"),
+        ));
+    }
+    Ok(())
+}
+
+impl TaskSpec {
+    /// Checks every field without I/O; errors name the field and what is allowed.
+    pub fn validate(&self) -> Result<ValidatedTask> {
+        if self.name.is_empty()
+            || self.name.len() > 128
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
+            return Err(Error::invalid(
+                "name",
+                format!(
+                    "{:?} is not a valid task name; use 1 to 128 letters, digits, `_`, `-` or `.`",
+                    self.name
+                ),
+            ));
+        }
+        let source_table = self.source.validate("source")?;
+        let sink_table = self.sink.validate("sink")?;
+        if let Some(cols) = &self.columns {
+            if cols.is_empty() {
+                return Err(Error::invalid(
+                    "columns",
+                    "must list at least one column, or be left out to copy every column",
+                ));
+            }
+            let mut seen = std::collections::HashSet::new();
+            for (i, c) in cols.iter().enumerate() {
+                if c.is_empty() || c.contains('\0') {
+                    return Err(Error::invalid(
+                        format!("columns[{i}]"),
+                        "column names must be non-empty and contain no NUL",
+                    ));
+                }
+                if !seen.insert(c) {
+                    return Err(Error::invalid(
+                        format!("columns[{i}]"),
+                        format!("column `{c}` is listed twice"),
+                    ));
+                }
+            }
+        }
+        if self.dirty.max_rows != 0 {
+            return Err(Error::invalid(
+                "dirty.max_rows",
+                "only 0 is accepted for now: dirty-row routing is not available yet, so a value \
+                 the target cannot hold exactly fails the run",
+            ));
+        }
+        let e = &self.engine;
+        check_range("engine.parallelism", e.parallelism.into(), 1, 64)?;
+        check_range(
+            "engine.splits_per_reader",
+            e.splits_per_reader.into(),
+            1,
+            64,
+        )?;
+        check_range(
+            "engine.batch_bytes",
+            e.batch_bytes,
+            64 * 1024,
+            256 * 1024 * 1024,
+        )?;
+        check_range("engine.channel_depth", e.channel_depth.into(), 1, 64)?;
+        if self.source.same_table_as(&self.sink) {
+            return Err(Error::invalid(
+                "sink.table",
+                "the sink is the source table itself; choose another target table",
+            ));
+        }
+        Ok(ValidatedTask {
+            spec: self.clone(),
+            source_table,
+            sink_table,
+        })
+    }
+}
+
+/// The JSON Schema of [`TaskSpec`], generated from the same structs serde uses.
+pub fn task_json_schema() -> serde_json::Value {
+    let schema = schemars::schema_for!(TaskSpec);
+    serde_json::to_value(schema).unwrap_or(serde_json::Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> TaskSpec {
+        serde_json::from_value(serde_json::json!({
+            "name": "orders",
+            "source": {"type": "postgres", "url": "postgresql://u:secret@127.0.0.1/db", "table": "public.orders"},
+            "sink": {"type": "sqlite", "path": "/tmp/x.db", "table": "orders"}
+        }))
+        .expect("valid sample")
+    }
+
+    #[test]
+    fn defaults_apply_and_validate_passes() {
+        let t = sample();
+        assert_eq!(t.mode, SyncMode::FullOverwrite);
+        assert_eq!(t.engine, EngineOptions::default());
+        let v = t.validate().expect("valid");
+        assert_eq!(v.source_table.schema.as_deref(), Some("public"));
+        assert_eq!(v.source_table.name, "orders");
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected_with_their_name() {
+        let err = serde_json::from_value::<TaskSpec>(serde_json::json!({
+            "name": "x", "colums": ["a"],
+            "source": {"type": "postgres", "url": "postgresql://h/db", "table": "t"},
+            "sink": {"type": "postgres", "url": "postgresql://h/db", "table": "u"}
+        }))
+        .expect_err("unknown field");
+        assert!(err.to_string().contains("colums"), "{err}");
+        let err = serde_json::from_value::<TaskSpec>(serde_json::json!({
+            "name": "x",
+            "source": {"type": "postgres", "url": "postgresql://h/db", "table": "t", "tabel": "u"},
+            "sink": {"type": "postgres", "url": "postgresql://h/db", "table": "u"}
+        }))
+        .expect_err("unknown nested field");
+        assert!(err.to_string().contains("tabel"), "{err}");
+    }
+
+    #[test]
+    fn limits_are_checked_with_the_field_name() {
+        let mut t = sample();
+        t.engine.parallelism = 0;
+        let err = t.validate().expect_err("out of range");
+        assert!(err.to_string().contains("engine.parallelism"), "{err}");
+        let mut t = sample();
+        t.columns = Some(vec!["a".into(), "a".into()]);
+        assert!(
+            t.validate()
+                .expect_err("dup")
+                .to_string()
+                .contains("columns[1]")
+        );
+        let mut t = sample();
+        t.name = "bad name".into();
+        assert!(
+            t.validate()
+                .expect_err("name")
+                .to_string()
+                .contains("`name`")
+        );
+    }
+
+    #[test]
+    fn same_table_is_rejected() {
+        let t: TaskSpec = serde_json::from_value(serde_json::json!({
+            "name": "loop",
+            "source": {"type": "postgres", "url": "postgresql://h/db", "table": "t"},
+            "sink": {"type": "postgres", "url": "postgresql://h/db", "table": "public.t"}
+        }))
+        .expect("parses");
+        assert!(t.validate().is_err());
+    }
+
+    #[test]
+    fn json_schema_documents_every_field() {
+        let s = task_json_schema().to_string();
+        for needle in [
+            "parallelism",
+            "batch_bytes",
+            "full_overwrite",
+            "postgres",
+            "sqlite",
+            "mysql",
+        ] {
+            assert!(s.contains(needle), "schema lacks {needle}");
+        }
+        assert!(s.contains("additionalProperties"));
+    }
+}

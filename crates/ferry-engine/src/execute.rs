@@ -1,0 +1,272 @@
+//! `execute()`: parallel split readers feeding one sink writer, then the
+//! atomic publish and verification.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Instant;
+
+use arrow::record_batch::RecordBatch;
+use ferry_core::connector::TargetPlan;
+use ferry_core::{Error, ReadSession, Result, Sink, Source, ValidatedTask};
+use futures::StreamExt;
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::plan::plan;
+use crate::progress::{Progress, ProgressFn};
+
+/// What one split read.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SplitSummary {
+    /// Split index.
+    pub index: u32,
+    /// Human-readable range.
+    pub description: String,
+    /// Rows read.
+    pub rows: u64,
+}
+
+/// The result of a successful run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    /// Task name.
+    pub task: String,
+    /// Sync mode.
+    pub mode: String,
+    /// Source connector and table.
+    pub source: String,
+    /// What the sink did with the target.
+    pub target: TargetPlan,
+    /// Per-split row counts.
+    pub splits: Vec<SplitSummary>,
+    /// Rows read, summed over splits.
+    pub rows_read: u64,
+    /// Rows handed to the sink.
+    pub rows_written: u64,
+    /// Rows the target reported as committed.
+    pub rows_committed: u64,
+    /// Bytes of Arrow data moved.
+    pub bytes: u64,
+    /// Whether rows read = rows written = rows committed.
+    pub verified: bool,
+    /// Wall time in milliseconds.
+    pub duration_ms: u64,
+}
+
+struct Counters {
+    rows: AtomicU64,
+    bytes: AtomicU64,
+    splits_done: AtomicU32,
+    splits_total: u32,
+    estimated_rows: Option<u64>,
+    progress: Option<ProgressFn>,
+}
+
+impl Counters {
+    fn report(&self) {
+        if let Some(p) = &self.progress {
+            p(Progress {
+                rows: self.rows.load(Ordering::Relaxed),
+                bytes: self.bytes.load(Ordering::Relaxed),
+                estimated_rows: self.estimated_rows,
+                splits_done: self.splits_done.load(Ordering::Relaxed),
+                splits_total: self.splits_total,
+            });
+        }
+    }
+}
+
+/// Runs `task` from `source` into `sink`. On any error or cancellation the
+/// sink is aborted (the target stays as it was) and the error is returned.
+pub async fn execute(
+    task: &ValidatedTask,
+    source: &dyn Source,
+    sink: &dyn Sink,
+    progress: Option<ProgressFn>,
+    cancel: CancellationToken,
+) -> Result<RunSummary> {
+    let started = Instant::now();
+    sink.supports_mode(task.spec.mode)?;
+    let source_schema = source.schema().await?;
+    let plan = plan(task, &source_schema)?;
+    let session: Arc<dyn ReadSession> =
+        Arc::from(source.open_read(&plan.schema, &plan.read).await?);
+    let mut writer = match sink.prepare(&plan.schema, task.spec.mode).await {
+        Ok(w) => w,
+        Err(e) => {
+            let _ = session.close().await;
+            return Err(e);
+        }
+    };
+    let splits = session.splits().to_vec();
+    let estimated_rows = splits.iter().map(|s| s.estimated_rows).sum::<Option<u64>>();
+    let counters = Arc::new(Counters {
+        rows: AtomicU64::new(0),
+        bytes: AtomicU64::new(0),
+        splits_done: AtomicU32::new(0),
+        splits_total: splits.len() as u32,
+        estimated_rows,
+        progress,
+    });
+    tracing::info!(task = %task.spec.name, splits = splits.len(), parallelism = plan.parallelism, "run started");
+
+    let (tx, mut rx) = mpsc::channel::<Result<RecordBatch>>(plan.channel_depth);
+    let next = Arc::new(AtomicU32::new(0));
+    let split_rows: Arc<Vec<AtomicU64>> =
+        Arc::new(splits.iter().map(|_| AtomicU64::new(0)).collect());
+    let mut readers = JoinSet::new();
+    let reader_cancel = cancel.child_token();
+    for _ in 0..plan.parallelism.min(splits.len()).max(1) {
+        let (session, splits, next, tx, counters, split_rows, cancel) = (
+            session.clone(),
+            splits.clone(),
+            next.clone(),
+            tx.clone(),
+            counters.clone(),
+            split_rows.clone(),
+            reader_cancel.clone(),
+        );
+        readers.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                let Some(split) = splits.get(i) else { return Ok(()) };
+                let mut stream = session.read_split(split).await?;
+                loop {
+                    let item = tokio::select! {
+                        _ = cancel.cancelled() => return Err(Error::Cancelled("stopped while reading".into())),
+                        item = stream.next() => item,
+                    };
+                    let Some(batch) = item else { break };
+                    let batch = batch?;
+                    let n = batch.num_rows() as u64;
+                    split_rows[i].fetch_add(n, Ordering::Relaxed);
+                    counters.rows.fetch_add(n, Ordering::Relaxed);
+                    counters.bytes.fetch_add(batch.get_array_memory_size() as u64, Ordering::Relaxed);
+                    if tx.send(Ok(batch)).await.is_err() {
+                        return Ok(()); // the writer stopped; its error is reported
+                    }
+                    counters.report();
+                }
+                counters.splits_done.fetch_add(1, Ordering::Relaxed);
+                counters.report();
+            }
+        });
+    }
+    drop(tx);
+
+    // Readers' errors are forwarded into the writer's stream so it stops at once.
+    let (err_tx, mut err_rx) = mpsc::channel::<Error>(1);
+    let input = async_stream(move |out: mpsc::Sender<Result<RecordBatch>>| async move {
+        loop {
+            tokio::select! {
+                biased;
+                Some(e) = err_rx.recv() => { let _ = out.send(Err(e)).await; return; }
+                item = rx.recv() => match item {
+                    Some(b) => if out.send(b).await.is_err() { return },
+                    None => return,
+                },
+            }
+        }
+    });
+    let write = writer.write_all(input);
+    let watch_readers = async {
+        let mut first_err = None;
+        while let Some(res) = readers.join_next().await {
+            let res =
+                res.unwrap_or_else(|e| Err(Error::Internal(format!("split reader panicked: {e}"))));
+            if let Err(e) = res
+                && first_err.is_none()
+            {
+                reader_cancel.cancel();
+                let _ = err_tx.send(Error::Cancelled(String::new())).await;
+                first_err = Some(e);
+            }
+        }
+        first_err
+    };
+    let cancelled = async {
+        cancel.cancelled().await;
+    };
+    let (write_res, reader_err) = tokio::select! {
+        r = async { tokio::join!(write, watch_readers) } => r,
+        _ = cancelled => (Err(Error::Cancelled("stopped by request".into())), None),
+    };
+    let _ = session.close().await;
+    let result = match (write_res, reader_err) {
+        (_, Some(e)) => Err(e),
+        (Err(e), None) => Err(e),
+        (Ok(rows), None) => Ok(rows),
+    };
+    let rows_written = match result {
+        Ok(r) => r,
+        Err(e) => {
+            readers.abort_all();
+            let _ = writer.abort().await;
+            tracing::warn!(task = %task.spec.name, error = %e, "run failed; target left unchanged");
+            return Err(e);
+        }
+    };
+    let splits: Vec<SplitSummary> = splits
+        .iter()
+        .enumerate()
+        .map(|(i, s)| SplitSummary {
+            index: s.index,
+            description: s.description.clone(),
+            rows: split_rows[i].load(Ordering::Relaxed),
+        })
+        .collect();
+    let rows_read: u64 = splits.iter().map(|s| s.rows).sum();
+    if rows_read != rows_written {
+        let _ = writer.abort().await;
+        return Err(Error::Internal(format!(
+            "verification failed: read {rows_read} rows but wrote {rows_written}; target left unchanged"
+        )));
+    }
+    if cancel.is_cancelled() {
+        let _ = writer.abort().await;
+        return Err(Error::Cancelled("stopped before publish".into()));
+    }
+    let target = writer.target_plan().clone();
+    let rows_committed = writer.commit().await?;
+    let verified = rows_committed == rows_read;
+    if !verified {
+        return Err(Error::Internal(format!(
+            "verification failed after publish: read {rows_read} rows but {} reports {rows_committed}",
+            target.table
+        )));
+    }
+    tracing::info!(task = %task.spec.name, rows = rows_committed, "run committed");
+    Ok(RunSummary {
+        task: task.spec.name.clone(),
+        mode: task.spec.mode.to_string(),
+        source: format!("{} {}", task.spec.source.connector(), task.source_table),
+        target,
+        splits,
+        rows_read,
+        rows_written,
+        rows_committed,
+        bytes: counters.bytes.load(Ordering::Relaxed),
+        verified,
+        duration_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// A stream fed by a future that owns the sending side; the future runs as
+/// part of polling the stream (no spawned task to leak).
+fn async_stream<F, Fut>(f: F) -> ferry_core::BatchStream
+where
+    F: FnOnce(mpsc::Sender<Result<RecordBatch>>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(1);
+    let driver = f(tx);
+    let recv =
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) });
+    let driven = futures::stream::select(
+        futures::stream::once(driver).filter_map(|_| async { None }),
+        recv,
+    );
+    Box::pin(driven)
+}

@@ -1,0 +1,26 @@
+//! Runs one Ferry instance: a pure [`plan()`], then [`execute()`].
+//!
+//! ```text
+//!              ┌ split reader 1 ┐
+//!  Source ─────┼ split reader 2 ┼──▶ bounded channel ──▶ SinkWriter::write_all ──▶ commit
+//!  (snapshot)  └ …parallelism   ┘    (channel_depth        (one transaction /         (atomic
+//!   splits pulled from a queue        batches)              staging table)            publish)
+//! ```
+//!
+//! Memory is bounded by construction: at most `parallelism` readers each hold
+//! one batch being built plus a small hand-off buffer, and the channel holds
+//! `channel_depth` batches of about `batch_bytes` each — whatever the table
+//! size. Any reader error, sink error or cancellation aborts the sink (target
+//! unchanged) and stops every reader. After a successful write the counts are
+//! verified: rows read per split summed = rows sent = rows the target counted.
+
+#![deny(missing_docs)]
+
+mod execute;
+mod plan;
+mod progress;
+
+pub use execute::{RunSummary, SplitSummary, execute};
+pub use plan::{Plan, plan};
+pub use progress::{Progress, ProgressFn};
+pub use tokio_util::sync::CancellationToken;
