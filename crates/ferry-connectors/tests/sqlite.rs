@@ -100,6 +100,7 @@ async fn read_all(
     let options = ReadOptions {
         columns: schema.columns.iter().map(|c| c.name.clone()).collect(),
         max_splits: 8,
+        min_rows_per_split: 1,
         batch_bytes,
     };
     let session = source.open_read(&schema, &options).await?;
@@ -872,6 +873,7 @@ async fn dropping_the_stream_stops_the_reader() {
     let options = ReadOptions {
         columns: vec!["id".into(), "s".into()],
         max_splits: 1,
+        min_rows_per_split: 1,
         batch_bytes: 4096,
     };
     let session = source.open_read(&schema, &options).await.unwrap();

@@ -47,6 +47,8 @@ pub struct ReadOptions {
     pub columns: Vec<String>,
     /// Upper bound on the number of splits to plan.
     pub max_splits: u32,
+    /// Smallest split worth planning, in estimated rows.
+    pub min_rows_per_split: u64,
     /// Target size of one batch in bytes.
     pub batch_bytes: usize,
 }

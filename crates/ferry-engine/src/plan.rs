@@ -30,6 +30,7 @@ pub fn plan(task: &ValidatedTask, source_schema: &TableSchema) -> Result<Plan> {
         read: ReadOptions {
             columns: schema.columns.iter().map(|c| c.name.clone()).collect(),
             max_splits: e.parallelism.saturating_mul(e.splits_per_reader),
+            min_rows_per_split: e.min_rows_per_split,
             batch_bytes: e.batch_bytes as usize,
         },
         parallelism: e.parallelism as usize,

@@ -383,7 +383,8 @@ mod tests {
     fn sci_decimals_and_precision() {
         assert_eq!(parse_decimal_sci("1.5e3", 2), Some(150_000));
         assert_eq!(parse_decimal_sci("-2E-2", 2), Some(-2));
-        assert_eq!(parse_decimal_sci("1.2345e2", 2), None);
+        assert_eq!(parse_decimal_sci("1.2345e2", 2), Some(12_345));
+        assert_eq!(parse_decimal_sci("1.2345e1", 2), None);
         assert_eq!(parse_decimal_sci("3e-1", 1), Some(3));
         assert_eq!(parse_decimal_sci("0e0", 5), Some(0));
         assert_eq!(parse_decimal_sci("12.50", 2), Some(1250));

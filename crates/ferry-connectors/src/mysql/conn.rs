@@ -97,6 +97,7 @@ impl Endpoint {
     /// Maps a driver error to Ferry's error, naming what was being done.
     pub(crate) fn error(&self, context: impl Display, err: mysql_async::Error) -> Error {
         use mysql_async::{DriverError, Error as E};
+        let what = format!("{} {context}", self.display());
         let context = format!("{} ({}) {context}", self.display(), self.url);
         match err {
             E::Server(s) => match s.code {
@@ -120,12 +121,12 @@ impl Endpoint {
             },
             E::Io(e) => Error::Transient {
                 endpoint: self.url.clone(),
-                message: format!("{context}: {e}"),
+                message: format!("{what}: {e}"),
             },
             E::Driver(DriverError::ConnectionClosed | DriverError::PoolDisconnected) => {
                 Error::Transient {
                     endpoint: self.url.clone(),
-                    message: format!("{context}: the connection was closed"),
+                    message: format!("{what}: the connection was closed"),
                 }
             }
             other => Error::Server {

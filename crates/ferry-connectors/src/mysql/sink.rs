@@ -30,6 +30,10 @@ const WARNINGS_SHOWN: usize = 10;
 /// How long a writer waits for a table lock or metadata lock, in seconds.
 const LOCK_WAIT_SECS: u32 = 300;
 
+/// Server errors about a value (too long, out of range, NULL in NOT NULL,
+/// invalid text or date, duplicate key, failed CHECK such as `json_valid`).
+const DATA_ERRORS: &[u16] = &[1048, 1062, 1263, 1264, 1265, 1292, 1366, 1406, 1411, 3819, 4025];
+
 /// The session every writer runs in: strict about values, UTC, and patient
 /// with a source that pauses between batches.
 const SESSION_SQL: &str = "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,\
@@ -248,6 +252,19 @@ impl SinkWriter for MysqlWriter {
             return Err(e); // the input or its encoding failed: the root cause
         }
         if let Err(e) = loaded {
+            if let mysql_async::Error::Server(s) = &e
+                && DATA_ERRORS.contains(&s.code)
+            {
+                return Err(Error::DirtyData {
+                    column: self.culprit(std::slice::from_ref(&s.message)),
+                    message: format!(
+                        "{} refused a value ({}, error {}); nothing is kept",
+                        self.ep.display(),
+                        s.message,
+                        s.code
+                    ),
+                });
+            }
             let hint = match &e {
                 mysql_async::Error::Server(s) if matches!(s.code, 1148 | 3948 | 4166) => {
                     " (the server must allow LOAD DATA LOCAL INFILE: local_infile=ON)"
@@ -366,6 +383,26 @@ impl SinkWriter for MysqlWriter {
 }
 
 impl MysqlWriter {
+    /// The column a server message is about: the first quoted column name,
+    /// the key columns for a duplicate key, else a pointer to the message.
+    fn culprit(&self, messages: &[String]) -> String {
+        messages
+            .iter()
+            .find_map(|m| {
+                self.columns
+                    .iter()
+                    .find(|c| m.contains(&format!("'{c}'")) || m.contains(&format!("`{c}`")))
+                    .cloned()
+            })
+            .or_else(|| {
+                messages
+                    .iter()
+                    .any(|m| m.contains("Duplicate entry"))
+                    .then(|| self.key_columns.join(", "))
+            })
+            .unwrap_or_else(|| "(see message)".into())
+    }
+
     /// The error for a load the server stored with warnings (truncated,
     /// converted or skipped values): it names the column and quotes the server.
     async fn warnings_error(&mut self, count: u16) -> Error {
@@ -385,23 +422,8 @@ impl MysqlWriter {
                 )
             })
             .collect();
-        let column = messages
-            .iter()
-            .find_map(|m| {
-                self.columns
-                    .iter()
-                    .find(|c| m.contains(&format!("'{c}'")) || m.contains(&format!("`{c}`")))
-                    .cloned()
-            })
-            .or_else(|| {
-                messages
-                    .iter()
-                    .any(|m| m.contains("Duplicate entry"))
-                    .then(|| self.key_columns.join(", "))
-            })
-            .unwrap_or_else(|| "(see message)".into());
         Error::DirtyData {
-            column,
+            column: self.culprit(&messages),
             message: format!(
                 "{} did not store the values exactly ({count} warning(s); nothing is kept): {}",
                 self.ep.display(),

@@ -42,7 +42,8 @@ pub(crate) fn column_type(c: &NativeColumn) -> Option<ColumnType> {
         "tinyint" if c.column_type.starts_with("tinyint(1)") && !unsigned => ColumnType::Bool,
         "bool" | "boolean" => ColumnType::Bool,
         "tinyint" | "smallint" if !unsigned => ColumnType::Int16,
-        "tinyint" | "smallint" | "mediumint" | "int" | "integer" if !unsigned => ColumnType::Int32,
+        "tinyint" | "smallint" => ColumnType::Int32,
+        "mediumint" | "int" | "integer" if !unsigned => ColumnType::Int32,
         "mediumint" | "int" | "integer" => ColumnType::Int64,
         "bigint" if !unsigned => ColumnType::Int64,
         "bigint" => ColumnType::Decimal {

@@ -18,8 +18,6 @@ use super::catalog::PgTable;
 use super::types::quote_ident;
 use super::{PgEndpoint, map_err};
 
-/// Below this many estimated rows a table is read as one split.
-pub const MIN_ROWS_PER_SPLIT: u64 = 200_000;
 /// Rows to sample when cutting non-integer keys.
 const SAMPLE_ROWS: f64 = 20_000.0;
 
@@ -36,6 +34,7 @@ pub async fn plan(
     ep: &PgEndpoint,
     table: &PgTable,
     max_splits: u32,
+    min_rows_per_split: u64,
 ) -> Result<Vec<PlannedRange>> {
     let err = |ctx: &str| {
         let ctx = format!("{ctx} of {}", table.display);
@@ -56,7 +55,7 @@ pub async fn plan(
     } else {
         pages.max(0) as u64 * 60
     };
-    let n = (est_rows / MIN_ROWS_PER_SPLIT).clamp(1, max_splits.max(1) as u64) as usize;
+    let n = (est_rows / min_rows_per_split.max(1)).clamp(1, max_splits.max(1) as u64) as usize;
     let whole = || {
         vec![PlannedRange {
             predicate: String::new(),

@@ -25,6 +25,8 @@ pub const DEFAULT_BATCH_BYTES: u64 = 4 * 1024 * 1024;
 pub const DEFAULT_CHANNEL_DEPTH: u32 = 4;
 /// Default number of splits planned per reader (more splits balance better).
 pub const DEFAULT_SPLITS_PER_READER: u32 = 4;
+/// Default smallest split worth planning, in estimated rows.
+pub const DEFAULT_MIN_ROWS_PER_SPLIT: u64 = 200_000;
 
 /// One sync task: read `source`, write `sink`, the way `mode` says.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -92,6 +94,9 @@ pub struct EngineOptions {
     /// Splits to plan per reader (1–64); more splits balance uneven key ranges.
     #[serde(default = "default_splits_per_reader")]
     pub splits_per_reader: u32,
+    /// Tables estimated below this many rows per split get fewer splits (1–1000000000).
+    #[serde(default = "default_min_rows_per_split")]
+    pub min_rows_per_split: u64,
     /// Target size of one Arrow batch in bytes (65536–268435456).
     #[serde(default = "default_batch_bytes")]
     pub batch_bytes: u64,
@@ -106,6 +111,9 @@ fn default_parallelism() -> u32 {
 fn default_splits_per_reader() -> u32 {
     DEFAULT_SPLITS_PER_READER
 }
+fn default_min_rows_per_split() -> u64 {
+    DEFAULT_MIN_ROWS_PER_SPLIT
+}
 fn default_batch_bytes() -> u64 {
     DEFAULT_BATCH_BYTES
 }
@@ -118,6 +126,7 @@ impl Default for EngineOptions {
         EngineOptions {
             parallelism: DEFAULT_PARALLELISM,
             splits_per_reader: DEFAULT_SPLITS_PER_READER,
+            min_rows_per_split: DEFAULT_MIN_ROWS_PER_SPLIT,
             batch_bytes: DEFAULT_BATCH_BYTES,
             channel_depth: DEFAULT_CHANNEL_DEPTH,
         }
