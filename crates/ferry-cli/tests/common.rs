@@ -50,15 +50,24 @@ pub fn my_canonical(table: &str) -> String {
 }
 
 pub fn pg_endpoint(table: &str) -> String {
-    format!("{{type: postgres, url: \"{}\", table: \"{table}\"}}", pg_url())
+    format!(
+        "{{type: postgres, url: \"{}\", table: \"{table}\"}}",
+        pg_url()
+    )
 }
 
 pub fn my_endpoint(table: &str) -> String {
-    format!("{{type: mysql, url: \"{}\", table: \"{table}\"}}", mysql_url())
+    format!(
+        "{{type: mysql, url: \"{}\", table: \"{table}\"}}",
+        mysql_url()
+    )
 }
 
 pub fn sqlite_endpoint(path: &std::path::Path, table: &str) -> String {
-    format!("{{type: sqlite, path: \"{}\", table: \"{table}\"}}", path.display())
+    format!(
+        "{{type: sqlite, path: \"{}\", table: \"{table}\"}}",
+        path.display()
+    )
 }
 
 /// A job file; small split thresholds so even test tables are read in parallel splits.
@@ -71,8 +80,13 @@ pub fn job(name: &str, source: &str, sink: &str, extra: &str) -> String {
 /// Runs a job and asserts success; returns the JSON summary.
 pub fn run_ok(yaml: &str) -> serde_json::Value {
     let out = run_ferry(FERRY, &["run", "--json"], yaml);
-    assert_eq!(out.code, 0, "ferry run failed:\nstdout: {}\nstderr: {}", out.stdout, out.stderr);
-    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("bad JSON summary {e}: {}", out.stdout));
+    assert_eq!(
+        out.code, 0,
+        "ferry run failed:\nstdout: {}\nstderr: {}",
+        out.stdout, out.stderr
+    );
+    let v: serde_json::Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("bad JSON summary {e}: {}", out.stdout));
     assert_eq!(v["verified"], true, "{v}");
     assert_eq!(v["rows_read"], v["rows_committed"], "{v}");
     v
@@ -81,6 +95,10 @@ pub fn run_ok(yaml: &str) -> serde_json::Value {
 /// Runs a job and asserts failure; returns stderr.
 pub fn run_err(yaml: &str) -> String {
     let out = run_ferry(FERRY, &["run"], yaml);
-    assert_ne!(out.code, 0, "ferry run should have failed:\nstdout: {}\nstderr: {}", out.stdout, out.stderr);
+    assert_ne!(
+        out.code, 0,
+        "ferry run should have failed:\nstdout: {}\nstderr: {}",
+        out.stdout, out.stderr
+    );
     out.stderr
 }

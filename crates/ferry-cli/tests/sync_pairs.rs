@@ -10,9 +10,15 @@ async fn pg_to_pg_keeps_every_value_across_parallel_splits() {
     let (src, dst) = (unique("pp_src"), unique("pp_dst"));
     make_typed_pg(&src, 5000).await;
     let v = run_ok(&job("pp", &pg_endpoint(&src), &pg_endpoint(&dst), ""));
-    assert!(v["splits"].as_array().unwrap().len() > 1, "expected several splits: {v}");
+    assert!(
+        v["splits"].as_array().unwrap().len() > 1,
+        "expected several splits: {v}"
+    );
     assert_eq!(v["rows_committed"], 5000);
-    assert_eq!(pg_digest(&pg_canonical(&src)).await, pg_digest(&pg_canonical(&dst)).await);
+    assert_eq!(
+        pg_digest(&pg_canonical(&src)).await,
+        pg_digest(&pg_canonical(&dst)).await
+    );
     // Same dialect: even the native text of whole rows is identical.
     assert_eq!(
         pg_digest(&format!("SELECT t::text FROM {src} t")).await,
@@ -35,9 +41,17 @@ async fn pg_to_mariadb_and_back_by_checksum() {
     run_ok(&job("pm", &pg_endpoint(&src), &my_endpoint(&mid), ""));
     let pg_sum = pg_digest(&pg_canonical(&src)).await;
     assert_eq!(pg_sum.rows, 3000);
-    assert_eq!(my_digest(&my_canonical(&mid)).await, pg_sum, "PG -> MariaDB content differs");
+    assert_eq!(
+        my_digest(&my_canonical(&mid)).await,
+        pg_sum,
+        "PG -> MariaDB content differs"
+    );
     run_ok(&job("mp", &my_endpoint(&mid), &pg_endpoint(&back), ""));
-    assert_eq!(pg_digest(&pg_canonical(&back)).await, pg_sum, "MariaDB -> PG content differs");
+    assert_eq!(
+        pg_digest(&pg_canonical(&back)).await,
+        pg_sum,
+        "MariaDB -> PG content differs"
+    );
 }
 
 #[tokio::test]
@@ -45,7 +59,12 @@ async fn pg_to_sqlite_and_back_by_checksum() {
     let (src, back) = (unique("ps_src"), unique("ps_back"));
     let file = scratch_dir().join(format!("{}.db", unique("ps")));
     make_typed_pg(&src, 3000).await;
-    run_ok(&job("ps", &pg_endpoint(&src), &sqlite_endpoint(&file, "items"), ""));
+    run_ok(&job(
+        "ps",
+        &pg_endpoint(&src),
+        &sqlite_endpoint(&file, "items"),
+        "",
+    ));
     let lite = sqlite_digest(&file, "SELECT CAST(count(*) AS TEXT) FROM items");
     assert_eq!(lite.rows, 1);
     let conn = rusqlite::Connection::open(&file).unwrap();
@@ -58,8 +77,16 @@ async fn pg_to_sqlite_and_back_by_checksum() {
         .unwrap();
     assert_eq!((n, nulls), (3000, 3000 / 11));
     assert!(emoji > 2000, "unicode lost: {emoji}");
-    run_ok(&job("sp", &sqlite_endpoint(&file, "items"), &pg_endpoint(&back), ""));
-    assert_eq!(pg_digest(&pg_canonical(&back)).await, pg_digest(&pg_canonical(&src)).await);
+    run_ok(&job(
+        "sp",
+        &sqlite_endpoint(&file, "items"),
+        &pg_endpoint(&back),
+        "",
+    ));
+    assert_eq!(
+        pg_digest(&pg_canonical(&back)).await,
+        pg_digest(&pg_canonical(&src)).await
+    );
 }
 
 #[tokio::test]
@@ -75,7 +102,13 @@ async fn composite_text_keys_are_split_by_sampled_ranges() {
     let v = run_ok(&job("ck", &pg_endpoint(&src), &pg_endpoint(&dst), ""));
     let splits = v["splits"].as_array().unwrap();
     assert!(splits.len() > 2, "{v}");
-    assert!(splits[1]["description"].as_str().unwrap().contains("(\"region\", \"seq\") >="), "{v}");
+    assert!(
+        splits[1]["description"]
+            .as_str()
+            .unwrap()
+            .contains("(\"region\", \"seq\") >="),
+        "{v}"
+    );
     let sum: u64 = splits.iter().map(|s| s["rows"].as_u64().unwrap()).sum();
     assert_eq!(sum, 20000);
     let q = |t: &str| format!("SELECT t::text FROM {t} t");
@@ -93,7 +126,10 @@ async fn tables_without_key_use_ctid_ranges() {
     .await;
     let v = run_ok(&job("nk", &pg_endpoint(&src), &pg_endpoint(&dst), ""));
     let splits = v["splits"].as_array().unwrap();
-    assert!(splits.len() > 1 && splits[0]["description"].as_str().unwrap().contains("ctid"), "{v}");
+    assert!(
+        splits.len() > 1 && splits[0]["description"].as_str().unwrap().contains("ctid"),
+        "{v}"
+    );
     let q = |t: &str| format!("SELECT t::text FROM {t} t");
     assert_eq!(pg_digest(&q(&src)).await, pg_digest(&q(&dst)).await);
     assert_eq!(pg_digest(&q(&dst)).await.rows, 30000);
@@ -104,7 +140,11 @@ async fn empty_tables_sync_to_every_sink() {
     let src = unique("empty_src");
     pg_exec(&format!("CREATE TABLE {src} (id int PRIMARY KEY, s text)")).await;
     let file = scratch_dir().join(format!("{}.db", unique("empty")));
-    for sink in [pg_endpoint(&unique("empty_pg")), my_endpoint(&unique("empty_my")), sqlite_endpoint(&file, "e")] {
+    for sink in [
+        pg_endpoint(&unique("empty_pg")),
+        my_endpoint(&unique("empty_my")),
+        sqlite_endpoint(&file, "e"),
+    ] {
         let v = run_ok(&job("empty", &pg_endpoint(&src), &sink, ""));
         assert_eq!(v["rows_committed"], 0, "{v}");
         assert_eq!(v["target"]["creates_table"], true, "{v}");
@@ -115,11 +155,32 @@ async fn empty_tables_sync_to_every_sink() {
 async fn append_adds_and_overwrite_replaces() {
     let (src, dst) = (unique("ap_src"), unique("ap_dst"));
     make_typed_pg(&src, 1000).await;
-    run_ok(&job("ap", &pg_endpoint(&src), &pg_endpoint(&dst), "mode: full_overwrite\n"));
+    run_ok(&job(
+        "ap",
+        &pg_endpoint(&src),
+        &pg_endpoint(&dst),
+        "mode: full_overwrite\n",
+    ));
     // Append needs a target without the key to take the rows twice.
     pg_exec(&format!("ALTER TABLE {dst} DROP CONSTRAINT {dst}_pkey")).await;
-    run_ok(&job("ap", &pg_endpoint(&src), &pg_endpoint(&dst), "mode: full_append\n"));
-    assert_eq!(pg_digest(&format!("SELECT id::text FROM {dst}")).await.rows, 2000);
-    run_ok(&job("ap", &pg_endpoint(&src), &pg_endpoint(&dst), "mode: full_overwrite\n"));
-    assert_eq!(pg_digest(&pg_canonical(&dst)).await, pg_digest(&pg_canonical(&src)).await);
+    run_ok(&job(
+        "ap",
+        &pg_endpoint(&src),
+        &pg_endpoint(&dst),
+        "mode: full_append\n",
+    ));
+    assert_eq!(
+        pg_digest(&format!("SELECT id::text FROM {dst}")).await.rows,
+        2000
+    );
+    run_ok(&job(
+        "ap",
+        &pg_endpoint(&src),
+        &pg_endpoint(&dst),
+        "mode: full_overwrite\n",
+    ));
+    assert_eq!(
+        pg_digest(&pg_canonical(&dst)).await,
+        pg_digest(&pg_canonical(&src)).await
+    );
 }

@@ -39,7 +39,7 @@ pub fn registry() -> Vec<ConnectorInfo> {
             source: true,
             sink: true,
             enabled: cfg!(feature = "postgres"),
-            description: "PostgreSQL: binary COPY out in parallel key/ctid-range splits from one exported snapshot; binary COPY in, staging table swapped in one transaction",
+            description: "PostgreSQL: binary COPY out in parallel key/ctid-range splits from one exported snapshot; binary COPY in, loaded and published in one transaction (new table, or TRUNCATE + reload: a storage-level swap at COMMIT)",
         },
         ConnectorInfo {
             name: "mysql",

@@ -27,7 +27,8 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, Row, Value};
 
 fn url() -> String {
-    std::env::var("FERRY_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
+    std::env::var("FERRY_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
 }
 
 fn endpoint(table: &str) -> SqlEndpoint {
@@ -55,17 +56,27 @@ async fn admin() -> Conn {
     let mut c = Conn::new(Opts::from_url(&url()).unwrap())
         .await
         .expect("the MariaDB/MySQL test server must be reachable (FERRY_TEST_MYSQL_URL)");
-    c.query_drop("SET NAMES utf8mb4, time_zone = '+00:00', sql_mode = ''").await.unwrap();
+    c.query_drop("SET NAMES utf8mb4, time_zone = '+00:00', sql_mode = ''")
+        .await
+        .unwrap();
     c
 }
 
 async fn exec(sql: &str) {
-    admin().await.query_drop(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    admin()
+        .await
+        .query_drop(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
 /// Every row of `sql` as text (`None` for NULL), read with the text protocol.
 async fn rows(sql: &str) -> Vec<Vec<Option<String>>> {
-    let rows: Vec<Row> = admin().await.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let rows: Vec<Row> = admin()
+        .await
+        .query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
     rows.iter()
         .map(|r| {
             (0..r.len())
@@ -87,7 +98,10 @@ async fn table_exists(table: &str) -> bool {
     .is_empty()
 }
 
-async fn read_all(src: &MysqlSource, batch_bytes: usize) -> ferry_core::Result<(TableSchema, Vec<RecordBatch>)> {
+async fn read_all(
+    src: &MysqlSource,
+    batch_bytes: usize,
+) -> ferry_core::Result<(TableSchema, Vec<RecordBatch>)> {
     let schema = src.schema().await?;
     let options = ReadOptions {
         columns: vec![],
@@ -158,7 +172,10 @@ async fn schema_discovery_maps_every_type() {
     let schema = source(table).schema().await.unwrap();
     assert_eq!(schema.table, "test.".to_string() + table);
     assert_eq!(schema.primary_key, vec!["id".to_string()]);
-    let text = |n: Option<u32>, fixed| ColumnType::Text { max_chars: n, fixed };
+    let text = |n: Option<u32>, fixed| ColumnType::Text {
+        max_chars: n,
+        fixed,
+    };
     let expected = [
         ("id", ColumnType::Int32),
         ("b", ColumnType::Bool),
@@ -171,8 +188,20 @@ async fn schema_discovery_maps_every_type() {
         ("siu", ColumnType::Int32),
         ("miu", ColumnType::Int64),
         ("iu", ColumnType::Int64),
-        ("biu", ColumnType::Decimal { precision: 20, scale: 0 }),
-        ("d", ColumnType::Decimal { precision: 15, scale: 2 }),
+        (
+            "biu",
+            ColumnType::Decimal {
+                precision: 20,
+                scale: 0,
+            },
+        ),
+        (
+            "d",
+            ColumnType::Decimal {
+                precision: 15,
+                scale: 2,
+            },
+        ),
         ("dw", ColumnType::DecimalText),
         ("f", ColumnType::Float32),
         ("db", ColumnType::Float64),
@@ -195,7 +224,11 @@ async fn schema_discovery_maps_every_type() {
         ("st", text(None, false)),
         ("bt", ColumnType::Binary),
     ];
-    let got: Vec<(&str, ColumnType)> = schema.columns.iter().map(|c| (c.name.as_str(), c.ty.clone())).collect();
+    let got: Vec<(&str, ColumnType)> = schema
+        .columns
+        .iter()
+        .map(|c| (c.name.as_str(), c.ty.clone()))
+        .collect();
     assert_eq!(got, expected.to_vec());
     let vc = schema.column("vc").unwrap();
     assert!(!vc.nullable && vc.native_type == "varchar(50)");
@@ -207,7 +240,10 @@ async fn schema_discovery_maps_every_type() {
     exec("CREATE TABLE ferry_t_schema_geo (id INT, g GEOMETRY)").await;
     let err = source("ferry_t_schema_geo").schema().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
-    assert!(err.to_string().contains("`g`") && err.to_string().contains("geometry"), "{err}");
+    assert!(
+        err.to_string().contains("`g`") && err.to_string().contains("geometry"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -219,7 +255,10 @@ async fn reads_exact_values() {
     let b = &batches[0];
     assert_eq!(b.num_rows(), 3);
     let c = |n: &str| b.column_by_name(n).unwrap().clone();
-    assert_eq!(c("id").as_primitive::<Int32Type>().values().to_vec(), vec![1, 2, 3]);
+    assert_eq!(
+        c("id").as_primitive::<Int32Type>().values().to_vec(),
+        vec![1, 2, 3]
+    );
     let bools = c("b");
     let bools = bools.as_boolean();
     assert!(bools.value(0) && bools.is_null(1) && !bools.value(2));
@@ -233,10 +272,19 @@ async fn reads_exact_values() {
     assert_eq!(c("siu").as_primitive::<Int32Type>().value(0), 65535);
     assert_eq!(c("miu").as_primitive::<Int64Type>().value(0), 16_777_215);
     assert_eq!(c("iu").as_primitive::<Int64Type>().value(0), 4_294_967_295);
-    assert_eq!(c("biu").as_primitive::<Decimal128Type>().value(0), 18_446_744_073_709_551_615);
-    assert_eq!(c("d").as_primitive::<Decimal128Type>().value(0), -123_456_789_012_345);
+    assert_eq!(
+        c("biu").as_primitive::<Decimal128Type>().value(0),
+        18_446_744_073_709_551_615
+    );
+    assert_eq!(
+        c("d").as_primitive::<Decimal128Type>().value(0),
+        -123_456_789_012_345
+    );
     assert_eq!(c("d").as_primitive::<Decimal128Type>().value(2), 5);
-    assert_eq!(c("dw").as_string::<i32>().value(0), "1234567890123456789012345678901234567890.1234567890");
+    assert_eq!(
+        c("dw").as_string::<i32>().value(0),
+        "1234567890123456789012345678901234567890.1234567890"
+    );
     assert_eq!(c("dw").as_string::<i32>().value(2), "-0.0000000001");
     assert_eq!(c("f").as_primitive::<Float32Type>().value(0), 0.1f32);
     assert_eq!(c("f").as_primitive::<Float32Type>().value(2), -3.5f32);
@@ -255,14 +303,32 @@ async fn reads_exact_values() {
     assert_eq!(c("bl").as_binary::<i32>().value(0), &[0, 1, 2]);
     assert_eq!(c("dt").as_primitive::<Date32Type>().value(0), -719_162);
     assert_eq!(c("dt").as_primitive::<Date32Type>().value(2), 0);
-    assert_eq!(c("tm").as_primitive::<Time64MicrosecondType>().value(0), 86_399_999_999);
-    assert_eq!(c("dtm").as_primitive::<TimestampMicrosecondType>().value(0), 253_402_300_799_999_999);
-    assert_eq!(c("ts").as_primitive::<TimestampMicrosecondType>().value(0), 2_147_483_647_999_999);
-    assert_eq!(c("ts").as_primitive::<TimestampMicrosecondType>().value(2), 1_000_000);
+    assert_eq!(
+        c("tm").as_primitive::<Time64MicrosecondType>().value(0),
+        86_399_999_999
+    );
+    assert_eq!(
+        c("dtm").as_primitive::<TimestampMicrosecondType>().value(0),
+        253_402_300_799_999_999
+    );
+    assert_eq!(
+        c("ts").as_primitive::<TimestampMicrosecondType>().value(0),
+        2_147_483_647_999_999
+    );
+    assert_eq!(
+        c("ts").as_primitive::<TimestampMicrosecondType>().value(2),
+        1_000_000
+    );
     assert_eq!(c("j").as_string::<i32>().value(0), r#"{"a": [1, 2]}"#);
     let u = c("u");
     let u = u.as_fixed_size_binary();
-    assert_eq!(u.value(0), &[0x12, 0x3e, 0x45, 0x67, 0xe8, 0x9b, 0x12, 0xd3, 0xa4, 0x56, 0x42, 0x66, 0x14, 0x17, 0x40, 0x00]);
+    assert_eq!(
+        u.value(0),
+        &[
+            0x12, 0x3e, 0x45, 0x67, 0xe8, 0x9b, 0x12, 0xd3, 0xa4, 0x56, 0x42, 0x66, 0x14, 0x17,
+            0x40, 0x00
+        ]
+    );
     assert_eq!(c("y").as_primitive::<Int16Type>().value(0), 2024);
     assert_eq!(c("e").as_string::<i32>().value(0), "b");
     assert_eq!(c("st").as_string::<i32>().value(0), "x,y");
@@ -270,7 +336,12 @@ async fn reads_exact_values() {
     // Row 2 is NULL everywhere except the key and the NOT NULL column.
     for (i, f) in b.schema().fields().iter().enumerate() {
         let nulls = b.column(i).is_null(1);
-        assert_eq!(nulls, !matches!(f.name().as_str(), "id" | "vc"), "{}", f.name());
+        assert_eq!(
+            nulls,
+            !matches!(f.name().as_str(), "id" | "vc"),
+            "{}",
+            f.name()
+        );
     }
 }
 
@@ -278,7 +349,10 @@ async fn reads_exact_values() {
 async fn reads_in_byte_sized_batches_and_empty_tables() {
     let table = "ferry_t_read_batches";
     exec(&format!("DROP TABLE IF EXISTS {table}")).await;
-    exec(&format!("CREATE TABLE {table} (id INT PRIMARY KEY, s VARCHAR(100))")).await;
+    exec(&format!(
+        "CREATE TABLE {table} (id INT PRIMARY KEY, s VARCHAR(100))"
+    ))
+    .await;
     let (_, batches) = read_all(&source(table), 4096).await.unwrap();
     assert!(batches.is_empty(), "an empty table yields no batches");
     exec(&format!(
@@ -299,18 +373,30 @@ async fn zero_dates_are_dirty_data_naming_the_column() {
     let table = "ferry_t_zero_date";
     exec(&format!("DROP TABLE IF EXISTS {table}")).await;
     exec(&format!("CREATE TABLE {table} (id INT, born DATE)")).await;
-    exec(&format!("INSERT INTO {table} VALUES (1, '2000-01-01'), (2, '0000-00-00')")).await;
+    exec(&format!(
+        "INSERT INTO {table} VALUES (1, '2000-01-01'), (2, '0000-00-00')"
+    ))
+    .await;
     let err = read_all(&source(table), 1 << 20).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::DirtyData, "{err}");
-    assert!(err.to_string().contains("`born`") && err.to_string().contains("0000-00-00"), "{err}");
+    assert!(
+        err.to_string().contains("`born`") && err.to_string().contains("0000-00-00"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_a_read_half_way_stops_the_server() {
     let table = "ferry_t_read_cancel";
     exec(&format!("DROP TABLE IF EXISTS {table}")).await;
-    exec(&format!("CREATE TABLE {table} (id INT PRIMARY KEY, s VARCHAR(100))")).await;
-    exec(&format!("INSERT INTO {table} SELECT seq, REPEAT('y', 100) FROM seq_1_to_50000")).await;
+    exec(&format!(
+        "CREATE TABLE {table} (id INT PRIMARY KEY, s VARCHAR(100))"
+    ))
+    .await;
+    exec(&format!(
+        "INSERT INTO {table} SELECT seq, REPEAT('y', 100) FROM seq_1_to_50000"
+    ))
+    .await;
     let src = source(table);
     let schema = src.schema().await.unwrap();
     let options = ReadOptions {
@@ -343,11 +429,39 @@ fn write_schema() -> TableSchema {
             col("num", ColumnType::Int32, true),
             col("f32", ColumnType::Float32, true),
             col("f64", ColumnType::Float64, true),
-            col("dec", ColumnType::Decimal { precision: 12, scale: 3 }, true),
+            col(
+                "dec",
+                ColumnType::Decimal {
+                    precision: 12,
+                    scale: 3,
+                },
+                true,
+            ),
             col("dtext", ColumnType::DecimalText, true),
-            col("name", ColumnType::Text { max_chars: Some(20), fixed: false }, true),
-            col("code", ColumnType::Text { max_chars: Some(3), fixed: true }, true),
-            col("body", ColumnType::Text { max_chars: None, fixed: false }, true),
+            col(
+                "name",
+                ColumnType::Text {
+                    max_chars: Some(20),
+                    fixed: false,
+                },
+                true,
+            ),
+            col(
+                "code",
+                ColumnType::Text {
+                    max_chars: Some(3),
+                    fixed: true,
+                },
+                true,
+            ),
+            col(
+                "body",
+                ColumnType::Text {
+                    max_chars: None,
+                    fixed: false,
+                },
+                true,
+            ),
             col("bin", ColumnType::Binary, true),
             col("day", ColumnType::Date, true),
             col("tod", ColumnType::Time, true),
@@ -360,7 +474,9 @@ fn write_schema() -> TableSchema {
     }
 }
 
-const UUID1: [u8; 16] = [0xa0, 0xee, 0xbc, 0x99, 0x9c, 0x0b, 0x4e, 0xf8, 0xbb, 0x6d, 0x6b, 0xb9, 0xbd, 0x38, 0x0a, 0x11];
+const UUID1: [u8; 16] = [
+    0xa0, 0xee, 0xbc, 0x99, 0x9c, 0x0b, 0x4e, 0xf8, 0xbb, 0x6d, 0x6b, 0xb9, 0xbd, 0x38, 0x0a, 0x11,
+];
 
 /// Rows with ids `ids`: id%3==1 extremes, id%3==2 NULLs, id%3==0 edge values.
 fn write_batch(ids: impl IntoIterator<Item = i64>) -> RecordBatch {
@@ -368,7 +484,15 @@ fn write_batch(ids: impl IntoIterator<Item = i64>) -> RecordBatch {
     let pick = |id: i64| id % 3;
     macro_rules! column {
         ($array:ty, $one:expr, $zero:expr) => {
-            Arc::new(ids.iter().map(|&id| match pick(id) { 1 => Some($one), 2 => None, _ => Some($zero) }).collect::<$array>()) as ArrayRef
+            Arc::new(
+                ids.iter()
+                    .map(|&id| match pick(id) {
+                        1 => Some($one),
+                        2 => None,
+                        _ => Some($zero),
+                    })
+                    .collect::<$array>(),
+            ) as ArrayRef
         };
     }
     let arrays: Vec<ArrayRef> = vec![
@@ -380,32 +504,56 @@ fn write_batch(ids: impl IntoIterator<Item = i64>) -> RecordBatch {
         column!(Float64Array, 1e308, 2.5),
         Arc::new(
             ids.iter()
-                .map(|&id| match pick(id) { 1 => Some(-123_456_789_123i128), 2 => None, _ => Some(0) })
+                .map(|&id| match pick(id) {
+                    1 => Some(-123_456_789_123i128),
+                    2 => None,
+                    _ => Some(0),
+                })
                 .collect::<Decimal128Array>()
                 .with_precision_and_scale(12, 3)
                 .unwrap(),
         ),
-        column!(StringArray, "123456789012345678901234567890123456789012.5", "0"),
+        column!(
+            StringArray,
+            "123456789012345678901234567890123456789012.5",
+            "0"
+        ),
         column!(StringArray, "hé😀 tab\there", ""),
         column!(StringArray, "ab", ""),
         column!(StringArray, "line1\nline2\\end\0nul \\N", ""),
         Arc::new(
             ids.iter()
-                .map(|&id| match pick(id) { 1 => Some(&[0u8, 0xff, 9, 10][..]), 2 => None, _ => Some(&[][..]) })
+                .map(|&id| match pick(id) {
+                    1 => Some(&[0u8, 0xff, 9, 10][..]),
+                    2 => None,
+                    _ => Some(&[][..]),
+                })
                 .collect::<BinaryArray>(),
         ),
         column!(Date32Array, 0, 2_932_896),
         column!(Time64MicrosecondArray, 1, 86_399_999_999),
-        column!(TimestampMicrosecondArray, 1_709_210_096_789_012, -62_135_596_800_000_000),
+        column!(
+            TimestampMicrosecondArray,
+            1_709_210_096_789_012,
+            -62_135_596_800_000_000
+        ),
         Arc::new(
             ids.iter()
-                .map(|&id| match pick(id) { 1 => Some(2_147_483_648_000_000), 2 => None, _ => Some(-500_000) })
+                .map(|&id| match pick(id) {
+                    1 => Some(2_147_483_648_000_000),
+                    2 => None,
+                    _ => Some(-500_000),
+                })
                 .collect::<TimestampMicrosecondArray>()
                 .with_timezone("UTC"),
         ),
         Arc::new(
             FixedSizeBinaryArray::try_from_sparse_iter_with_size(
-                ids.iter().map(|&id| match pick(id) { 1 => Some(UUID1), 2 => None, _ => Some([0u8; 16]) }),
+                ids.iter().map(|&id| match pick(id) {
+                    1 => Some(UUID1),
+                    2 => None,
+                    _ => Some([0u8; 16]),
+                }),
                 16,
             )
             .unwrap(),
@@ -423,17 +571,43 @@ fn expected_row(id: i64) -> Vec<Option<String>> {
     let mut row = vec![s(&id.to_string())];
     row.extend(match id % 3 {
         1 => vec![
-            s("1"), s("-32768"), s("-2147483648"), s("0.10000000149011612"), s("1e308"),
-            s("-123456789.123"), s("123456789012345678901234567890123456789012.5"),
-            s("hé😀 tab\there"), s("ab"), s("line1\nline2\\end\0nul \\N"), s("00FF090A"),
-            s("1970-01-01"), s("00:00:00.000001"), s("2024-02-29 12:34:56.789012"),
-            s("2038-01-19 03:14:08.000000"), s("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"), s(r#"{"k": "v"}"#),
+            s("1"),
+            s("-32768"),
+            s("-2147483648"),
+            s("0.10000000149011612"),
+            s("1e308"),
+            s("-123456789.123"),
+            s("123456789012345678901234567890123456789012.5"),
+            s("hé😀 tab\there"),
+            s("ab"),
+            s("line1\nline2\\end\0nul \\N"),
+            s("00FF090A"),
+            s("1970-01-01"),
+            s("00:00:00.000001"),
+            s("2024-02-29 12:34:56.789012"),
+            s("2038-01-19 03:14:08.000000"),
+            s("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"),
+            s(r#"{"k": "v"}"#),
         ],
         2 => vec![None; 17],
         _ => vec![
-            s("0"), s("32767"), s("2147483647"), s("-2.5"), s("2.5"), s("0.000"), s("0"), s(""), s(""),
-            s(""), s(""), s("9999-12-31"), s("23:59:59.999999"), s("0001-01-01 00:00:00.000000"),
-            s("1969-12-31 23:59:59.500000"), s("00000000-0000-0000-0000-000000000000"), s("[]"),
+            s("0"),
+            s("32767"),
+            s("2147483647"),
+            s("-2.5"),
+            s("2.5"),
+            s("0.000"),
+            s("0"),
+            s(""),
+            s(""),
+            s(""),
+            s(""),
+            s("9999-12-31"),
+            s("23:59:59.999999"),
+            s("0001-01-01 00:00:00.000000"),
+            s("1969-12-31 23:59:59.500000"),
+            s("00000000-0000-0000-0000-000000000000"),
+            s("[]"),
         ],
     });
     row
@@ -457,36 +631,96 @@ async fn writes_overwrite_and_append_exactly() {
     let read_back = READ_BACK.replace("{t}", table);
 
     // Overwrite into a missing target creates it from the schema.
-    let w = sink(table).prepare(&write_schema(), SyncMode::FullOverwrite).await.unwrap();
+    let w = sink(table)
+        .prepare(&write_schema(), SyncMode::FullOverwrite)
+        .await
+        .unwrap();
     assert!(w.target_plan().creates_table);
     let ddl = w.target_plan().ddl.clone().unwrap();
-    assert!(ddl.contains("`dtext` LONGTEXT") && ddl.contains("`tstz` DATETIME(6)") && ddl.contains("PRIMARY KEY (`id`)"), "{ddl}");
+    assert!(
+        ddl.contains("`dtext` LONGTEXT")
+            && ddl.contains("`tstz` DATETIME(6)")
+            && ddl.contains("PRIMARY KEY (`id`)"),
+        "{ddl}"
+    );
     w.abort().await.unwrap();
     assert!(!table_exists(table).await);
 
-    assert_eq!(write(table, SyncMode::FullOverwrite, vec![write_batch(1..=3)]).await.unwrap(), 3);
-    assert_eq!(rows(&read_back).await, (1..=3).map(expected_row).collect::<Vec<_>>());
+    assert_eq!(
+        write(table, SyncMode::FullOverwrite, vec![write_batch(1..=3)])
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(
+        rows(&read_back).await,
+        (1..=3).map(expected_row).collect::<Vec<_>>()
+    );
 
     // Append into the existing target, in two batches.
-    assert_eq!(write(table, SyncMode::FullAppend, vec![write_batch(4..=5), write_batch(6..=6)]).await.unwrap(), 3);
-    assert_eq!(rows(&read_back).await, (1..=6).map(expected_row).collect::<Vec<_>>());
+    assert_eq!(
+        write(
+            table,
+            SyncMode::FullAppend,
+            vec![write_batch(4..=5), write_batch(6..=6)]
+        )
+        .await
+        .unwrap(),
+        3
+    );
+    assert_eq!(
+        rows(&read_back).await,
+        (1..=6).map(expected_row).collect::<Vec<_>>()
+    );
 
     // Overwrite an existing target: only the new rows remain, no helper tables.
-    assert_eq!(write(table, SyncMode::FullOverwrite, vec![write_batch(10..=12)]).await.unwrap(), 3);
-    assert_eq!(rows(&read_back).await, (10..=12).map(expected_row).collect::<Vec<_>>());
+    assert_eq!(
+        write(table, SyncMode::FullOverwrite, vec![write_batch(10..=12)])
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(
+        rows(&read_back).await,
+        (10..=12).map(expected_row).collect::<Vec<_>>()
+    );
     assert!(!table_exists(&format!("_ferry_stg_{table}")).await);
     assert!(!table_exists(&format!("_ferry_old_{table}")).await);
 
     // Enough rows for many 1 MiB chunks.
-    let n = write(table, SyncMode::FullOverwrite, vec![write_batch(1..=20_000), write_batch(20_001..=40_000)]).await.unwrap();
+    let n = write(
+        table,
+        SyncMode::FullOverwrite,
+        vec![write_batch(1..=20_000), write_batch(20_001..=40_000)],
+    )
+    .await
+    .unwrap();
     assert_eq!(n, 40_000);
-    let agg = rows(&format!("SELECT COUNT(*), SUM(id), SUM(LENGTH(body)), COUNT(uid) FROM {table}")).await;
-    let sum_len: usize = (1..=40_000i64).filter(|i| i % 3 == 1).count() * "line1\nline2\\end\0nul \\N".len();
-    assert_eq!(agg[0], vec![Some("40000".into()), Some("800020000".into()), Some(sum_len.to_string()), Some("26667".into())]);
+    let agg = rows(&format!(
+        "SELECT COUNT(*), SUM(id), SUM(LENGTH(body)), COUNT(uid) FROM {table}"
+    ))
+    .await;
+    let sum_len: usize =
+        (1..=40_000i64).filter(|i| i % 3 == 1).count() * "line1\nline2\\end\0nul \\N".len();
+    assert_eq!(
+        agg[0],
+        vec![
+            Some("40000".into()),
+            Some("800020000".into()),
+            Some(sum_len.to_string()),
+            Some("26667".into())
+        ]
+    );
 
     // An empty input overwrites with an empty table.
-    assert_eq!(write(table, SyncMode::FullOverwrite, vec![]).await.unwrap(), 0);
-    assert_eq!(rows(&format!("SELECT COUNT(*) FROM {table}")).await[0][0].as_deref(), Some("0"));
+    assert_eq!(
+        write(table, SyncMode::FullOverwrite, vec![]).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        rows(&format!("SELECT COUNT(*) FROM {table}")).await[0][0].as_deref(),
+        Some("0")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -497,7 +731,10 @@ async fn round_trips_mysql_to_mysql() {
     exec(&format!("DROP TABLE IF EXISTS {to}")).await;
     let src = source(from);
     let (schema, batches) = read_all(&src, 1 << 20).await.unwrap();
-    let mut w = sink(to).prepare(&schema, SyncMode::FullOverwrite).await.unwrap();
+    let mut w = sink(to)
+        .prepare(&schema, SyncMode::FullOverwrite)
+        .await
+        .unwrap();
     assert_eq!(w.write_all(stream_of(batches)).await.unwrap(), 3);
     assert_eq!(w.commit().await.unwrap(), 3);
     let cols = "id, b, ti, si, mi, i, bi, tiu, siu, miu, iu, biu, d, dw, f * 1e0, db, c, vc, tt, tx, \
@@ -506,32 +743,61 @@ async fn round_trips_mysql_to_mysql() {
     let b = rows(&format!("SELECT {cols} FROM {to} ORDER BY id")).await;
     assert_eq!(a, b);
     // The copy's own schema fits its source's schema (a second run appends).
-    let mut w = sink(to).prepare(&schema, SyncMode::FullAppend).await.unwrap();
+    let mut w = sink(to)
+        .prepare(&schema, SyncMode::FullAppend)
+        .await
+        .unwrap();
     assert!(!w.target_plan().creates_table);
-    let err = w.write_all(stream_of(read_all(&src, 1 << 20).await.unwrap().1)).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::DirtyData, "duplicate keys are refused: {err}");
+    let err = w
+        .write_all(stream_of(read_all(&src, 1 << 20).await.unwrap().1))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.kind(),
+        ErrorKind::DirtyData,
+        "duplicate keys are refused: {err}"
+    );
     assert!(err.to_string().contains("Duplicate entry"), "{err}");
     w.abort().await.unwrap();
-    assert_eq!(rows(&format!("SELECT COUNT(*) FROM {to}")).await[0][0].as_deref(), Some("3"));
+    assert_eq!(
+        rows(&format!("SELECT COUNT(*) FROM {to}")).await[0][0].as_deref(),
+        Some("3")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aborted_writes_leave_the_target_unchanged() {
     let table = "ferry_t_abort";
     exec(&format!("DROP TABLE IF EXISTS {table}")).await;
-    write(table, SyncMode::FullOverwrite, vec![write_batch(1..=3)]).await.unwrap();
+    write(table, SyncMode::FullOverwrite, vec![write_batch(1..=3)])
+        .await
+        .unwrap();
     let before = rows(&READ_BACK.replace("{t}", table)).await;
     for mode in [SyncMode::FullOverwrite, SyncMode::FullAppend] {
         let mut w = sink(table).prepare(&write_schema(), mode).await.unwrap();
-        w.write_all(stream_of(vec![write_batch(100..=200)])).await.unwrap();
+        w.write_all(stream_of(vec![write_batch(100..=200)]))
+            .await
+            .unwrap();
         w.abort().await.unwrap();
-        assert_eq!(rows(&READ_BACK.replace("{t}", table)).await, before, "{mode}");
-        assert!(!table_exists(&format!("_ferry_stg_{table}")).await, "{mode}");
+        assert_eq!(
+            rows(&READ_BACK.replace("{t}", table)).await,
+            before,
+            "{mode}"
+        );
+        assert!(
+            !table_exists(&format!("_ferry_stg_{table}")).await,
+            "{mode}"
+        );
     }
     // A writer dropped without commit or abort (a killed run) leaves debris
     // that the next prepare drops; the target is unchanged meanwhile.
-    let mut w = sink(table).prepare(&write_schema(), SyncMode::FullOverwrite).await.unwrap();
-    w.write_all(stream_of(vec![write_batch(100..=200)])).await.unwrap();
+    let mut w = sink(table)
+        .prepare(&write_schema(), SyncMode::FullOverwrite)
+        .await
+        .unwrap();
+    w.write_all(stream_of(vec![write_batch(100..=200)]))
+        .await
+        .unwrap();
     drop(w);
     assert_eq!(rows(&READ_BACK.replace("{t}", table)).await, before);
     // The dropped session goes away in the background; wait for its lock.
@@ -542,26 +808,44 @@ async fn aborted_writes_leave_the_target_unchanged() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    write(table, SyncMode::FullOverwrite, vec![write_batch(4..=4)]).await.unwrap();
-    assert_eq!(rows(&READ_BACK.replace("{t}", table)).await, vec![expected_row(4)]);
+    write(table, SyncMode::FullOverwrite, vec![write_batch(4..=4)])
+        .await
+        .unwrap();
+    assert_eq!(
+        rows(&READ_BACK.replace("{t}", table)).await,
+        vec![expected_row(4)]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn values_the_target_cannot_hold_fail_naming_the_column() {
     let table = "ferry_t_too_long";
     exec(&format!("DROP TABLE IF EXISTS {table}")).await;
-    exec(&format!("CREATE TABLE {table} (id BIGINT PRIMARY KEY, name VARCHAR(5) NOT NULL)")).await;
+    exec(&format!(
+        "CREATE TABLE {table} (id BIGINT PRIMARY KEY, name VARCHAR(5) NOT NULL)"
+    ))
+    .await;
     exec(&format!("INSERT INTO {table} VALUES (1, 'keep')")).await;
     // The schema claims 5 characters; the data does not keep the promise.
     let schema = TableSchema {
         table: "src".into(),
         columns: vec![
             col("id", ColumnType::Int64, false),
-            col("name", ColumnType::Text { max_chars: Some(5), fixed: false }, true),
+            col(
+                "name",
+                ColumnType::Text {
+                    max_chars: Some(5),
+                    fixed: false,
+                },
+                true,
+            ),
         ],
         primary_key: vec![],
     };
-    let cases: [(&str, Option<&str>); 2] = [("twenty characters!!!", Some("twenty characters!!!")), ("null", None)];
+    let cases: [(&str, Option<&str>); 2] = [
+        ("twenty characters!!!", Some("twenty characters!!!")),
+        ("null", None),
+    ];
     for (what, value) in cases {
         for mode in [SyncMode::FullOverwrite, SyncMode::FullAppend] {
             let batch = RecordBatch::try_new(
@@ -591,19 +875,31 @@ async fn values_the_target_cannot_hold_fail_naming_the_column() {
     // NaN cannot be stored: the encoder refuses it before the server sees it.
     let schema = TableSchema {
         table: "src".into(),
-        columns: vec![col("id", ColumnType::Int64, false), col("x", ColumnType::Float64, true)],
+        columns: vec![
+            col("id", ColumnType::Int64, false),
+            col("x", ColumnType::Float64, true),
+        ],
         primary_key: vec![],
     };
     let batch = RecordBatch::try_new(
         schema.arrow_schema(),
-        vec![Arc::new(Int64Array::from(vec![1])) as ArrayRef, Arc::new(Float64Array::from(vec![f64::NAN]))],
+        vec![
+            Arc::new(Int64Array::from(vec![1])) as ArrayRef,
+            Arc::new(Float64Array::from(vec![f64::NAN])),
+        ],
     )
     .unwrap();
     exec("DROP TABLE IF EXISTS ferry_t_nan").await;
-    let mut w = sink("ferry_t_nan").prepare(&schema, SyncMode::FullOverwrite).await.unwrap();
+    let mut w = sink("ferry_t_nan")
+        .prepare(&schema, SyncMode::FullOverwrite)
+        .await
+        .unwrap();
     let err = w.write_all(stream_of(vec![batch])).await.unwrap_err();
     w.abort().await.unwrap();
-    assert!(matches!(&err, Error::DirtyData { column, .. } if column == "x"), "{err}");
+    assert!(
+        matches!(&err, Error::DirtyData { column, .. } if column == "x"),
+        "{err}"
+    );
     assert!(!table_exists("ferry_t_nan").await);
 }
 
@@ -621,23 +917,54 @@ async fn incompatible_targets_name_every_column() {
             col("id", ColumnType::Int64, false),
             ColumnDef {
                 native_type: "varchar(50)".into(),
-                ..col("name", ColumnType::Text { max_chars: Some(50), fixed: false }, true)
+                ..col(
+                    "name",
+                    ColumnType::Text {
+                        max_chars: Some(50),
+                        fixed: false,
+                    },
+                    true,
+                )
             },
-            col("amount", ColumnType::Decimal { precision: 10, scale: 2 }, true),
-            col("ok", ColumnType::Text { max_chars: Some(50), fixed: false }, true),
+            col(
+                "amount",
+                ColumnType::Decimal {
+                    precision: 10,
+                    scale: 2,
+                },
+                true,
+            ),
+            col(
+                "ok",
+                ColumnType::Text {
+                    max_chars: Some(50),
+                    fixed: false,
+                },
+                true,
+            ),
             col("gone", ColumnType::Int32, true),
         ],
         primary_key: vec![],
     };
     for mode in [SyncMode::FullOverwrite, SyncMode::FullAppend] {
         let err = sink(table).prepare(&schema, mode).await.err().unwrap();
-        let Error::Schema { table: t, problems } = &err else { panic!("{err}") };
+        let Error::Schema { table: t, problems } = &err else {
+            panic!("{err}")
+        };
         assert_eq!(t, &format!("test.{table}"));
         assert_eq!(problems.len(), 5, "{problems:?}");
-        for (p, name) in problems.iter().zip(["id", "name", "amount", "gone", "extra"]) {
+        for (p, name) in problems
+            .iter()
+            .zip(["id", "name", "amount", "gone", "extra"])
+        {
             assert!(p.starts_with(&format!("column `{name}`")), "{p}");
         }
-        assert!(problems.contains(&"column `name`: source varchar(50) does not fit target varchar(10)".to_string()), "{problems:?}");
+        assert!(
+            problems.contains(
+                &"column `name`: source varchar(50) does not fit target varchar(10)".to_string()
+            ),
+            "{problems:?}"
+        );
     }
 }
 
@@ -650,17 +977,33 @@ async fn connection_errors_are_classified_without_the_password() {
         password_env: None,
         table: "t".into(),
     };
-    let err = MysqlSource::new(&ep, &name("t")).unwrap().schema().await.unwrap_err();
+    let err = MysqlSource::new(&ep, &name("t"))
+        .unwrap()
+        .schema()
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Auth, "{err}");
     assert!(!err.to_string().contains("s3cret"), "{err}");
-    let err = MysqlSink::new(&ep, &name("t")).unwrap().prepare(&write_schema(), SyncMode::FullAppend).await.err().unwrap();
+    let err = MysqlSink::new(&ep, &name("t"))
+        .unwrap()
+        .prepare(&write_schema(), SyncMode::FullAppend)
+        .await
+        .err()
+        .unwrap();
     assert_eq!(err.kind(), ErrorKind::Auth, "{err}");
     assert!(!err.to_string().contains("s3cret"), "{err}");
 
     let mut refused = url::Url::parse(&url()).unwrap();
     refused.set_port(Some(1)).unwrap();
-    let ep = SqlEndpoint { url: refused.to_string(), ..ep };
-    let err = MysqlSource::new(&ep, &name("t")).unwrap().schema().await.unwrap_err();
+    let ep = SqlEndpoint {
+        url: refused.to_string(),
+        ..ep
+    };
+    let err = MysqlSource::new(&ep, &name("t"))
+        .unwrap()
+        .schema()
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Transient, "{err}");
 }
 
@@ -670,10 +1013,79 @@ async fn missing_tables_are_not_found_with_a_hint() {
     let err = source("ferry_t_absent").schema().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
     let msg = err.to_string();
-    assert!(msg.contains("test.ferry_t_absent") && msg.contains("database `test` has: "), "{msg}");
+    assert!(
+        msg.contains("test.ferry_t_absent") && msg.contains("database `test` has: "),
+        "{msg}"
+    );
     let err = source("ferry_no_such_db.t").schema().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
-    assert!(err.to_string().contains("database `ferry_no_such_db` does not exist"), "{err}");
-    let err = sink("ferry_no_such_db.t").prepare(&write_schema(), SyncMode::FullOverwrite).await.err().unwrap();
+    assert!(
+        err.to_string()
+            .contains("database `ferry_no_such_db` does not exist"),
+        "{err}"
+    );
+    let err = sink("ferry_no_such_db.t")
+        .prepare(&write_schema(), SyncMode::FullOverwrite)
+        .await
+        .err()
+        .unwrap();
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zz_bench_tmp() {
+    let t0 = std::time::Instant::now();
+    let src = source("ferry_bench_li");
+    let schema = src.schema().await.unwrap();
+    let options = ReadOptions {
+        columns: vec![],
+        max_splits: 1,
+        min_rows_per_split: 1,
+        batch_bytes: 4 << 20,
+    };
+    let session = src.open_read(&schema, &options).await.unwrap();
+    let mut stream = session.read_split(&session.splits()[0]).await.unwrap();
+    let mut n = 0;
+    while let Some(b) = stream.next().await {
+        n += b.unwrap().num_rows();
+    }
+    session.close().await.unwrap();
+    eprintln!("BENCH read {n} rows in {:?}", t0.elapsed());
+    let t0 = std::time::Instant::now();
+    let session = src.open_read(&schema, &options).await.unwrap();
+    let stream = session.read_split(&session.splits()[0]).await.unwrap();
+    let mut w = sink("ferry_bench_li_out")
+        .prepare(&schema, SyncMode::FullOverwrite)
+        .await
+        .unwrap();
+    let sent = w.write_all(stream).await.unwrap();
+    let stored = w.commit().await.unwrap();
+    session.close().await.unwrap();
+    eprintln!("BENCH copy {sent}/{stored} rows in {:?}", t0.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zz_bench_tmp_raw() {
+    let t0 = std::time::Instant::now();
+    let mut c = admin().await;
+    let mut r = c.query_iter("SELECT * FROM ferry_bench_li").await.unwrap();
+    let mut n = 0;
+    while let Some(_row) = r.next().await.unwrap() {
+        n += 1;
+    }
+    eprintln!("BENCH raw driver read {n} rows in {:?}", t0.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zz_bench_tmp_write() {
+    let src = source("ferry_bench_li");
+    let (schema, batches) = read_all(&src, 4 << 20).await.unwrap();
+    let t0 = std::time::Instant::now();
+    let mut w = sink("ferry_bench_li_out")
+        .prepare(&schema, SyncMode::FullOverwrite)
+        .await
+        .unwrap();
+    let sent = w.write_all(stream_of(batches)).await.unwrap();
+    let stored = w.commit().await.unwrap();
+    eprintln!("BENCH write {sent}/{stored} rows in {:?}", t0.elapsed());
 }

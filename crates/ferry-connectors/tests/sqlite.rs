@@ -890,3 +890,73 @@ async fn dropping_the_stream_stops_the_reader() {
         .expect("the reader kept running after the stream was dropped")
         .unwrap();
 }
+
+/// DECIMAL(p,s) with p ≤ 15 has NUMERIC affinity: SQLite turns the text into a
+/// REAL. Every decimal of at most 15 digits must still read back exactly.
+#[tokio::test]
+async fn narrow_decimals_survive_real_storage() {
+    let db = TempDb::new("narrow");
+    let scales = [0u8, 2, 7, 15];
+    let schema = TableSchema {
+        table: "src".into(),
+        columns: scales
+            .iter()
+            .map(|s| {
+                col(
+                    &format!("d{s}"),
+                    ColumnType::Decimal {
+                        precision: 15,
+                        scale: *s,
+                    },
+                    false,
+                )
+            })
+            .collect(),
+        primary_key: vec![],
+    };
+    // xorshift: deterministic values of every length up to 15 digits.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let digits = (x % 15 + 1) as u32;
+        let v = (x >> 8) as i128 % 10i128.pow(digits);
+        if x & 1 == 0 { v } else { -v }
+    };
+    let rows = 20_000;
+    let arrays: Vec<ArrayRef> = scales
+        .iter()
+        .map(|s| {
+            let values: Vec<i128> = (0..rows).map(|_| next()).collect();
+            Arc::new(
+                Decimal128Array::from(values)
+                    .with_precision_and_scale(15, *s as i8)
+                    .unwrap(),
+            ) as ArrayRef
+        })
+        .collect();
+    let batch = RecordBatch::try_new(schema.arrow_schema(), arrays).unwrap();
+    write(
+        &db,
+        "t",
+        &schema,
+        vec![batch.clone()],
+        SyncMode::FullOverwrite,
+    )
+    .await
+    .unwrap();
+    let reals: i64 = db
+        .conn()
+        .query_row(
+            "SELECT count(*) FROM t WHERE typeof(d7) = 'real'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(reals > 0, "the values should be stored as REAL");
+    let (_, batches) = read_all(&db, "t", 1 << 20).await.unwrap();
+    for ((a, b), s) in concat(&batches).iter().zip(batch.columns()).zip(scales) {
+        assert_eq!(a, b, "decimal(15,{s})");
+    }
+}

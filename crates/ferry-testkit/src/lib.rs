@@ -12,12 +12,14 @@ use sha2::{Digest, Sha256};
 
 /// PostgreSQL URL for tests.
 pub fn pg_url() -> String {
-    std::env::var("FERRY_TEST_PG_URL").unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/test".into())
+    std::env::var("FERRY_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/test".into())
 }
 
 /// MySQL/MariaDB URL for tests.
 pub fn mysql_url() -> String {
-    std::env::var("FERRY_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
+    std::env::var("FERRY_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
 }
 
 /// A PostgreSQL client; panics (fails the test) when the server is unreachable.
@@ -25,30 +27,37 @@ pub async fn pg() -> tokio_postgres::Client {
     let url = pg_url();
     let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
         .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {url} is required for this test and is unreachable: {e}"));
+        .unwrap_or_else(|e| {
+            panic!("PostgreSQL at {url} is required for this test and is unreachable: {e}")
+        });
     tokio::spawn(conn);
     client
 }
 
 /// Runs SQL statements on PostgreSQL.
 pub async fn pg_exec(sql: &str) {
-    pg().await.batch_execute(sql).await.unwrap_or_else(|e| panic!("PostgreSQL: {sql}: {e:?}"));
+    pg().await
+        .batch_execute(sql)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL: {sql}: {e:?}"));
 }
 
 /// A MySQL/MariaDB connection; panics when the server is unreachable.
 pub async fn my() -> mysql_async::Conn {
     let url = mysql_url();
     let opts = mysql_async::Opts::from_url(&url).unwrap();
-    mysql_async::Conn::new(opts)
-        .await
-        .unwrap_or_else(|e| panic!("MariaDB at {url} is required for this test and is unreachable: {e}"))
+    mysql_async::Conn::new(opts).await.unwrap_or_else(|e| {
+        panic!("MariaDB at {url} is required for this test and is unreachable: {e}")
+    })
 }
 
 /// Runs SQL statements on MariaDB.
 pub async fn my_exec(sql: &str) {
     use mysql_async::prelude::Queryable;
     let mut c = my().await;
-    c.query_drop(sql).await.unwrap_or_else(|e| panic!("MariaDB: {sql}: {e}"));
+    c.query_drop(sql)
+        .await
+        .unwrap_or_else(|e| panic!("MariaDB: {sql}: {e}"));
     c.disconnect().await.unwrap();
 }
 
@@ -69,28 +78,51 @@ pub fn digest(mut rows: Vec<String>) -> Digest256 {
         h.update(r.as_bytes());
         h.update(b"\n");
     }
-    Digest256 { rows: rows.len(), sha256: hex::encode(h.finalize()) }
+    Digest256 {
+        rows: rows.len(),
+        sha256: hex::encode(h.finalize()),
+    }
 }
 
 /// Digest of a PostgreSQL query returning one text column (the canonical row).
 pub async fn pg_digest(sql: &str) -> Digest256 {
-    let rows = pg().await.query(sql, &[]).await.unwrap_or_else(|e| panic!("PostgreSQL: {sql}: {e:?}"));
-    digest(rows.iter().map(|r| r.get::<_, Option<String>>(0).unwrap_or_else(|| "<NULL ROW>".into())).collect())
+    let rows = pg()
+        .await
+        .query(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL: {sql}: {e:?}"));
+    digest(
+        rows.iter()
+            .map(|r| {
+                r.get::<_, Option<String>>(0)
+                    .unwrap_or_else(|| "<NULL ROW>".into())
+            })
+            .collect(),
+    )
 }
 
 /// Digest of a MariaDB query returning one text column (the canonical row).
 pub async fn my_digest(sql: &str) -> Digest256 {
     use mysql_async::prelude::Queryable;
     let mut c = my().await;
-    let rows: Vec<Option<String>> = c.query(sql).await.unwrap_or_else(|e| panic!("MariaDB: {sql}: {e}"));
+    let rows: Vec<Option<String>> = c
+        .query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("MariaDB: {sql}: {e}"));
     c.disconnect().await.unwrap();
-    digest(rows.into_iter().map(|r| r.unwrap_or_else(|| "<NULL ROW>".into())).collect())
+    digest(
+        rows.into_iter()
+            .map(|r| r.unwrap_or_else(|| "<NULL ROW>".into()))
+            .collect(),
+    )
 }
 
 /// Digest of a SQLite query returning one text column (the canonical row).
 pub fn sqlite_digest(path: &std::path::Path, sql: &str) -> Digest256 {
     let conn = rusqlite::Connection::open(path).unwrap();
-    let mut stmt = conn.prepare(sql).unwrap_or_else(|e| panic!("SQLite: {sql}: {e}"));
+    let mut stmt = conn
+        .prepare(sql)
+        .unwrap_or_else(|e| panic!("SQLite: {sql}: {e}"));
     let rows: Vec<String> = stmt
         .query_map([], |r| r.get::<_, Option<String>>(0))
         .unwrap()
@@ -103,7 +135,11 @@ pub fn sqlite_digest(path: &std::path::Path, sql: &str) -> Digest256 {
 pub fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
-    format!("{prefix}_{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// A scratch directory for this test process.
@@ -131,7 +167,10 @@ pub fn run_ferry(bin: &str, args: &[&str], yaml: &str) -> Output {
     let mut full: Vec<&str> = args.to_vec();
     let job_s = job.to_string_lossy().to_string();
     full.push(&job_s);
-    let out = std::process::Command::new(bin).args(&full).output().unwrap();
+    let out = std::process::Command::new(bin)
+        .args(&full)
+        .output()
+        .unwrap();
     Output {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into(),

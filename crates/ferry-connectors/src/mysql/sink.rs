@@ -32,7 +32,9 @@ const LOCK_WAIT_SECS: u32 = 300;
 
 /// Server errors about a value (too long, out of range, NULL in NOT NULL,
 /// invalid text or date, duplicate key, failed CHECK such as `json_valid`).
-const DATA_ERRORS: &[u16] = &[1048, 1062, 1263, 1264, 1265, 1292, 1366, 1406, 1411, 3819, 4025];
+const DATA_ERRORS: &[u16] = &[
+    1048, 1062, 1263, 1264, 1265, 1292, 1366, 1406, 1411, 3819, 4025,
+];
 
 /// The session every writer runs in: strict about values, UTC, and patient
 /// with a source that pauses between batches.

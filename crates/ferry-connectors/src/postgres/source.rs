@@ -92,7 +92,14 @@ impl Source for PostgresSource {
                 }
             }
         }
-        let ranges = split::plan(&client, &self.ep, &table, options.max_splits, options.min_rows_per_split).await?;
+        let ranges = split::plan(
+            &client,
+            &self.ep,
+            &table,
+            options.max_splits,
+            options.min_rows_per_split,
+        )
+        .await?;
         let splits = ranges
             .into_iter()
             .enumerate()

@@ -85,6 +85,7 @@
 //! a REAL in an INT column that is not a whole number, a text longer than its
 //! VARCHAR(n)) is dirty data naming the column and the row's rowid.
 
+mod ddl;
 mod read;
 mod sink;
 mod source;

@@ -120,8 +120,8 @@ fn to_bool(v: ValueRef<'_>) -> Result<bool, String> {
     match v {
         ValueRef::Integer(0) => Ok(false),
         ValueRef::Integer(1) => Ok(true),
-        ValueRef::Real(r) if r == 0.0 => Ok(false),
-        ValueRef::Real(r) if r == 1.0 => Ok(true),
+        ValueRef::Real(0.0) => Ok(false),
+        ValueRef::Real(1.0) => Ok(true),
         ValueRef::Text(t) if t.eq_ignore_ascii_case(b"true") => Ok(true),
         ValueRef::Text(t) if t.eq_ignore_ascii_case(b"false") => Ok(false),
         _ => Err(format!(
@@ -137,8 +137,7 @@ fn to_int(v: ValueRef<'_>, min: i64, max: i64) -> Result<i64, String> {
         // 2^63 is exact as a double; every whole double below it fits i64.
         ValueRef::Real(r)
             if r.fract() == 0.0
-                && r >= -9.223_372_036_854_776e18
-                && r < 9.223_372_036_854_776e18 =>
+                && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&r) =>
         {
             Some(r as i64)
         }

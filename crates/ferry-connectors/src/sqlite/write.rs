@@ -160,7 +160,7 @@ fn significant_digits(unscaled: i128) -> usize {
     if v == 0 {
         return 0;
     }
-    while v % 10 == 0 {
+    while v.is_multiple_of(10) {
         v /= 10;
     }
     v.ilog10() as usize + 1

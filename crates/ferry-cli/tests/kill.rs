@@ -1,0 +1,112 @@
+//! SIGKILL in the middle of a copy: the target must be exactly as before,
+//! and a rerun must complete with the source's content (and no debris).
+
+mod common;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use common::*;
+
+const ROWS: u32 = 1_500_000;
+
+async fn make_big_pg(table: &str) {
+    pg_exec(&format!(
+        "DROP TABLE IF EXISTS {table};
+         CREATE TABLE {table} (id bigint PRIMARY KEY, payload text, amount numeric(12,2));
+         INSERT INTO {table} SELECT g, md5(g::text) || md5((g * 7)::text), g * 0.01 FROM generate_series(1, {ROWS}) g;
+         ANALYZE {table};"
+    ))
+    .await;
+}
+
+/// Starts `ferry run` and SIGKILLs it once it reports rows copied.
+fn kill_mid_copy(yaml: &str) -> String {
+    let job = scratch_dir().join(format!("{}.yaml", unique("kill")));
+    std::fs::write(&job, yaml).unwrap();
+    let mut child = Command::new(FERRY)
+        .arg("run")
+        .arg(&job)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut seen = String::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        let rows: u64 = line
+            .strip_prefix("progress rows=")
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        if rows > 0 {
+            assert!(
+                rows < ROWS as u64,
+                "the copy finished before it could be killed: {line}"
+            );
+            child.kill().unwrap(); // SIGKILL on Unix
+            break;
+        }
+    }
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "ferry was not killed: {seen}");
+    seen
+}
+
+#[tokio::test]
+async fn sigkill_mid_copy_into_postgres_leaves_target_unchanged() {
+    let (src, dst) = (unique("kill_src"), unique("kill_dst"));
+    make_big_pg(&src).await;
+    pg_exec(&format!(
+        "CREATE TABLE {dst} (id bigint PRIMARY KEY, payload text, amount numeric(12,2));
+         INSERT INTO {dst} VALUES (1, 'old', 1.00), (2, 'old', 2.00)"
+    ))
+    .await;
+    let q = |t: &str| format!("SELECT t::text FROM {t} t");
+    let before = pg_digest(&q(&dst)).await;
+    let yaml = job("kill_pg", &pg_endpoint(&src), &pg_endpoint(&dst), "");
+    let seen = kill_mid_copy(&yaml);
+    assert_eq!(
+        pg_digest(&q(&dst)).await,
+        before,
+        "target changed after SIGKILL; ferry said:\n{seen}"
+    );
+    // The killed session's transaction must be gone (server noticed the broken connection).
+    run_ok(&yaml);
+    assert_eq!(pg_digest(&q(&dst)).await, pg_digest(&q(&src)).await);
+}
+
+#[tokio::test]
+async fn sigkill_mid_copy_into_mariadb_leaves_target_unchanged_and_rerun_cleans_up() {
+    let (src, dst) = (unique("killm_src"), unique("killm_dst"));
+    make_big_pg(&src).await;
+    my_exec(&format!(
+        "CREATE TABLE `{dst}` (id bigint PRIMARY KEY, payload longtext, amount decimal(12,2));
+         INSERT INTO `{dst}` VALUES (1, 'old', 1.00), (2, 'old', 2.00)"
+    ))
+    .await;
+    let my_q = format!("SELECT concat_ws('|', id, payload, amount) FROM `{dst}`");
+    let before = my_digest(&my_q).await;
+    let yaml = job("kill_my", &pg_endpoint(&src), &my_endpoint(&dst), "");
+    let seen = kill_mid_copy(&yaml);
+    assert_eq!(
+        my_digest(&my_q).await,
+        before,
+        "target changed after SIGKILL; ferry said:\n{seen}"
+    );
+    run_ok(&yaml);
+    assert_eq!(
+        my_digest(&my_q).await,
+        pg_digest(&format!(
+            "SELECT concat_ws('|', id, payload, amount) FROM {src}"
+        ))
+        .await
+    );
+    let debris = my_digest(&format!(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name LIKE '%{dst}%' AND table_name <> '{dst}'"
+    ))
+    .await;
+    assert_eq!(debris.rows, 0, "staging debris left behind");
+}

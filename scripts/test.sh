@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs every Ferry test against the real PostgreSQL and MariaDB on loopback.
+# Each run gets fresh databases `ferry_test` in both servers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/services.sh
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ferry/target}"
+DB="${FERRY_TEST_DB:-ferry_test}"
+psql -X -q -h 127.0.0.1 -U postgres -d postgres -v ON_ERROR_STOP=1 \
+  -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
+mariadb -h 127.0.0.1 -u root -e "DROP DATABASE IF EXISTS $DB; CREATE DATABASE $DB CHARACTER SET utf8mb4"
+export FERRY_TEST_PG_URL="postgresql://postgres@127.0.0.1:5432/$DB"
+export FERRY_TEST_MYSQL_URL="mysql://root@127.0.0.1:3306/$DB"
+cargo test --workspace --all-targets "$@"
