@@ -60,7 +60,7 @@ def main(argv):
         print("|---|---|---|---|---|---|---|---|---|---|")
         for lab, rs in labs.items():
             g = good[lab]
-            name = f"{lab}: {DESCR.get((case, lab), lab)}"
+            name = f"{lab}: {DESCR.get((case, lab), lab)}".replace("|", "\\|")
             if not g:
                 print(f"| {name} | 0/{len(rs)} | — | — | — | — | — | — | — | — |")
                 continue
@@ -79,6 +79,10 @@ def main(argv):
             print(f"| {name} | {len(g)}/{len(rs)} | {med:.2f} | {min(w):.2f} | {max(w):.2f} | "
                   f"{nrows / med:,.0f} | {ratio} | {ferry_s} | {cpu:.1f} | {rss:.0f} |")
         print()
+        loads = [fnum(r.get("load1")) for rs in labs.values() for r in rs if fnum(r.get("load1")) is not None]
+        if loads:
+            print(f"- 1-min load average at the start of the runs: {min(loads):.2f}–{max(loads):.2f} "
+                  f"(back-to-back runs alone keep it near 2 on these 2 cores; well above means other work competed)")
         bad = [r for rs in labs.values() for r in rs if r["check"] != "ok"]
         for r in bad:
             print(f"- FAILED run: {case}/{r['label']} round {r['round']}: {r['check']} {r['error']}".rstrip())

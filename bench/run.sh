@@ -55,7 +55,7 @@ TSV="$BENCH_OUT/results-$STAMP.tsv"
 CHK="$BENCH_OUT/checks-$STAMP.tsv"
 MD="$BENCH_OUT/results-$STAMP.md"
 mkdir -p "$LOGDIR" "$JOBDIR" "$SQLDIR"
-printf 'case\tround\tlabel\twall_s\tmaxrss_kb\tuser_s\tsys_s\texit\trows\tgot\tferry_ms\tcheck\terror\n' > "$TSV"
+printf 'case\tround\tlabel\twall_s\tmaxrss_kb\tuser_s\tsys_s\texit\trows\tgot\tferry_ms\tcheck\terror\tload1\n' > "$TSV"
 printf 'case\tlabel\tresult\tdetail\n' > "$CHK"
 
 ensure_databases
@@ -215,6 +215,7 @@ run_one() {  # case label round
   local case="$1" lab="$2" r="$3" base="$LOGDIR/$1_$2_r$3"
   reset_target "$case" "$lab" >"$base.reset" 2>&1 || { cat "$base.reset" >&2; die "reset of $case/$lab failed"; }
   build_cmd "$case" "$lab"
+  local load1; load1="$(cut -d' ' -f1 /proc/loadavg)"
   time_cmd "$base.time" "$base.out" "$base.err" "${CMD[@]}"
   local got ferry_ms="" committed="" check=ok err=""
   got="$(count_target "$case" "$lab")"
@@ -230,8 +231,8 @@ run_one() {  # case label round
     err="$( (grep -v '^\s*$' "$base.err"; grep -h '"message"' "$base.out") 2>/dev/null | tail -3 | tr '\t\n' '  ' | cut -c1-400)"
     log "  $case/$lab round $r FAILED: $check ${err}"
   fi
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
-    "$case" "$r" "$lab" "$T_WALL" "$T_RSS_KB" "$T_USER" "$T_SYS" "$T_RC" "$ROWS" "$got" "$ferry_ms" "$check" "$err" >> "$TSV"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+    "$case" "$r" "$lab" "$T_WALL" "$T_RSS_KB" "$T_USER" "$T_SYS" "$T_RC" "$ROWS" "$got" "$ferry_ms" "$check" "$err" "$load1" >> "$TSV"
   log "  [$case r$r] $(printf '%-12s' "$lab") wall ${T_WALL:-?} s  rss $(( ${T_RSS_KB:-0} / 1024 )) MB  ${ferry_ms:+ferry ${ferry_ms} ms  }$check"
 }
 

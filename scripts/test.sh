@@ -11,4 +11,4 @@ psql -X -q -h 127.0.0.1 -U postgres -d postgres -v ON_ERROR_STOP=1 \
 mariadb -h 127.0.0.1 -u root -e "DROP DATABASE IF EXISTS $DB; CREATE DATABASE $DB CHARACTER SET utf8mb4"
 export FERRY_TEST_PG_URL="postgresql://postgres@127.0.0.1:5432/$DB"
 export FERRY_TEST_MYSQL_URL="mysql://root@127.0.0.1:3306/$DB"
-cargo test --workspace --all-targets "$@"
+cargo test --workspace --all-targets --no-fail-fast "$@"

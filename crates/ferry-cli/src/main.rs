@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use ferry_core::{Error, ErrorKind};
+use ferry_core::ErrorKind;
 use ferry_engine::CancellationToken;
 
 #[derive(Parser)]
@@ -159,7 +159,7 @@ fn run(job: PathBuf, json: bool, quiet: bool) -> ExitCode {
         .await;
         reporter.finish().await;
         signals.abort();
-        Ok::<_, Error>(res?)
+        res
     });
     match result {
         Ok(summary) => {

@@ -1,5 +1,7 @@
 //! Bad input gets a clear error naming the culprit, and never touches the target.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 use common::*;
 
@@ -52,18 +54,21 @@ fn invalid_values_name_the_field_and_the_allowed_range() {
 
 #[tokio::test]
 async fn missing_source_table_is_named_with_what_exists() {
-    let dst = unique("miss_dst");
-    let err = run_err(&job(
-        "t",
-        &pg_endpoint("public.no_such_table"),
-        &pg_endpoint(&dst),
-        "",
-    ));
+    let (schema, dst) = (unique("miss_schema"), unique("miss_dst"));
+    pg_exec(&format!(
+        "CREATE SCHEMA {schema}; CREATE TABLE {schema}.present (id int)"
+    ))
+    .await;
+    let missing = format!("{schema}.no_such_table");
+    let err = run_err(&job("t", &pg_endpoint(&missing), &pg_endpoint(&dst), ""));
     assert!(
-        err.contains("table `public.no_such_table` not found"),
+        err.contains(&format!("table `{missing}` not found")),
         "{err}"
     );
-    assert!(err.contains("schema public has:"), "{err}");
+    assert!(
+        err.contains(&format!("schema {schema} has: present")),
+        "{err}"
+    );
     let exists: bool = pg()
         .await
         .query_one(&format!("SELECT to_regclass('{dst}') IS NOT NULL"), &[])

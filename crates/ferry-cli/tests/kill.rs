@@ -1,6 +1,8 @@
 //! SIGKILL in the middle of a copy: the target must be exactly as before,
 //! and a rerun must complete with the source's content (and no debris).
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

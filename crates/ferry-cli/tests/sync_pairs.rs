@@ -2,6 +2,8 @@
 //! by content: each database computes the canonical text of every row, and
 //! the sorted rows' SHA-256 must match between source and target.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 use common::*;
 

@@ -53,7 +53,7 @@ pub fn registry() -> Vec<ConnectorInfo> {
             source: true,
             sink: true,
             enabled: cfg!(feature = "sqlite"),
-            description: "SQLite database file: read in one transaction; written in one transaction (staging table + rename)",
+            description: "SQLite database file: read in one transaction; written in one transaction (create or delete + prepared inserts), published by COMMIT",
         },
     ]
 }

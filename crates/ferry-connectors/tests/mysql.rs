@@ -31,6 +31,18 @@ fn url() -> String {
         .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
 }
 
+/// The database of the test URL.
+fn db() -> String {
+    url()
+        .rsplit('/')
+        .next()
+        .unwrap_or("test")
+        .split('?')
+        .next()
+        .unwrap_or("test")
+        .to_string()
+}
+
 fn endpoint(table: &str) -> SqlEndpoint {
     SqlEndpoint {
         url: url(),
@@ -170,7 +182,7 @@ async fn schema_discovery_maps_every_type() {
     let table = "ferry_t_schema_types";
     create_all_types(table).await;
     let schema = source(table).schema().await.unwrap();
-    assert_eq!(schema.table, "test.".to_string() + table);
+    assert_eq!(schema.table, format!("{}.{table}", db()));
     assert_eq!(schema.primary_key, vec!["id".to_string()]);
     let text = |n: Option<u32>, fixed| ColumnType::Text {
         max_chars: n,
@@ -951,7 +963,7 @@ async fn incompatible_targets_name_every_column() {
         let Error::Schema { table: t, problems } = &err else {
             panic!("{err}")
         };
-        assert_eq!(t, &format!("test.{table}"));
+        assert_eq!(t, &format!("{}.{table}", db()));
         assert_eq!(problems.len(), 5, "{problems:?}");
         for (p, name) in problems
             .iter()
@@ -1014,7 +1026,8 @@ async fn missing_tables_are_not_found_with_a_hint() {
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
     let msg = err.to_string();
     assert!(
-        msg.contains("test.ferry_t_absent") && msg.contains("database `test` has: "),
+        msg.contains(&format!("{}.ferry_t_absent", db()))
+            && msg.contains(&format!("database `{}` has: ", db())),
         "{msg}"
     );
     let err = source("ferry_no_such_db.t").schema().await.unwrap_err();
@@ -1033,59 +1046,50 @@ async fn missing_tables_are_not_found_with_a_hint() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn zz_bench_tmp() {
-    let t0 = std::time::Instant::now();
-    let src = source("ferry_bench_li");
-    let schema = src.schema().await.unwrap();
-    let options = ReadOptions {
-        columns: vec![],
-        max_splits: 1,
-        min_rows_per_split: 1,
-        batch_bytes: 4 << 20,
-    };
-    let session = src.open_read(&schema, &options).await.unwrap();
-    let mut stream = session.read_split(&session.splits()[0]).await.unwrap();
-    let mut n = 0;
-    while let Some(b) = stream.next().await {
-        n += b.unwrap().num_rows();
-    }
-    session.close().await.unwrap();
-    eprintln!("BENCH read {n} rows in {:?}", t0.elapsed());
-    let t0 = std::time::Instant::now();
-    let session = src.open_read(&schema, &options).await.unwrap();
-    let stream = session.read_split(&session.splits()[0]).await.unwrap();
-    let mut w = sink("ferry_bench_li_out")
-        .prepare(&schema, SyncMode::FullOverwrite)
+async fn one_writer_per_target_and_interrupted_writes_clean_up() {
+    let table = "ferry_t_writer_lock";
+    exec(&format!("DROP TABLE IF EXISTS {table}")).await;
+    write(table, SyncMode::FullOverwrite, vec![write_batch(1..=3)])
         .await
         .unwrap();
-    let sent = w.write_all(stream).await.unwrap();
-    let stored = w.commit().await.unwrap();
-    session.close().await.unwrap();
-    eprintln!("BENCH copy {sent}/{stored} rows in {:?}", t0.elapsed());
-}
+    let before = rows(&READ_BACK.replace("{t}", table)).await;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn zz_bench_tmp_raw() {
-    let t0 = std::time::Instant::now();
-    let mut c = admin().await;
-    let mut r = c.query_iter("SELECT * FROM ferry_bench_li").await.unwrap();
-    let mut n = 0;
-    while let Some(_row) = r.next().await.unwrap() {
-        n += 1;
-    }
-    eprintln!("BENCH raw driver read {n} rows in {:?}", t0.elapsed());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn zz_bench_tmp_write() {
-    let src = source("ferry_bench_li");
-    let (schema, batches) = read_all(&src, 4 << 20).await.unwrap();
-    let t0 = std::time::Instant::now();
-    let mut w = sink("ferry_bench_li_out")
-        .prepare(&schema, SyncMode::FullOverwrite)
+    let mut first = sink(table)
+        .prepare(&write_schema(), SyncMode::FullOverwrite)
         .await
         .unwrap();
-    let sent = w.write_all(stream_of(batches)).await.unwrap();
-    let stored = w.commit().await.unwrap();
-    eprintln!("BENCH write {sent}/{stored} rows in {:?}", t0.elapsed());
+    let err = sink(table)
+        .prepare(&write_schema(), SyncMode::FullAppend)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err.kind(), ErrorKind::Transient, "{err}");
+    assert!(err.to_string().contains("another run"), "{err}");
+
+    // A write cut off mid-LOAD (its future dropped) leaves a session that
+    // abort() kills; the staging table goes, the target stays.
+    let endless = futures::stream::iter(vec![Ok(write_batch(100..=200))])
+        .chain(futures::stream::pending())
+        .boxed();
+    let cut = tokio::time::timeout(
+        std::time::Duration::from_millis(500),
+        first.write_all(endless),
+    )
+    .await;
+    assert!(cut.is_err(), "the write waits for more input");
+    assert!(first.write_all(stream_of(vec![])).await.is_err());
+    tokio::time::timeout(std::time::Duration::from_secs(30), first.abort())
+        .await
+        .expect("abort does not hang")
+        .unwrap();
+    assert_eq!(rows(&READ_BACK.replace("{t}", table)).await, before);
+    assert!(!table_exists(&format!("_ferry_stg_{table}")).await);
+    // The lock is free again.
+    write(table, SyncMode::FullAppend, vec![write_batch(4..=4)])
+        .await
+        .unwrap();
+    assert_eq!(
+        rows(&format!("SELECT COUNT(*) FROM {table}")).await[0][0].as_deref(),
+        Some("4")
+    );
 }

@@ -11,12 +11,18 @@ use mysql_async::{Conn, Opts, OptsBuilder, Row, Value};
 /// The connector's name in the registry and in errors.
 pub(crate) const CONNECTOR: &str = "mysql";
 
+/// How long opening a connection may take before it counts as failed.
+const CONNECT_TIMEOUT_SECS: u64 = 30;
+/// TCP keep-alive, so a dead server is noticed during long streams.
+const TCP_KEEPALIVE_MS: u32 = 60_000;
+
 /// MySQL's limit on identifier length, in characters.
 const MAX_IDENT_CHARS: usize = 64;
 
 /// A parsed endpoint: driver options (no default database selected, every
 /// statement names the database), the table, and the URL for messages.
-#[derive(Clone, Debug)]
+/// `Debug` leaves the driver options out: they hold the password.
+#[derive(Clone)]
 pub(crate) struct Endpoint {
     opts: Opts,
     /// The URL with any password redacted.
@@ -25,6 +31,16 @@ pub(crate) struct Endpoint {
     pub(crate) database: String,
     /// The table's name.
     pub(crate) table: String,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("url", &self.url)
+            .field("database", &self.database)
+            .field("table", &self.table)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Endpoint {
@@ -61,7 +77,10 @@ impl Endpoint {
                 ));
             }
         };
-        let mut builder = OptsBuilder::from_opts(opts).db_name(None::<String>);
+        let keepalive = opts.tcp_keepalive().unwrap_or(TCP_KEEPALIVE_MS);
+        let mut builder = OptsBuilder::from_opts(opts)
+            .db_name(None::<String>)
+            .tcp_keepalive(Some(keepalive));
         if let Some(pw) = password {
             builder = builder.pass(Some(pw));
         }
@@ -85,8 +104,16 @@ impl Endpoint {
 
     /// Opens a connection; the session reads and writes UTC and utf8mb4.
     pub(crate) async fn connect(&self) -> Result<Conn> {
-        let mut conn = Conn::new(self.opts.clone())
+        let timeout = std::time::Duration::from_secs(CONNECT_TIMEOUT_SECS);
+        let mut conn = tokio::time::timeout(timeout, Conn::new(self.opts.clone()))
             .await
+            .map_err(|_| Error::Transient {
+                endpoint: self.url.clone(),
+                message: format!(
+                    "{} connecting: no answer within {CONNECT_TIMEOUT_SECS} s",
+                    self.display()
+                ),
+            })?
             .map_err(|e| self.error("connecting", e))?;
         conn.query_drop("SET NAMES utf8mb4, SESSION time_zone = '+00:00'")
             .await
@@ -418,6 +445,7 @@ mod tests {
         let t = TableName::parse("t", "orders").expect("name");
         let e = Endpoint::parse(&ep, &t, "source").expect("endpoint");
         assert_eq!(e.display(), "shop.orders");
+        assert!(!format!("{e:?}").contains("secret"), "{e:?}");
         assert_eq!(e.url, "mariadb://u:***@h:3307/shop");
         let t = TableName::parse("t", "other.orders").expect("name");
         assert_eq!(

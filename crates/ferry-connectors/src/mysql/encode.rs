@@ -4,10 +4,17 @@
 //! `\t`, `\n` and NUL are escaped with a backslash; binary values travel as hex
 //! into a user variable and are stored with `UNHEX`. Numbers, decimals, dates
 //! and timestamps use exact text (no float goes through a decimal that rounds).
-//! The encoder appends to a caller's buffer and allocates nothing per row.
+//! The encoder appends to a caller's buffer and allocates nothing per row;
+//! [`produce`] turns a batch stream into the chunks the driver sends.
+
+use std::io;
+use std::sync::{Arc, Mutex};
 
 use arrow::record_batch::RecordBatch;
-use ferry_core::{ColumnType, Error, Result, TableSchema};
+use bytes::Bytes;
+use ferry_core::{BatchStream, ColumnType, Error, Result, TableSchema};
+use futures::StreamExt;
+use tokio::sync::mpsc;
 
 use super::conn::{NativeColumn, TableInfo, quote};
 use crate::common::values::{
@@ -280,6 +287,75 @@ fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
         out.push(HEX[(b >> 4) as usize]);
         out.push(HEX[(b & 15) as usize]);
     }
+}
+
+/// Encodes `input` into chunks for the driver; returns the rows sent, or
+/// `None` if the driver stopped reading. A failure is put in `failure` before
+/// the driver is told, so `write_all` reports the cause, not the aborted LOAD.
+pub(crate) async fn produce(
+    mut input: BatchStream,
+    encoder: Arc<RowEncoder>,
+    tx: mpsc::Sender<io::Result<Bytes>>,
+    failure: Arc<Mutex<Option<Error>>>,
+    chunk: usize,
+) -> Option<u64> {
+    match encode_all(&mut input, &encoder, &tx, chunk).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            let message = e.to_string();
+            if let Ok(mut f) = failure.lock() {
+                *f = Some(e);
+            }
+            let _ = tx.send(Err(io::Error::other(message))).await;
+            None
+        }
+    }
+}
+
+async fn encode_all(
+    input: &mut BatchStream,
+    encoder: &RowEncoder,
+    tx: &mpsc::Sender<io::Result<Bytes>>,
+    chunk: usize,
+) -> Result<Option<u64>> {
+    let capacity = chunk + chunk / 4;
+    let mut buf = Vec::with_capacity(capacity);
+    let mut rows = 0u64;
+    while let Some(batch) = input.next().await {
+        let batch = batch?;
+        let views = encoder.views(&batch)?;
+        let n = batch.num_rows();
+        let mut next = 0;
+        while next < n {
+            next = encoder.encode_rows(&views, next, n, &mut buf, chunk)?;
+            if buf.len() >= chunk && !send(tx, &mut buf, chunk, capacity).await {
+                return Ok(None);
+            }
+        }
+        rows += n as u64;
+    }
+    if !buf.is_empty() && !send(tx, &mut buf, chunk, capacity).await {
+        return Ok(None);
+    }
+    Ok(Some(rows))
+}
+
+/// Sends `buf` in pieces of at most `chunk` bytes (a row may be larger than a
+/// packet may be); `false` if the driver stopped reading.
+async fn send(
+    tx: &mpsc::Sender<io::Result<Bytes>>,
+    buf: &mut Vec<u8>,
+    chunk: usize,
+    capacity: usize,
+) -> bool {
+    let mut bytes = Bytes::from(std::mem::replace(buf, Vec::with_capacity(capacity)));
+    while !bytes.is_empty() {
+        let piece = bytes.split_to(bytes.len().min(chunk));
+        if tx.send(Ok(piece)).await.is_err() {
+            return false;
+        }
+    }
+    true
 }
 
 #[cfg(test)]

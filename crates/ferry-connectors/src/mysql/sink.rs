@@ -17,7 +17,7 @@ use mysql_async::{Conn, Row};
 use tokio::sync::mpsc;
 
 use super::conn::{CONNECTOR, Endpoint, describe, helper_name, lock_name, number, quote, text};
-use super::encode::RowEncoder;
+use super::encode::{RowEncoder, produce};
 use super::source::kill;
 use super::types::{check_target, create_table_sql};
 
@@ -29,6 +29,9 @@ const CHUNK_BYTES: usize = 1 << 20;
 const WARNINGS_SHOWN: usize = 10;
 /// How long a writer waits for a table lock or metadata lock, in seconds.
 const LOCK_WAIT_SECS: u32 = 300;
+/// How long a new run waits for the writer lock of an earlier run, in seconds:
+/// long enough for the server to notice a killed client and roll it back.
+const TAKEOVER_WAIT_SECS: u32 = 20;
 
 /// Server errors about a value (too long, out of range, NULL in NOT NULL,
 /// invalid text or date, duplicate key, failed CHECK such as `json_valid`).
@@ -77,8 +80,8 @@ impl Sink for MysqlSink {
         let lock = lock_name(&ep.database, &ep.table);
         let row: Option<Row> = conn
             .exec_first(
-                "SELECT GET_LOCK(?, 0), IS_USED_LOCK(?), VERSION(), @@max_allowed_packet",
-                (lock.as_str(), lock.as_str()),
+                "SELECT GET_LOCK(?, ?), IS_USED_LOCK(?), VERSION(), @@max_allowed_packet",
+                (lock.as_str(), TAKEOVER_WAIT_SECS, lock.as_str()),
             )
             .await
             .map_err(|e| ep.error("taking the writer lock", e))?;
@@ -433,75 +436,6 @@ impl MysqlWriter {
             ),
         }
     }
-}
-
-/// Encodes `input` into chunks for the driver; returns the rows sent, or
-/// `None` if the driver stopped reading. A failure is put in `failure` before
-/// the driver is told, so `write_all` reports the cause, not the aborted LOAD.
-async fn produce(
-    mut input: BatchStream,
-    encoder: Arc<RowEncoder>,
-    tx: mpsc::Sender<io::Result<Bytes>>,
-    failure: Arc<Mutex<Option<Error>>>,
-    chunk: usize,
-) -> Option<u64> {
-    match encode_all(&mut input, &encoder, &tx, chunk).await {
-        Ok(rows) => rows,
-        Err(e) => {
-            let message = e.to_string();
-            if let Ok(mut f) = failure.lock() {
-                *f = Some(e);
-            }
-            let _ = tx.send(Err(io::Error::other(message))).await;
-            None
-        }
-    }
-}
-
-async fn encode_all(
-    input: &mut BatchStream,
-    encoder: &RowEncoder,
-    tx: &mpsc::Sender<io::Result<Bytes>>,
-    chunk: usize,
-) -> Result<Option<u64>> {
-    let capacity = chunk + chunk / 4;
-    let mut buf = Vec::with_capacity(capacity);
-    let mut rows = 0u64;
-    while let Some(batch) = input.next().await {
-        let batch = batch?;
-        let views = encoder.views(&batch)?;
-        let n = batch.num_rows();
-        let mut next = 0;
-        while next < n {
-            next = encoder.encode_rows(&views, next, n, &mut buf, chunk)?;
-            if buf.len() >= chunk && !send(tx, &mut buf, chunk, capacity).await {
-                return Ok(None);
-            }
-        }
-        rows += n as u64;
-    }
-    if !buf.is_empty() && !send(tx, &mut buf, chunk, capacity).await {
-        return Ok(None);
-    }
-    Ok(Some(rows))
-}
-
-/// Sends `buf` in pieces of at most `chunk` bytes (a row may be larger than a
-/// packet may be); `false` if the driver stopped reading.
-async fn send(
-    tx: &mpsc::Sender<io::Result<Bytes>>,
-    buf: &mut Vec<u8>,
-    chunk: usize,
-    capacity: usize,
-) -> bool {
-    let mut bytes = Bytes::from(std::mem::replace(buf, Vec::with_capacity(capacity)));
-    while !bytes.is_empty() {
-        let piece = bytes.split_to(bytes.len().min(chunk));
-        if tx.send(Ok(piece)).await.is_err() {
-            return false;
-        }
-    }
-    true
 }
 
 /// A spawned task that is aborted when this handle is dropped.

@@ -46,37 +46,29 @@ pub fn decode_to_i128(v: &[u8], scale: u8) -> Result<i128, String> {
         _ => return Err("malformed numeric sign".into()),
     }
     let overflow = || "numeric value overflows 38 digits".to_string();
+    let lossy = || format!("value has more than {scale} decimal places");
+    // Sum each base-10000 group at its power of ten in the scaled integer:
+    // group i is worth digits[i] × 10^(4·(weight − i) + scale).
     let mut acc: i128 = 0;
     for i in 0..ndigits {
         let d = rd(8 + 2 * i) as i128;
-        acc = acc
-            .checked_mul(10_000)
-            .and_then(|a| a.checked_add(d))
-            .ok_or_else(overflow)?;
-    }
-    // acc = value × 10000^(ndigits − 1 − weight); we want value × 10^scale.
-    let exp10 = scale as i32 - 4 * (ndigits as i32 - 1 - weight);
-    if ndigits == 0 {
-        acc = 0;
-    } else if exp10 >= 0 {
-        let mut e = exp10 as usize;
-        while e > 38 {
-            acc = acc.checked_mul(POW10[38]).ok_or_else(overflow)?;
-            e -= 38;
+        if d == 0 {
+            continue;
         }
-        acc = acc.checked_mul(POW10[e]).ok_or_else(overflow)?;
-    } else {
-        let e = (-exp10) as usize;
-        if e > 38 {
-            if acc != 0 {
-                return Err(format!("value has more than {scale} decimal places"));
+        let e = 4 * (weight - i as i32) + scale as i32;
+        let part = if e >= 0 {
+            let p = POW10.get(e as usize).ok_or_else(overflow)?;
+            d.checked_mul(*p).ok_or_else(overflow)?
+        } else if e > -4 {
+            let p = POW10[(-e) as usize];
+            if d % p != 0 {
+                return Err(lossy());
             }
+            d / p
         } else {
-            if acc % POW10[e] != 0 {
-                return Err(format!("value has more than {scale} decimal places"));
-            }
-            acc /= POW10[e];
-        }
+            return Err(lossy());
+        };
+        acc = acc.checked_add(part).ok_or_else(overflow)?;
     }
     Ok(if sign == NEG { -acc } else { acc })
 }
@@ -170,7 +162,7 @@ pub fn encode_text(out: &mut Vec<u8>, text: &str) -> Option<()> {
         }
         digits.push(g);
     }
-    let mut weight = int_groups as i32 - 1;
+    let mut weight = int_groups - 1;
     // Strip leading zero groups (adjusting the weight) and trailing zero groups.
     let mut start = 0;
     while start < digits.len() && digits[start] == 0 {

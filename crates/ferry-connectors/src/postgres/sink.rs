@@ -23,6 +23,8 @@ use super::encode::{ColumnEncoding, HEADER, TRAILER, encode_batch};
 use super::types::{ddl_type, encodable, quote_ident};
 use super::{PgEndpoint, map_err};
 
+/// How long a run waits for an earlier run's writer lock, in seconds.
+const TAKEOVER_WAIT_SECS: u32 = 20;
 /// Size of the chunks shipped to the server.
 const CHUNK_BYTES: usize = 1 << 20;
 

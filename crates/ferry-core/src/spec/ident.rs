@@ -56,7 +56,9 @@ fn split_parts(text: &str) -> std::result::Result<Vec<String>, String> {
             ('"', false) => quoted = true,
             ('"', true) if chars.peek() == Some(&'"') => {
                 chars.next();
-                parts.last_mut().map(|p| p.push('"'));
+                if let Some(p) = parts.last_mut() {
+                    p.push('"');
+                }
             }
             ('"', true) => quoted = false,
             ('.', false) => parts.push(String::new()),
