@@ -23,6 +23,12 @@ async fn make_big_pg(table: &str) {
 
 /// Starts `ferry run` and SIGKILLs it once it reports rows copied.
 fn kill_mid_copy(yaml: &str) -> String {
+    signal_mid_copy(yaml, "KILL").0
+}
+
+/// Starts `ferry run` and sends `signal` once it reports rows copied;
+/// returns its stdout and stderr.
+fn signal_mid_copy(yaml: &str, signal: &str) -> (String, String) {
     let job = scratch_dir().join(format!("{}.yaml", unique("kill")));
     std::fs::write(&job, yaml).unwrap();
     let mut child = Command::new(FERRY)
@@ -48,13 +54,39 @@ fn kill_mid_copy(yaml: &str) -> String {
                 rows < ROWS as u64,
                 "the copy finished before it could be killed: {line}"
             );
-            child.kill().unwrap(); // SIGKILL on Unix
+            let status = Command::new("kill")
+                .args([format!("-{signal}"), child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(status.success());
             break;
         }
     }
-    let status = child.wait().unwrap();
-    assert!(!status.success(), "ferry was not killed: {seen}");
-    seen
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success(), "ferry was not stopped: {seen}");
+    (seen, String::from_utf8_lossy(&out.stderr).into())
+}
+
+#[tokio::test]
+async fn sigterm_cancels_cleanly_and_leaves_target_unchanged() {
+    let (src, dst) = (unique("term_src"), unique("term_dst"));
+    make_big_pg(&src).await;
+    pg_exec(&format!(
+        "CREATE TABLE {dst} (id bigint PRIMARY KEY, payload text, amount numeric(12,2));
+         INSERT INTO {dst} VALUES (1, 'old', 1.00)"
+    ))
+    .await;
+    let q = |t: &str| format!("SELECT t::text FROM {t} t");
+    let before = pg_digest(&q(&dst)).await;
+    let (seen, stderr) = signal_mid_copy(
+        &job("term", &pg_endpoint(&src), &pg_endpoint(&dst), ""),
+        "TERM",
+    );
+    assert!(
+        stderr.contains("stopping") && stderr.contains("cancelled"),
+        "stdout:\n{seen}\nstderr:\n{stderr}"
+    );
+    assert_eq!(pg_digest(&q(&dst)).await, before);
 }
 
 #[tokio::test]

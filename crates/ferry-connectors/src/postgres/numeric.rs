@@ -84,11 +84,24 @@ pub fn encode_i128(out: &mut Vec<u8>, unscaled: i128, scale: u8) {
     // v × 10^pad may exceed u128 for 38-digit values: split instead of multiplying.
     // Take the lowest (4 − pad) digits as the first group, scaled by 10^pad.
     if pad > 0 {
-        let first = 10u128.pow(4 - pad);
-        groups[0] = ((v % first) * 10u128.pow(pad)) as u16;
-        v /= first;
+        let first = 10u64.pow(4 - pad);
+        if v <= u64::MAX as u128 {
+            let w = v as u64;
+            groups[0] = ((w % first) * 10u64.pow(pad)) as u16;
+            v = (w / first) as u128;
+        } else {
+            groups[0] = ((v % first as u128) * 10u128.pow(pad)) as u16;
+            v /= first as u128;
+        }
         n = 1;
     }
+    // Most values fit 64 bits, where division is a single instruction.
+    while v > u64::MAX as u128 {
+        groups[n] = (v % 10_000) as u16;
+        v /= 10_000;
+        n += 1;
+    }
+    let mut v = v as u64;
     while v > 0 {
         groups[n] = (v % 10_000) as u16;
         v /= 10_000;

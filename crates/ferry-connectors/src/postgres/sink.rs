@@ -61,22 +61,34 @@ impl Sink for PostgresSink {
             .batch_execute("BEGIN")
             .await
             .map_err(|e| map_err(&ep.display, "starting the write transaction", e))?;
-        let locked: bool = client
+        // Wait a little for an earlier run's lock: a killed run's backend
+        // holds it until the server notices the lost connection.
+        client
+            .batch_execute(&format!("SET LOCAL lock_timeout = '{TAKEOVER_WAIT_SECS}s'"))
+            .await
+            .map_err(|e| map_err(&ep.display, "setting the lock timeout", e))?;
+        if let Err(e) = client
             .query_one(
-                "SELECT pg_try_advisory_xact_lock(hashtext($1))",
+                "SELECT pg_advisory_xact_lock(hashtext($1))",
                 &[&format!("ferry:{quoted}")],
             )
             .await
-            .map_err(|e| map_err(&ep.display, "locking the target", e))?
-            .get(0);
-        if !locked {
-            return Err(Error::Server {
-                context: format!("writing {display}"),
-                message: "another Ferry run is writing into this table; try again when it ends"
-                    .into(),
-                transient: true,
-            });
+        {
+            if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) {
+                return Err(Error::Server {
+                    context: format!("writing {display}"),
+                    message: format!(
+                        "another Ferry run has been writing into this table for over {TAKEOVER_WAIT_SECS} s; try again when it ends"
+                    ),
+                    transient: true,
+                });
+            }
+            return Err(map_err(&ep.display, "locking the target", e));
         }
+        client
+            .batch_execute("SET LOCAL lock_timeout = 0")
+            .await
+            .map_err(|e| map_err(&ep.display, "resetting the lock timeout", e))?;
         let existing = find_table(&client, ep, &self.table).await?;
         let (plan, encodings) = match &existing {
             None => {
