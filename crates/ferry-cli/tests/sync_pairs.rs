@@ -186,3 +186,33 @@ async fn append_adds_and_overwrite_replaces() {
         pg_digest(&pg_canonical(&src)).await
     );
 }
+
+#[tokio::test]
+async fn uuid_and_timestamp_keys_are_split_without_losing_rows() {
+    for (key_type, key_expr) in [
+        ("uuid", "md5(g::text)::uuid"),
+        (
+            "timestamptz",
+            "timestamptz '2020-01-01 00:00:00+00' + g * interval '1.5 seconds'",
+        ),
+        ("date", "date '1900-01-01' + g"),
+    ] {
+        let (src, dst) = (unique("key_src"), unique("key_dst"));
+        pg_exec(&format!(
+            "CREATE TABLE {src} (k {key_type} PRIMARY KEY, v int);
+             INSERT INTO {src} SELECT {key_expr}, g FROM generate_series(1, 12000) g;
+             ANALYZE {src};"
+        ))
+        .await;
+        let v = run_ok(&job("keys", &pg_endpoint(&src), &pg_endpoint(&dst), ""));
+        let splits = v["splits"].as_array().unwrap();
+        assert!(splits.len() > 2, "{key_type}: {v}");
+        assert!(
+            splits[1]["description"].as_str().unwrap().contains("\"k\""),
+            "{key_type}: {v}"
+        );
+        let q = |t: &str| format!("SELECT t::text FROM {t} t");
+        let (a, b) = (pg_digest(&q(&src)).await, pg_digest(&q(&dst)).await);
+        assert_eq!((a.rows, &a), (12000, &b), "{key_type}");
+    }
+}
