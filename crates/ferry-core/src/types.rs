@@ -101,6 +101,35 @@ impl ColumnType {
         }
     }
 
+    /// One value of every variant, with typical parameters: what type-matrix
+    /// and round-trip tests iterate over.
+    pub fn examples() -> Vec<ColumnType> {
+        let text = |max_chars, fixed| ColumnType::Text { max_chars, fixed };
+        vec![
+            ColumnType::Bool,
+            ColumnType::Int16,
+            ColumnType::Int32,
+            ColumnType::Int64,
+            ColumnType::Float32,
+            ColumnType::Float64,
+            ColumnType::Decimal {
+                precision: 15,
+                scale: 2,
+            },
+            ColumnType::DecimalText,
+            text(None, false),
+            text(Some(44), false),
+            text(Some(3), true),
+            ColumnType::Binary,
+            ColumnType::Date,
+            ColumnType::Time,
+            ColumnType::Timestamp,
+            ColumnType::TimestampTz,
+            ColumnType::Uuid,
+            ColumnType::Json,
+        ]
+    }
+
     /// A decimal type, or [`ColumnType::DecimalText`] when it does not fit `Decimal128`.
     pub fn decimal(precision: Option<u32>, scale: Option<u32>) -> ColumnType {
         match (precision, scale) {
@@ -275,38 +304,7 @@ mod tests {
 
     #[test]
     fn canonical_text_round_trips() {
-        let all = [
-            ColumnType::Bool,
-            ColumnType::Int16,
-            ColumnType::Int32,
-            ColumnType::Int64,
-            ColumnType::Float32,
-            ColumnType::Float64,
-            ColumnType::Decimal {
-                precision: 15,
-                scale: 2,
-            },
-            ColumnType::DecimalText,
-            ColumnType::Text {
-                max_chars: None,
-                fixed: false,
-            },
-            ColumnType::Text {
-                max_chars: Some(44),
-                fixed: false,
-            },
-            ColumnType::Text {
-                max_chars: Some(1),
-                fixed: true,
-            },
-            ColumnType::Binary,
-            ColumnType::Date,
-            ColumnType::Time,
-            ColumnType::Timestamp,
-            ColumnType::TimestampTz,
-            ColumnType::Uuid,
-            ColumnType::Json,
-        ];
+        let all = ColumnType::examples();
         for t in all {
             let text = t.to_string();
             assert_eq!(text.parse::<ColumnType>().expect("parses"), t, "{text}");

@@ -334,37 +334,7 @@ mod tests {
 
     #[test]
     fn own_ddl_maps_back_to_a_fitting_type() {
-        let all = [
-            ColumnType::Bool,
-            ColumnType::Int16,
-            ColumnType::Int32,
-            ColumnType::Int64,
-            ColumnType::Float32,
-            ColumnType::Float64,
-            ColumnType::Decimal {
-                precision: 15,
-                scale: 2,
-            },
-            ColumnType::DecimalText,
-            ColumnType::Text {
-                max_chars: Some(10),
-                fixed: true,
-            },
-            ColumnType::Text {
-                max_chars: Some(300),
-                fixed: true,
-            },
-            ColumnType::Text {
-                max_chars: Some(40_000),
-                fixed: false,
-            },
-            ColumnType::Binary,
-            ColumnType::Date,
-            ColumnType::Time,
-            ColumnType::Timestamp,
-            ColumnType::TimestampTz,
-            ColumnType::Uuid,
-        ];
+        let all = ColumnType::examples();
         for ty in all {
             let ddl = ddl_type(&ty, true).to_ascii_lowercase();
             let data_type = ddl.split('(').next().unwrap_or_default().to_string();

@@ -144,37 +144,9 @@ mod tests {
 
     fn all_types() -> Vec<ColumnType> {
         let d = |precision, scale| ColumnType::Decimal { precision, scale };
-        vec![
-            ColumnType::Bool,
-            ColumnType::Int16,
-            ColumnType::Int32,
-            ColumnType::Int64,
-            ColumnType::Float32,
-            ColumnType::Float64,
-            d(15, 2),
-            d(38, 10),
-            d(1, 0),
-            ColumnType::DecimalText,
-            ColumnType::Text {
-                max_chars: None,
-                fixed: false,
-            },
-            ColumnType::Text {
-                max_chars: Some(44),
-                fixed: false,
-            },
-            ColumnType::Text {
-                max_chars: Some(3),
-                fixed: true,
-            },
-            ColumnType::Binary,
-            ColumnType::Date,
-            ColumnType::Time,
-            ColumnType::Timestamp,
-            ColumnType::TimestampTz,
-            ColumnType::Uuid,
-            ColumnType::Json,
-        ]
+        let mut all = ColumnType::examples();
+        all.extend([d(38, 10), d(1, 0)]);
+        all
     }
 
     #[test]
