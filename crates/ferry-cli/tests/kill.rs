@@ -144,3 +144,66 @@ async fn sigkill_mid_copy_into_mariadb_leaves_target_unchanged_and_rerun_cleans_
     .await;
     assert_eq!(debris.rows, 0, "staging debris left behind");
 }
+
+#[tokio::test]
+async fn changes_committed_during_the_read_are_not_seen_by_any_split() {
+    let (src, dst) = (unique("snap_src"), unique("snap_dst"));
+    make_big_pg(&src).await;
+    let q = |t: &str| format!("SELECT t::text FROM {t} t");
+    let before = pg_digest(&q(&src)).await;
+    let job_path = scratch_dir().join(format!("{}.yaml", unique("snap")));
+    std::fs::write(
+        &job_path,
+        job("snap", &pg_endpoint(&src), &pg_endpoint(&dst), ""),
+    )
+    .unwrap();
+    let mut child = Command::new(FERRY)
+        .args(["run", "--json"])
+        .arg(&job_path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // --json prints no progress: wait until the target's COPY is under way instead.
+    let client = pg().await;
+    let mut copying = false;
+    for _ in 0..200 {
+        let n: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY %FROM STDIN%'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if n > 0 {
+            copying = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(copying, "the run never started copying");
+    // Change the source in every key range while the splits are being read.
+    client
+        .batch_execute(&format!(
+            "DELETE FROM {src} WHERE id % 10 = 0;
+             UPDATE {src} SET payload = 'changed' WHERE id % 7 = 0;
+             INSERT INTO {src} SELECT g, 'new', 0 FROM generate_series({ROWS} + 1, {ROWS} + 1000) g;"
+        ))
+        .await
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(summary["splits"].as_array().unwrap().len() > 2, "{summary}");
+    assert_eq!(
+        pg_digest(&q(&dst)).await,
+        before,
+        "a split saw changes made after the read began"
+    );
+    assert_ne!(pg_digest(&q(&src)).await, before);
+}
