@@ -157,7 +157,7 @@ async fn changes_committed_during_the_read_are_not_seen_by_any_split() {
         job("snap", &pg_endpoint(&src), &pg_endpoint(&dst), ""),
     )
     .unwrap();
-    let mut child = Command::new(FERRY)
+    let child = Command::new(FERRY)
         .args(["run", "--json"])
         .arg(&job_path)
         .stdout(Stdio::piped())

@@ -166,7 +166,7 @@ impl ReadSession for PgReadSession {
         let batch_bytes = self.batch_bytes;
         // Connect before returning, so connection errors surface at once.
         let client = ep.connect().await?;
-        Ok(spawn_batch_stream(2, move |tx| async move {
+        Ok(spawn_batch_stream(1, move |tx| async move {
             client
                 .batch_execute(&format!(
                     "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {}",

@@ -20,9 +20,9 @@ use crate::{Error, Result};
 /// Default number of split readers running at once.
 pub const DEFAULT_PARALLELISM: u32 = 2;
 /// Default target size of one Arrow batch, in bytes.
-pub const DEFAULT_BATCH_BYTES: u64 = 4 * 1024 * 1024;
+pub const DEFAULT_BATCH_BYTES: u64 = 2 * 1024 * 1024;
 /// Default depth of the channel between split readers and the writer, in batches.
-pub const DEFAULT_CHANNEL_DEPTH: u32 = 4;
+pub const DEFAULT_CHANNEL_DEPTH: u32 = 2;
 /// Default number of splits planned per reader (more splits balance better).
 pub const DEFAULT_SPLITS_PER_READER: u32 = 4;
 /// Default smallest split worth planning, in estimated rows.
@@ -83,8 +83,9 @@ pub struct DirtyPolicy {
     pub max_rows: u64,
 }
 
-/// Parallelism and memory limits of one run. Peak memory is about
-/// `batch_bytes × (parallelism + channel_depth + 1)` whatever the table size.
+/// Parallelism and memory limits of one run. Batch data in memory is at most
+/// about `batch_bytes × (3 × parallelism + channel_depth + 3)` whatever the
+/// table size (each reader builds one batch and hands over up to two).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EngineOptions {
