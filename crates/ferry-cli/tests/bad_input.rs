@@ -132,13 +132,17 @@ async fn incompatible_existing_target_names_each_column_and_stays_unchanged() {
     let q = format!("SELECT t::text FROM {dst} t");
     let before = pg_digest(&q).await;
     let err = run_err(&job("t", &pg_endpoint(&src), &pg_endpoint(&dst), ""));
-    for culprit in ["`id`", "`name`", "`ts`", "`f`", "`extra`"] {
+    for culprit in ["`ts`", "`f`", "`extra`"] {
         assert!(err.contains(culprit), "{culprit} not named in: {err}");
     }
-    assert!(
-        !err.contains("`amount`"),
-        "compatible column reported: {err}"
-    );
+    // Narrower but checkable columns (bigint → int, text → varchar(5)) are not
+    // refused up front: their values are checked on the way (see dirty.rs).
+    for fine in ["`amount`", "`id`", "`name`"] {
+        assert!(
+            !err.contains(fine),
+            "compatible column {fine} reported: {err}"
+        );
+    }
     assert_eq!(pg_digest(&q).await, before);
 
     // MariaDB: the same kind of mismatch.

@@ -119,6 +119,15 @@ pub trait SinkWriter: Send {
     /// What `prepare` decided about the target.
     fn target_plan(&self) -> &TargetPlan;
 
+    /// The target's column types, aligned with the schema given to `prepare`,
+    /// when the sink accepts values that must be checked on the way
+    /// ([`crate::ColumnType::fits_with_checks`]); the engine then routes the
+    /// values that do not fit to dirty data. `None`: the sink takes only
+    /// columns that fit losslessly.
+    fn target_types(&self) -> Option<Vec<crate::ColumnType>> {
+        None
+    }
+
     /// Writes every batch of `input`; returns the rows sent.
     async fn write_all(&mut self, input: BatchStream) -> Result<u64>;
 

@@ -200,6 +200,30 @@ impl ColumnType {
     }
 }
 
+impl ColumnType {
+    /// Whether values of `self` can go into `target` when each value is
+    /// checked on the way (the engine's conform step): text into a shorter
+    /// `varchar(n)`/`char(n)`, integers into narrower integers or decimals,
+    /// decimals into fewer digits, float64 into float32. A value that does
+    /// not fit makes its row dirty; it is never cut or rounded.
+    pub fn fits_with_checks(&self, target: &ColumnType) -> bool {
+        use ColumnType::*;
+        if self.fits_into(target) {
+            return true;
+        }
+        matches!(
+            (self, target),
+            (Text { .. } | Json | DecimalText, Text { .. })
+                | (
+                    Int16 | Int32 | Int64,
+                    Int16 | Int32 | Int64 | Decimal { .. }
+                )
+                | (Decimal { .. }, Decimal { .. })
+                | (Float64, Float32)
+        )
+    }
+}
+
 impl fmt::Display for ColumnType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -14,6 +14,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::conform::Conform;
+use crate::dirty::DirtyRouter;
 use crate::plan::plan;
 use crate::progress::{Progress, ProgressFn};
 
@@ -33,6 +35,8 @@ pub struct SplitSummary {
 pub struct RunSummary {
     /// Task name.
     pub task: String,
+    /// This run's id (in dirty records and logs).
+    pub run_id: String,
     /// Sync mode.
     pub mode: String,
     /// Source connector and table.
@@ -43,13 +47,18 @@ pub struct RunSummary {
     pub splits: Vec<SplitSummary>,
     /// Rows read, summed over splits.
     pub rows_read: u64,
+    /// Rows the filter or SQL transform left out (rows read − rows written).
+    pub rows_filtered: u64,
+    /// Rows routed to dirty data instead of the target.
+    pub rows_dirty: u64,
     /// Rows handed to the sink.
     pub rows_written: u64,
     /// Rows the target reported as committed.
     pub rows_committed: u64,
     /// Bytes of Arrow data moved.
     pub bytes: u64,
-    /// Whether rows read = rows written = rows committed.
+    /// Whether rows read = rows into the transform, and rows out of it =
+    /// rows written = rows committed (without a transform: all equal).
     pub verified: bool,
     /// Wall time in milliseconds.
     pub duration_ms: u64,
@@ -88,12 +97,14 @@ pub async fn execute(
     cancel: CancellationToken,
 ) -> Result<RunSummary> {
     let started = Instant::now();
+    let run_id = new_run_id(&task.spec.name);
+    let dirty = Arc::new(DirtyRouter::open(&task.spec.dirty)?);
     sink.supports_mode(task.spec.mode)?;
     let source_schema = source.schema().await?;
     let plan = plan(task, &source_schema)?;
     let session: Arc<dyn ReadSession> =
         Arc::from(source.open_read(&plan.schema, &plan.read).await?);
-    let mut writer = match sink.prepare(&plan.schema, task.spec.mode).await {
+    let mut writer = match sink.prepare(&plan.output_schema, task.spec.mode).await {
         Ok(w) => w,
         Err(e) => {
             let _ = session.close().await;
@@ -170,6 +181,25 @@ pub async fn execute(
             }
         }
     });
+    // The mapping/filter/SQL transform, if any, sits between readers and writer.
+    let (input, transformed) = crate::transform::apply(plan.transform.as_ref(), input);
+    // Values going into narrower target columns are checked; misfits become dirty rows.
+    let input = match writer.target_types().and_then(|targets| {
+        Conform::new(
+            &plan.output_schema,
+            &targets,
+            &task.spec.name,
+            &run_id,
+            dirty.clone(),
+        )
+    }) {
+        Some(conform) => {
+            let conform = Arc::new(conform);
+            Box::pin(input.map(move |b| b.and_then(|b| conform.apply(b))))
+                as ferry_core::BatchStream
+        }
+        None => input,
+    };
     let write = writer.write_all(input);
     let watch_readers = async {
         let mut first_err = None;
@@ -218,10 +248,27 @@ pub async fn execute(
         })
         .collect();
     let rows_read: u64 = splits.iter().map(|s| s.rows).sum();
-    if rows_read != rows_written {
+    // Rows read = rows into the transform; rows out of it = rows written.
+    let rows_out = match &transformed {
+        Some(t) if t.rows_in() != rows_read => {
+            let _ = writer.abort().await;
+            return Err(Error::Internal(format!(
+                "verification failed: read {rows_read} rows but the transform took {}; target left unchanged",
+                t.rows_in()
+            )));
+        }
+        Some(t) => t.rows_out(),
+        None => rows_read,
+    };
+    let rows_dirty = dirty.count();
+    if let Err(e) = dirty.finish(rows_read) {
+        let _ = writer.abort().await;
+        return Err(e);
+    }
+    if rows_out != rows_written + rows_dirty {
         let _ = writer.abort().await;
         return Err(Error::Internal(format!(
-            "verification failed: read {rows_read} rows but wrote {rows_written}; target left unchanged"
+            "verification failed: read {rows_read} rows ({rows_out} after the transform) but wrote {rows_written} and routed {rows_dirty} to dirty data; target left unchanged"
         )));
     }
     if cancel.is_cancelled() {
@@ -230,10 +277,10 @@ pub async fn execute(
     }
     let target = writer.target_plan().clone();
     let rows_committed = writer.commit().await?;
-    let verified = rows_committed == rows_read;
+    let verified = rows_committed == rows_written;
     if !verified {
         return Err(Error::Internal(format!(
-            "verification failed after publish: read {rows_read} rows but {} reports {rows_committed}",
+            "verification failed after publish: wrote {rows_written} rows but {} reports {rows_committed}",
             target.table
         )));
     }
@@ -245,6 +292,9 @@ pub async fn execute(
         target,
         splits,
         rows_read,
+        run_id,
+        rows_filtered: rows_read - rows_out,
+        rows_dirty,
         rows_written,
         rows_committed,
         bytes: counters.bytes.load(Ordering::Relaxed),
@@ -269,4 +319,13 @@ where
         recv,
     );
     Box::pin(driven)
+}
+
+/// A run id unique enough to find a run's records: task, start time, process.
+fn new_run_id(task: &str) -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default();
+    format!("{task}-{ms}-{}", std::process::id())
 }

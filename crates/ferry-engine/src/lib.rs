@@ -13,12 +13,21 @@
 //! size. Any reader error, sink error or cancellation aborts the sink (target
 //! unchanged) and stops every reader. After a successful write the counts are
 //! verified: rows read per split summed = rows sent = rows the target counted.
+//!
+//! A task with `mapping`, `filter` or `sql` gets a [`transform`] between the
+//! channel and the writer: DataFusion runs one streaming partition over the
+//! batches, and the sink is prepared with the transform's output schema. The
+//! counts then read: rows read = rows into the transform; rows out of it =
+//! rows written = rows committed; the difference is reported as filtered.
 
 #![deny(missing_docs)]
 
+mod conform;
+mod dirty;
 mod execute;
 mod plan;
 mod progress;
+pub mod transform;
 
 pub use execute::{RunSummary, SplitSummary, execute};
 pub use plan::{Plan, plan};

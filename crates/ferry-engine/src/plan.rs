@@ -4,6 +4,8 @@
 use ferry_core::connector::ReadOptions;
 use ferry_core::{Result, TableSchema, ValidatedTask};
 
+use crate::transform::{TransformPlan, plan_transform};
+
 /// What a run will read and write.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
@@ -15,6 +17,10 @@ pub struct Plan {
     pub parallelism: usize,
     /// Batches buffered between readers and the writer.
     pub channel_depth: usize,
+    /// The mapping/filter/SQL transform between readers and the writer, if any.
+    pub transform: Option<TransformPlan>,
+    /// The schema the sink receives: the transform's output, or `schema`.
+    pub output_schema: TableSchema,
 }
 
 /// Plans a run of `task` over a source with `source_schema`; errors name
@@ -25,6 +31,10 @@ pub fn plan(task: &ValidatedTask, source_schema: &TableSchema) -> Result<Plan> {
         Some(cols) => source_schema.project(cols)?,
         None => source_schema.clone(),
     };
+    let transform = plan_transform(spec, &schema)?;
+    let output_schema = transform
+        .as_ref()
+        .map_or_else(|| schema.clone(), |t| t.output().clone());
     let e = &spec.engine;
     Ok(Plan {
         read: ReadOptions {
@@ -35,6 +45,8 @@ pub fn plan(task: &ValidatedTask, source_schema: &TableSchema) -> Result<Plan> {
         },
         parallelism: e.parallelism as usize,
         channel_depth: e.channel_depth as usize,
+        transform,
+        output_schema,
         schema,
     })
 }

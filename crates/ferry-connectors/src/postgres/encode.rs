@@ -66,6 +66,8 @@ fn encode_value(v: &ColumnValues, i: usize, wire: Wire, out: &mut Vec<u8>) -> Re
         (ColumnValues::Float32(a), Wire::Float4) => put(out, &a.value(i).to_be_bytes()),
         (ColumnValues::Float32(a), Wire::Float8) => put(out, &(a.value(i) as f64).to_be_bytes()),
         (ColumnValues::Float64(a), Wire::Float8) => put(out, &a.value(i).to_be_bytes()),
+        // Exactness was checked by the engine's conform step.
+        (ColumnValues::Float64(a), Wire::Float4) => put(out, &(a.value(i) as f32).to_be_bytes()),
         (ColumnValues::Decimal(a, scale), Wire::Numeric) => {
             numeric::encode_i128(out, a.value(i), *scale)
         }

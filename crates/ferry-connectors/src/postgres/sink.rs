@@ -90,7 +90,7 @@ impl Sink for PostgresSink {
             .await
             .map_err(|e| map_err(&ep.display, "resetting the lock timeout", e))?;
         let existing = find_table(&client, ep, &self.table).await?;
-        let (plan, encodings) = match &existing {
+        let (plan, encodings, target_types) = match &existing {
             None => {
                 let ddl = create_ddl(&quoted, schema);
                 client
@@ -113,10 +113,11 @@ impl Sink for PostgresSink {
                         ddl: Some(ddl),
                     },
                     enc,
+                    None,
                 )
             }
             Some(t) => {
-                let enc = check_existing(schema, t)?;
+                let (enc, types) = check_existing(schema, t)?;
                 if mode == SyncMode::FullOverwrite {
                     client
                         .batch_execute(&format!("TRUNCATE {quoted}"))
@@ -136,6 +137,7 @@ impl Sink for PostgresSink {
                         ddl: None,
                     },
                     enc,
+                    Some(types),
                 )
             }
         };
@@ -159,6 +161,7 @@ impl Sink for PostgresSink {
             encodings,
             buf: Vec::with_capacity(CHUNK_BYTES + CHUNK_BYTES / 4),
             plan,
+            target_types,
             header_sent: false,
             rows_sent: 0,
         }))
@@ -208,9 +211,15 @@ fn create_ddl(quoted: &str, schema: &TableSchema) -> String {
 }
 
 /// Checks an existing target; every column that does not fit is named.
-fn check_existing(schema: &TableSchema, target: &PgTable) -> Result<Vec<ColumnEncoding>> {
+/// Returns how each column is encoded and the target's column types (the
+/// engine checks each value going into a narrower column).
+fn check_existing(
+    schema: &TableSchema,
+    target: &PgTable,
+) -> Result<(Vec<ColumnEncoding>, Vec<ColumnType>)> {
     let mut problems = Vec::new();
     let mut enc = Vec::new();
+    let mut types = Vec::new();
     for c in &schema.columns {
         let Some(t) = target.column(&c.name) else {
             problems.push(format!(
@@ -224,13 +233,15 @@ fn check_existing(schema: &TableSchema, target: &PgTable) -> Result<Vec<ColumnEn
         match wire {
             Some(w)
                 if encodable(&c.ty, w)
-                    && (c.ty.fits_into(&target_ty) || text_into_wider_text(&c.ty, &target_ty)) =>
+                    && (c.ty.fits_with_checks(&target_ty)
+                        || text_into_wider_text(&c.ty, &target_ty)) =>
             {
                 enc.push(ColumnEncoding {
                     name: c.name.clone(),
                     source: c.ty.clone(),
                     wire: w,
-                })
+                });
+                types.push(target_ty);
             }
             _ => problems.push(format!(
                 "column `{}`: source {} ({}) does not fit target {}",
@@ -256,7 +267,7 @@ fn check_existing(schema: &TableSchema, target: &PgTable) -> Result<Vec<ColumnEn
             problems,
         });
     }
-    Ok(enc)
+    Ok((enc, types))
 }
 
 /// `char(n)` into `varchar(m)`/`text` is fine when it fits; `fits_into`
@@ -281,6 +292,7 @@ struct PgWriter {
     encodings: Vec<ColumnEncoding>,
     buf: Vec<u8>,
     plan: TargetPlan,
+    target_types: Option<Vec<ColumnType>>,
     header_sent: bool,
     rows_sent: u64,
 }
@@ -310,6 +322,10 @@ impl PgWriter {
 impl SinkWriter for PgWriter {
     fn target_plan(&self) -> &TargetPlan {
         &self.plan
+    }
+
+    fn target_types(&self) -> Option<Vec<ColumnType>> {
+        self.target_types.clone()
     }
 
     async fn write_all(&mut self, mut input: BatchStream) -> Result<u64> {

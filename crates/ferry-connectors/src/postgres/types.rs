@@ -164,14 +164,12 @@ pub fn encodable(from: &ColumnType, to: Wire) -> bool {
     matches!(
         (from, to),
         (C::Bool, Wire::Bool)
+            // Narrower targets: the engine's conform step checks each value.
             | (
-                C::Int16,
+                C::Int16 | C::Int32 | C::Int64,
                 Wire::Int2 | Wire::Int4 | Wire::Int8 | Wire::Numeric
             )
-            | (C::Int32, Wire::Int4 | Wire::Int8 | Wire::Numeric)
-            | (C::Int64, Wire::Int8 | Wire::Numeric)
-            | (C::Float32, Wire::Float4 | Wire::Float8)
-            | (C::Float64, Wire::Float8)
+            | (C::Float32 | C::Float64, Wire::Float4 | Wire::Float8)
             | (C::Decimal { .. } | C::DecimalText, Wire::Numeric)
             | (C::Text { .. }, Wire::Text)
             | (C::Json, Wire::Text | Wire::Jsonb)

@@ -6,14 +6,18 @@
 //! starts on a spec that has not been checked. [`task_json_schema`] generates
 //! the JSON Schema from these same structs.
 
+mod dirty;
 mod endpoint;
 mod ident;
+mod transform;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use dirty::{DirtyPolicy, DirtyReason, DirtyRecord, DirtySinkSpec};
 pub use endpoint::{SinkSpec, SourceSpec, SqlEndpoint, SqliteEndpoint, redact_url};
 pub use ident::TableName;
+pub use transform::{CastRule, CastSpec, MappingSpec};
 
 use crate::{Error, Result};
 
@@ -50,6 +54,17 @@ pub struct TaskSpec {
     /// Resource limits and parallelism of the run.
     #[serde(default)]
     pub engine: EngineOptions,
+    /// Column mapping (rename, drop, cast, add), applied to each row read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mapping: Option<MappingSpec>,
+    /// Row filter: a SQL boolean expression over the source columns; rows
+    /// for which it is not true are left out (counted as `rows_filtered`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
+    /// Full SQL transform, `SELECT … FROM input`, run by DataFusion over the
+    /// rows read; cannot be combined with `mapping` or `filter`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql: Option<String>,
 }
 
 /// How a run updates the target.
@@ -70,17 +85,6 @@ impl std::fmt::Display for SyncMode {
             SyncMode::FullAppend => "full_append",
         })
     }
-}
-
-/// Dirty-data policy: how many rows may be rejected before the run fails.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DirtyPolicy {
-    /// Rows that may be rejected before the run fails. Only `0` (fail on the
-    /// first value the target cannot hold exactly) is accepted until dirty-row
-    /// routing lands.
-    #[serde(default)]
-    pub max_rows: u64,
 }
 
 /// Parallelism and memory limits of one run. Batch data in memory is at most
@@ -198,13 +202,7 @@ impl TaskSpec {
                 }
             }
         }
-        if self.dirty.max_rows != 0 {
-            return Err(Error::invalid(
-                "dirty.max_rows",
-                "only 0 is accepted for now: dirty-row routing is not available yet, so a value \
-                 the target cannot hold exactly fails the run",
-            ));
-        }
+        self.dirty.validate()?;
         let e = &self.engine;
         check_range("engine.parallelism", e.parallelism.into(), 1, 64)?;
         check_range(
@@ -220,6 +218,11 @@ impl TaskSpec {
             256 * 1024 * 1024,
         )?;
         check_range("engine.channel_depth", e.channel_depth.into(), 1, 64)?;
+        transform::validate(
+            self.mapping.as_ref(),
+            self.filter.as_deref(),
+            self.sql.as_deref(),
+        )?;
         if self.source.same_table_as(&self.sink) {
             return Err(Error::invalid(
                 "sink.table",

@@ -1,0 +1,172 @@
+//! Dirty data end to end: values the target cannot hold exactly are routed
+//! to the dirty sink with their reason and key, the good rows arrive, counts
+//! are exact, and crossing a threshold fails the run with the target unchanged.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+use common::*;
+
+/// 2,000 rows; every 10th is dirty for the target below, in one of three ways.
+async fn make_source(src: &str) {
+    pg_exec(&format!(
+        "CREATE TABLE {src} (id bigint PRIMARY KEY, code text, qty bigint, price numeric(12,4));
+         INSERT INTO {src}
+         SELECT g,
+                CASE WHEN g % 30 = 0 THEN 'much-too-long-code-' || g ELSE 'c' || g END,
+                CASE WHEN g % 30 = 10 THEN 100000 + g ELSE g % 100 END,
+                CASE WHEN g % 30 = 20 THEN g + 0.1234 ELSE g + 0.5 END
+           FROM generate_series(1, 2000) g;"
+    ))
+    .await;
+}
+
+async fn make_target(dst: &str) {
+    pg_exec(&format!(
+        "CREATE TABLE {dst} (id bigint PRIMARY KEY, code varchar(8), qty smallint, price numeric(10,2));
+         INSERT INTO {dst} VALUES (-1, 'old', 1, 1.00);"
+    ))
+    .await;
+}
+
+fn dirty_job(src: &str, dst: &str, policy: &str) -> String {
+    job(
+        "dirty",
+        &pg_endpoint(src),
+        &pg_endpoint(dst),
+        &format!("dirty: {policy}\n"),
+    )
+}
+
+fn records(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn ten_percent_bad_rows_go_to_the_dirty_sink_with_reason_and_key() {
+    let (src, dst) = (unique("d_src"), unique("d_dst"));
+    make_source(&src).await;
+    make_target(&dst).await;
+    let path = scratch_dir().join(format!("{}.jsonl", unique("dirty")));
+    let v = run_ok(&dirty_job(
+        &src,
+        &dst,
+        &format!(
+            "{{max_rows: 500, sink: {{type: jsonl, path: \"{}\"}}}}",
+            path.display()
+        ),
+    ));
+    assert_eq!(
+        (
+            v["rows_read"].as_u64(),
+            v["rows_dirty"].as_u64(),
+            v["rows_committed"].as_u64()
+        ),
+        (Some(2000), Some(200), Some(1800)),
+        "{v}"
+    );
+    let recs = records(&path);
+    assert_eq!(recs.len(), 200);
+    for r in &recs {
+        let id: i64 = r["position"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("id=")
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(id % 10, 0, "{r}");
+        let (column, reason) = match id % 30 {
+            0 => ("code", "truncation"),
+            10 => ("qty", "overflow"),
+            _ => ("price", "truncation"),
+        };
+        assert_eq!(
+            (r["column"].as_str().unwrap(), r["reason"].as_str().unwrap()),
+            (column, reason),
+            "{r}"
+        );
+        assert_eq!(r["row"]["id"], id.to_string(), "{r}");
+        assert_eq!(r["task"], "dirty");
+        assert_eq!(r["run_id"], v["run_id"]);
+    }
+    // The good rows arrived exactly; the old content was replaced.
+    let canon = |t: &str, filter: &str| {
+        format!("SELECT concat_ws('|', id, code, qty, price::numeric(12,2)) FROM {t} {filter}")
+    };
+    assert_eq!(
+        pg_digest(&canon(&dst, "")).await,
+        pg_digest(&canon(&src, "WHERE id % 10 <> 0")).await
+    );
+}
+
+#[tokio::test]
+async fn crossing_max_rows_fails_the_run_keeps_the_target_and_records_the_rows() {
+    let (src, dst) = (unique("dm_src"), unique("dm_dst"));
+    make_source(&src).await;
+    make_target(&dst).await;
+    let q = format!("SELECT t::text FROM {dst} t");
+    let before = pg_digest(&q).await;
+    let path = scratch_dir().join(format!("{}.jsonl", unique("dirty")));
+    let err = run_err(&dirty_job(
+        &src,
+        &dst,
+        &format!(
+            "{{max_rows: 50, sink: {{type: jsonl, path: \"{}\"}}}}",
+            path.display()
+        ),
+    ));
+    assert!(err.contains("exceed dirty.max_rows = 50"), "{err}");
+    assert_eq!(pg_digest(&q).await, before, "target changed");
+    assert!(
+        records(&path).len() >= 51,
+        "dirty rows of the failed run were not recorded"
+    );
+}
+
+#[tokio::test]
+async fn crossing_max_ratio_fails_before_publish() {
+    let (src, dst) = (unique("dr_src"), unique("dr_dst"));
+    make_source(&src).await;
+    make_target(&dst).await;
+    let q = format!("SELECT t::text FROM {dst} t");
+    let before = pg_digest(&q).await;
+    let path = scratch_dir().join(format!("{}.jsonl", unique("dirty")));
+    let err = run_err(&dirty_job(
+        &src,
+        &dst,
+        &format!(
+            "{{max_ratio: 0.05, sink: {{type: jsonl, path: \"{}\"}}}}",
+            path.display()
+        ),
+    ));
+    assert!(
+        err.contains("200 of 2000 rows are dirty (10.00%), above dirty.max_ratio = 0.05"),
+        "{err}"
+    );
+    assert_eq!(pg_digest(&q).await, before, "target changed");
+    assert_eq!(records(&path).len(), 200);
+}
+
+#[tokio::test]
+async fn without_a_policy_the_first_dirty_value_fails_the_run_naming_it() {
+    let (src, dst) = (unique("d0_src"), unique("d0_dst"));
+    make_source(&src).await;
+    make_target(&dst).await;
+    let q = format!("SELECT t::text FROM {dst} t");
+    let before = pg_digest(&q).await;
+    let err = run_err(&job("dirty", &pg_endpoint(&src), &pg_endpoint(&dst), ""));
+    assert!(err.contains("dirty data in column"), "{err}");
+    assert!(err.contains("exceed dirty.max_rows = 0"), "{err}");
+    assert_eq!(pg_digest(&q).await, before);
+}
+
+#[test]
+fn allowing_dirty_rows_without_a_sink_is_rejected_at_validate() {
+    let out = run_ferry(FERRY, &["validate"], &dirty_job("a", "b", "{max_rows: 10}"));
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("dirty.sink"), "{}", out.stderr);
+}

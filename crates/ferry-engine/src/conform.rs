@@ -1,0 +1,380 @@
+//! The conform step: between the source (or transform) and the sink, check
+//! each value that goes into a narrower target column, and route the rows
+//! whose values do not fit to dirty data — never cut, round or wrap them.
+//!
+//! ```text
+//!  batch ──▶ per checked column: value fits target? ──no──▶ DirtyRecord (reason, key, row JSON)
+//!                       │ yes                                    │
+//!                       ▼                                        ▼
+//!              filter out dirty rows ──▶ sink         DirtyRouter (count, threshold, sink)
+//! ```
+//!
+//! Only the columns whose source type does not already fit the target type
+//! losslessly ([`ColumnType::fits_into`]) are checked, so an identical
+//! schema costs nothing.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray};
+use arrow::compute::filter_record_batch;
+use arrow::datatypes::{Decimal128Type, Float64Type, Int16Type, Int32Type, Int64Type};
+use arrow::record_batch::RecordBatch;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use ferry_core::spec::{DirtyReason, DirtyRecord};
+use ferry_core::{ColumnType, Error, Result, TableSchema};
+
+use crate::dirty::DirtyRouter;
+
+const POW10: [i128; 39] = {
+    let mut t = [1i128; 39];
+    let mut i = 1;
+    while i < 39 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Check {
+    MaxChars(u32),
+    IntRange(i64, i64),
+    IntToDecimal { limit: i128 },
+    Rescale { from: u8, to: u8, precision: u8 },
+    ExactFloat32,
+}
+
+impl Check {
+    fn between(src: &ColumnType, dst: &ColumnType) -> Option<Check> {
+        use ColumnType::*;
+        if src.fits_into(dst) {
+            return None;
+        }
+        Some(match (src, dst) {
+            (
+                Text { .. } | Json | DecimalText,
+                Text {
+                    max_chars: Some(n), ..
+                },
+            ) => Check::MaxChars(*n),
+            (Int16 | Int32 | Int64, Int16) => Check::IntRange(i16::MIN.into(), i16::MAX.into()),
+            (Int16 | Int32 | Int64, Int32) => Check::IntRange(i32::MIN.into(), i32::MAX.into()),
+            (Int16 | Int32 | Int64, Decimal { precision, scale }) => Check::IntToDecimal {
+                limit: POW10[(precision - scale) as usize],
+            },
+            (
+                Decimal { scale: from, .. },
+                Decimal {
+                    precision,
+                    scale: to,
+                },
+            ) => Check::Rescale {
+                from: *from,
+                to: *to,
+                precision: *precision,
+            },
+            (Float64, Float32) => Check::ExactFloat32,
+            _ => return None,
+        })
+    }
+
+    /// `None` if the value fits, else why not.
+    fn violation(
+        &self,
+        array: &ArrayRef,
+        i: usize,
+        dst: &ColumnType,
+    ) -> Option<(DirtyReason, String)> {
+        match *self {
+            Check::MaxChars(n) => {
+                let s = array.as_string::<i32>().value(i);
+                let chars = if s.len() <= n as usize {
+                    s.len()
+                } else {
+                    s.chars().count()
+                };
+                (chars > n as usize).then(|| {
+                    (
+                        DirtyReason::Truncation,
+                        format!("{chars} characters do not fit {dst} (at most {n})"),
+                    )
+                })
+            }
+            Check::IntRange(lo, hi) => {
+                let v = int_value(array, i);
+                (v < lo || v > hi).then(|| {
+                    (
+                        DirtyReason::Overflow,
+                        format!("{v} is out of range for {dst}"),
+                    )
+                })
+            }
+            Check::IntToDecimal { limit } => {
+                let v = int_value(array, i) as i128;
+                (v.abs() >= limit)
+                    .then(|| (DirtyReason::Overflow, format!("{v} does not fit {dst}")))
+            }
+            Check::Rescale {
+                from,
+                to,
+                precision,
+            } => {
+                let v = array.as_primitive::<Decimal128Type>().value(i);
+                let rescaled = if from > to {
+                    let p = POW10[(from - to) as usize];
+                    if v % p != 0 {
+                        return Some((
+                            DirtyReason::Truncation,
+                            format!(
+                                "{} has more than {to} decimal places for {dst}",
+                                display(array, i)
+                            ),
+                        ));
+                    }
+                    Some(v / p)
+                } else {
+                    v.checked_mul(POW10[(to - from) as usize])
+                };
+                match rescaled {
+                    Some(r) if r.unsigned_abs() < POW10[precision as usize] as u128 => None,
+                    _ => Some((
+                        DirtyReason::Overflow,
+                        format!("{} does not fit {dst}", display(array, i)),
+                    )),
+                }
+            }
+            Check::ExactFloat32 => {
+                let v = array.as_primitive::<Float64Type>().value(i);
+                let exact = v.is_nan() || (v as f32) as f64 == v;
+                (!exact).then(|| {
+                    (
+                        DirtyReason::Truncation,
+                        format!("{v} has no exact float32 value"),
+                    )
+                })
+            }
+        }
+    }
+}
+
+fn int_value(array: &ArrayRef, i: usize) -> i64 {
+    if let Some(a) = array.as_primitive_opt::<Int64Type>() {
+        a.value(i)
+    } else if let Some(a) = array.as_primitive_opt::<Int32Type>() {
+        a.value(i).into()
+    } else {
+        array.as_primitive::<Int16Type>().value(i).into()
+    }
+}
+
+fn display(array: &ArrayRef, i: usize) -> String {
+    ArrayFormatter::try_new(array.as_ref(), &FormatOptions::default())
+        .map(|f| f.value(i).to_string())
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// Checks batches against the target's column types.
+pub struct Conform {
+    checks: Vec<(usize, Check, ColumnType)>,
+    schema: TableSchema,
+    key_columns: Vec<usize>,
+    task: String,
+    run_id: String,
+    router: Arc<DirtyRouter>,
+    rows_seen: AtomicU64,
+}
+
+impl Conform {
+    /// A conform step from `schema` into `targets` (aligned with the schema's
+    /// columns); `None` when every column already fits.
+    pub fn new(
+        schema: &TableSchema,
+        targets: &[ColumnType],
+        task: &str,
+        run_id: &str,
+        router: Arc<DirtyRouter>,
+    ) -> Option<Conform> {
+        let checks: Vec<_> = schema
+            .columns
+            .iter()
+            .zip(targets)
+            .enumerate()
+            .filter_map(|(i, (c, t))| Check::between(&c.ty, t).map(|k| (i, k, t.clone())))
+            .collect();
+        if checks.is_empty() {
+            return None;
+        }
+        let key_columns = schema
+            .primary_key
+            .iter()
+            .filter_map(|k| schema.columns.iter().position(|c| &c.name == k))
+            .collect();
+        Some(Conform {
+            checks,
+            schema: schema.clone(),
+            key_columns,
+            task: task.to_string(),
+            run_id: run_id.to_string(),
+            router,
+            rows_seen: AtomicU64::new(0),
+        })
+    }
+
+    /// Removes and reports the rows of `batch` that do not fit the target.
+    pub fn apply(&self, batch: RecordBatch) -> Result<RecordBatch> {
+        let n = batch.num_rows();
+        let base = self.rows_seen.fetch_add(n as u64, Ordering::Relaxed);
+        let mut keep: Option<Vec<bool>> = None;
+        for (ci, check, dst) in &self.checks {
+            let array = batch.column(*ci);
+            for i in 0..n {
+                if array.is_null(i) || keep.as_ref().is_some_and(|k| !k[i]) {
+                    continue;
+                }
+                if let Some((reason, message)) = check.violation(array, i, dst) {
+                    keep.get_or_insert_with(|| vec![true; n])[i] = false;
+                    self.router.report(DirtyRecord {
+                        task: self.task.clone(),
+                        run_id: self.run_id.clone(),
+                        split: None,
+                        position: self.position(&batch, i, base),
+                        column: self.schema.columns[*ci].name.clone(),
+                        reason,
+                        message,
+                        row: row_json(&batch, i),
+                    })?;
+                }
+            }
+        }
+        match keep {
+            None => Ok(batch),
+            Some(k) => filter_record_batch(&batch, &BooleanArray::from(k))
+                .map_err(|e| Error::Internal(format!("filtering dirty rows: {e}"))),
+        }
+    }
+
+    fn position(&self, batch: &RecordBatch, i: usize, base: u64) -> String {
+        if self.key_columns.is_empty() {
+            return format!("row {}", base + i as u64 + 1);
+        }
+        self.key_columns
+            .iter()
+            .map(|&k| {
+                format!(
+                    "{}={}",
+                    self.schema.columns[k].name,
+                    display(batch.column(k), i)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// The row as a JSON object of display strings (NULL as null).
+pub fn row_json(batch: &RecordBatch, i: usize) -> serde_json::Value {
+    let schema = batch.schema();
+    let map = schema
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .map(|(f, a)| {
+            let v = if a.is_null(i) {
+                serde_json::Value::Null
+            } else {
+                serde_json::Value::String(display(a, i))
+            };
+            (f.name().clone(), v)
+        })
+        .collect();
+    serde_json::Value::Object(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_core::ColumnDef;
+    use ferry_core::spec::{DirtyPolicy, DirtySinkSpec};
+
+    #[test]
+    fn routes_values_that_do_not_fit_and_keeps_the_rest() {
+        let schema = TableSchema {
+            table: "t".into(),
+            columns: vec![
+                ColumnDef {
+                    name: "id".into(),
+                    ty: ColumnType::Int64,
+                    nullable: false,
+                    native_type: "bigint".into(),
+                },
+                ColumnDef {
+                    name: "s".into(),
+                    ty: ColumnType::Text {
+                        max_chars: None,
+                        fixed: false,
+                    },
+                    nullable: true,
+                    native_type: "text".into(),
+                },
+            ],
+            primary_key: vec!["id".into()],
+        };
+        let path = std::env::temp_dir().join(format!("ferry-conform-{}.jsonl", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let policy = DirtyPolicy {
+            max_rows: Some(10),
+            sink: Some(DirtySinkSpec::Jsonl { path: path.clone() }),
+            max_ratio: None,
+        };
+        let router = Arc::new(DirtyRouter::open(&policy).expect("router"));
+        let targets = [
+            ColumnType::Int16,
+            ColumnType::Text {
+                max_chars: Some(3),
+                fixed: false,
+            },
+        ];
+        let c = Conform::new(&schema, &targets, "t", "run1", router.clone()).expect("checks");
+        let batch = RecordBatch::try_new(
+            schema.arrow_schema(),
+            vec![
+                Arc::new(arrow::array::Int64Array::from(vec![1, 2, 70000, 4])),
+                Arc::new(arrow::array::StringArray::from(vec![
+                    Some("abc"),
+                    Some("abcd"),
+                    Some("x"),
+                    None,
+                ])),
+            ],
+        )
+        .expect("batch");
+        let out = c.apply(batch).expect("under the limit");
+        assert_eq!(out.num_rows(), 2);
+        assert_eq!(router.count(), 2);
+        router.finish(4).expect("no ratio");
+        let text = std::fs::read_to_string(&path).expect("dirty file");
+        let recs: Vec<DirtyRecord> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect();
+        assert_eq!(recs.len(), 2);
+        assert_eq!(
+            (
+                recs[0].column.as_str(),
+                recs[0].reason,
+                recs[0].position.as_str()
+            ),
+            ("id", DirtyReason::Overflow, "id=70000")
+        );
+        assert_eq!(
+            (
+                recs[1].column.as_str(),
+                recs[1].reason,
+                recs[1].position.as_str()
+            ),
+            ("s", DirtyReason::Truncation, "id=2")
+        );
+        assert_eq!(recs[1].row["s"], "abcd");
+    }
+}

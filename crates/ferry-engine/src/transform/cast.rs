@@ -1,0 +1,308 @@
+//! Explicit cast rules: which `mapping.cast` conversions are allowed (checked
+//! at plan time), and the conversion of one column of a batch (at run time),
+//! which fails with [`Error::DirtyData`] on a value that does not convert
+//! exactly — never a silent NULL or a rounded value.
+
+use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::compute::{CastOptions, cast_with_options};
+use arrow::datatypes::{DataType, Int64Type, TimeUnit};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use ferry_core::{ColumnType, Error, Result};
+
+/// One planned cast of an output column.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CastOp {
+    /// Position of the column in the output.
+    pub index: usize,
+    /// Output column name.
+    pub column: String,
+    /// The input column's type.
+    pub from: ColumnType,
+    /// The target type.
+    pub to: ColumnType,
+    /// The zone of timestamp → timestamptz wall-clock values.
+    pub time_zone: Option<String>,
+}
+
+fn is_int(t: &ColumnType) -> bool {
+    matches!(t, ColumnType::Int16 | ColumnType::Int32 | ColumnType::Int64)
+}
+
+/// Characters the text form of any value of an integer type can take.
+fn int_chars(t: &ColumnType) -> u32 {
+    match t {
+        ColumnType::Int16 => 6,
+        ColumnType::Int32 => 11,
+        _ => 20,
+    }
+}
+
+/// Whether `from` may be cast to `to`; the error names the column and both types.
+pub(crate) fn check(
+    column: &str,
+    from: &ColumnType,
+    to: &ColumnType,
+    time_zone: Option<&str>,
+) -> Result<()> {
+    use ColumnType as T;
+    let field = format!("mapping.cast.{column}");
+    let refuse = |why: &str| {
+        Err(Error::invalid(
+            &field,
+            format!("cannot cast column `{column}` from {from} to {to}: {why}"),
+        ))
+    };
+    if let Some(tz) = time_zone {
+        if !(from == &T::Timestamp && to == &T::TimestampTz) {
+            return refuse("`time_zone` applies only to a timestamp → timestamptz cast");
+        }
+        let probe = DataType::Timestamp(TimeUnit::Microsecond, Some(tz.into()));
+        let empty =
+            arrow::array::new_empty_array(&DataType::Timestamp(TimeUnit::Microsecond, None));
+        if let Err(e) = cast_with_options(&empty, &probe, &CastOptions::default()) {
+            return refuse(&format!("time zone {tz:?} is not known ({e})"));
+        }
+        return Ok(());
+    }
+    let unconstrained_text = matches!(
+        to,
+        T::Text {
+            max_chars: None,
+            fixed: false
+        }
+    );
+    let varchar = match to {
+        T::Text {
+            max_chars: Some(n),
+            fixed: false,
+        } => Some(*n),
+        _ => None,
+    };
+    let ok = from == to
+        || from.fits_into(to)
+        || (is_int(from) && to == &T::Float64)
+        || (is_int(from) && (unconstrained_text || varchar.is_some_and(|n| n >= int_chars(from))))
+        || matches!(from, T::Decimal { precision, .. }
+            if unconstrained_text || varchar.is_some_and(|n| n >= u32::from(*precision) + 2))
+        || (from == &T::DecimalText && unconstrained_text)
+        || (matches!(from, T::Text { .. })
+            && matches!(
+                to,
+                T::Int16 | T::Int32 | T::Int64 | T::Decimal { .. } | T::Date | T::Timestamp
+            ));
+    if ok {
+        return Ok(());
+    }
+    match (from, to) {
+        (T::Timestamp, T::TimestampTz) => refuse(
+            "a wall-clock timestamp needs an explicit time zone; write \
+             `{to: timestamptz, time_zone: UTC}` (or the zone the values are in)",
+        ),
+        _ => refuse(
+            "the cast is narrowing or not lossless; allowed are widening integers and \
+             decimals, integer → decimal/float64/text, decimal → text, and text → \
+             int/decimal/date/timestamp (checked per value)",
+        ),
+    }
+}
+
+fn show(array: &ArrayRef, i: usize) -> String {
+    ArrayFormatter::try_new(array.as_ref(), &FormatOptions::default())
+        .map(|f| f.value(i).to_string())
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// Casts one column; a non-NULL value that does not convert exactly fails
+/// with [`Error::DirtyData`] naming the column and the value.
+pub(crate) fn apply(op: &CastOp, array: &ArrayRef) -> Result<ArrayRef> {
+    let target = op.to.arrow_type();
+    let dirty = |i: usize, why: &str| {
+        Error::dirty(
+            &op.column,
+            format!(
+                "value {:?} cannot be cast from {} to {}: {why}",
+                show(array, i),
+                op.from,
+                op.to
+            ),
+        )
+    };
+    let safe = CastOptions {
+        safe: true,
+        ..Default::default()
+    };
+    let out = match &op.time_zone {
+        Some(tz) => {
+            // The values are wall-clock times in `tz`: arrow reads them as local
+            // times of the zone, then the instant is relabelled as UTC.
+            let local = DataType::Timestamp(TimeUnit::Microsecond, Some(tz.as_str().into()));
+            let zoned = cast_with_options(array, &local, &safe)?;
+            cast_with_options(&zoned, &target, &safe)?
+        }
+        None => cast_with_options(array, &target, &safe)?,
+    };
+    for i in 0..array.len() {
+        if array.is_valid(i) && out.is_null(i) {
+            return Err(dirty(i, "the value does not convert"));
+        }
+    }
+    match (&op.from, &op.to) {
+        (ColumnType::Int64, ColumnType::Float64) => {
+            let ints = array.as_primitive::<Int64Type>();
+            for i in 0..ints.len() {
+                if ints.is_valid(i) && ints.value(i).unsigned_abs() > (1u64 << 53) {
+                    return Err(dirty(i, "float64 holds integers exactly only up to 2^53"));
+                }
+            }
+        }
+        (ColumnType::Text { .. }, ColumnType::Decimal { scale, .. }) => {
+            let texts = array.as_string::<i32>();
+            for i in 0..texts.len() {
+                if texts.is_valid(i) && fraction_digits(texts.value(i)) > usize::from(*scale) {
+                    return Err(dirty(i, "more digits after the point than the scale keeps"));
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(out)
+}
+
+/// Significant digits after the decimal point of a number's text (trailing
+/// zeros do not count; exponents are taken into account).
+fn fraction_digits(text: &str) -> usize {
+    let t = text.trim();
+    let (mantissa, exp) = match t.find(['e', 'E']) {
+        Some(i) => (&t[..i], t[i + 1..].parse::<i64>().unwrap_or(0)),
+        None => (t, 0),
+    };
+    let frac = mantissa
+        .split_once('.')
+        .map(|(_, f)| f.trim_end_matches('0').len())
+        .unwrap_or(0) as i64;
+    (frac - exp).max(0) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray, TimestampMicrosecondArray};
+    use std::sync::Arc;
+
+    fn op(from: ColumnType, to: ColumnType, tz: Option<&str>) -> CastOp {
+        CastOp {
+            index: 0,
+            column: "c".into(),
+            from,
+            to,
+            time_zone: tz.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn rules_accept_lossless_and_reject_narrowing_with_both_types() {
+        let d = |p, s| ColumnType::Decimal {
+            precision: p,
+            scale: s,
+        };
+        let text = ColumnType::Text {
+            max_chars: None,
+            fixed: false,
+        };
+        for (from, to) in [
+            (ColumnType::Int16, ColumnType::Int64),
+            (ColumnType::Int32, d(12, 2)),
+            (ColumnType::Int64, ColumnType::Float64),
+            (ColumnType::Int64, text.clone()),
+            (d(12, 2), d(14, 4)),
+            (d(12, 2), text.clone()),
+            (text.clone(), ColumnType::Int32),
+            (text.clone(), ColumnType::Date),
+        ] {
+            check("c", &from, &to, None).unwrap_or_else(|e| panic!("{from} -> {to}: {e}"));
+        }
+        let err =
+            check("qty", &ColumnType::Int64, &ColumnType::Int16, None).expect_err("narrowing");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("`qty`") && msg.contains("int64") && msg.contains("int16"),
+            "{msg}"
+        );
+        assert!(check("c", &d(12, 2), &d(12, 1), None).is_err());
+        let err =
+            check("ts", &ColumnType::Timestamp, &ColumnType::TimestampTz, None).expect_err("tz");
+        assert!(err.to_string().contains("time_zone"), "{err}");
+        check(
+            "ts",
+            &ColumnType::Timestamp,
+            &ColumnType::TimestampTz,
+            Some("UTC"),
+        )
+        .expect("rule");
+        check(
+            "ts",
+            &ColumnType::Timestamp,
+            &ColumnType::TimestampTz,
+            Some("+02:00"),
+        )
+        .expect("offset");
+    }
+
+    #[test]
+    fn unparsable_text_is_dirty_never_null() {
+        let text = ColumnType::Text {
+            max_chars: None,
+            fixed: false,
+        };
+        let a: ArrayRef = Arc::new(StringArray::from(vec![Some("12"), None, Some("abc")]));
+        let err = apply(&op(text.clone(), ColumnType::Int64, None), &a).expect_err("abc");
+        assert_eq!(err.kind(), ferry_core::ErrorKind::DirtyData);
+        assert!(
+            err.to_string().contains("`c`") && err.to_string().contains("abc"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn decimal_parse_checks_the_scale() {
+        let text = ColumnType::Text {
+            max_chars: None,
+            fixed: false,
+        };
+        let dec = ColumnType::Decimal {
+            precision: 12,
+            scale: 2,
+        };
+        let good: ArrayRef = Arc::new(StringArray::from(vec![Some("1.25"), Some("-3.500"), None]));
+        let out = apply(&op(text.clone(), dec.clone(), None), &good).expect("exact");
+        assert_eq!(out.null_count(), 1);
+        let bad: ArrayRef = Arc::new(StringArray::from(vec![Some("1.255")]));
+        let err = apply(&op(text, dec, None), &bad).expect_err("scale loss");
+        assert!(err.to_string().contains("1.255"), "{err}");
+    }
+
+    #[test]
+    fn big_int64_to_float64_is_dirty() {
+        let a: ArrayRef = Arc::new(Int64Array::from(vec![1, i64::MAX]));
+        assert!(apply(&op(ColumnType::Int64, ColumnType::Float64, None), &a).is_err());
+    }
+
+    #[test]
+    fn wall_clock_in_a_zone_becomes_the_right_instant() {
+        let a: ArrayRef = Arc::new(TimestampMicrosecondArray::from(vec![7_200_000_000i64]));
+        let out = apply(
+            &op(
+                ColumnType::Timestamp,
+                ColumnType::TimestampTz,
+                Some("+02:00"),
+            ),
+            &a,
+        )
+        .expect("cast");
+        assert_eq!(out.data_type(), &ColumnType::TimestampTz.arrow_type());
+        let v = out
+            .as_primitive::<arrow::datatypes::TimestampMicrosecondType>()
+            .value(0);
+        assert_eq!(v, 0, "02:00 at +02:00 is midnight UTC");
+    }
+}
