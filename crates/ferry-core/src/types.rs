@@ -28,6 +28,17 @@ pub const FIELD_NATIVE_KEY: &str = "ferry.native_type";
 /// Largest decimal precision that fits Arrow's `Decimal128`.
 pub const DECIMAL128_MAX_PRECISION: u8 = 38;
 
+/// Powers of ten that fit an `i128`: `POW10[n] = 10^n` for n in 0..=38.
+pub const POW10: [i128; 39] = {
+    let mut t = [1i128; 39];
+    let mut i = 1;
+    while i < 39 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
 /// A column's logical type: what the values mean, independent of any database.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ColumnType {

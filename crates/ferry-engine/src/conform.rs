@@ -13,6 +13,8 @@
 //! losslessly ([`ColumnType::fits_into`]) are checked, so an identical
 //! schema costs nothing.
 
+use ferry_core::types::POW10;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -25,16 +27,6 @@ use ferry_core::spec::{DirtyReason, DirtyRecord};
 use ferry_core::{ColumnType, Error, Result, TableSchema};
 
 use crate::dirty::DirtyRouter;
-
-const POW10: [i128; 39] = {
-    let mut t = [1i128; 39];
-    let mut i = 1;
-    while i < 39 {
-        t[i] = t[i - 1] * 10;
-        i += 1;
-    }
-    t
-};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Check {

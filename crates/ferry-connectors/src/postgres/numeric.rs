@@ -5,20 +5,12 @@
 //!  value = Σ digits[i] × 10000^(weight − i)
 //! ```
 
+use ferry_core::types::POW10;
+
 /// Sign word of a positive numeric.
 const POS: u16 = 0x0000;
 /// Sign word of a negative numeric.
 const NEG: u16 = 0x4000;
-
-const POW10: [i128; 39] = {
-    let mut t = [1i128; 39];
-    let mut i = 1;
-    while i < 39 {
-        t[i] = t[i - 1] * 10;
-        i += 1;
-    }
-    t
-};
 
 /// Whether `x` has at most `precision` digits.
 #[inline]
