@@ -5,6 +5,7 @@
 //! * `ferry validate JOB.yaml` — parse and validate without any I/O.
 //! * `ferry connectors` — the connector registry.
 //! * `ferry schema` — the JSON Schema of job files.
+//! * `ferry types` — the type-mapping matrix (`docs/type-matrix.md`).
 
 mod job;
 mod progress;
@@ -15,6 +16,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use ferry_core::ErrorKind;
+use ferry_core::spec::DirtySinkSpec;
 use ferry_engine::CancellationToken;
 
 /// mimalloc keeps peak memory flat over long runs: with glibc's allocator,
@@ -60,6 +62,8 @@ enum Command {
     },
     /// Print the JSON Schema of job files.
     Schema,
+    /// Print the type-mapping matrix (Markdown, as published in docs/type-matrix.md).
+    Types,
 }
 
 fn main() -> ExitCode {
@@ -119,6 +123,10 @@ fn main() -> ExitCode {
             println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
             ExitCode::SUCCESS
         }
+        Command::Types => {
+            print!("{}", ferry_connectors::matrix::type_matrix_markdown());
+            ExitCode::SUCCESS
+        }
     }
 }
 
@@ -147,6 +155,12 @@ fn run(job: PathBuf, json: bool, quiet: bool) -> ExitCode {
     let result = runtime.block_on(async {
         let source = ferry_connectors::source_for(&task.spec.source, &task.source_table)?;
         let sink = ferry_connectors::sink_for(&task.spec.sink, &task.sink_table)?;
+        let dirty_table = match (&task.spec.dirty.sink, &task.dirty_table) {
+            (Some(DirtySinkSpec::Table { target }), Some(name)) => {
+                Some(ferry_connectors::sink_for(target, name)?)
+            }
+            _ => None,
+        };
         let cancel = CancellationToken::new();
         let on_signal = cancel.clone();
         let signals = tokio::spawn(async move {
@@ -159,6 +173,7 @@ fn run(job: PathBuf, json: bool, quiet: bool) -> ExitCode {
             &task,
             source.as_ref(),
             sink.as_ref(),
+            dirty_table.as_deref(),
             Some(reporter.callback()),
             cancel,
         )

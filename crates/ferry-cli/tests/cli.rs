@@ -59,3 +59,30 @@ fn validate_does_no_io() {
         out.stdout
     );
 }
+
+#[test]
+fn published_type_matrix_is_generated_from_the_code() {
+    let out = std::process::Command::new(FERRY)
+        .arg("types")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let generated = String::from_utf8(out.stdout).unwrap();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/type-matrix.md");
+    let published = std::fs::read_to_string(path).unwrap();
+    assert_eq!(
+        generated, published,
+        "docs/type-matrix.md is stale: run `ferry types > docs/type-matrix.md`"
+    );
+    assert!(generated.contains("do not edit by hand"));
+    // decimal(15,2): Decimal128 in Arrow, numeric/DECIMAL in each dialect, and back.
+    assert!(
+        generated.contains(
+            "| `decimal(15,2)` | `Decimal128(15, 2)` | `numeric(15,2)` | yes | `DECIMAL(15,2)` | yes | `DECIMAL(15,2)` | yes |"
+        ),
+        "{generated}"
+    );
+    // Wide and unconstrained decimals are carried as exact text.
+    assert!(generated.contains("| `numeric(50,10)` | `decimal_text` |"));
+    assert!(generated.contains("| `decimal(65,30)` | `decimal_text` |"));
+}

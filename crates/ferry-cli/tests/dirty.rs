@@ -170,3 +170,44 @@ fn allowing_dirty_rows_without_a_sink_is_rejected_at_validate() {
     assert_eq!(out.code, 2, "{out:?}");
     assert!(out.stderr.contains("dirty.sink"), "{}", out.stderr);
 }
+
+#[tokio::test]
+async fn dirty_rows_can_go_to_a_table_in_another_database() {
+    let (src, dst, dirty_tbl) = (unique("dt_src"), unique("dt_dst"), unique("dt_dirty"));
+    make_source(&src).await;
+    make_target(&dst).await;
+    let policy = format!(
+        "{{max_rows: 500, sink: {{type: table, target: {}}}}}",
+        my_endpoint(&dirty_tbl)
+    );
+    let v = run_ok(&dirty_job(&src, &dst, &policy));
+    assert_eq!(v["rows_dirty"], 200, "{v}");
+    let by_reason = my_digest(&format!(
+        "SELECT concat_ws('|', reason, column_name, count(*)) FROM `{dirty_tbl}` GROUP BY reason, column_name"
+    ))
+    .await;
+    let expected = digest(vec![
+        "truncation|code|66".into(),
+        "overflow|qty|67".into(),
+        "truncation|price|67".into(),
+    ]);
+    assert_eq!(by_reason, expected);
+    let keys = my_digest(&format!(
+        "SELECT concat_ws('|', position, JSON_VALUE(`row`, '$.id'), run_id) FROM `{dirty_tbl}`"
+    ))
+    .await;
+    let run_id = v["run_id"].as_str().unwrap();
+    let expected: Vec<String> = (1..=2000)
+        .filter(|i| i % 10 == 0)
+        .map(|i| format!("id={i}|{i}|{run_id}"))
+        .collect();
+    assert_eq!(keys, digest(expected));
+    // A failed run records its dirty rows too, in their own transaction.
+    let policy = format!(
+        "{{max_rows: 5, sink: {{type: table, target: {}}}}}",
+        my_endpoint(&dirty_tbl)
+    );
+    run_err(&dirty_job(&src, &dst, &policy));
+    let total = my_digest(&format!("SELECT CAST(count(*) AS CHAR) FROM `{dirty_tbl}`")).await;
+    assert_eq!(total, digest(vec!["206".into()]));
+}

@@ -6,6 +6,8 @@
 #![deny(missing_docs)]
 
 pub mod common;
+#[cfg(all(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+pub mod matrix;
 #[cfg(feature = "mysql")]
 pub mod mysql;
 #[cfg(feature = "postgres")]

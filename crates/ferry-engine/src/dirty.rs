@@ -4,28 +4,42 @@
 //! `max_rows` is checked on every record (crossing it stops the run at once);
 //! `max_ratio` is checked when the read ends, before anything is published.
 //! Records are written before the check, so a run that fails on its
-//! threshold still leaves every dirty row it saw on record.
+//! threshold still leaves every dirty row it saw on record:
+//!
+//! * JSON-lines file: each record is appended as it comes (flushed at the
+//!   end of the run and when the router is dropped);
+//! * table: records are buffered and appended through the table's sink in
+//!   their own transaction, before the run publishes (and also when it fails).
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
+use arrow::array::{ArrayRef, Int64Array, StringArray};
+use arrow::record_batch::RecordBatch;
 use ferry_core::spec::{DirtyPolicy, DirtyRecord, DirtySinkSpec};
-use ferry_core::{Error, Result};
+use ferry_core::{ColumnDef, ColumnType, Error, Result, Sink, SyncMode, TableSchema};
+
+/// Most records a table dirty sink buffers before the run fails.
+const MAX_BUFFERED_RECORDS: usize = 1_000_000;
 
 /// Counts dirty rows and writes them to the dirty sink.
 pub struct DirtyRouter {
     policy: DirtyPolicy,
     count: AtomicU64,
     file: Option<Mutex<BufWriter<File>>>,
+    /// Records waiting for a table dirty sink.
+    buffer: Option<Mutex<Vec<DirtyRecord>>>,
     where_: String,
 }
 
 impl DirtyRouter {
     /// Opens the dirty sink of `policy` (I/O: creates the file).
     pub fn open(policy: &DirtyPolicy) -> Result<Self> {
-        let (file, where_) = match &policy.sink {
+        let mut file = None;
+        let mut buffer = None;
+        let where_ = match &policy.sink {
             Some(DirtySinkSpec::Jsonl { path }) => {
                 let f = OpenOptions::new()
                     .create(true)
@@ -37,17 +51,20 @@ impl DirtyRouter {
                             format!("cannot open {}: {e}", path.display()),
                         )
                     })?;
-                (
-                    Some(Mutex::new(BufWriter::new(f))),
-                    format!(" (recorded in {})", path.display()),
-                )
+                file = Some(Mutex::new(BufWriter::new(f)));
+                format!(" (recorded in {})", path.display())
             }
-            None => (None, String::new()),
+            Some(DirtySinkSpec::Table { target }) => {
+                buffer = Some(Mutex::new(Vec::new()));
+                format!(" (recorded in the {} dirty table)", target.connector())
+            }
+            None => String::new(),
         };
         Ok(DirtyRouter {
             policy: policy.clone(),
             count: AtomicU64::new(0),
             file,
+            buffer,
             where_,
         })
     }
@@ -66,6 +83,19 @@ impl DirtyRouter {
             writeln!(f, "{line}")
                 .map_err(|e| Error::Internal(format!("writing the dirty sink: {e}")))?;
         }
+        if let Some(b) = &self.buffer {
+            let mut b = b.lock().unwrap_or_else(|e| e.into_inner());
+            if b.len() >= MAX_BUFFERED_RECORDS {
+                return Err(Error::invalid(
+                    "dirty.sink",
+                    format!(
+                        "more than {MAX_BUFFERED_RECORDS} dirty rows for a table dirty sink; \
+                         lower the thresholds or use a jsonl sink"
+                    ),
+                ));
+            }
+            b.push(record.clone());
+        }
         let n = self.count.fetch_add(1, Ordering::Relaxed) + 1;
         let limit = self.policy.row_limit();
         if n > limit {
@@ -82,8 +112,8 @@ impl DirtyRouter {
 
     /// Flushes the sink and checks `max_ratio` against the rows read.
     ///
-    /// The sink is also flushed when the router is dropped, so the records
-    /// of a failed run are kept.
+    /// The file sink is also flushed when the router is dropped, so the
+    /// records of a failed run are kept.
     pub fn finish(&self, rows_read: u64) -> Result<()> {
         if let Some(f) = &self.file {
             f.lock()
@@ -109,6 +139,36 @@ impl DirtyRouter {
         }
         Ok(())
     }
+
+    /// Writes the buffered records into the table dirty sink, in their own
+    /// transaction (append). A no-op for other sinks or when nothing is buffered.
+    pub async fn persist(&self, table: Option<&dyn Sink>) -> Result<()> {
+        let Some(buffer) = &self.buffer else {
+            return Ok(());
+        };
+        let records = std::mem::take(&mut *buffer.lock().unwrap_or_else(|e| e.into_inner()));
+        if records.is_empty() {
+            return Ok(());
+        }
+        let sink =
+            table.ok_or_else(|| Error::Internal("the dirty table's sink was not built".into()))?;
+        let schema = record_schema();
+        let batch = records_batch(&schema, &records)?;
+        let n = batch.num_rows() as u64;
+        let mut writer = sink.prepare(&schema, SyncMode::FullAppend).await?;
+        let input: ferry_core::BatchStream = Box::pin(futures::stream::iter([Ok(batch)]));
+        if let Err(e) = writer.write_all(input).await {
+            let _ = writer.abort().await;
+            return Err(e);
+        }
+        let committed = writer.commit().await?;
+        if committed != n {
+            return Err(Error::Internal(format!(
+                "the dirty table stored {committed} of {n} records"
+            )));
+        }
+        Ok(())
+    }
 }
 
 impl Drop for DirtyRouter {
@@ -117,4 +177,58 @@ impl Drop for DirtyRouter {
             let _ = f.lock().unwrap_or_else(|e| e.into_inner()).flush();
         }
     }
+}
+
+/// The columns of a dirty-record table.
+pub fn record_schema() -> TableSchema {
+    let text = || ColumnType::Text {
+        max_chars: None,
+        fixed: false,
+    };
+    let col = |name: &str, ty: ColumnType, nullable| ColumnDef {
+        name: name.into(),
+        native_type: ty.to_string(),
+        ty,
+        nullable,
+    };
+    TableSchema {
+        table: "dirty records".into(),
+        columns: vec![
+            col("task", text(), false),
+            col("run_id", text(), false),
+            col("split", ColumnType::Int64, true),
+            col("position", text(), false),
+            col("column_name", text(), false),
+            col("reason", text(), false),
+            col("message", text(), false),
+            col("row", ColumnType::Json, false),
+        ],
+        primary_key: vec![],
+    }
+}
+
+fn records_batch(schema: &TableSchema, records: &[DirtyRecord]) -> Result<RecordBatch> {
+    let text = |f: &dyn Fn(&DirtyRecord) -> String| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(records.iter().map(f)))
+    };
+    let reason = |r: &DirtyRecord| {
+        serde_json::to_value(r.reason)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    };
+    let columns: Vec<ArrayRef> = vec![
+        text(&|r| r.task.clone()),
+        text(&|r| r.run_id.clone()),
+        Arc::new(Int64Array::from_iter(
+            records.iter().map(|r| r.split.map(i64::from)),
+        )),
+        text(&|r| r.position.clone()),
+        text(&|r| r.column.clone()),
+        text(&reason),
+        text(&|r| r.message.clone()),
+        text(&|r| r.row.to_string()),
+    ];
+    RecordBatch::try_new(schema.arrow_schema(), columns)
+        .map_err(|e| Error::Internal(format!("building the dirty records batch: {e}")))
 }

@@ -89,16 +89,51 @@ impl Counters {
 
 /// Runs `task` from `source` into `sink`. On any error or cancellation the
 /// sink is aborted (the target stays as it was) and the error is returned.
+///
+/// `dirty_table` is the sink of the task's dirty records when its dirty sink
+/// is a table; its records are written before the publish, and also when the
+/// run fails.
 pub async fn execute(
     task: &ValidatedTask,
     source: &dyn Source,
     sink: &dyn Sink,
+    dirty_table: Option<&dyn Sink>,
+    progress: Option<ProgressFn>,
+    cancel: CancellationToken,
+) -> Result<RunSummary> {
+    let run_id = new_run_id(&task.spec.name);
+    let dirty = Arc::new(DirtyRouter::open(&task.spec.dirty)?);
+    let result = run(
+        task,
+        source,
+        sink,
+        dirty_table,
+        &dirty,
+        run_id,
+        progress,
+        cancel,
+    )
+    .await;
+    if result.is_err()
+        && let Err(e) = dirty.persist(dirty_table).await
+    {
+        tracing::warn!(task = %task.spec.name, error = %e, "could not record the dirty rows of a failed run");
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run(
+    task: &ValidatedTask,
+    source: &dyn Source,
+    sink: &dyn Sink,
+    dirty_table: Option<&dyn Sink>,
+    dirty: &Arc<DirtyRouter>,
+    run_id: String,
     progress: Option<ProgressFn>,
     cancel: CancellationToken,
 ) -> Result<RunSummary> {
     let started = Instant::now();
-    let run_id = new_run_id(&task.spec.name);
-    let dirty = Arc::new(DirtyRouter::open(&task.spec.dirty)?);
     sink.supports_mode(task.spec.mode)?;
     let source_schema = source.schema().await?;
     let plan = plan(task, &source_schema)?;
@@ -274,6 +309,10 @@ pub async fn execute(
     if cancel.is_cancelled() {
         let _ = writer.abort().await;
         return Err(Error::Cancelled("stopped before publish".into()));
+    }
+    if let Err(e) = dirty.persist(dirty_table).await {
+        let _ = writer.abort().await;
+        return Err(e);
     }
     let target = writer.target_plan().clone();
     let rows_committed = writer.commit().await?;

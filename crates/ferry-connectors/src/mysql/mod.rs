@@ -59,3 +59,4 @@ mod types;
 
 pub use sink::MysqlSink;
 pub use source::MysqlSource;
+pub(crate) use types::{column_type_of_declared, ddl_type};

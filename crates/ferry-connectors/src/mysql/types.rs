@@ -74,6 +74,38 @@ pub(crate) fn column_type(c: &NativeColumn) -> Option<ColumnType> {
     })
 }
 
+/// The [`ColumnType`] of a column whose `COLUMN_TYPE` is `declared`
+/// (`decimal(65,30)`, `smallint unsigned`, `varchar(255)`), filling in the
+/// other `information_schema` fields the way the server reports them; used by
+/// the generated type matrix.
+pub(crate) fn column_type_of_declared(declared: &str) -> Option<ColumnType> {
+    let lower = declared.trim().to_ascii_lowercase();
+    let data_type = lower
+        .split(|c: char| c == '(' || c.is_whitespace())
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let args: Vec<u64> = lower
+        .find('(')
+        .and_then(|i| lower[i + 1..].split(')').next())
+        .map(|a| a.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+        .unwrap_or_default();
+    let numeric = matches!(data_type.as_str(), "decimal" | "numeric");
+    let chars = matches!(data_type.as_str(), "char" | "varchar");
+    column_type(&NativeColumn {
+        name: String::new(),
+        data_type,
+        column_type: lower.clone(),
+        precision: if numeric { args.first().copied() } else { None },
+        scale: if numeric { args.get(1).copied() } else { None },
+        char_len: if chars { args.first().copied() } else { None },
+        nullable: true,
+        has_default: false,
+        generated: false,
+        json: false,
+    })
+}
+
 /// The Ferry schema of a described table; unsupported columns are errors naming them.
 pub(crate) fn table_schema(display: &str, info: &TableInfo) -> Result<TableSchema> {
     let columns = info

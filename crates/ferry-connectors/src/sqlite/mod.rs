@@ -101,6 +101,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use sink::SqliteSink;
 pub use source::SqliteSource;
+pub(crate) use types::affinity;
 pub use types::{column_type, declared_type};
 
 /// The connector's name.

@@ -36,6 +36,12 @@ pub enum DirtySinkSpec {
         /// Path of the file (created if missing).
         path: PathBuf,
     },
+    /// A table in any SQL sink connector (created if missing); each run
+    /// appends its records in their own transaction, before the run publishes.
+    Table {
+        /// The table, as a sink: `{type: postgres, url: …, table: …}`.
+        target: super::SinkSpec,
+    },
 }
 
 /// Why a row is dirty.
@@ -85,7 +91,8 @@ impl DirtyPolicy {
         })
     }
 
-    pub(crate) fn validate(&self) -> Result<()> {
+    /// Checks the policy; returns the dirty table's name when the sink is a table.
+    pub(crate) fn validate(&self) -> Result<Option<super::TableName>> {
         if let Some(r) = self.max_ratio
             && !(0.0..=1.0).contains(&r)
         {
@@ -103,12 +110,13 @@ impl DirtyPolicy {
                  so that no row is dropped without a record; e.g. sink: {type: jsonl, path: dirty.jsonl}",
             ));
         }
-        if let Some(DirtySinkSpec::Jsonl { path }) = &self.sink
-            && path.as_os_str().is_empty()
-        {
-            return Err(Error::invalid("dirty.sink.path", "must name a file"));
+        match &self.sink {
+            Some(DirtySinkSpec::Jsonl { path }) if path.as_os_str().is_empty() => {
+                Err(Error::invalid("dirty.sink.path", "must name a file"))
+            }
+            Some(DirtySinkSpec::Table { target }) => target.validate("dirty.sink.target").map(Some),
+            _ => Ok(None),
         }
-        Ok(())
     }
 }
 

@@ -147,6 +147,8 @@ pub struct ValidatedTask {
     pub source_table: TableName,
     /// The sink table, parsed.
     pub sink_table: TableName,
+    /// The dirty-record table, when the dirty sink is a table.
+    pub dirty_table: Option<TableName>,
 }
 
 fn check_range(field: &str, value: u64, min: u64, max: u64) -> Result<()> {
@@ -202,7 +204,7 @@ impl TaskSpec {
                 }
             }
         }
-        self.dirty.validate()?;
+        let dirty_table = self.dirty.validate()?;
         let e = &self.engine;
         check_range("engine.parallelism", e.parallelism.into(), 1, 64)?;
         check_range(
@@ -233,6 +235,7 @@ impl TaskSpec {
             spec: self.clone(),
             source_table,
             sink_table,
+            dirty_table,
         })
     }
 }
