@@ -25,8 +25,9 @@
 #
 # Environment: FERRY_BIN (default $CARGO_TARGET_DIR/release/ferry, with
 # CARGO_TARGET_DIR defaulting to ~/.cache/ferry/target), FERRY_PARALLELISM (2),
-# FERRY_MODE (full_overwrite), FERRY_BATCH_BYTES, FERRY_CHANNEL_DEPTH,
-# FERRY_SPLITS_PER_READER.
+# FERRY_MODE (full_overwrite); FERRY_BATCH_BYTES, FERRY_CHANNEL_DEPTH,
+# FERRY_SPLITS_PER_READER are written into the job only when set (otherwise
+# Ferry's defaults apply).
 set -euo pipefail
 : "${SCENARIO:?run me from the shared harness (SCENARIO not set)}"
 : "${SRC_TABLE:?}" "${DST_TABLE:?}" "${DST_KIND:?}" "${PG_URL:?}" "${MY_URL:?}"
@@ -55,12 +56,17 @@ fi
 
 [ -x "$FERRY_BIN" ] || { echo "ferry_case.sh: no Ferry binary at $FERRY_BIN (cargo build --release -p ferry-cli)" >&2; exit 2; }
 job="$WORK/$SCENARIO-$DST_TABLE.yaml"
+# parallelism always; other engine options only when set (else Ferry's defaults)
+engine="parallelism: ${FERRY_PARALLELISM:-2}"
+[ -z "${FERRY_SPLITS_PER_READER:-}" ] || engine+=", splits_per_reader: $FERRY_SPLITS_PER_READER"
+[ -z "${FERRY_BATCH_BYTES:-}" ] || engine+=", batch_bytes: $FERRY_BATCH_BYTES"
+[ -z "${FERRY_CHANNEL_DEPTH:-}" ] || engine+=", channel_depth: $FERRY_CHANNEL_DEPTH"
 cat > "$job" <<YAML
 name: bench_${SCENARIO}_${DST_TABLE}
 source: {type: $src_type, url: "$src_url", table: $SRC_TABLE}
 sink: {type: $snk_type, url: "$snk_url", table: $DST_TABLE}
 mode: ${FERRY_MODE:-full_overwrite}
-engine: {parallelism: ${FERRY_PARALLELISM:-2}, splits_per_reader: ${FERRY_SPLITS_PER_READER:-4}, batch_bytes: ${FERRY_BATCH_BYTES:-4194304}, channel_depth: ${FERRY_CHANNEL_DEPTH:-4}}
+engine: {$engine}
 YAML
 out="$(mktemp)"
 trap 'rm -f "$out"' EXIT

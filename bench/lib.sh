@@ -83,6 +83,19 @@ prewarm_source() {
   psql -X -c "COPY public.\"$1\" TO STDOUT (FORMAT binary)" >/dev/null
 }
 
+# engine options written into job files: parallelism always; the others only
+# when set in the environment, so that Ferry's own defaults are measured
+engine_yaml() {  # engine_yaml PARALLELISM
+  local e="parallelism: $1"
+  [ -z "${FERRY_SPLITS_PER_READER:-}" ] || e+=", splits_per_reader: $FERRY_SPLITS_PER_READER"
+  [ -z "${FERRY_BATCH_BYTES:-}" ] || e+=", batch_bytes: $FERRY_BATCH_BYTES"
+  [ -z "${FERRY_CHANNEL_DEPTH:-}" ] || e+=", channel_depth: $FERRY_CHANNEL_DEPTH"
+  echo "{$e}"
+}
+engine_note() {
+  echo "splits_per_reader ${FERRY_SPLITS_PER_READER:-default}, batch_bytes ${FERRY_BATCH_BYTES:-default}, channel_depth ${FERRY_CHANNEL_DEPTH:-default}"
+}
+
 # write_ferry_job FILE NAME SRC_TABLE SINK_YAML MODE PARALLELISM
 write_ferry_job() {
   local f="$1" name="$2" src="$3" sink="$4" mode="$5" par="$6"
@@ -91,7 +104,7 @@ name: $name
 source: {type: postgres, url: "$PG_URL", table: $src}
 sink: $sink
 mode: $mode
-engine: {parallelism: $par, splits_per_reader: ${FERRY_SPLITS_PER_READER:-4}, batch_bytes: ${FERRY_BATCH_BYTES:-4194304}, channel_depth: ${FERRY_CHANNEL_DEPTH:-4}}
+engine: $(engine_yaml "$par")
 YAML
 }
 

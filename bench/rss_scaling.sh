@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Does Ferry's peak memory depend on the table size? Runs Ferry PG -> PG at
-# 1M and 5M rows (default engine options: parallelism 2, batch_bytes 4 MiB,
-# channel_depth 4) into a pre-created target, and prints the peak RSS of each.
+# 1M and 5M rows (parallelism 2, Ferry's default engine options unless
+# FERRY_BATCH_BYTES / FERRY_CHANNEL_DEPTH / FERRY_SPLITS_PER_READER are set)
+# into a pre-created target, and prints the peak RSS of each.
 # The claim under test: peak RSS is the same at 1M and 5M rows and <= 256 MB.
 #
 # usage: bench/rss_scaling.sh [-n RUNS] [--limit-mb 256] [ROWS ...]
@@ -55,6 +56,8 @@ for rows in "${SIZES[@]}"; do
   psql_q -c "DROP TABLE IF EXISTS public.\"$dst\""
 done
 
+echo
+echo "Ferry $("$FERRY_BIN" --version 2>/dev/null || echo '?'), parallelism 2, $(engine_note)"
 echo
 echo "| rows | runs | wall s (each run) | peak RSS MB (max of runs) |"
 echo "|---|---|---|---|"

@@ -15,8 +15,9 @@
 # Environment: FERRY_BIN (default $CARGO_TARGET_DIR/release/ferry, with
 # CARGO_TARGET_DIR defaulting to ~/.cache/ferry/target), PGHOST PGPORT PGUSER
 # PGDATABASE, MY_HOST MY_PORT MY_USER MY_DB, BENCH_OUT (default bench/.work),
-# FERRY_PARALLELISM (pg2my / pg2sqlite, default 2), FERRY_BATCH_BYTES,
-# FERRY_CHANNEL_DEPTH, FERRY_SPLITS_PER_READER.
+# FERRY_PARALLELISM (pg2my / pg2sqlite, default 2); FERRY_BATCH_BYTES,
+# FERRY_CHANNEL_DEPTH, FERRY_SPLITS_PER_READER go into the job files only when
+# set (otherwise Ferry's own defaults are measured).
 #
 # Output: one markdown table per case on stdout, also written to
 # $BENCH_OUT/results-<date>.md (raw runs in results-<date>.tsv, logs of every
@@ -259,7 +260,7 @@ done
   echo "- source: PostgreSQL public.$SRC, $ROWS rows, heap $((HEAP_BYTES / 1000000)) MB; $ROUNDS interleaved rounds"
   echo "- ferry: \`$("$FERRY_BIN" --version 2>/dev/null || echo '?')\` at $FERRY_BIN, tree $(git -C "$BENCH_DIR/.." rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$BENCH_DIR/.." diff --quiet HEAD -- 2>/dev/null || echo ' (+ uncommitted changes)')"
   echo "- machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; PostgreSQL $(psql_v -c 'SHOW server_version'), shared_buffers $(psql_v -c 'SHOW shared_buffers'), wal_level $(psql_v -c 'SHOW wal_level'); MariaDB $(my_v -e 'SELECT version()' 2>/dev/null || echo '?'), innodb_buffer_pool_size $(my_v -e 'SELECT @@innodb_buffer_pool_size DIV 1048576' 2>/dev/null || echo '?') MB"
-  echo "- engine options for ferry: splits_per_reader ${FERRY_SPLITS_PER_READER:-4}, batch_bytes ${FERRY_BATCH_BYTES:-4194304}, channel_depth ${FERRY_CHANNEL_DEPTH:-4}; parallelism as labelled (pg2my/pg2sqlite: $FERRY_PAR)"
+  echo "- engine options for ferry: $(engine_note) (default = Ferry's own default); parallelism as labelled (pg2my/pg2sqlite: $FERRY_PAR)"
   echo
   python3 "$BENCH_DIR/report.py" "$TSV" "$CHK"
   echo
