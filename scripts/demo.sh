@@ -6,9 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/services.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ferry/target}"
-echo "building ferry (release)…"
-cargo build --release -q -p ferry-cli
-FERRY="$CARGO_TARGET_DIR/release/ferry"
+# The dev profile (dependencies optimized, see Cargo.toml) shares its build
+# with the tests; `cargo build --release -p ferry-cli` is what bench/ uses.
+echo "building ferry…"
+cargo build -q -p ferry-cli
+FERRY="$CARGO_TARGET_DIR/debug/ferry"
 WORK="${FERRY_DEMO_DIR:-$HOME/.cache/ferry/demo}"
 mkdir -p "$WORK"
 
