@@ -211,3 +211,55 @@ async fn dirty_rows_can_go_to_a_table_in_another_database() {
     let total = my_digest(&format!("SELECT CAST(count(*) AS CHAR) FROM `{dirty_tbl}`")).await;
     assert_eq!(total, digest(vec!["206".into()]));
 }
+
+#[tokio::test]
+async fn narrower_mariadb_columns_route_misfits_to_dirty_data() {
+    let (src, dst) = (unique("dmy_src"), unique("dmy_dst"));
+    pg_exec(&format!(
+        "CREATE TABLE {src} (id bigint PRIMARY KEY, code text, qty bigint);
+         INSERT INTO {src}
+         SELECT g, CASE WHEN g % 20 = 0 THEN 'much-too-long-' || g ELSE 'c' || g END,
+                CASE WHEN g % 20 = 10 THEN 40000 + g ELSE g END
+           FROM generate_series(1, 1000) g;"
+    ))
+    .await;
+    my_exec(&format!(
+        "CREATE TABLE `{dst}` (id bigint PRIMARY KEY, code varchar(8), qty smallint)"
+    ))
+    .await;
+    let path = scratch_dir().join(format!("{}.jsonl", unique("dirty")));
+    let v = run_ok(&job(
+        "dirty_my",
+        &pg_endpoint(&src),
+        &my_endpoint(&dst),
+        &format!(
+            "dirty: {{max_rows: 100, sink: {{type: jsonl, path: \"{}\"}}}}\n",
+            path.display()
+        ),
+    ));
+    assert_eq!(
+        (v["rows_dirty"].as_u64(), v["rows_committed"].as_u64()),
+        (Some(100), Some(900)),
+        "{v}"
+    );
+    let recs = records(&path);
+    assert_eq!(recs.len(), 100);
+    assert!(recs.iter().all(|r| {
+        let id: i64 = r["position"].as_str().unwrap()[3..].parse().unwrap();
+        match id % 20 {
+            0 => r["column"] == "code" && r["reason"] == "truncation",
+            10 => r["column"] == "qty" && r["reason"] == "overflow",
+            _ => false,
+        }
+    }));
+    assert_eq!(
+        my_digest(&format!(
+            "SELECT concat_ws('|', id, code, qty) FROM `{dst}`"
+        ))
+        .await,
+        pg_digest(&format!(
+            "SELECT concat_ws('|', id, code, qty) FROM {src} WHERE id % 10 <> 0"
+        ))
+        .await
+    );
+}

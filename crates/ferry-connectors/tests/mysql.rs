@@ -964,16 +964,16 @@ async fn incompatible_targets_name_every_column() {
             panic!("{err}")
         };
         assert_eq!(t, &format!("{}.{table}", db()));
-        assert_eq!(problems.len(), 5, "{problems:?}");
-        for (p, name) in problems
-            .iter()
-            .zip(["id", "name", "amount", "gone", "extra"])
-        {
+        // `id` and `name` go into narrower integer/varchar columns: allowed,
+        // with each value checked by the engine's conform step (dirty data).
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        for (p, name) in problems.iter().zip(["amount", "gone", "extra"]) {
             assert!(p.starts_with(&format!("column `{name}`")), "{p}");
         }
         assert!(
             problems.contains(
-                &"column `name`: source varchar(50) does not fit target varchar(10)".to_string()
+                &"column `amount`: source decimal(10,2) does not fit target decimal(5,2)"
+                    .to_string()
             ),
             "{problems:?}"
         );

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use ferry_core::connector::{Sink, SinkWriter, TargetPlan};
 use ferry_core::spec::{SqlEndpoint, SyncMode, TableName};
-use ferry_core::{BatchStream, Error, Result, TableSchema};
+use ferry_core::{BatchStream, ColumnType, Error, Result, TableSchema};
 use futures::StreamExt;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
@@ -148,7 +148,9 @@ impl Sink for MysqlSink {
             .await
             .map_err(|e| ep.error("starting the load transaction", e))?;
         let load_sql = encoder.load_sql(&ep.qualified(&load_into));
+        let target_types = info.as_ref().map(|i| super::types::target_types(schema, i));
         Ok(Box::new(MysqlWriter {
+            target_types,
             plan: TargetPlan {
                 table: ep.display(),
                 creates_table: info.is_none(),
@@ -196,6 +198,8 @@ async fn database_exists(conn: &mut Conn, ep: &Endpoint) -> Result<bool> {
 
 /// An open write: the session holds the writer lock and an open transaction.
 struct MysqlWriter {
+    /// The existing target's column types, for the engine's value checks.
+    target_types: Option<Vec<ColumnType>>,
     plan: TargetPlan,
     ep: Endpoint,
     conn: Conn,
@@ -220,6 +224,10 @@ struct MysqlWriter {
 impl SinkWriter for MysqlWriter {
     fn target_plan(&self) -> &TargetPlan {
         &self.plan
+    }
+
+    fn target_types(&self) -> Option<Vec<ColumnType>> {
+        self.target_types.clone()
     }
 
     async fn write_all(&mut self, input: BatchStream) -> Result<u64> {

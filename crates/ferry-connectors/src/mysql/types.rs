@@ -252,6 +252,7 @@ pub(crate) fn ddl_type(ty: &ColumnType, has_uuid: bool) -> String {
 /// column, UUID text in `CHAR(36)`).
 pub(crate) fn fits(source: &ColumnType, target: &NativeColumn, target_ty: &ColumnType) -> bool {
     source.fits_into(target_ty)
+        || narrows_with_checks(source, target_ty)
         || match (source, target_ty) {
             (ColumnType::TimestampTz, ColumnType::Timestamp) => target.data_type == "datetime",
             (
@@ -269,6 +270,36 @@ pub(crate) fn fits(source: &ColumnType, target: &NativeColumn, target_ty: &Colum
             ) => *n >= 36,
             _ => false,
         }
+}
+
+/// Narrower text and integer targets: the engine's conform step checks each
+/// value (see [`target_types`]), and strict mode plus the warning check still
+/// guard the load. Decimal and float narrowing stay refused here.
+fn narrows_with_checks(source: &ColumnType, target_ty: &ColumnType) -> bool {
+    use ColumnType::*;
+    source.fits_with_checks(target_ty)
+        && matches!(
+            (source, target_ty),
+            (Text { .. } | Json | DecimalText, Text { .. })
+                | (Int16 | Int32 | Int64, Int16 | Int32 | Int64)
+        )
+}
+
+/// The target's column types aligned with the source's columns (the source
+/// type where the target column is missing or unmapped).
+pub(crate) fn target_types(source: &TableSchema, target: &TableInfo) -> Vec<ColumnType> {
+    source
+        .columns
+        .iter()
+        .map(|c| {
+            target
+                .columns
+                .iter()
+                .find(|t| t.name == c.name)
+                .and_then(column_type)
+                .unwrap_or_else(|| c.ty.clone())
+        })
+        .collect()
 }
 
 /// Checks an existing target against the source schema; every problem names its column.
