@@ -231,11 +231,7 @@ fn check_existing(
         let target_ty = t.mapping().0;
         let wire = t.write_wire();
         match wire {
-            Some(w)
-                if encodable(&c.ty, w)
-                    && (c.ty.fits_with_checks(&target_ty)
-                        || text_into_wider_text(&c.ty, &target_ty)) =>
-            {
+            Some(w) if encodable(&c.ty, w) && c.ty.fits_with_checks(&target_ty) => {
                 enc.push(ColumnEncoding {
                     name: c.name.clone(),
                     source: c.ty.clone(),
@@ -247,10 +243,6 @@ fn check_existing(
                 "column `{}`: source {} ({}) does not fit target {}",
                 c.name, c.native_type, c.ty, t.formatted
             )),
-        }
-        if c.nullable && t.not_null {
-            // Allowed: NULLs would fail at the server, naming the column; but say it up front.
-            tracing::debug!(column = %c.name, "nullable source column into NOT NULL target column");
         }
     }
     for t in &target.columns {
@@ -268,21 +260,6 @@ fn check_existing(
         });
     }
     Ok((enc, types))
-}
-
-/// `char(n)` into `varchar(m)`/`text` is fine when it fits; `fits_into`
-/// already covers it — this admits JSON/decimal text into plain text targets.
-fn text_into_wider_text(src: &ColumnType, dst: &ColumnType) -> bool {
-    matches!(
-        (src, dst),
-        (
-            ColumnType::Json | ColumnType::DecimalText,
-            ColumnType::Text {
-                max_chars: None,
-                fixed: false
-            }
-        )
-    )
 }
 
 struct PgWriter {
