@@ -6,6 +6,7 @@
 #![cfg(feature = "mysql")]
 #![allow(clippy::unwrap_used)]
 
+use ferry_core::Rejects;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -123,7 +124,9 @@ async fn read_all(
     };
     let session = src.open_read(&schema, &options).await?;
     assert_eq!(session.splits().len(), 1);
-    let mut stream = session.read_split(&session.splits()[0]).await?;
+    let mut stream = session
+        .read_split(&session.splits()[0], &Rejects::strict())
+        .await?;
     let mut batches = Vec::new();
     while let Some(b) = stream.next().await {
         batches.push(b?);
@@ -418,11 +421,16 @@ async fn dropping_a_read_half_way_stops_the_server() {
         batch_bytes: 2048,
     };
     let session = src.open_read(&schema, &options).await.unwrap();
-    let mut stream = session.read_split(&session.splits()[0]).await.unwrap();
+    let mut stream = session
+        .read_split(&session.splits()[0], &Rejects::strict())
+        .await
+        .unwrap();
     let first = stream.next().await.unwrap().unwrap();
     assert_eq!(first.schema().field(0).name(), "s");
     drop(stream);
-    let busy = session.read_split(&session.splits()[0]).await;
+    let busy = session
+        .read_split(&session.splits()[0], &Rejects::strict())
+        .await;
     assert!(busy.is_err(), "the snapshot was lost with the stopped read");
     tokio::time::timeout(std::time::Duration::from_secs(30), session.close())
         .await
@@ -627,7 +635,7 @@ fn expected_row(id: i64) -> Vec<Option<String>> {
 
 async fn write(table: &str, mode: SyncMode, batches: Vec<RecordBatch>) -> ferry_core::Result<u64> {
     let mut w = sink(table).prepare(&write_schema(), mode).await?;
-    match w.write_all(stream_of(batches)).await {
+    match w.write_all(stream_of(batches), &Rejects::strict()).await {
         Ok(_) => w.commit().await,
         Err(e) => {
             w.abort().await?;
@@ -747,7 +755,12 @@ async fn round_trips_mysql_to_mysql() {
         .prepare(&schema, SyncMode::FullOverwrite)
         .await
         .unwrap();
-    assert_eq!(w.write_all(stream_of(batches)).await.unwrap(), 3);
+    assert_eq!(
+        w.write_all(stream_of(batches), &Rejects::strict())
+            .await
+            .unwrap(),
+        3
+    );
     assert_eq!(w.commit().await.unwrap(), 3);
     let cols = "id, b, ti, si, mi, i, bi, tiu, siu, miu, iu, biu, d, dw, f * 1e0, db, c, vc, tt, tx, \
                 lt, HEX(bn), HEX(vb), HEX(bl), dt, tm, dtm, ts, j, u, y, e, st, HEX(CAST(bt AS BINARY))";
@@ -761,7 +774,10 @@ async fn round_trips_mysql_to_mysql() {
         .unwrap();
     assert!(!w.target_plan().creates_table);
     let err = w
-        .write_all(stream_of(read_all(&src, 1 << 20).await.unwrap().1))
+        .write_all(
+            stream_of(read_all(&src, 1 << 20).await.unwrap().1),
+            &Rejects::strict(),
+        )
         .await
         .unwrap_err();
     assert_eq!(
@@ -787,7 +803,7 @@ async fn aborted_writes_leave_the_target_unchanged() {
     let before = rows(&READ_BACK.replace("{t}", table)).await;
     for mode in [SyncMode::FullOverwrite, SyncMode::FullAppend] {
         let mut w = sink(table).prepare(&write_schema(), mode).await.unwrap();
-        w.write_all(stream_of(vec![write_batch(100..=200)]))
+        w.write_all(stream_of(vec![write_batch(100..=200)]), &Rejects::strict())
             .await
             .unwrap();
         w.abort().await.unwrap();
@@ -807,7 +823,7 @@ async fn aborted_writes_leave_the_target_unchanged() {
         .prepare(&write_schema(), SyncMode::FullOverwrite)
         .await
         .unwrap();
-    w.write_all(stream_of(vec![write_batch(100..=200)]))
+    w.write_all(stream_of(vec![write_batch(100..=200)]), &Rejects::strict())
         .await
         .unwrap();
     drop(w);
@@ -869,7 +885,10 @@ async fn values_the_target_cannot_hold_fail_naming_the_column() {
             )
             .unwrap();
             let mut w = sink(table).prepare(&schema, mode).await.unwrap();
-            let err = w.write_all(stream_of(vec![batch])).await.unwrap_err();
+            let err = w
+                .write_all(stream_of(vec![batch]), &Rejects::strict())
+                .await
+                .unwrap_err();
             w.abort().await.unwrap();
             assert_eq!(err.kind(), ErrorKind::DirtyData, "{what} {mode}: {err}");
             match &err {
@@ -906,7 +925,10 @@ async fn values_the_target_cannot_hold_fail_naming_the_column() {
         .prepare(&schema, SyncMode::FullOverwrite)
         .await
         .unwrap();
-    let err = w.write_all(stream_of(vec![batch])).await.unwrap_err();
+    let err = w
+        .write_all(stream_of(vec![batch]), &Rejects::strict())
+        .await
+        .unwrap_err();
     w.abort().await.unwrap();
     assert!(
         matches!(&err, Error::DirtyData { column, .. } if column == "x"),
@@ -1073,11 +1095,16 @@ async fn one_writer_per_target_and_interrupted_writes_clean_up() {
         .boxed();
     let cut = tokio::time::timeout(
         std::time::Duration::from_millis(500),
-        first.write_all(endless),
+        first.write_all(endless, &Rejects::strict()),
     )
     .await;
     assert!(cut.is_err(), "the write waits for more input");
-    assert!(first.write_all(stream_of(vec![])).await.is_err());
+    assert!(
+        first
+            .write_all(stream_of(vec![]), &Rejects::strict())
+            .await
+            .is_err()
+    );
     tokio::time::timeout(std::time::Duration::from_secs(30), first.abort())
         .await
         .expect("abort does not hang")

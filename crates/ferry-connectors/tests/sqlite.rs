@@ -2,6 +2,7 @@
 #![cfg(feature = "sqlite")]
 #![allow(clippy::unwrap_used)]
 
+use ferry_core::Rejects;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -107,7 +108,7 @@ async fn read_all(
     assert_eq!(session.splits().len(), 1);
     let split = session.splits()[0].clone();
     let batches: Vec<RecordBatch> = session
-        .read_split(&split)
+        .read_split(&split, &Rejects::strict())
         .await?
         .collect::<Vec<_>>()
         .await
@@ -127,7 +128,7 @@ async fn write(
 ) -> Result<u64, Error> {
     let mut writer = db.sink(table).prepare(schema, mode).await?;
     let input = stream::iter(batches.into_iter().map(Ok)).boxed();
-    match writer.write_all(input).await {
+    match writer.write_all(input, &Rejects::strict()).await {
         Ok(_) => writer.commit().await,
         Err(e) => {
             writer.abort().await?;
@@ -595,9 +596,12 @@ async fn abort_and_drop_leave_the_target_unchanged() {
     for mode in [SyncMode::FullOverwrite, SyncMode::FullAppend] {
         let mut w = db.sink("t").prepare(&schema, mode).await.unwrap();
         assert!(!w.target_plan().creates_table);
-        w.write_all(stream::iter(vec![Ok(simple_batch(&[5, 6]))]).boxed())
-            .await
-            .unwrap();
+        w.write_all(
+            stream::iter(vec![Ok(simple_batch(&[5, 6]))]).boxed(),
+            &Rejects::strict(),
+        )
+        .await
+        .unwrap();
         w.abort().await.unwrap();
         assert_eq!(
             ids(&read_all(&db, "t", 1 << 20).await.unwrap().1),
@@ -605,9 +609,12 @@ async fn abort_and_drop_leave_the_target_unchanged() {
         );
         // A writer dropped without commit (a crash) rolls back too.
         let mut w = db.sink("t").prepare(&schema, mode).await.unwrap();
-        w.write_all(stream::iter(vec![Ok(simple_batch(&[5, 6]))]).boxed())
-            .await
-            .unwrap();
+        w.write_all(
+            stream::iter(vec![Ok(simple_batch(&[5, 6]))]).boxed(),
+            &Rejects::strict(),
+        )
+        .await
+        .unwrap();
         drop(w);
         assert_eq!(
             ids(&read_all(&db, "t", 1 << 20).await.unwrap().1),
@@ -879,7 +886,10 @@ async fn dropping_the_stream_stops_the_reader() {
     let session = source.open_read(&schema, &options).await.unwrap();
     assert_eq!(session.splits()[0].estimated_rows, Some(200_000));
     let split = session.splits()[0].clone();
-    let mut batches = session.read_split(&split).await.unwrap();
+    let mut batches = session
+        .read_split(&split, &Rejects::strict())
+        .await
+        .unwrap();
     let first = batches.next().await.unwrap().unwrap();
     assert!(first.num_rows() > 0 && first.num_rows() < 200_000);
     drop(batches);

@@ -20,6 +20,7 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
+use crate::reject::Rejects;
 use crate::schema::TableSchema;
 use crate::spec::SyncMode;
 use crate::{Error, Result};
@@ -76,8 +77,11 @@ pub trait ReadSession: Send + Sync {
     /// The planned splits.
     fn splits(&self) -> &[Split];
 
-    /// Reads one split as a stream of batches.
-    async fn read_split(&self, split: &Split) -> Result<BatchStream>;
+    /// Reads one split as a stream of batches. A row whose value has no
+    /// exact Arrow form is handed to `rejects` (and left out of the batches)
+    /// instead of failing the read; if `rejects` returns an error, the stream
+    /// ends with it.
+    async fn read_split(&self, split: &Split, rejects: &Rejects) -> Result<BatchStream>;
 
     /// Releases the snapshot.
     async fn close(&self) -> Result<()>;
@@ -128,8 +132,12 @@ pub trait SinkWriter: Send {
         None
     }
 
-    /// Writes every batch of `input`; returns the rows sent.
-    async fn write_all(&mut self, input: BatchStream) -> Result<u64>;
+    /// Writes every batch of `input`; returns the rows sent (not counting
+    /// rows handed to `rejects`). A sink that can tell which rows the target
+    /// refused (a key, NOT NULL or CHECK violation) isolates them and hands
+    /// them to `rejects` when [`Rejects::accepts_rows`]; otherwise the
+    /// violation fails the write.
+    async fn write_all(&mut self, input: BatchStream, rejects: &Rejects) -> Result<u64>;
 
     /// Publishes atomically; returns the rows the target reports as written.
     async fn commit(self: Box<Self>) -> Result<u64>;

@@ -10,17 +10,21 @@
 //! * [`schema`]: a table's columns and key, with conversion to an Arrow schema.
 //! * [`connector`]: the small [`Source`]/[`Sink`] traits and their optional
 //!   capabilities.
+//! * [`reject`]: rows a connector cannot read or write exactly, on their way
+//!   to dirty data.
 //! * [`error`]: one error type whose [`ErrorKind`] drives retries and HTTP status.
 #![deny(missing_docs)]
 
 pub mod connector;
 pub mod error;
+pub mod reject;
 pub mod schema;
 pub mod spec;
 pub mod types;
 
 pub use connector::{BatchStream, ReadSession, Sink, SinkWriter, Source, Split};
 pub use error::{Error, ErrorKind, Result};
+pub use reject::{Rejected, Rejects};
 pub use schema::{ColumnDef, TableSchema};
 pub use spec::{EngineOptions, SinkSpec, SourceSpec, SyncMode, TaskSpec, ValidatedTask};
 pub use types::ColumnType;

@@ -22,7 +22,7 @@ use arrow::array::{Array, ArrayRef, AsArray, BooleanArray};
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::{Decimal128Type, Float64Type, Int16Type, Int32Type, Int64Type};
 use arrow::record_batch::RecordBatch;
-use arrow::util::display::{ArrayFormatter, FormatOptions};
+use ferry_core::reject::row_json;
 use ferry_core::spec::{DirtyReason, DirtyRecord};
 use ferry_core::{ColumnType, Error, Result, TableSchema};
 
@@ -161,9 +161,7 @@ fn int_value(array: &ArrayRef, i: usize) -> i64 {
 }
 
 fn display(array: &ArrayRef, i: usize) -> String {
-    ArrayFormatter::try_new(array.as_ref(), &FormatOptions::default())
-        .map(|f| f.value(i).to_string())
-        .unwrap_or_else(|_| "?".into())
+    ferry_core::reject::display_value(array.as_ref(), i)
 }
 
 /// Checks batches against the target's column types.
@@ -262,25 +260,6 @@ impl Conform {
             .collect::<Vec<_>>()
             .join(", ")
     }
-}
-
-/// The row as a JSON object of display strings (NULL as null).
-pub fn row_json(batch: &RecordBatch, i: usize) -> serde_json::Value {
-    let schema = batch.schema();
-    let map = schema
-        .fields()
-        .iter()
-        .zip(batch.columns())
-        .map(|(f, a)| {
-            let v = if a.is_null(i) {
-                serde_json::Value::Null
-            } else {
-                serde_json::Value::String(display(a, i))
-            };
-            (f.name().clone(), v)
-        })
-        .collect();
-    serde_json::Value::Object(map)
 }
 
 #[cfg(test)]

@@ -18,8 +18,9 @@ use std::sync::{Arc, Mutex};
 
 use arrow::array::{ArrayRef, Int64Array, StringArray};
 use arrow::record_batch::RecordBatch;
+use ferry_core::reject::RejectSink;
 use ferry_core::spec::{DirtyPolicy, DirtyRecord, DirtySinkSpec};
-use ferry_core::{ColumnDef, ColumnType, Error, Result, Sink, SyncMode, TableSchema};
+use ferry_core::{ColumnDef, ColumnType, Error, Rejected, Result, Sink, SyncMode, TableSchema};
 
 /// Most records a table dirty sink buffers before the run fails.
 const MAX_BUFFERED_RECORDS: usize = 1_000_000;
@@ -67,6 +68,11 @@ impl DirtyRouter {
             buffer,
             where_,
         })
+    }
+
+    /// Whether the policy allows any dirty row.
+    pub fn accepts_rows(&self) -> bool {
+        self.policy.row_limit() > 0
     }
 
     /// Dirty rows seen so far.
@@ -157,7 +163,10 @@ impl DirtyRouter {
         let n = batch.num_rows() as u64;
         let mut writer = sink.prepare(&schema, SyncMode::FullAppend).await?;
         let input: ferry_core::BatchStream = Box::pin(futures::stream::iter([Ok(batch)]));
-        if let Err(e) = writer.write_all(input).await {
+        if let Err(e) = writer
+            .write_all(input, &ferry_core::Rejects::strict())
+            .await
+        {
             let _ = writer.abort().await;
             return Err(e);
         }
@@ -176,6 +185,56 @@ impl Drop for DirtyRouter {
         if let Some(f) = &self.file {
             let _ = f.lock().unwrap_or_else(|e| e.into_inner()).flush();
         }
+    }
+}
+
+/// The rows one stage of a run (a source split, the sink) rejects, routed
+/// to a [`DirtyRouter`] with the task, run and split filled in, and counted
+/// for the run's verification.
+pub struct StageRejects {
+    router: Arc<DirtyRouter>,
+    task: String,
+    run_id: String,
+    split: Option<u32>,
+    count: Arc<AtomicU64>,
+}
+
+impl StageRejects {
+    /// Routes into `router`, counting into `count`.
+    pub fn new(
+        router: Arc<DirtyRouter>,
+        task: &str,
+        run_id: &str,
+        split: Option<u32>,
+        count: Arc<AtomicU64>,
+    ) -> Self {
+        StageRejects {
+            router,
+            task: task.to_string(),
+            run_id: run_id.to_string(),
+            split,
+            count,
+        }
+    }
+}
+
+impl RejectSink for StageRejects {
+    fn reject(&self, row: Rejected) -> Result<()> {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.router.report(DirtyRecord {
+            task: self.task.clone(),
+            run_id: self.run_id.clone(),
+            split: self.split,
+            position: row.position,
+            column: row.column,
+            reason: row.reason,
+            message: row.message,
+            row: row.row,
+        })
+    }
+
+    fn accepts_rows(&self) -> bool {
+        self.router.accepts_rows()
     }
 }
 

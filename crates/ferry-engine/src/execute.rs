@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use arrow::record_batch::RecordBatch;
 use ferry_core::connector::TargetPlan;
-use ferry_core::{Error, ReadSession, Result, Sink, Source, ValidatedTask};
+use ferry_core::{Error, ReadSession, Rejects, Result, Sink, Source, ValidatedTask};
 use futures::StreamExt;
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -15,7 +15,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::conform::Conform;
-use crate::dirty::DirtyRouter;
+use crate::dirty::{DirtyRouter, StageRejects};
 use crate::plan::plan;
 use crate::progress::{Progress, ProgressFn};
 
@@ -162,23 +162,42 @@ async fn run(
     let next = Arc::new(AtomicU32::new(0));
     let split_rows: Arc<Vec<AtomicU64>> =
         Arc::new(splits.iter().map(|_| AtomicU64::new(0)).collect());
+    // Rows each split's reader rejected (no exact Arrow form) into dirty data.
+    let split_rejected: Vec<Arc<AtomicU64>> =
+        splits.iter().map(|_| Arc::new(AtomicU64::new(0))).collect();
+    let split_rejects: Arc<Vec<Rejects>> = Arc::new(
+        splits
+            .iter()
+            .zip(&split_rejected)
+            .map(|(s, count)| {
+                Rejects::new(Arc::new(StageRejects::new(
+                    dirty.clone(),
+                    &task.spec.name,
+                    &run_id,
+                    Some(s.index),
+                    count.clone(),
+                )))
+            })
+            .collect(),
+    );
     let mut readers = JoinSet::new();
     let reader_cancel = cancel.child_token();
     for _ in 0..plan.parallelism.min(splits.len()).max(1) {
-        let (session, splits, next, tx, counters, split_rows, cancel) = (
+        let (session, splits, next, tx, counters, split_rows, split_rejects, cancel) = (
             session.clone(),
             splits.clone(),
             next.clone(),
             tx.clone(),
             counters.clone(),
             split_rows.clone(),
+            split_rejects.clone(),
             reader_cancel.clone(),
         );
         readers.spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed) as usize;
                 let Some(split) = splits.get(i) else { return Ok(()) };
-                let mut stream = session.read_split(split).await?;
+                let mut stream = session.read_split(split, &split_rejects[i]).await?;
                 loop {
                     let item = tokio::select! {
                         _ = cancel.cancelled() => return Err(Error::Cancelled("stopped while reading".into())),
@@ -235,7 +254,15 @@ async fn run(
         }
         None => input,
     };
-    let write = writer.write_all(input);
+    let sink_rejected = Arc::new(AtomicU64::new(0));
+    let sink_rejects = Rejects::new(Arc::new(StageRejects::new(
+        dirty.clone(),
+        &task.spec.name,
+        &run_id,
+        None,
+        sink_rejected.clone(),
+    )));
+    let write = writer.write_all(input, &sink_rejects);
     let watch_readers = async {
         let mut first_err = None;
         while let Some(res) = readers.join_next().await {
@@ -279,13 +306,20 @@ async fn run(
         .map(|(i, s)| SplitSummary {
             index: s.index,
             description: s.description.clone(),
-            rows: split_rows[i].load(Ordering::Relaxed),
+            rows: split_rows[i].load(Ordering::Relaxed) + split_rejected[i].load(Ordering::Relaxed),
         })
         .collect();
+    // Rows read = rows in batches (into the transform) + rows the readers
+    // rejected; rows out of the transform = rows written + rows the conform
+    // step and the sink rejected.
+    let rows_rejected_at_source: u64 = split_rejected
+        .iter()
+        .map(|c| c.load(Ordering::Relaxed))
+        .sum();
     let rows_read: u64 = splits.iter().map(|s| s.rows).sum();
-    // Rows read = rows into the transform; rows out of it = rows written.
+    let rows_in_batches = rows_read - rows_rejected_at_source;
     let rows_out = match &transformed {
-        Some(t) if t.rows_in() != rows_read => {
+        Some(t) if t.rows_in() != rows_in_batches => {
             let _ = writer.abort().await;
             return Err(Error::Internal(format!(
                 "verification failed: read {rows_read} rows but the transform took {}; target left unchanged",
@@ -293,17 +327,19 @@ async fn run(
             )));
         }
         Some(t) => t.rows_out(),
-        None => rows_read,
+        None => rows_in_batches,
     };
     let rows_dirty = dirty.count();
     if let Err(e) = dirty.finish(rows_read) {
         let _ = writer.abort().await;
         return Err(e);
     }
-    if rows_out != rows_written + rows_dirty {
+    if rows_out + rows_rejected_at_source != rows_written + rows_dirty {
         let _ = writer.abort().await;
         return Err(Error::Internal(format!(
-            "verification failed: read {rows_read} rows ({rows_out} after the transform) but wrote {rows_written} and routed {rows_dirty} to dirty data; target left unchanged"
+            "verification failed: read {rows_read} rows ({rows_rejected_at_source} rejected by the source, \
+             {rows_out} after the transform) but wrote {rows_written} and routed {rows_dirty} to dirty data; \
+             target left unchanged"
         )));
     }
     if cancel.is_cancelled() {
@@ -332,7 +368,7 @@ async fn run(
         splits,
         rows_read,
         run_id,
-        rows_filtered: rows_read - rows_out,
+        rows_filtered: rows_in_batches - rows_out,
         rows_dirty,
         rows_written,
         rows_committed,

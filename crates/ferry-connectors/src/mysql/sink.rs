@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use ferry_core::connector::{Sink, SinkWriter, TargetPlan};
 use ferry_core::spec::{SqlEndpoint, SyncMode, TableName};
-use ferry_core::{BatchStream, ColumnType, Error, Result, TableSchema};
+use ferry_core::{BatchStream, ColumnType, Error, Rejects, Result, TableSchema};
 use futures::StreamExt;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
@@ -230,7 +230,7 @@ impl SinkWriter for MysqlWriter {
         self.target_types.clone()
     }
 
-    async fn write_all(&mut self, input: BatchStream) -> Result<u64> {
+    async fn write_all(&mut self, input: BatchStream, _rejects: &Rejects) -> Result<u64> {
         if self.interrupted {
             return Err(Error::Internal(format!(
                 "an earlier write to {} was interrupted; abort this write",

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ferry_core::connector::{ReadOptions, ReadSession, Source, Split};
 use ferry_core::spec::{SqlEndpoint, TableName};
-use ferry_core::{BatchStream, ColumnType, Error, Result, TableSchema};
+use ferry_core::{BatchStream, ColumnType, Error, Rejects, Result, TableSchema};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Value};
 use tokio::sync::Mutex;
@@ -139,7 +139,7 @@ impl ReadSession for MysqlReadSession {
         &self.splits
     }
 
-    async fn read_split(&self, split: &Split) -> Result<BatchStream> {
+    async fn read_split(&self, split: &Split, _rejects: &Rejects) -> Result<BatchStream> {
         if split.index != 0 {
             return Err(Error::Internal(format!(
                 "mysql read of {} has one split, not split {}",

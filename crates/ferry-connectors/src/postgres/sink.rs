@@ -14,7 +14,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use ferry_core::connector::TargetPlan;
 use ferry_core::spec::{SqlEndpoint, TableName};
-use ferry_core::{BatchStream, ColumnType, Error, Result, Sink, SinkWriter, SyncMode, TableSchema};
+use ferry_core::{
+    BatchStream, ColumnType, Error, Rejects, Result, Sink, SinkWriter, SyncMode, TableSchema,
+};
 use futures::{SinkExt, StreamExt};
 use tokio_postgres::{Client, CopyInSink};
 
@@ -305,7 +307,7 @@ impl SinkWriter for PgWriter {
         self.target_types.clone()
     }
 
-    async fn write_all(&mut self, mut input: BatchStream) -> Result<u64> {
+    async fn write_all(&mut self, mut input: BatchStream, _rejects: &Rejects) -> Result<u64> {
         if !self.header_sent {
             self.buf.extend_from_slice(HEADER);
             self.header_sent = true;

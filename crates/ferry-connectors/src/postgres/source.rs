@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ferry_core::connector::ReadOptions;
 use ferry_core::spec::{SqlEndpoint, TableName};
-use ferry_core::{BatchStream, Error, ReadSession, Result, Source, Split, TableSchema};
+use ferry_core::{BatchStream, Error, ReadSession, Rejects, Result, Source, Split, TableSchema};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Client;
@@ -157,7 +157,7 @@ impl ReadSession for PgReadSession {
         &self.splits
     }
 
-    async fn read_split(&self, split: &Split) -> Result<BatchStream> {
+    async fn read_split(&self, split: &Split, _rejects: &Rejects) -> Result<BatchStream> {
         let payload: SplitPayload = serde_json::from_value(split.payload.clone())
             .map_err(|e| Error::Internal(format!("bad postgres split payload: {e}")))?;
         let ep = self.ep.clone();

@@ -16,7 +16,7 @@ use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use ferry_core::connector::{Sink, SinkWriter, TargetPlan};
 use ferry_core::spec::{SqliteEndpoint, SyncMode, TableName};
-use ferry_core::{BatchStream, Error, Result, TableSchema};
+use ferry_core::{BatchStream, Error, Rejects, Result, TableSchema};
 use futures::StreamExt;
 use rusqlite::Connection;
 use tokio::sync::mpsc;
@@ -216,7 +216,7 @@ impl SinkWriter for SqliteWriter {
         &self.plan
     }
 
-    async fn write_all(&mut self, mut input: BatchStream) -> Result<u64> {
+    async fn write_all(&mut self, mut input: BatchStream, _rejects: &Rejects) -> Result<u64> {
         if self.failed {
             return Err(Error::Internal(
                 "sqlite sink: write after a failed write; abort instead".into(),

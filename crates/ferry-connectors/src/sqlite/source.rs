@@ -11,7 +11,7 @@ use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use ferry_core::connector::{ReadOptions, ReadSession, Source, Split};
 use ferry_core::spec::{SqliteEndpoint, TableName};
-use ferry_core::{BatchStream, ColumnDef, Error, Result, TableSchema};
+use ferry_core::{BatchStream, ColumnDef, Error, Rejects, Result, TableSchema};
 use futures::Stream;
 use rusqlite::{Connection, InterruptHandle};
 use tokio::sync::mpsc;
@@ -234,7 +234,7 @@ impl ReadSession for SqliteSession {
         &self.splits
     }
 
-    async fn read_split(&self, split: &Split) -> Result<BatchStream> {
+    async fn read_split(&self, split: &Split, _rejects: &Rejects) -> Result<BatchStream> {
         if split.index != 0 {
             return Err(Error::Internal(format!(
                 "sqlite plans one split, asked for split {}",
