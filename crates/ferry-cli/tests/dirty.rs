@@ -263,3 +263,107 @@ async fn narrower_mariadb_columns_route_misfits_to_dirty_data() {
         .await
     );
 }
+
+/// The records of every Parquet file in `dir`, as JSON objects.
+fn parquet_records(dir: &std::path::Path) -> (Vec<std::path::PathBuf>, Vec<serde_json::Value>) {
+    use arrow::array::{Array, AsArray};
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    files.sort();
+    let mut out = Vec::new();
+    for f in &files {
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            std::fs::File::open(f).unwrap(),
+        )
+        .unwrap()
+        .build()
+        .unwrap();
+        for batch in reader {
+            let batch = batch.unwrap();
+            for i in 0..batch.num_rows() {
+                let mut obj = serde_json::Map::new();
+                for (field, col) in batch.schema().fields().iter().zip(batch.columns()) {
+                    let v = if col.is_null(i) {
+                        serde_json::Value::Null
+                    } else if let Some(s) = col.as_string_opt::<i32>() {
+                        serde_json::Value::String(s.value(i).to_string())
+                    } else {
+                        let ints = col.as_primitive::<arrow::datatypes::Int64Type>();
+                        serde_json::Value::from(ints.value(i))
+                    };
+                    obj.insert(field.name().clone(), v);
+                }
+                out.push(serde_json::Value::Object(obj));
+            }
+        }
+    }
+    (files, out)
+}
+
+#[tokio::test]
+async fn a_parquet_dirty_sink_gets_one_file_per_run_with_every_record() {
+    let (src, dst) = (unique("dp_src"), unique("dp_dst"));
+    make_source(&src).await;
+    make_target(&dst).await;
+    let dir = scratch_dir().join(unique("dirty_parquet"));
+    let policy = format!(
+        "{{max_rows: 500, sink: {{type: parquet, dir: \"{}\"}}}}",
+        dir.display()
+    );
+    let v = run_ok(&dirty_job(&src, &dst, &policy));
+    assert_eq!(v["rows_dirty"].as_u64(), Some(200), "{v}");
+    let (files, recs) = parquet_records(&dir);
+    assert_eq!(
+        files,
+        vec![dir.join(format!("{}.parquet", v["run_id"].as_str().unwrap()))]
+    );
+    assert_eq!(recs.len(), 200);
+    let mut ids: Vec<i64> = recs
+        .iter()
+        .map(|r| {
+            assert_eq!(r["task"], "dirty");
+            assert_eq!(r["run_id"], v["run_id"]);
+            let id: i64 = r["position"].as_str().unwrap()[3..].parse().unwrap();
+            let expected = match id % 30 {
+                0 => ("code", "truncation"),
+                10 => ("qty", "overflow"),
+                _ => ("price", "truncation"),
+            };
+            assert_eq!(
+                (
+                    r["column_name"].as_str().unwrap(),
+                    r["reason"].as_str().unwrap()
+                ),
+                expected,
+                "{r}"
+            );
+            let row: serde_json::Value = serde_json::from_str(r["row"].as_str().unwrap()).unwrap();
+            assert_eq!(row["id"], id.to_string());
+            id
+        })
+        .collect();
+    ids.sort();
+    assert_eq!(ids, (1..=200).map(|i| i * 10).collect::<Vec<i64>>());
+
+    // A second run that crosses the threshold fails, leaves the target as
+    // the first run published it, and still gets its own complete file.
+    let q = format!("SELECT t::text FROM {dst} t ORDER BY id");
+    let before = pg_digest(&q).await;
+    let policy = format!(
+        "{{max_rows: 20, sink: {{type: parquet, dir: \"{}\"}}}}",
+        dir.display()
+    );
+    let err = run_err(&dirty_job(&src, &dst, &policy));
+    assert!(err.contains("dirty.max_rows = 20"), "{err}");
+    assert_eq!(pg_digest(&q).await, before);
+    let (files, recs) = parquet_records(&dir);
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert_eq!(recs.len(), 200 + 21);
+    assert!(!std::fs::read_dir(&dir).unwrap().any(|e| {
+        e.unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".partial")
+    }));
+}

@@ -298,7 +298,7 @@ mod tests {
             sink: Some(DirtySinkSpec::Jsonl { path: path.clone() }),
             max_ratio: None,
         };
-        let router = Arc::new(DirtyRouter::open(&policy).expect("router"));
+        let router = Arc::new(DirtyRouter::open(&policy, "run1").expect("router"));
         let targets = [
             ColumnType::Int16,
             ColumnType::Text {

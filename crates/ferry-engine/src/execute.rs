@@ -102,7 +102,7 @@ pub async fn execute(
     cancel: CancellationToken,
 ) -> Result<RunSummary> {
     let run_id = new_run_id(&task.spec.name);
-    let dirty = Arc::new(DirtyRouter::open(&task.spec.dirty)?);
+    let dirty = Arc::new(DirtyRouter::open(&task.spec.dirty, &run_id)?);
     let result = run(
         task,
         source,

@@ -36,6 +36,14 @@ pub enum DirtySinkSpec {
         /// Path of the file (created if missing).
         path: PathBuf,
     },
+    /// A directory of Parquet files (created if missing): each run that
+    /// rejects rows writes one file `<run_id>.parquet`, published by rename
+    /// when the run ends (also when it fails), so a reader never sees half a
+    /// file.
+    Parquet {
+        /// The directory.
+        dir: PathBuf,
+    },
     /// A table in any SQL sink connector (created if missing); each run
     /// appends its records in their own transaction, before the run publishes.
     Table {
@@ -113,6 +121,9 @@ impl DirtyPolicy {
         match &self.sink {
             Some(DirtySinkSpec::Jsonl { path }) if path.as_os_str().is_empty() => {
                 Err(Error::invalid("dirty.sink.path", "must name a file"))
+            }
+            Some(DirtySinkSpec::Parquet { dir }) if dir.as_os_str().is_empty() => {
+                Err(Error::invalid("dirty.sink.dir", "must name a directory"))
             }
             Some(DirtySinkSpec::Table { target }) => target.validate("dirty.sink.target").map(Some),
             _ => Ok(None),

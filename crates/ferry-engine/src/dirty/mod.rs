@@ -8,6 +8,8 @@
 //!
 //! * JSON-lines file: each record is appended as it comes (flushed at the
 //!   end of the run and when the router is dropped);
+//! * Parquet: records are written in row groups into one file per run,
+//!   renamed into place when the run ends ([`parquet`]);
 //! * table: records are buffered and appended through the table's sink in
 //!   their own transaction, before the run publishes (and also when it fails).
 
@@ -22,6 +24,10 @@ use ferry_core::reject::RejectSink;
 use ferry_core::spec::{DirtyPolicy, DirtyRecord, DirtySinkSpec};
 use ferry_core::{ColumnDef, ColumnType, Error, Rejected, Result, Sink, SyncMode, TableSchema};
 
+mod parquet;
+
+use self::parquet::ParquetDirty;
+
 /// Most records a table dirty sink buffers before the run fails.
 const MAX_BUFFERED_RECORDS: usize = 1_000_000;
 
@@ -30,16 +36,19 @@ pub struct DirtyRouter {
     policy: DirtyPolicy,
     count: AtomicU64,
     file: Option<Mutex<BufWriter<File>>>,
+    parquet: Option<Mutex<ParquetDirty>>,
     /// Records waiting for a table dirty sink.
     buffer: Option<Mutex<Vec<DirtyRecord>>>,
     where_: String,
 }
 
 impl DirtyRouter {
-    /// Opens the dirty sink of `policy` (I/O: creates the file).
-    pub fn open(policy: &DirtyPolicy) -> Result<Self> {
+    /// Opens the dirty sink of `policy` for run `run_id` (I/O: creates the
+    /// file or directory).
+    pub fn open(policy: &DirtyPolicy, run_id: &str) -> Result<Self> {
         let mut file = None;
         let mut buffer = None;
+        let mut parquet = None;
         let where_ = match &policy.sink {
             Some(DirtySinkSpec::Jsonl { path }) => {
                 let f = OpenOptions::new()
@@ -55,6 +64,12 @@ impl DirtyRouter {
                 file = Some(Mutex::new(BufWriter::new(f)));
                 format!(" (recorded in {})", path.display())
             }
+            Some(DirtySinkSpec::Parquet { dir }) => {
+                let p = ParquetDirty::open(dir, run_id)?;
+                let where_ = format!(" (recorded in {})", p.final_path().display());
+                parquet = Some(Mutex::new(p));
+                where_
+            }
             Some(DirtySinkSpec::Table { target }) => {
                 buffer = Some(Mutex::new(Vec::new()));
                 format!(" (recorded in the {} dirty table)", target.connector())
@@ -65,6 +80,7 @@ impl DirtyRouter {
             policy: policy.clone(),
             count: AtomicU64::new(0),
             file,
+            parquet,
             buffer,
             where_,
         })
@@ -88,6 +104,11 @@ impl DirtyRouter {
             let mut f = f.lock().unwrap_or_else(|e| e.into_inner());
             writeln!(f, "{line}")
                 .map_err(|e| Error::Internal(format!("writing the dirty sink: {e}")))?;
+        }
+        if let Some(p) = &self.parquet {
+            p.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(record.clone())?;
         }
         if let Some(b) = &self.buffer {
             let mut b = b.lock().unwrap_or_else(|e| e.into_inner());
@@ -146,9 +167,13 @@ impl DirtyRouter {
         Ok(())
     }
 
-    /// Writes the buffered records into the table dirty sink, in their own
-    /// transaction (append). A no-op for other sinks or when nothing is buffered.
+    /// Ends the run's records: closes the Parquet file, or writes the
+    /// buffered records into the table dirty sink in their own transaction
+    /// (append). A no-op for the JSON-lines sink or when nothing is buffered.
     pub async fn persist(&self, table: Option<&dyn Sink>) -> Result<()> {
+        if let Some(p) = &self.parquet {
+            p.lock().unwrap_or_else(|e| e.into_inner()).close()?;
+        }
         let Some(buffer) = &self.buffer else {
             return Ok(());
         };
@@ -266,7 +291,7 @@ pub fn record_schema() -> TableSchema {
     }
 }
 
-fn records_batch(schema: &TableSchema, records: &[DirtyRecord]) -> Result<RecordBatch> {
+pub(crate) fn records_batch(schema: &TableSchema, records: &[DirtyRecord]) -> Result<RecordBatch> {
     let text = |f: &dyn Fn(&DirtyRecord) -> String| -> ArrayRef {
         Arc::new(StringArray::from_iter_values(records.iter().map(f)))
     };
