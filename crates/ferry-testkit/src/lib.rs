@@ -6,7 +6,12 @@
 //! * Content checksums: every test compares data by a SHA-256 over the sorted
 //!   canonical text of each row, computed by the database itself (one SQL
 //!   expression per row), never by Ferry's own code paths.
+//! * [`conformance`]: the values every source and sink must carry exactly
+//!   (per `ColumnType`: NULLs, extremes, unicode, large values), an in-memory
+//!   source to feed them into any sink, and value comparison.
 #![allow(clippy::unwrap_used)]
+
+pub mod conformance;
 
 use sha2::{Digest, Sha256};
 
