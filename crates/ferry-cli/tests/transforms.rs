@@ -21,8 +21,9 @@ fn run_json(yaml: &str) -> serde_json::Value {
     assert_eq!(v["rows_written"], v["rows_committed"], "{v}");
     let read = v["rows_read"].as_u64().unwrap();
     let filtered = v["rows_filtered"].as_u64().unwrap();
+    let dirty = v["rows_dirty"].as_u64().unwrap();
     assert_eq!(
-        read - filtered,
+        read - filtered - dirty,
         v["rows_committed"].as_u64().unwrap(),
         "{v}"
     );
@@ -266,6 +267,75 @@ async fn unparsable_text_fails_the_run_naming_column_and_value() {
     ))
     .await;
     assert_eq!(n.rows, 0, "a failed run left its target");
+}
+
+#[tokio::test]
+async fn values_that_do_not_cast_go_to_dirty_data_with_a_policy() {
+    let (src, dst) = (unique("cd_src"), unique("cd_dst"));
+    // 3,000 rows; every 100th code is not a number, every 150th has a
+    // fraction the cast to decimal(8,1) would cut.
+    pg_exec(&format!(
+        "CREATE TABLE {src} (id int PRIMARY KEY, code text, price text);
+         INSERT INTO {src}
+         SELECT g,
+                CASE WHEN g % 100 = 0 THEN 'x' || g ELSE g::text END,
+                CASE WHEN g % 150 = 75 THEN g || '.25' ELSE g || '.5' END
+           FROM generate_series(1, 3000) g;"
+    ))
+    .await;
+    let path = scratch_dir().join(format!("{}.jsonl", unique("cast_dirty")));
+    let extra = format!(
+        "mapping: {{rename: {{code: code_num}}, cast: {{code_num: int32, price: \"decimal(8,1)\"}}}}\n\
+         filter: \"id <= 2900\"\n\
+         dirty: {{max_rows: 100, sink: {{type: jsonl, path: \"{}\"}}}}\n",
+        path.display()
+    );
+    let v = run_json(&job("cd", &pg_endpoint(&src), &my_endpoint(&dst), &extra));
+    // ids ≤ 2900: 29 not numbers, 19 with two decimals (75, 225, …, 2775).
+    assert_eq!(
+        (
+            v["rows_read"].as_u64(),
+            v["rows_filtered"].as_u64(),
+            v["rows_dirty"].as_u64(),
+            v["rows_committed"].as_u64()
+        ),
+        (Some(3000), Some(100), Some(48), Some(2900 - 48)),
+        "{v}"
+    );
+    let recs: Vec<serde_json::Value> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(recs.len(), 48);
+    for r in &recs {
+        let id: i64 = r["position"].as_str().unwrap()["id=".len()..]
+            .parse()
+            .unwrap();
+        let (column, reason) = if id % 100 == 0 {
+            ("code_num", "conversion")
+        } else {
+            assert_eq!(id % 150, 75, "{r}");
+            ("price", "truncation")
+        };
+        assert_eq!(
+            (r["column"].as_str().unwrap(), r["reason"].as_str().unwrap()),
+            (column, reason),
+            "{r}"
+        );
+        assert_eq!(r["row"]["id"], id.to_string());
+    }
+    assert_eq!(
+        my_digest(&format!(
+            "SELECT concat_ws('|', id, code_num, price) FROM `{dst}`"
+        ))
+        .await,
+        pg_digest(&format!(
+            "SELECT concat_ws('|', id, code, price) FROM {src} \
+             WHERE id <= 2900 AND id % 100 <> 0 AND id % 150 <> 75"
+        ))
+        .await
+    );
 }
 
 #[tokio::test]

@@ -236,7 +236,16 @@ async fn run(
         }
     });
     // The mapping/filter/SQL transform, if any, sits between readers and writer.
-    let (input, transformed) = crate::transform::apply(plan.transform.as_ref(), input);
+    let transform_rejected = Arc::new(AtomicU64::new(0));
+    let transform_rejects = Rejects::new(Arc::new(StageRejects::new(
+        dirty.clone(),
+        &task.spec.name,
+        &run_id,
+        None,
+        transform_rejected.clone(),
+    )));
+    let (input, transformed) =
+        crate::transform::apply(plan.transform.as_ref(), input, transform_rejects);
     // Values going into narrower target columns are checked; misfits become dirty rows.
     let input = match writer.target_types().and_then(|targets| {
         Conform::new(
@@ -334,7 +343,9 @@ async fn run(
         let _ = writer.abort().await;
         return Err(e);
     }
-    if rows_out + rows_rejected_at_source != rows_written + rows_dirty {
+    let rows_rejected_by_transform = transform_rejected.load(Ordering::Relaxed);
+    if rows_out + rows_rejected_at_source + rows_rejected_by_transform != rows_written + rows_dirty
+    {
         let _ = writer.abort().await;
         return Err(Error::Internal(format!(
             "verification failed: read {rows_read} rows ({rows_rejected_at_source} rejected by the source, \
@@ -368,7 +379,7 @@ async fn run(
         splits,
         rows_read,
         run_id,
-        rows_filtered: rows_in_batches - rows_out,
+        rows_filtered: rows_in_batches - rows_out - rows_rejected_by_transform,
         rows_dirty,
         rows_written,
         rows_committed,

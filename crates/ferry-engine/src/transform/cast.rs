@@ -1,12 +1,13 @@
 //! Explicit cast rules: which `mapping.cast` conversions are allowed (checked
 //! at plan time), and the conversion of one column of a batch (at run time),
-//! which fails with [`Error::DirtyData`] on a value that does not convert
+//! which reports each value that does not convert
 //! exactly — never a silent NULL or a rounded value.
 
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::compute::{CastOptions, cast_with_options};
 use arrow::datatypes::{DataType, Int64Type, TimeUnit};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
+use ferry_core::spec::DirtyReason;
 use ferry_core::{ColumnType, Error, Result};
 
 /// One planned cast of an output column.
@@ -112,20 +113,27 @@ fn show(array: &ArrayRef, i: usize) -> String {
         .unwrap_or_else(|_| "?".into())
 }
 
-/// Casts one column; a non-NULL value that does not convert exactly fails
-/// with [`Error::DirtyData`] naming the column and the value.
-pub(crate) fn apply(op: &CastOp, array: &ArrayRef) -> Result<ArrayRef> {
+/// A value that did not convert: its row, why, and the reason kind.
+pub(crate) type BadValue = (usize, DirtyReason, String);
+
+/// Casts one column. A non-NULL value that does not convert exactly is
+/// never turned into NULL or a rounded value: it is returned in the list of
+/// bad values (row, reason, message naming the value and both types), and
+/// the caller routes its row to dirty data.
+pub(crate) fn apply(op: &CastOp, array: &ArrayRef) -> Result<(ArrayRef, Vec<BadValue>)> {
     let target = op.to.arrow_type();
-    let dirty = |i: usize, why: &str| {
-        Error::dirty(
-            &op.column,
+    let mut bad: Vec<BadValue> = Vec::new();
+    let mut dirty = |i: usize, reason: DirtyReason, why: &str| {
+        bad.push((
+            i,
+            reason,
             format!(
                 "value {:?} cannot be cast from {} to {}: {why}",
                 show(array, i),
                 op.from,
                 op.to
             ),
-        )
+        ))
     };
     let safe = CastOptions {
         safe: true,
@@ -143,7 +151,7 @@ pub(crate) fn apply(op: &CastOp, array: &ArrayRef) -> Result<ArrayRef> {
     };
     for i in 0..array.len() {
         if array.is_valid(i) && out.is_null(i) {
-            return Err(dirty(i, "the value does not convert"));
+            dirty(i, DirtyReason::Conversion, "the value does not convert");
         }
     }
     match (&op.from, &op.to) {
@@ -151,21 +159,32 @@ pub(crate) fn apply(op: &CastOp, array: &ArrayRef) -> Result<ArrayRef> {
             let ints = array.as_primitive::<Int64Type>();
             for i in 0..ints.len() {
                 if ints.is_valid(i) && ints.value(i).unsigned_abs() > (1u64 << 53) {
-                    return Err(dirty(i, "float64 holds integers exactly only up to 2^53"));
+                    dirty(
+                        i,
+                        DirtyReason::Overflow,
+                        "float64 holds integers exactly only up to 2^53",
+                    );
                 }
             }
         }
         (ColumnType::Text { .. }, ColumnType::Decimal { scale, .. }) => {
             let texts = array.as_string::<i32>();
             for i in 0..texts.len() {
-                if texts.is_valid(i) && fraction_digits(texts.value(i)) > usize::from(*scale) {
-                    return Err(dirty(i, "more digits after the point than the scale keeps"));
+                if texts.is_valid(i)
+                    && out.is_valid(i)
+                    && fraction_digits(texts.value(i)) > usize::from(*scale)
+                {
+                    dirty(
+                        i,
+                        DirtyReason::Truncation,
+                        "more digits after the point than the scale keeps",
+                    );
                 }
             }
         }
         _ => {}
     }
-    Ok(out)
+    Ok((out, bad))
 }
 
 /// Significant digits after the decimal point of a number's text (trailing
@@ -255,11 +274,13 @@ mod tests {
             fixed: false,
         };
         let a: ArrayRef = Arc::new(StringArray::from(vec![Some("12"), None, Some("abc")]));
-        let err = apply(&op(text.clone(), ColumnType::Int64, None), &a).expect_err("abc");
-        assert_eq!(err.kind(), ferry_core::ErrorKind::DirtyData);
+        let (_, bad) = apply(&op(text.clone(), ColumnType::Int64, None), &a).expect("cast");
+        assert_eq!(bad.len(), 1);
+        let (row, reason, message) = &bad[0];
+        assert_eq!((*row, *reason), (2, DirtyReason::Conversion));
         assert!(
-            err.to_string().contains("`c`") && err.to_string().contains("abc"),
-            "{err}"
+            message.contains("abc") && message.contains("int64"),
+            "{message}"
         );
     }
 
@@ -274,23 +295,26 @@ mod tests {
             scale: 2,
         };
         let good: ArrayRef = Arc::new(StringArray::from(vec![Some("1.25"), Some("-3.500"), None]));
-        let out = apply(&op(text.clone(), dec.clone(), None), &good).expect("exact");
-        assert_eq!(out.null_count(), 1);
-        let bad: ArrayRef = Arc::new(StringArray::from(vec![Some("1.255")]));
-        let err = apply(&op(text, dec, None), &bad).expect_err("scale loss");
-        assert!(err.to_string().contains("1.255"), "{err}");
+        let (out, bad) = apply(&op(text.clone(), dec.clone(), None), &good).expect("exact");
+        assert_eq!((out.null_count(), bad.len()), (1, 0));
+        let input: ArrayRef = Arc::new(StringArray::from(vec![Some("1.255")]));
+        let (_, bad) = apply(&op(text, dec, None), &input).expect("cast");
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].1, DirtyReason::Truncation);
+        assert!(bad[0].2.contains("1.255"), "{:?}", bad[0]);
     }
 
     #[test]
     fn big_int64_to_float64_is_dirty() {
         let a: ArrayRef = Arc::new(Int64Array::from(vec![1, i64::MAX]));
-        assert!(apply(&op(ColumnType::Int64, ColumnType::Float64, None), &a).is_err());
+        let (_, bad) = apply(&op(ColumnType::Int64, ColumnType::Float64, None), &a).expect("cast");
+        assert_eq!(bad.iter().map(|b| b.0).collect::<Vec<_>>(), vec![1]);
     }
 
     #[test]
     fn wall_clock_in_a_zone_becomes_the_right_instant() {
         let a: ArrayRef = Arc::new(TimestampMicrosecondArray::from(vec![7_200_000_000i64]));
-        let out = apply(
+        let (out, bad) = apply(
             &op(
                 ColumnType::Timestamp,
                 ColumnType::TimestampTz,
@@ -299,6 +323,7 @@ mod tests {
             &a,
         )
         .expect("cast");
+        assert!(bad.is_empty());
         assert_eq!(out.data_type(), &ColumnType::TimestampTz.arrow_type());
         let v = out
             .as_primitive::<arrow::datatypes::TimestampMicrosecondType>()

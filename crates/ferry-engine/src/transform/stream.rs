@@ -7,8 +7,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use arrow::array::ArrayRef;
-use arrow::compute::{CastOptions, cast_with_options};
+use arrow::array::{ArrayRef, BooleanArray};
+use arrow::compute::{CastOptions, cast_with_options, filter_record_batch};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use datafusion::catalog::streaming::StreamingTable;
@@ -18,7 +18,8 @@ use datafusion::execution::context::SQLOptions;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
-use ferry_core::{BatchStream, Error, Result};
+use ferry_core::reject::{row_json, row_position};
+use ferry_core::{BatchStream, Error, Rejected, Rejects, Result};
 use futures::{StreamExt, TryStreamExt};
 
 use super::{INPUT_TABLE, TransformPlan, cast, context};
@@ -110,8 +111,10 @@ fn from_df(e: DataFusionError) -> Error {
 }
 
 impl TransformPlan {
-    /// Casts and re-wraps one DataFusion batch in the output schema.
-    fn finish(&self, batch: RecordBatch) -> Result<RecordBatch> {
+    /// Casts and re-wraps one DataFusion batch in the output schema. A row
+    /// with a value that does not cast exactly goes to `rejects` (with the
+    /// row as DataFusion produced it) and is left out.
+    fn finish(&self, batch: RecordBatch, rejects: &Rejects) -> Result<RecordBatch> {
         let fields = self.output_arrow.fields();
         if batch.num_columns() != fields.len() {
             return Err(Error::Internal(format!(
@@ -121,9 +124,14 @@ impl TransformPlan {
             )));
         }
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(fields.len());
+        let mut bad: Vec<(usize, String, cast::BadValue)> = Vec::new();
         for (i, (array, field)) in batch.columns().iter().zip(fields.iter()).enumerate() {
             let array = match self.casts.iter().find(|c| c.index == i) {
-                Some(op) => cast::apply(op, array)?,
+                Some(op) => {
+                    let (array, values) = cast::apply(op, array)?;
+                    bad.extend(values.into_iter().map(|v| (v.0, op.column.clone(), v)));
+                    array
+                }
                 None => array.clone(),
             };
             let array = if array.data_type() == field.data_type() {
@@ -135,10 +143,34 @@ impl TransformPlan {
             };
             columns.push(array);
         }
-        Ok(RecordBatch::try_new(self.output_arrow.clone(), columns)?)
+        let out = RecordBatch::try_new(self.output_arrow.clone(), columns)?;
+        if bad.is_empty() {
+            return Ok(out);
+        }
+        let mut keep = vec![true; out.num_rows()];
+        bad.sort_by_key(|b| b.0);
+        for (row, column, (_, reason, message)) in bad {
+            if !std::mem::replace(&mut keep[row], false) {
+                continue; // one record per row: its first bad value
+            }
+            rejects.reject(Rejected {
+                position: row_position(&batch, row, &self.output.primary_key, 0),
+                column,
+                reason,
+                message,
+                row: row_json(&batch, row),
+            })?;
+        }
+        filter_record_batch(&out, &BooleanArray::from(keep))
+            .map_err(|e| Error::Internal(format!("leaving out dirty rows: {e}")))
     }
 
-    async fn run(self, input: BatchStream, counts: Arc<TransformCounts>) -> Result<BatchStream> {
+    async fn run(
+        self,
+        input: BatchStream,
+        counts: Arc<TransformCounts>,
+        rejects: Rejects,
+    ) -> Result<BatchStream> {
         let ctx = context();
         let part = OnceStream {
             schema: self.input.clone(),
@@ -159,7 +191,7 @@ impl TransformPlan {
             .map_err(from_df)?;
         let stream = df.execute_stream().await.map_err(from_df)?;
         let out = stream.map(move |r| {
-            let batch = self.finish(r.map_err(from_df)?)?;
+            let batch = self.finish(r.map_err(from_df)?, &rejects)?;
             counts
                 .rows_out
                 .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
@@ -170,16 +202,18 @@ impl TransformPlan {
 }
 
 /// Wraps the writer's input in the transform; without one, `input` is
-/// returned as is (no DataFusion in the path).
+/// returned as is (no DataFusion in the path). Rows with a value that does
+/// not cast exactly go to `rejects`.
 pub fn apply(
     transform: Option<&TransformPlan>,
     input: BatchStream,
+    rejects: Rejects,
 ) -> (BatchStream, Option<Arc<TransformCounts>>) {
     let Some(t) = transform else {
         return (input, None);
     };
     let counts = Arc::new(TransformCounts::default());
-    let run = t.clone().run(input, counts.clone());
+    let run = t.clone().run(input, counts.clone(), rejects);
     let out = futures::stream::once(run).try_flatten();
     (Box::pin(out), Some(counts))
 }

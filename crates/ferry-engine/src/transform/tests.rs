@@ -98,7 +98,7 @@ async fn run(
 ) -> (Result<Vec<RecordBatch>>, Arc<TransformCounts>) {
     let input: ferry_core::BatchStream =
         Box::pin(futures::stream::iter(batches.into_iter().map(Ok)));
-    let (out, counts) = apply(Some(plan), input);
+    let (out, counts) = apply(Some(plan), input, ferry_core::Rejects::strict());
     let collected: Vec<Result<RecordBatch>> = out.collect().await;
     (collected.into_iter().collect(), counts.unwrap())
 }
@@ -288,7 +288,7 @@ async fn reader_errors_pass_through_unchanged() {
         Ok(batch()),
         Err(Error::Cancelled("stop".into())),
     ]));
-    let (out, _) = apply(Some(&p), input);
+    let (out, _) = apply(Some(&p), input, ferry_core::Rejects::strict());
     let res: Result<Vec<RecordBatch>> = out.collect::<Vec<_>>().await.into_iter().collect();
     assert_eq!(res.expect_err("cancelled").kind(), ErrorKind::Cancelled);
 }
