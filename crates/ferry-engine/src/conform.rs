@@ -85,6 +85,23 @@ impl Check {
         })
     }
 
+    /// Whether any value of `array` may violate the check: a quick scan of
+    /// the whole column where one exists (float columns are almost always
+    /// finite), so the row-by-row check runs only when it can find something.
+    fn may_fail(&self, array: &ArrayRef) -> bool {
+        match self {
+            Check::FloatSpecial(..) => match array.as_primitive_opt::<Float64Type>() {
+                Some(a) => a.values().iter().any(|v| !v.is_finite()),
+                None => array
+                    .as_primitive::<Float32Type>()
+                    .values()
+                    .iter()
+                    .any(|v| !v.is_finite()),
+            },
+            _ => true,
+        }
+    }
+
     /// `None` if the value fits, else why not.
     fn violation(
         &self,
@@ -279,6 +296,9 @@ impl Conform {
         let mut keep: Option<Vec<bool>> = None;
         for (ci, check, dst) in &self.checks {
             let array = batch.column(*ci);
+            if !check.may_fail(array) {
+                continue;
+            }
             for i in 0..n {
                 if array.is_null(i) || keep.as_ref().is_some_and(|k| !k[i]) {
                     continue;
