@@ -207,8 +207,17 @@ fn run(job: PathBuf, json: bool, quiet: bool) -> ExitCode {
                         s.index, s.rows, s.description
                     );
                 }
+                // Rows read that were not written: dirty (source, conform or
+                // sink rejects) or left out by the filter.
+                let mut not_written = String::new();
+                if summary.rows_dirty > 0 {
+                    not_written.push_str(&format!(" + {} dirty", summary.rows_dirty));
+                }
+                if summary.rows_filtered > 0 {
+                    not_written.push_str(&format!(" + {} filtered", summary.rows_filtered));
+                }
                 println!(
-                    "verified: {} rows read = {} rows written = {} rows committed{}",
+                    "verified: {} rows read = {} rows written{not_written}; {} rows committed{}",
                     summary.rows_read,
                     summary.rows_written,
                     summary.rows_committed,

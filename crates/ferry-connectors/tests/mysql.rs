@@ -115,6 +115,29 @@ async fn read_all(
     src: &MysqlSource,
     batch_bytes: usize,
 ) -> ferry_core::Result<(TableSchema, Vec<RecordBatch>)> {
+    read_all_with(src, batch_bytes, &Rejects::strict()).await
+}
+
+/// Collects rejected rows (dirty rows allowed).
+#[derive(Default)]
+struct Collect(std::sync::Mutex<Vec<ferry_core::Rejected>>);
+
+impl ferry_core::reject::RejectSink for Collect {
+    fn reject(&self, row: ferry_core::Rejected) -> ferry_core::Result<()> {
+        self.0.lock().unwrap().push(row);
+        Ok(())
+    }
+
+    fn accepts_rows(&self) -> bool {
+        true
+    }
+}
+
+async fn read_all_with(
+    src: &MysqlSource,
+    batch_bytes: usize,
+    rejects: &Rejects,
+) -> ferry_core::Result<(TableSchema, Vec<RecordBatch>)> {
     let schema = src.schema().await?;
     let options = ReadOptions {
         columns: vec![],
@@ -124,9 +147,7 @@ async fn read_all(
     };
     let session = src.open_read(&schema, &options).await?;
     assert_eq!(session.splits().len(), 1);
-    let mut stream = session
-        .read_split(&session.splits()[0], &Rejects::strict())
-        .await?;
+    let mut stream = session.read_split(&session.splits()[0], rejects).await?;
     let mut batches = Vec::new();
     while let Some(b) = stream.next().await {
         batches.push(b?);
@@ -383,6 +404,8 @@ async fn reads_in_byte_sized_batches_and_empty_tables() {
     assert_eq!(ids, (1..=5000).collect::<Vec<_>>());
 }
 
+/// Without dirty rows allowed, a zero date still fails the read naming the
+/// column and the value (through the rejects handle).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zero_dates_are_dirty_data_naming_the_column() {
     let table = "ferry_t_zero_date";
@@ -398,6 +421,60 @@ async fn zero_dates_are_dirty_data_naming_the_column() {
         err.to_string().contains("`born`") && err.to_string().contains("0000-00-00"),
         "{err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_without_an_arrow_form_are_rejected_rows_and_the_read_goes_on() {
+    let table = "ferry_t_zero_rows";
+    exec(&format!("DROP TABLE IF EXISTS {table}")).await;
+    exec(&format!(
+        "CREATE TABLE {table} (id INT PRIMARY KEY, born DATE NOT NULL, seen DATETIME(3), t TIME)"
+    ))
+    .await;
+    exec(&format!(
+        "INSERT INTO {table} VALUES
+           (1, '2000-01-01', '2000-01-01 10:00:00.5', '10:00:00'),
+           (2, '0000-00-00', '2000-01-01 10:00:00', '10:00:00'),
+           (3, '2020-00-15', NULL, NULL),
+           (4, '2020-01-01', '0000-00-00 00:00:00', NULL),
+           (5, '2020-01-02', '2020-01-00 00:00:00', '12:00:00'),
+           (6, '2020-01-03', NULL, '838:59:59'),
+           (7, '2020-01-04', NULL, '-01:00:00'),
+           (8, '2020-01-05', NULL, NULL)"
+    ))
+    .await;
+    let seen = Arc::new(Collect::default());
+    let (_, batches) = read_all_with(&source(table), 64, &Rejects::new(seen.clone()))
+        .await
+        .unwrap();
+    let ids: Vec<i32> = batches
+        .iter()
+        .flat_map(|b| b.column(0).as_primitive::<Int32Type>().values().to_vec())
+        .collect();
+    assert_eq!(ids, vec![1, 8]);
+    let rejected = seen.0.lock().unwrap().clone();
+    let got: Vec<(&str, &str, &str)> = rejected
+        .iter()
+        .map(|r| {
+            assert_eq!(r.reason, ferry_core::spec::DirtyReason::Conversion, "{r:?}");
+            let raw = r.row[&r.column].as_str().unwrap();
+            assert!(r.message.contains(raw), "{r:?}");
+            (r.position.as_str(), r.column.as_str(), raw)
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("id=2", "born", "0000-00-00"),
+            ("id=3", "born", "2020-00-15"),
+            ("id=4", "seen", "0000-00-00 00:00:00.000"),
+            ("id=5", "seen", "2020-01-00 00:00:00.000"),
+            ("id=6", "t", "838:59:59"),
+            ("id=7", "t", "-01:00:00"),
+        ]
+    );
+    // The other values of a rejected row are in its JSON.
+    assert_eq!(rejected[0].row["seen"], "2000-01-01T10:00:00");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -96,6 +96,30 @@ async fn read_all(
     table: &str,
     batch_bytes: usize,
 ) -> Result<(TableSchema, Vec<RecordBatch>), Error> {
+    read_all_with(db, table, batch_bytes, &Rejects::strict()).await
+}
+
+/// Collects rejected rows (dirty rows allowed).
+#[derive(Default)]
+struct Collect(std::sync::Mutex<Vec<ferry_core::Rejected>>);
+
+impl ferry_core::reject::RejectSink for Collect {
+    fn reject(&self, row: ferry_core::Rejected) -> Result<(), Error> {
+        self.0.lock().unwrap().push(row);
+        Ok(())
+    }
+
+    fn accepts_rows(&self) -> bool {
+        true
+    }
+}
+
+async fn read_all_with(
+    db: &TempDb,
+    table: &str,
+    batch_bytes: usize,
+    rejects: &Rejects,
+) -> Result<(TableSchema, Vec<RecordBatch>), Error> {
     let source = db.source(table);
     let schema = source.schema().await?;
     let options = ReadOptions {
@@ -108,7 +132,7 @@ async fn read_all(
     assert_eq!(session.splits().len(), 1);
     let split = session.splits()[0].clone();
     let batches: Vec<RecordBatch> = session
-        .read_split(&split, &Rejects::strict())
+        .read_split(&split, rejects)
         .await?
         .collect::<Vec<_>>()
         .await
@@ -863,6 +887,57 @@ async fn reads_what_other_tools_write_and_names_dirty_rows() {
         matches!(&err, Error::DirtyData { column, message } if column == "flag" && message.contains("rowid 42") && message.contains("abc")),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn values_that_are_not_their_type_are_rejected_rows_named_by_row_number() {
+    let db = TempDb::new("rejects");
+    db.conn()
+        .execute_batch(
+            "CREATE TABLE t (a INTEGER, s TEXT, d DATE, small SMALLINT);
+             INSERT INTO t VALUES (1, 'x', '2020-01-01', 1);
+             INSERT INTO t VALUES ('abc', 'y', '2020-01-02', 2);
+             INSERT INTO t VALUES (3, CAST(x'ff41' AS TEXT), '2020-01-03', 3);
+             INSERT INTO t VALUES (4, 'z', 'not a date', 4);
+             INSERT INTO t VALUES (5, 'w', '2020-01-05', 70000);
+             INSERT INTO t VALUES (6, 'v', '2020-01-06', 6);",
+        )
+        .unwrap();
+    let seen = Arc::new(Collect::default());
+    // One row per batch: row numbers count across batches.
+    let (_, batches) = read_all_with(&db, "t", 1, &Rejects::new(seen.clone()))
+        .await
+        .unwrap();
+    let a: Vec<i64> = batches
+        .iter()
+        .flat_map(|b| {
+            let col = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+            col.values().to_vec()
+        })
+        .collect();
+    assert_eq!(a, vec![1, 6]);
+    use ferry_core::spec::DirtyReason::*;
+    let got: Vec<_> = seen
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            assert!(
+                r.message.contains(&format!("rowid {}", &r.position[4..])),
+                "{r:?}"
+            );
+            (r.position.clone(), r.column.clone(), r.reason)
+        })
+        .collect();
+    let want = [
+        ("row 2", "a", Conversion),
+        ("row 3", "s", Encoding),
+        ("row 4", "d", Conversion),
+        ("row 5", "small", Overflow),
+    ]
+    .map(|(p, c, r)| (p.to_string(), c.to_string(), r));
+    assert_eq!(got, want.to_vec());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

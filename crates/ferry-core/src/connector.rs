@@ -98,6 +98,36 @@ pub struct TargetPlan {
     pub ddl: Option<String>,
 }
 
+/// Which IEEE 754 special values a sink's float columns store exactly.
+/// The engine routes the others to dirty data (reason `conversion`) before
+/// the sink sees them, so they are never silently turned into NULL or an
+/// error half-way through a load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FloatSpecials {
+    /// NaN is stored as NaN.
+    pub nan: bool,
+    /// +Infinity and -Infinity are stored as themselves.
+    pub infinity: bool,
+}
+
+impl FloatSpecials {
+    /// NaN and ±Infinity are stored (PostgreSQL `real`/`double precision`).
+    pub const ALL: FloatSpecials = FloatSpecials {
+        nan: true,
+        infinity: true,
+    };
+    /// ±Infinity is stored, NaN is not (SQLite `REAL`: NaN becomes NULL).
+    pub const NO_NAN: FloatSpecials = FloatSpecials {
+        nan: false,
+        infinity: true,
+    };
+    /// Only finite values are stored (MySQL/MariaDB `FLOAT`/`DOUBLE`).
+    pub const FINITE: FloatSpecials = FloatSpecials {
+        nan: false,
+        infinity: false,
+    };
+}
+
 /// A connector that writes a table.
 #[async_trait]
 pub trait Sink: Send + Sync {
@@ -130,6 +160,12 @@ pub trait SinkWriter: Send {
     /// columns that fit losslessly.
     fn target_types(&self) -> Option<Vec<crate::ColumnType>> {
         None
+    }
+
+    /// Which special float values (NaN, ±Infinity) the target stores
+    /// exactly; the engine routes the others to dirty data. Default: all.
+    fn float_specials(&self) -> FloatSpecials {
+        FloatSpecials::ALL
     }
 
     /// Writes every batch of `input`; returns the rows sent (not counting

@@ -11,7 +11,12 @@
 //!
 //! Only the columns whose source type does not already fit the target type
 //! losslessly ([`ColumnType::fits_into`]) are checked, so an identical
-//! schema costs nothing.
+//! schema costs nothing. Float columns are also checked when the sink cannot
+//! store NaN or ±Infinity ([`SinkWriter::float_specials`]: MariaDB stores
+//! neither, SQLite turns NaN into NULL): such a value makes its row dirty
+//! (reason `conversion`) instead of being altered or failing the load.
+//!
+//! [`SinkWriter::float_specials`]: ferry_core::SinkWriter::float_specials
 
 use ferry_core::types::POW10;
 
@@ -20,8 +25,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray};
 use arrow::compute::filter_record_batch;
-use arrow::datatypes::{Decimal128Type, Float64Type, Int16Type, Int32Type, Int64Type};
+use arrow::datatypes::{Decimal128Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type};
 use arrow::record_batch::RecordBatch;
+use ferry_core::connector::FloatSpecials;
 use ferry_core::reject::row_json;
 use ferry_core::spec::{DirtyReason, DirtyRecord};
 use ferry_core::{ColumnType, Error, Result, TableSchema};
@@ -32,9 +38,17 @@ use crate::dirty::DirtyRouter;
 enum Check {
     MaxChars(u32),
     IntRange(i64, i64),
-    IntToDecimal { limit: i128 },
-    Rescale { from: u8, to: u8, precision: u8 },
+    IntToDecimal {
+        limit: i128,
+    },
+    Rescale {
+        from: u8,
+        to: u8,
+        precision: u8,
+    },
     ExactFloat32,
+    /// A float the target must hold; `FloatSpecials` says which special values it can.
+    FloatSpecial(FloatSpecials, &'static str),
 }
 
 impl Check {
@@ -69,6 +83,23 @@ impl Check {
             (Float64, Float32) => Check::ExactFloat32,
             _ => return None,
         })
+    }
+
+    /// Whether any value of `array` may violate the check: a quick scan of
+    /// the whole column where one exists (float columns are almost always
+    /// finite), so the row-by-row check runs only when it can find something.
+    fn may_fail(&self, array: &ArrayRef) -> bool {
+        match self {
+            Check::FloatSpecial(..) => match array.as_primitive_opt::<Float64Type>() {
+                Some(a) => a.values().iter().any(|v| !v.is_finite()),
+                None => array
+                    .as_primitive::<Float32Type>()
+                    .values()
+                    .iter()
+                    .any(|v| !v.is_finite()),
+            },
+            _ => true,
+        }
     }
 
     /// `None` if the value fits, else why not.
@@ -146,8 +177,40 @@ impl Check {
                     )
                 })
             }
+            Check::FloatSpecial(holds, connector) => {
+                let v = match array.as_primitive_opt::<Float64Type>() {
+                    Some(a) => a.value(i),
+                    None => array.as_primitive::<Float32Type>().value(i).into(),
+                };
+                let refused = (v.is_nan() && !holds.nan) || (v.is_infinite() && !holds.infinity);
+                refused.then(|| {
+                    (
+                        DirtyReason::Conversion,
+                        format!(
+                            "{v} cannot be stored in a {connector} {dst} column (it holds {})",
+                            if holds.infinity {
+                                "no NaN"
+                            } else {
+                                "only finite numbers"
+                            }
+                        ),
+                    )
+                })
+            }
         }
     }
+}
+
+/// What the conform step checks against: the sink's view of the target.
+#[derive(Debug, Clone, Copy)]
+pub struct TargetChecks<'a> {
+    /// The target's column types aligned with the schema, when the sink
+    /// accepts values that must be checked ([`ferry_core::SinkWriter::target_types`]).
+    pub types: Option<&'a [ColumnType]>,
+    /// Special float values the target stores.
+    pub float_specials: FloatSpecials,
+    /// The sink's connector name, for messages.
+    pub connector: &'static str,
 }
 
 fn int_value(array: &ArrayRef, i: usize) -> i64 {
@@ -176,22 +239,37 @@ pub struct Conform {
 }
 
 impl Conform {
-    /// A conform step from `schema` into `targets` (aligned with the schema's
-    /// columns); `None` when every column already fits.
+    /// A conform step from `schema` into the target; `None` when every value
+    /// of every column already fits.
     pub fn new(
         schema: &TableSchema,
-        targets: &[ColumnType],
+        target: TargetChecks<'_>,
         task: &str,
         run_id: &str,
         router: Arc<DirtyRouter>,
     ) -> Option<Conform> {
-        let checks: Vec<_> = schema
-            .columns
-            .iter()
-            .zip(targets)
-            .enumerate()
-            .filter_map(|(i, (c, t))| Check::between(&c.ty, t).map(|k| (i, k, t.clone())))
-            .collect();
+        let mut checks: Vec<_> = match target.types {
+            Some(targets) => schema
+                .columns
+                .iter()
+                .zip(targets)
+                .enumerate()
+                .filter_map(|(i, (c, t))| Check::between(&c.ty, t).map(|k| (i, k, t.clone())))
+                .collect(),
+            None => Vec::new(),
+        };
+        if target.float_specials != FloatSpecials::ALL {
+            for (i, c) in schema.columns.iter().enumerate() {
+                if matches!(c.ty, ColumnType::Float32 | ColumnType::Float64) {
+                    let dst = target.types.and_then(|t| t.get(i)).unwrap_or(&c.ty).clone();
+                    checks.push((
+                        i,
+                        Check::FloatSpecial(target.float_specials, target.connector),
+                        dst,
+                    ));
+                }
+            }
+        }
         if checks.is_empty() {
             return None;
         }
@@ -218,6 +296,9 @@ impl Conform {
         let mut keep: Option<Vec<bool>> = None;
         for (ci, check, dst) in &self.checks {
             let array = batch.column(*ci);
+            if !check.may_fail(array) {
+                continue;
+            }
             for i in 0..n {
                 if array.is_null(i) || keep.as_ref().is_some_and(|k| !k[i]) {
                     continue;
@@ -306,7 +387,18 @@ mod tests {
                 fixed: false,
             },
         ];
-        let c = Conform::new(&schema, &targets, "t", "run1", router.clone()).expect("checks");
+        let c = Conform::new(
+            &schema,
+            TargetChecks {
+                types: Some(&targets),
+                float_specials: FloatSpecials::ALL,
+                connector: "postgres",
+            },
+            "t",
+            "run1",
+            router.clone(),
+        )
+        .expect("checks");
         let batch = RecordBatch::try_new(
             schema.arrow_schema(),
             vec![
@@ -347,5 +439,110 @@ mod tests {
             ("s", DirtyReason::Truncation, "id=2")
         );
         assert_eq!(recs[1].row["s"], "abcd");
+    }
+
+    #[test]
+    fn floats_the_target_cannot_hold_are_dirty() {
+        let col = |name: &str, ty| ColumnDef {
+            name: name.into(),
+            native_type: String::new(),
+            ty,
+            nullable: true,
+        };
+        let schema = TableSchema {
+            table: "t".into(),
+            columns: vec![
+                col("id", ColumnType::Int64),
+                col("f", ColumnType::Float64),
+                col("g", ColumnType::Float32),
+            ],
+            primary_key: vec!["id".into()],
+        };
+        let batch = RecordBatch::try_new(
+            schema.arrow_schema(),
+            vec![
+                Arc::new(arrow::array::Int64Array::from(vec![1, 2, 3, 4, 5])),
+                Arc::new(arrow::array::Float64Array::from(vec![
+                    Some(1.5),
+                    Some(f64::NAN),
+                    Some(f64::INFINITY),
+                    None,
+                    Some(-0.0),
+                ])),
+                Arc::new(arrow::array::Float32Array::from(vec![
+                    1.0,
+                    2.0,
+                    3.0,
+                    f32::NEG_INFINITY,
+                    5.0,
+                ])),
+            ],
+        )
+        .expect("batch");
+        let run = |specials: FloatSpecials| {
+            let path = std::env::temp_dir().join(format!(
+                "ferry-conform-f-{}-{}.jsonl",
+                std::process::id(),
+                specials.infinity
+            ));
+            let _ = std::fs::remove_file(&path);
+            let policy = DirtyPolicy {
+                max_rows: Some(10),
+                sink: Some(DirtySinkSpec::Jsonl { path: path.clone() }),
+                max_ratio: None,
+            };
+            let router = Arc::new(DirtyRouter::open(&policy, "run1").expect("router"));
+            let target = TargetChecks {
+                types: None,
+                float_specials: specials,
+                connector: "mysql",
+            };
+            let c = Conform::new(&schema, target, "t", "r", router.clone()).expect("checks");
+            let out = c.apply(batch.clone()).expect("under the limit");
+            router.finish(5).expect("flush");
+            let recs: Vec<DirtyRecord> = std::fs::read_to_string(&path)
+                .expect("dirty file")
+                .lines()
+                .map(|l| serde_json::from_str(l).expect("json"))
+                .collect();
+            let got: Vec<(String, String)> = recs
+                .iter()
+                .map(|r| {
+                    assert_eq!(r.reason, DirtyReason::Conversion);
+                    (r.position.clone(), r.column.clone())
+                })
+                .collect();
+            (out.num_rows(), got, recs)
+        };
+        let (rows, got, recs) = run(FloatSpecials::FINITE);
+        assert_eq!(rows, 2);
+        let want = [("id=2", "f"), ("id=3", "f"), ("id=4", "g")];
+        assert_eq!(
+            got,
+            want.map(|(p, c)| (p.to_string(), c.to_string())).to_vec()
+        );
+        assert!(
+            recs[0]
+                .message
+                .contains("NaN cannot be stored in a mysql float64 column")
+        );
+        assert_eq!(recs[0].row["f"], "NaN");
+        let (rows, got, _) = run(FloatSpecials::NO_NAN);
+        assert_eq!((rows, got), (4, vec![("id=2".into(), "f".into())]));
+        assert!(
+            Conform::new(
+                &schema,
+                TargetChecks {
+                    types: None,
+                    float_specials: FloatSpecials::ALL,
+                    connector: "postgres",
+                },
+                "t",
+                "r",
+                Arc::new(DirtyRouter::open(&DirtyPolicy::default(), "run1").expect("router")),
+            )
+            .is_none(),
+            "a target that holds every float costs nothing"
+        );
     }
 }

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::conform::Conform;
+use crate::conform::{Conform, TargetChecks};
 use crate::dirty::{DirtyRouter, StageRejects};
 use crate::plan::plan;
 use crate::progress::{Progress, ProgressFn};
@@ -246,16 +246,21 @@ async fn run(
     )));
     let (input, transformed) =
         crate::transform::apply(plan.transform.as_ref(), input, transform_rejects);
-    // Values going into narrower target columns are checked; misfits become dirty rows.
-    let input = match writer.target_types().and_then(|targets| {
-        Conform::new(
-            &plan.output_schema,
-            &targets,
-            &task.spec.name,
-            &run_id,
-            dirty.clone(),
-        )
-    }) {
+    // Values going into narrower target columns, and floats the target
+    // cannot hold (NaN, ±Infinity), are checked; misfits become dirty rows.
+    let target_types = writer.target_types();
+    let conform = Conform::new(
+        &plan.output_schema,
+        TargetChecks {
+            types: target_types.as_deref(),
+            float_specials: writer.float_specials(),
+            connector: sink.connector(),
+        },
+        &task.spec.name,
+        &run_id,
+        dirty.clone(),
+    );
+    let input = match conform {
         Some(conform) => {
             let conform = Arc::new(conform);
             Box::pin(input.map(move |b| b.and_then(|b| conform.apply(b))))

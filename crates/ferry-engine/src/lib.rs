@@ -19,6 +19,12 @@
 //! batches, and the sink is prepared with the transform's output schema. The
 //! counts then read: rows read = rows into the transform; rows out of it =
 //! rows written = rows committed; the difference is reported as filtered.
+//!
+//! Dirty rows come from three places, all routed to the task's dirty sink
+//! and counted against its thresholds: split readers (a value with no exact
+//! Arrow form, e.g. a zero date; counted in `rows_read`), the conform step
+//! (a value the target column cannot hold: too long, out of range, a NaN
+//! for MariaDB or SQLite), and the sink (a row the target refused).
 
 #![deny(missing_docs)]
 

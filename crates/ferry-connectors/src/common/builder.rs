@@ -1,18 +1,81 @@
 //! Builds Arrow batches column by column, row by row, and tells the reader
 //! when the batch has reached its byte budget — the one place where memory
 //! per batch is bounded.
+//!
+//! It is also where a source drops a row whose value has no exact Arrow
+//! form (a zero date, `numeric` NaN into a decimal, bytes that are not
+//! UTF-8). Arrow builders cannot take a value back, so the reader appends
+//! NULL in its place, says why with [`BatchBuilder::reject_row`], and carries
+//! on with the row; [`BatchBuilder::finish`] then hands every rejected row to
+//! the split's [`Rejects`] and filters it out of the batch:
+//!
+//! ```text
+//!  reader: append values … bad value → append_null + reject_row(col, BadValue) … end_row
+//!  finish: arrays ──▶ (no rejects: the batch as is, no extra work)
+//!                 └─▶ rejects: Rejected {position: key or row number, column, reason,
+//!                              message, row JSON with the raw value} → Rejects::reject
+//!                              then filter_record_batch(keep) → the batch without them
+//! ```
+//!
+//! `Rejects::reject` fails when the run allows no (more) dirty rows; that
+//! error ends the read, exactly as a bad value used to.
 
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder,
+    Array, ArrayRef, BinaryBuilder, BooleanArray, BooleanBuilder, Date32Builder, Decimal128Builder,
     FixedSizeBinaryBuilder, Float32Builder, Float64Builder, Int16Builder, Int32Builder,
     Int64Builder, StringBuilder, Time64MicrosecondBuilder, TimestampMicrosecondBuilder,
 };
-use arrow::datatypes::SchemaRef;
+use arrow::compute::filter_record_batch;
+use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
+use ferry_core::reject::{display_value, row_json};
 use ferry_core::schema::field_column_type;
-use ferry_core::{ColumnType, Error, Result};
+use ferry_core::spec::DirtyReason;
+use ferry_core::{ColumnType, Error, Rejected, Rejects, Result};
+
+/// Why one value could not be appended: its row is rejected.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BadValue {
+    /// The kind of problem.
+    pub reason: DirtyReason,
+    /// What is wrong, with the value (cut if long) in the message.
+    pub message: String,
+    /// The value as text for the row JSON, in place of the NULL appended
+    /// (`None`: the row shows null for it).
+    pub raw: Option<String>,
+}
+
+impl BadValue {
+    /// A bad value of `reason`, boxed (readers return it on their cold path).
+    pub fn new(reason: DirtyReason, message: impl Into<String>) -> Box<BadValue> {
+        Box::new(BadValue {
+            reason,
+            message: message.into(),
+            raw: None,
+        })
+    }
+
+    /// The same with another reason.
+    pub fn with_reason(mut self: Box<Self>, reason: DirtyReason) -> Box<BadValue> {
+        self.reason = reason;
+        self
+    }
+
+    /// The same, with the raw value's text for the row JSON.
+    pub fn with_raw(mut self: Box<Self>, raw: impl Into<String>) -> Box<BadValue> {
+        self.raw = Some(raw.into());
+        self
+    }
+}
+
+/// A rejected row of the batch being built.
+struct RejectedRow {
+    row: usize,
+    column: usize,
+    bad: Box<BadValue>,
+}
 
 /// One column's Arrow builder, chosen from its [`ColumnType`].
 pub enum ColumnBuilder {
@@ -138,8 +201,14 @@ impl ColumnBuilder {
 /// Readers append one value per column per row (through [`BatchBuilder::columns`]),
 /// call [`BatchBuilder::end_row`] with the variable-length bytes of the row, and
 /// flush with [`BatchBuilder::finish`] once [`BatchBuilder::is_full`] says so.
+/// A row with a value that has no exact Arrow form gets NULL for it and
+/// [`BatchBuilder::reject_row`]; `finish` leaves it out of the batch.
 pub struct BatchBuilder {
     schema: SchemaRef,
+    /// `schema` with every field nullable: the batch is assembled with it
+    /// when a rejected row put NULL into a NOT NULL column, before the
+    /// filter removes that row.
+    relaxed: SchemaRef,
     types: Vec<ColumnType>,
     columns: Vec<ColumnBuilder>,
     fixed_row_bytes: usize,
@@ -147,11 +216,26 @@ pub struct BatchBuilder {
     bytes: usize,
     batch_bytes: usize,
     capacity: usize,
+    /// Positions of the key columns in the schema (`None`: no complete key,
+    /// rows are named by their number).
+    key: Option<Vec<usize>>,
+    /// Rows built in earlier batches of this split, rejected ones included.
+    rows_before: u64,
+    /// Rows of the current batch to leave out; empty on the hot path.
+    rejected: Vec<RejectedRow>,
+    rejects: Rejects,
 }
 
 impl BatchBuilder {
     /// A builder for `schema` whose batches hold about `batch_bytes` bytes.
-    pub fn new(schema: SchemaRef, batch_bytes: usize) -> Result<Self> {
+    /// Rejected rows go to `rejects`, named by their `key` columns (when all
+    /// of them are in the schema) or else by their row number in the split.
+    pub fn new(
+        schema: SchemaRef,
+        batch_bytes: usize,
+        key: &[String],
+        rejects: Rejects,
+    ) -> Result<Self> {
         let types = schema
             .fields()
             .iter()
@@ -169,8 +253,24 @@ impl BatchBuilder {
             .iter()
             .map(|t| ColumnBuilder::new(t, capacity))
             .collect();
+        let key = (!key.is_empty())
+            .then(|| {
+                key.iter()
+                    .map(|k| schema.index_of(k).ok())
+                    .collect::<Option<Vec<_>>>()
+            })
+            .flatten();
+        let relaxed = Arc::new(Schema::new_with_metadata(
+            schema
+                .fields()
+                .iter()
+                .map(|f| Field::clone(f).with_nullable(true))
+                .collect::<Vec<_>>(),
+            schema.metadata().clone(),
+        ));
         Ok(BatchBuilder {
             schema,
+            relaxed,
             types,
             columns,
             fixed_row_bytes,
@@ -178,6 +278,10 @@ impl BatchBuilder {
             bytes: 0,
             batch_bytes,
             capacity,
+            key,
+            rows_before: 0,
+            rejected: Vec::new(),
+            rejects,
         })
     }
 
@@ -204,7 +308,23 @@ impl BatchBuilder {
         self.bytes += self.fixed_row_bytes + variable_bytes;
     }
 
-    /// Rows appended since the last flush.
+    /// Rejects the row being built (the one the next [`end_row`](Self::end_row)
+    /// ends) because of the value of column `column`, for which the reader
+    /// appended NULL. The reader still appends every other column of the
+    /// row. A second bad value in the same row keeps the first reason.
+    #[cold]
+    pub fn reject_row(&mut self, column: usize, bad: Box<BadValue>) {
+        if self.rejected.last().is_some_and(|r| r.row == self.rows) {
+            return;
+        }
+        self.rejected.push(RejectedRow {
+            row: self.rows,
+            column,
+            bad,
+        });
+    }
+
+    /// Rows appended since the last flush (rejected ones included).
     pub fn rows(&self) -> usize {
         self.rows
     }
@@ -215,8 +335,11 @@ impl BatchBuilder {
         self.bytes >= self.batch_bytes
     }
 
-    /// Finishes the current batch and starts a new, empty one.
-    pub fn finish(&mut self) -> Result<RecordBatch> {
+    /// Finishes the current batch and starts a new, empty one. Rejected rows
+    /// go to the split's [`Rejects`] (whose error, when the run allows no
+    /// more dirty rows, is returned) and are left out; `None` when no row
+    /// is left.
+    pub fn finish(&mut self) -> Result<Option<RecordBatch>> {
         let arrays: Vec<ArrayRef> = self.columns.iter_mut().map(ColumnBuilder::finish).collect();
         // Fresh builders: the old ones are left empty but keep no capacity hint.
         self.columns = self
@@ -224,13 +347,64 @@ impl BatchBuilder {
             .iter()
             .map(|t| ColumnBuilder::new(t, self.capacity))
             .collect();
+        let first_row = self.rows_before;
+        self.rows_before += self.rows as u64;
         self.rows = 0;
         self.bytes = 0;
-        RecordBatch::try_new(self.schema.clone(), arrays)
-            .map_err(|e| Error::Internal(format!("building a batch for {:?}: {e}", self.schema)))
+        let build_err = |e| Error::Internal(format!("building a batch for {:?}: {e}", self.schema));
+        if self.rejected.is_empty() {
+            let batch = RecordBatch::try_new(self.schema.clone(), arrays).map_err(build_err)?;
+            return Ok((batch.num_rows() > 0).then_some(batch));
+        }
+        let rejected = std::mem::take(&mut self.rejected);
+        let all = RecordBatch::try_new(self.relaxed.clone(), arrays).map_err(build_err)?;
+        let mut keep = vec![true; all.num_rows()];
+        for r in rejected {
+            keep[r.row] = false;
+            let name = self.schema.field(r.column).name().clone();
+            let mut row = row_json(&all, r.row);
+            let bad = *r.bad;
+            if let (Some(raw), Some(obj)) = (bad.raw, row.as_object_mut()) {
+                obj.insert(name.clone(), serde_json::Value::String(raw));
+            }
+            self.rejects.reject(Rejected {
+                position: self.position(&all, r.row, first_row),
+                column: name,
+                reason: bad.reason,
+                message: bad.message,
+                row,
+            })?;
+        }
+        let kept = filter_record_batch(&all, &BooleanArray::from(keep))
+            .map_err(|e| Error::Internal(format!("filtering rejected rows: {e}")))?;
+        if kept.num_rows() == 0 {
+            return Ok(None);
+        }
+        RecordBatch::try_new(self.schema.clone(), kept.columns().to_vec())
+            .map(Some)
+            .map_err(build_err)
     }
 
-    /// Adds the given error context when a value does not fit its column.
+    /// `k1=v1, k2=v2` over the key columns, or `row N` (1-based in the
+    /// split) without a key or when a key value is the NULL of a bad value.
+    fn position(&self, batch: &RecordBatch, i: usize, first_row: u64) -> String {
+        match &self.key {
+            Some(key) if key.iter().all(|&k| batch.column(k).is_valid(i)) => key
+                .iter()
+                .map(|&k| {
+                    format!(
+                        "{}={}",
+                        self.schema.field(k).name(),
+                        display_value(batch.column(k).as_ref(), i)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+            _ => format!("row {}", first_row + i as u64 + 1),
+        }
+    }
+
+    /// The name of column `index`, for messages.
     pub fn column_name(&self, index: usize) -> &str {
         self.schema.field(index).name()
     }
@@ -239,11 +413,12 @@ impl BatchBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferry_core::reject::RejectSink;
     use ferry_core::{ColumnDef, TableSchema};
+    use std::sync::Mutex;
 
-    #[test]
-    fn fills_to_the_byte_budget() {
-        let schema = TableSchema {
+    fn schema() -> TableSchema {
+        TableSchema {
             table: "t".into(),
             columns: vec![
                 ColumnDef {
@@ -262,23 +437,127 @@ mod tests {
                     native_type: "text".into(),
                 },
             ],
-            primary_key: vec![],
-        };
-        let mut b = BatchBuilder::new(schema.arrow_schema(), 64 * 1024).expect("builder");
+            primary_key: vec!["id".into()],
+        }
+    }
+
+    /// Collects rejected rows; refuses more than `limit`.
+    struct Collect {
+        rows: Mutex<Vec<Rejected>>,
+        limit: usize,
+    }
+
+    impl RejectSink for Collect {
+        fn reject(&self, row: Rejected) -> Result<()> {
+            let mut rows = self.rows.lock().expect("lock");
+            rows.push(row);
+            if rows.len() > self.limit {
+                return Err(Error::dirty("", "too many"));
+            }
+            Ok(())
+        }
+
+        fn accepts_rows(&self) -> bool {
+            self.limit > 0
+        }
+    }
+
+    fn collect(limit: usize) -> (Arc<Collect>, Rejects) {
+        let c = Arc::new(Collect {
+            rows: Mutex::new(Vec::new()),
+            limit,
+        });
+        (c.clone(), Rejects::new(c))
+    }
+
+    /// Appends row `id` with text `s`; a `None` id is a bad key value.
+    fn push(b: &mut BatchBuilder, id: Option<i64>, s: &str) {
+        match (id, &mut b.columns()[0]) {
+            (Some(id), ColumnBuilder::Int64(c)) => c.append_value(id),
+            (None, c) => c.append_null(),
+            _ => unreachable!(),
+        }
+        if id.is_none() {
+            b.reject_row(
+                0,
+                BadValue::new(DirtyReason::Conversion, "no id").with_raw("zero"),
+            );
+        }
+        if let ColumnBuilder::Utf8(c) = &mut b.columns()[1] {
+            c.append_value(s);
+        }
+        b.end_row(s.len());
+    }
+
+    #[test]
+    fn fills_to_the_byte_budget() {
+        let schema = schema();
+        let mut b = BatchBuilder::new(schema.arrow_schema(), 64 * 1024, &[], Rejects::strict())
+            .expect("builder");
         let mut n = 0i64;
         while !b.is_full() {
-            if let ColumnBuilder::Int64(c) = &mut b.columns()[0] {
-                c.append_value(n);
-            }
-            if let ColumnBuilder::Utf8(c) = &mut b.columns()[1] {
-                c.append_value("0123456789");
-            }
-            b.end_row(10);
+            push(&mut b, Some(n), "0123456789");
             n += 1;
         }
-        let batch = b.finish().expect("batch");
+        let batch = b.finish().expect("batch").expect("rows");
         assert_eq!(batch.num_rows() as i64, n);
         assert_eq!(n, (64 * 1024 + 21) / 22);
         assert_eq!(b.rows(), 0);
+        assert!(b.finish().expect("empty").is_none(), "no rows, no batch");
+    }
+
+    #[test]
+    fn rejected_rows_are_reported_and_left_out() {
+        let schema = schema();
+        let (seen, rejects) = collect(10);
+        let mut b = BatchBuilder::new(schema.arrow_schema(), 1 << 20, &schema.primary_key, rejects)
+            .expect("builder");
+        push(&mut b, Some(1), "a");
+        push(&mut b, Some(2), "b");
+        b.reject_row(
+            1,
+            BadValue::new(DirtyReason::Encoding, "bytes ff 41 are not UTF-8").with_raw("\\xff41"),
+        );
+        // A second bad value of the same row keeps the first reason.
+        b.reject_row(0, BadValue::new(DirtyReason::Overflow, "ignored"));
+        push(&mut b, Some(3), "c");
+        let batch = b.finish().expect("batch").expect("rows");
+        assert_eq!(batch.schema(), schema.arrow_schema());
+        let ids = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<arrow::array::Int64Array>();
+        assert_eq!(ids.expect("int64").values().to_vec(), vec![1, 2]);
+        // The NOT NULL key holds the NULL of a bad value: named by row number,
+        // counting the rows of earlier batches.
+        push(&mut b, None, "d");
+        assert!(b.finish().expect("all rejected").is_none());
+        let rows = seen.rows.lock().expect("lock").clone();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            (rows[0].position.as_str(), rows[0].column.as_str()),
+            ("id=3", "s")
+        );
+        assert_eq!(rows[0].reason, DirtyReason::Encoding);
+        assert_eq!(rows[0].row, serde_json::json!({"id": "3", "s": "\\xff41"}));
+        assert_eq!(
+            (rows[1].position.as_str(), rows[1].column.as_str()),
+            ("row 4", "id")
+        );
+        assert_eq!(rows[1].row, serde_json::json!({"id": "zero", "s": "d"}));
+    }
+
+    #[test]
+    fn a_refused_reject_fails_the_batch() {
+        let schema = schema();
+        let mut b = BatchBuilder::new(schema.arrow_schema(), 1 << 20, &[], Rejects::strict())
+            .expect("builder");
+        push(&mut b, Some(1), "a");
+        push(&mut b, None, "b");
+        let err = b.finish().expect_err("strict");
+        assert!(
+            err.to_string().contains("no id") && err.to_string().contains("row 2"),
+            "{err}"
+        );
     }
 }

@@ -20,9 +20,14 @@
 //! `DATETIME`/`TIMESTAMP`/`TIME`/`DATE` from their exact text (`TIMESTAMP` in a
 //! `+00:00` session, so as UTC), `BIT` and binary strings as raw bytes, and
 //! `FLOAT` as `col * 1e0` because the server's own text of a `FLOAT` keeps only
-//! six digits. Values Arrow cannot hold exactly — zero dates `0000-00-00`,
-//! `TIME` outside a day, a `BOOL` holding 2 — fail the read with
-//! [`Error::DirtyData`](ferry_core::Error::DirtyData) naming the column.
+//! six digits. A value Arrow cannot hold exactly — a zero date
+//! `0000-00-00` or a date with a zero month or day (`2020-00-15`) in a
+//! `DATE`/`DATETIME`/`TIMESTAMP` column, `TIME` outside a day, a `BOOL`
+//! holding 2 (all `conversion`), bytes that are not UTF-8 (`encoding`) —
+//! makes its **row dirty**: the row is left out of the batches and handed to
+//! the split's `Rejects` with its key, column, reason and the raw value in
+//! its JSON (whatever the sink: Arrow has no zero date). Without a dirty
+//! policy that fails the read naming the column, as before.
 //! An empty table yields **no batches** (the stream simply ends).
 //!
 //! The reading task is aborted when the stream is dropped. The driver then

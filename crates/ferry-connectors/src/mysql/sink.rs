@@ -226,6 +226,10 @@ impl SinkWriter for MysqlWriter {
         &self.plan
     }
 
+    fn float_specials(&self) -> ferry_core::connector::FloatSpecials {
+        ferry_core::connector::FloatSpecials::FINITE
+    }
+
     fn target_types(&self) -> Option<Vec<ColumnType>> {
         self.target_types.clone()
     }

@@ -1,11 +1,19 @@
 //! Reading a table: one connection, one consistent snapshot, one split, rows
 //! streamed (unbuffered) and decoded straight into Arrow builders.
+//!
+//! A value whose text has no exact Arrow form makes its row dirty
+//! ([`BatchBuilder::reject_row`]) instead of failing the read: zero dates
+//! and dates with a zero month or day (`0000-00-00`, `2020-00-15`, also in
+//! `DATETIME`/`TIMESTAMP`) and `TIME` outside one day are `conversion`,
+//! bytes that are not UTF-8 in a text column `encoding`, text that is not a
+//! value of the column's type `conversion` (or `overflow` for an integer out
+//! of range). Driver and server errors still fail the read.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use ferry_core::connector::{ReadOptions, ReadSession, Source, Split};
-use ferry_core::spec::{SqlEndpoint, TableName};
+use ferry_core::spec::{DirtyReason, SqlEndpoint, TableName};
 use ferry_core::{BatchStream, ColumnType, Error, Rejects, Result, TableSchema};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Value};
@@ -13,7 +21,7 @@ use tokio::sync::Mutex;
 
 use super::conn::{CONNECTOR, Endpoint, describe, quote, table_not_found};
 use super::types::table_schema;
-use crate::common::builder::{BatchBuilder, ColumnBuilder};
+use crate::common::builder::{BadValue, BatchBuilder, ColumnBuilder};
 use crate::common::stream::{BatchSender, spawn_batch_stream};
 use crate::common::values::{
     parse_date_bytes, parse_decimal, parse_time_bytes, parse_timestamp_bytes, parse_uuid,
@@ -139,7 +147,7 @@ impl ReadSession for MysqlReadSession {
         &self.splits
     }
 
-    async fn read_split(&self, split: &Split, _rejects: &Rejects) -> Result<BatchStream> {
+    async fn read_split(&self, split: &Split, rejects: &Rejects) -> Result<BatchStream> {
         if split.index != 0 {
             return Err(Error::Internal(format!(
                 "mysql read of {} has one split, not split {}",
@@ -154,7 +162,12 @@ impl ReadSession for MysqlReadSession {
                 self.ep.display()
             ),
         })?;
-        let builder = BatchBuilder::new(self.schema.arrow_schema(), self.batch_bytes)?;
+        let builder = BatchBuilder::new(
+            self.schema.arrow_schema(),
+            self.batch_bytes,
+            &self.schema.primary_key,
+            rejects.clone(),
+        )?;
         let reader = Reader {
             ep: self.ep.clone(),
             select: self.select.clone(),
@@ -218,12 +231,6 @@ impl Reader {
         let ep = &self.ep;
         let builder = &mut self.builder;
         let decoders: Vec<Decode> = builder.types().iter().map(Decode::of).collect();
-        let names: Vec<String> = builder
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect();
         let context = || "reading rows (SELECT)";
         let mut result = conn
             .query_iter(self.select.as_str())
@@ -231,25 +238,48 @@ impl Reader {
             .map_err(|e| ep.error(context(), e))?;
         while let Some(row) = result.next().await.map_err(|e| ep.error(context(), e))? {
             let mut variable = 0;
-            for (i, (col, dec)) in builder.columns().iter_mut().zip(&decoders).enumerate() {
-                match row.as_ref(i) {
-                    Some(Value::NULL) => col.append_null(),
-                    Some(Value::Bytes(b)) => variable += decode(*dec, col, b, &names[i])?,
+            for (i, dec) in decoders.iter().enumerate() {
+                let col = &mut builder.columns()[i];
+                let bad = match row.as_ref(i) {
+                    Some(Value::NULL) => {
+                        col.append_null();
+                        continue;
+                    }
+                    Some(Value::Bytes(b)) => match decode(*dec, col, b) {
+                        Ok(n) => {
+                            variable += n;
+                            continue;
+                        }
+                        Err(Bad::Value(bad)) => bad,
+                        Err(Bad::Internal(m)) => {
+                            return Err(Error::Internal(format!(
+                                "column `{}`: {m}",
+                                builder.column_name(i)
+                            )));
+                        }
+                    },
                     other => {
                         return Err(Error::Internal(format!(
                             "column `{}`: the text protocol sent {other:?}",
-                            names[i]
+                            builder.column_name(i)
                         )));
                     }
-                }
+                };
+                col.append_null();
+                builder.reject_row(i, bad);
             }
             builder.end_row(variable);
-            if builder.is_full() && tx.send(Ok(builder.finish()?)).await.is_err() {
+            if builder.is_full()
+                && let Some(batch) = builder.finish()?
+                && tx.send(Ok(batch)).await.is_err()
+            {
                 return Ok(false);
             }
         }
         drop(result);
-        if builder.rows() > 0 && tx.send(Ok(builder.finish()?)).await.is_err() {
+        if let Some(batch) = builder.finish()?
+            && tx.send(Ok(batch)).await.is_err()
+        {
             return Ok(false);
         }
         Ok(true)
@@ -288,34 +318,41 @@ impl Decode {
     }
 }
 
-/// Appends the value `b` (text-protocol bytes) to `col`; returns its variable-length bytes.
+/// Why a value was not appended.
+enum Bad {
+    /// The value has no exact Arrow form: its row is dirty.
+    Value(Box<BadValue>),
+    /// Ferry's own plan is inconsistent: the read fails.
+    Internal(String),
+}
+
+/// Appends the value `b` (text-protocol bytes) to `col`; returns its
+/// variable-length bytes. On error nothing was appended.
 #[inline]
-fn decode(dec: Decode, col: &mut ColumnBuilder, b: &[u8], name: &str) -> Result<usize> {
-    let bad = |what: &str| Error::dirty(name, format!("{} is not {what}", show(b)));
+fn decode(dec: Decode, col: &mut ColumnBuilder, b: &[u8]) -> Result<usize, Bad> {
+    let bad = |what: &str| Bad::Value(not_a(b, what));
     match (dec, col) {
         (Decode::Bool, ColumnBuilder::Bool(c)) => match b {
             b"0" => c.append_value(false),
             b"1" => c.append_value(true),
             _ => return Err(bad("a boolean (0 or 1)")),
         },
-        (Decode::Int, ColumnBuilder::Int16(c)) => c.append_value(
-            parse_int(b)
-                .and_then(|v| i16::try_from(v).ok())
-                .ok_or_else(|| bad("a 16-bit integer"))?,
-        ),
-        (Decode::Int, ColumnBuilder::Int32(c)) => c.append_value(
-            parse_int(b)
-                .and_then(|v| i32::try_from(v).ok())
-                .ok_or_else(|| bad("a 32-bit integer"))?,
-        ),
+        (Decode::Int, ColumnBuilder::Int16(c)) => {
+            c.append_value(int_in_range(b, "a 16-bit integer")?)
+        }
+        (Decode::Int, ColumnBuilder::Int32(c)) => {
+            c.append_value(int_in_range(b, "a 32-bit integer")?)
+        }
         (Decode::Int, ColumnBuilder::Int64(c)) => {
-            c.append_value(parse_int(b).ok_or_else(|| bad("a 64-bit integer"))?)
+            c.append_value(int_in_range(b, "a 64-bit integer")?)
         }
         (Decode::Float, ColumnBuilder::Float32(c)) => {
             let x = parse_float(b).ok_or_else(|| bad("a number"))?;
             let f = x as f32;
             if f64::from(f) != x {
-                return Err(bad("exactly a 32-bit float"));
+                return Err(Bad::Value(
+                    not_a(b, "exactly a 32-bit float").with_reason(DirtyReason::Truncation),
+                ));
             }
             c.append_value(f)
         }
@@ -329,7 +366,7 @@ fn decode(dec: Decode, col: &mut ColumnBuilder, b: &[u8], name: &str) -> Result<
             )
         }
         (Decode::Text, ColumnBuilder::Utf8(c)) => {
-            c.append_value(std::str::from_utf8(b).map_err(|_| bad("valid UTF-8"))?);
+            c.append_value(std::str::from_utf8(b).map_err(|e| Bad::Value(not_utf8(b, e)))?);
             return Ok(b.len());
         }
         (Decode::Binary, ColumnBuilder::Binary(c)) => {
@@ -337,30 +374,95 @@ fn decode(dec: Decode, col: &mut ColumnBuilder, b: &[u8], name: &str) -> Result<
             return Ok(b.len());
         }
         (Decode::Date, ColumnBuilder::Date(c)) => {
-            c.append_value(parse_date_bytes(b).ok_or_else(|| bad("a valid date"))?)
+            c.append_value(parse_date_bytes(b).ok_or_else(|| bad_date(b, "a valid date"))?)
         }
         (Decode::Time, ColumnBuilder::Time(c)) => c.append_value(
             parse_time_bytes(b)
                 .ok_or_else(|| bad("a time of day (00:00:00 to 23:59:59.999999)"))?,
         ),
-        (Decode::Timestamp, ColumnBuilder::Timestamp(c)) => {
-            c.append_value(parse_timestamp_bytes(b).ok_or_else(|| bad("a valid date and time"))?)
-        }
+        (Decode::Timestamp, ColumnBuilder::Timestamp(c)) => c.append_value(
+            parse_timestamp_bytes(b).ok_or_else(|| bad_date(b, "a valid date and time"))?,
+        ),
         (Decode::Uuid, ColumnBuilder::Uuid(c)) => {
             let u = std::str::from_utf8(b)
                 .ok()
                 .and_then(parse_uuid)
                 .ok_or_else(|| bad("a UUID"))?;
             c.append_value(u)
-                .map_err(|e| Error::Internal(format!("column `{name}`: {e}")))?
+                .map_err(|e| Bad::Internal(e.to_string()))?
         }
         (dec, _) => {
-            return Err(Error::Internal(format!(
-                "column `{name}`: decoder {dec:?} does not match its Arrow builder"
+            return Err(Bad::Internal(format!(
+                "decoder {dec:?} does not match its Arrow builder"
             )));
         }
     }
     Ok(0)
+}
+
+/// `'<value>' is not <what>`: a `conversion` (the raw text goes into the row JSON).
+#[cold]
+fn not_a(b: &[u8], what: &str) -> Box<BadValue> {
+    BadValue::new(
+        DirtyReason::Conversion,
+        format!("{} is not {what}", show(b)),
+    )
+    .with_raw(String::from_utf8_lossy(b))
+}
+
+/// An integer of the column's range; `overflow` for a whole number outside it.
+#[inline]
+fn int_in_range<T: TryFrom<i64>>(b: &[u8], what: &str) -> Result<T, Bad> {
+    match parse_int(b) {
+        Some(v) => T::try_from(v).map_err(|_| Bad::Value(overflow(b, what))),
+        None if is_integer_text(b) => Err(Bad::Value(overflow(b, what))),
+        None => Err(Bad::Value(not_a(b, what))),
+    }
+}
+
+#[cold]
+fn overflow(b: &[u8], what: &str) -> Box<BadValue> {
+    not_a(b, what).with_reason(DirtyReason::Overflow)
+}
+
+/// `[+-]digits`: an integer, whatever its size.
+fn is_integer_text(b: &[u8]) -> bool {
+    let digits = b.strip_prefix(b"-").or(b.strip_prefix(b"+")).unwrap_or(b);
+    !digits.is_empty() && digits.iter().all(u8::is_ascii_digit)
+}
+
+/// A date or datetime that did not parse: a zero date (`0000-00-00`) or a
+/// zero month or day (`2020-00-15`, `2020-01-00`) is named as such.
+/// Either way `conversion`: Arrow has no such date, whatever the sink.
+#[cold]
+fn bad_date(b: &[u8], what: &str) -> Bad {
+    let zero_part =
+        b.len() >= 10 && b[4] == b'-' && b[7] == b'-' && (&b[5..7] == b"00" || &b[8..10] == b"00");
+    let message = if zero_part {
+        format!(
+            "{} has a zero month or day (a MariaDB zero date); Arrow has no such date",
+            show(b)
+        )
+    } else {
+        format!("{} is not {what}", show(b))
+    };
+    Bad::Value(BadValue::new(DirtyReason::Conversion, message).with_raw(String::from_utf8_lossy(b)))
+}
+
+/// Bytes that are not UTF-8 in a text column: `encoding`, the bad bytes shown in hex.
+#[cold]
+fn not_utf8(b: &[u8], e: std::str::Utf8Error) -> Box<BadValue> {
+    let at = e.valid_up_to();
+    let shown: Vec<String> = b[at..].iter().take(8).map(|x| format!("{x:02x}")).collect();
+    BadValue::new(
+        DirtyReason::Encoding,
+        format!(
+            "{} is not valid UTF-8 (bytes {} at offset {at})",
+            show(b),
+            shown.join(" ")
+        ),
+    )
+    .with_raw(String::from_utf8_lossy(b))
 }
 
 /// A value for a message: lossy text, cut at 64 characters.
@@ -415,6 +517,59 @@ mod tests {
         assert_eq!(parse_int(b"9223372036854775808"), None);
         assert_eq!(parse_int(b"-"), None);
         assert_eq!(parse_int(b"12a"), None);
+    }
+
+    fn bad_value(dec: Decode, mut col: ColumnBuilder, b: &[u8]) -> BadValue {
+        match decode(dec, &mut col, b) {
+            Err(Bad::Value(v)) => *v,
+            Err(Bad::Internal(m)) => panic!("internal: {m}"),
+            Ok(_) => panic!("{} decoded", show(b)),
+        }
+    }
+
+    #[test]
+    fn values_without_an_arrow_form_are_row_rejects_with_a_reason() {
+        use arrow::array::{
+            Date32Builder, Int16Builder, StringBuilder, TimestampMicrosecondBuilder,
+        };
+        let date = || ColumnBuilder::Date(Date32Builder::new());
+        for zero in [&b"0000-00-00"[..], b"2020-00-15", b"2020-01-00"] {
+            let v = bad_value(Decode::Date, date(), zero);
+            assert_eq!(v.reason, DirtyReason::Conversion);
+            assert!(v.message.contains("zero month or day"), "{}", v.message);
+            assert_eq!(v.raw.as_deref(), std::str::from_utf8(zero).ok());
+        }
+        let ts = ColumnBuilder::Timestamp(TimestampMicrosecondBuilder::new());
+        let v = bad_value(Decode::Timestamp, ts, b"0000-00-00 00:00:00");
+        assert_eq!(v.reason, DirtyReason::Conversion);
+        let v = bad_value(Decode::Date, date(), b"2020-02-30");
+        assert!(v.message.contains("is not a valid date"), "{}", v.message);
+        let int16 = || ColumnBuilder::Int16(Int16Builder::new());
+        assert_eq!(
+            bad_value(Decode::Int, int16(), b"70000").reason,
+            DirtyReason::Overflow
+        );
+        assert_eq!(
+            bad_value(Decode::Int, int16(), b"99999999999999999999").reason,
+            DirtyReason::Overflow
+        );
+        assert_eq!(
+            bad_value(Decode::Int, int16(), b"abc").reason,
+            DirtyReason::Conversion
+        );
+        let v = bad_value(
+            Decode::Text,
+            ColumnBuilder::Utf8(StringBuilder::new()),
+            b"\xffA",
+        );
+        assert_eq!(v.reason, DirtyReason::Encoding);
+        assert!(
+            v.message.contains("bytes ff 41 at offset 0"),
+            "{}",
+            v.message
+        );
+        let mut col = date();
+        assert!(decode(Decode::Date, &mut col, b"2020-01-15").is_ok());
     }
 
     #[test]

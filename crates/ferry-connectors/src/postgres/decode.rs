@@ -9,12 +9,20 @@
 //! PostgreSQL sends one tuple per CopyData message, but the decoder does not
 //! rely on it: a tuple split across chunks is carried over. No per-row
 //! allocation: values go from the network buffer into the column builders.
+//!
+//! A value with no exact Arrow form makes its row dirty instead of failing
+//! the read ([`BatchBuilder::reject_row`]): `numeric` NaN or ±Infinity in a
+//! `decimal(p,s)` column, `date`/`timestamp`/`timestamptz` ±infinity
+//! (reason `conversion`), and any value that does not decode into its
+//! column's type. A malformed COPY stream (bad signature, wrong field count,
+//! a cut-off stream) still fails the read: that is not one value's fault.
 
+use ferry_core::spec::DirtyReason;
 use ferry_core::{ColumnType, Error, Result};
 
 use super::numeric;
 use super::types::Wire;
-use crate::common::builder::{BatchBuilder, ColumnBuilder};
+use crate::common::builder::{BadValue, BatchBuilder, ColumnBuilder};
 
 const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
 /// Microseconds from 1970-01-01 to PostgreSQL's epoch 2000-01-01.
@@ -25,7 +33,6 @@ pub const PG_EPOCH_DAYS: i32 = 10_957;
 /// Decodes a binary COPY stream into batches.
 pub struct CopyDecoder {
     wires: Vec<Wire>,
-    names: Vec<String>,
     decimals: Vec<(u8, u8)>,
     header_done: bool,
     finished: bool,
@@ -38,7 +45,7 @@ pub struct CopyDecoder {
 
 impl CopyDecoder {
     /// A decoder for columns read in these wire formats.
-    pub fn new(wires: Vec<Wire>, names: Vec<String>, types: &[ColumnType]) -> Self {
+    pub fn new(wires: Vec<Wire>, types: &[ColumnType]) -> Self {
         let decimals = types
             .iter()
             .map(|t| match t {
@@ -48,7 +55,6 @@ impl CopyDecoder {
             .collect();
         CopyDecoder {
             wires,
-            names,
             decimals,
             header_done: false,
             finished: false,
@@ -161,8 +167,13 @@ impl CopyDecoder {
                 }
                 let v = &data[p..p + len as usize];
                 p += len as usize;
-                var_bytes += decode_value(*wire, self.decimals[i], v, col)
-                    .map_err(|m| Error::dirty(&self.names[i], m))?;
+                match decode_value(*wire, self.decimals[i], v, col) {
+                    Ok(n) => var_bytes += n,
+                    Err(bad) => {
+                        col.append_null();
+                        out.reject_row(i, bad);
+                    }
+                }
             }
             out.end_row(var_bytes);
             self.rows += 1;
@@ -190,18 +201,76 @@ fn be_i64(b: &[u8]) -> i64 {
     i64::from_be_bytes(a)
 }
 
-fn bad(wire: Wire, len: usize) -> String {
-    format!("unexpected {len}-byte value for {wire:?}")
+fn bad(wire: Wire, len: usize) -> Box<BadValue> {
+    BadValue::new(
+        DirtyReason::Conversion,
+        format!("unexpected {len}-byte value for {wire:?}"),
+    )
 }
 
-/// Appends one non-NULL value; returns its variable-length bytes.
+fn not_utf8(v: &[u8], e: std::str::Utf8Error) -> Box<BadValue> {
+    let at = e.valid_up_to();
+    let shown: Vec<String> = v[at..].iter().take(8).map(|b| format!("{b:02x}")).collect();
+    BadValue::new(
+        DirtyReason::Encoding,
+        format!(
+            "invalid UTF-8 at byte {at}: {}{}",
+            shown.join(" "),
+            if v.len() - at > 8 { " …" } else { "" }
+        ),
+    )
+    .with_raw(String::from_utf8_lossy(v))
+}
+
+/// Why a `numeric` does not fit `decimal(precision, scale)`.
+fn numeric_bad(e: numeric::NumericError, precision: u8, scale: u8) -> Box<BadValue> {
+    use numeric::NumericError as E;
+    let target = format!("decimal({precision},{scale})");
+    match e {
+        E::NaN => BadValue::new(
+            DirtyReason::Conversion,
+            format!("numeric 'NaN' has no {target} value"),
+        )
+        .with_raw("NaN"),
+        E::Infinity { negative } => {
+            let raw = if negative { "-Infinity" } else { "Infinity" };
+            BadValue::new(
+                DirtyReason::Conversion,
+                format!("numeric '{raw}' has no {target} value"),
+            )
+            .with_raw(raw)
+        }
+        E::Overflow => BadValue::new(
+            DirtyReason::Overflow,
+            format!("numeric value overflows {target}"),
+        ),
+        E::Lossy => BadValue::new(
+            DirtyReason::Truncation,
+            format!("value has more than {scale} decimal places for {target}"),
+        ),
+        E::Malformed(what) => BadValue::new(DirtyReason::Conversion, what),
+    }
+}
+
+/// `±infinity` of a date or timestamp column: Arrow has no such value.
+fn infinite(what: &str, positive: bool) -> Box<BadValue> {
+    let raw = if positive { "infinity" } else { "-infinity" };
+    BadValue::new(
+        DirtyReason::Conversion,
+        format!("{what} '{raw}' has no Arrow value (dates and times are finite)"),
+    )
+    .with_raw(raw)
+}
+
+/// Appends one non-NULL value; returns its variable-length bytes, or why the
+/// value has no exact Arrow form (the builder is then left untouched).
 #[inline]
 fn decode_value(
     wire: Wire,
     (precision, scale): (u8, u8),
     v: &[u8],
     col: &mut ColumnBuilder,
-) -> Result<usize, String> {
+) -> Result<usize, Box<BadValue>> {
     match (wire, col) {
         (Wire::Bool, ColumnBuilder::Bool(b)) if v.len() == 1 => b.append_value(v[0] != 0),
         (Wire::Int2, ColumnBuilder::Int16(b)) if v.len() == 2 => b.append_value(be_i16(v)),
@@ -214,19 +283,23 @@ fn decode_value(
             b.append_value(f64::from_bits(be_i64(v) as u64))
         }
         (Wire::Numeric, ColumnBuilder::Decimal(b)) => {
-            let x = numeric::decode_to_i128(v, scale)?;
+            let x =
+                numeric::decode_to_i128(v, scale).map_err(|e| numeric_bad(e, precision, scale))?;
             if !numeric::fits_precision(x, precision) {
-                return Err(format!("value does not fit decimal({precision},{scale})"));
+                return Err(BadValue::new(
+                    DirtyReason::Overflow,
+                    format!("value does not fit decimal({precision},{scale})"),
+                ));
             }
             b.append_value(x)
         }
         (Wire::Text, ColumnBuilder::Utf8(b)) => {
-            let s = std::str::from_utf8(v).map_err(|e| format!("invalid UTF-8: {e}"))?;
+            let s = std::str::from_utf8(v).map_err(|e| not_utf8(v, e))?;
             b.append_value(s);
             return Ok(v.len());
         }
         (Wire::Jsonb, ColumnBuilder::Utf8(b)) if !v.is_empty() && v[0] == 1 => {
-            let s = std::str::from_utf8(&v[1..]).map_err(|e| format!("invalid UTF-8: {e}"))?;
+            let s = std::str::from_utf8(&v[1..]).map_err(|e| not_utf8(&v[1..], e))?;
             b.append_value(s);
             return Ok(v.len());
         }
@@ -237,7 +310,7 @@ fn decode_value(
         (Wire::Date, ColumnBuilder::Date(b)) if v.len() == 4 => {
             let d = be_i32(v);
             if d == i32::MAX || d == i32::MIN {
-                return Err("date 'infinity' has no Arrow representation".into());
+                return Err(infinite("date", d == i32::MAX));
             }
             b.append_value(d + PG_EPOCH_DAYS)
         }
@@ -245,13 +318,20 @@ fn decode_value(
         (Wire::Timestamp, ColumnBuilder::Timestamp(b)) if v.len() == 8 => {
             let t = be_i64(v);
             if t == i64::MAX || t == i64::MIN {
-                return Err("timestamp 'infinity' has no Arrow representation".into());
+                return Err(infinite("timestamp", t == i64::MAX));
             }
-            b.append_value(t + PG_EPOCH_MICROS)
+            // Years past 294246 have no microseconds-since-1970 in 64 bits.
+            let unix = t.checked_add(PG_EPOCH_MICROS).ok_or_else(|| {
+                BadValue::new(
+                    DirtyReason::Overflow,
+                    "timestamp beyond the year 294246 does not fit 64-bit microseconds since 1970",
+                )
+            })?;
+            b.append_value(unix)
         }
-        (Wire::Uuid, ColumnBuilder::Uuid(b)) if v.len() == 16 => {
-            b.append_value(v).map_err(|e| format!("uuid: {e}"))?
-        }
+        (Wire::Uuid, ColumnBuilder::Uuid(b)) if v.len() == 16 => b
+            .append_value(v)
+            .map_err(|e| BadValue::new(DirtyReason::Conversion, format!("uuid: {e}")))?,
         (w, _) => return Err(bad(w, v.len())),
     }
     Ok(0)

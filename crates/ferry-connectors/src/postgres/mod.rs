@@ -6,6 +6,11 @@
 //! (FORMAT binary)`, decoded straight into Arrow (see [`decode`]). Splits are
 //! primary-key ranges (integer keys by min/max, other and composite keys by
 //! sampled quantiles) or `ctid` page ranges for tables without a key.
+//! A value with no exact Arrow form — `numeric` NaN (or ±Infinity) in a
+//! `numeric(p,s)` column, `date`/`timestamp`/`timestamptz` ±infinity — makes
+//! its row dirty (reason `conversion`, position = key) instead of failing the
+//! read; an unconstrained `numeric` travels as exact text, so its NaN and
+//! ±Infinity are kept (and written back as themselves by this sink).
 //!
 //! Writing: one connection, one transaction (see [`sink`]):
 //!

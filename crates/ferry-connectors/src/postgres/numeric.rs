@@ -18,27 +18,53 @@ pub fn fits_precision(x: i128, precision: u8) -> bool {
     (precision as usize) >= 39 || x.unsigned_abs() < POW10[precision as usize] as u128
 }
 
+/// Sign word of NaN.
+const NAN: u16 = 0xC000;
+/// Sign word of +Infinity (PostgreSQL 14+).
+const PINF: u16 = 0xD000;
+/// Sign word of -Infinity (PostgreSQL 14+).
+const NINF: u16 = 0xF000;
+
+/// Why a binary numeric has no value at the requested scale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumericError {
+    /// `NaN`.
+    NaN,
+    /// `Infinity` or `-Infinity`.
+    Infinity {
+        /// `-Infinity`.
+        negative: bool,
+    },
+    /// More than 38 digits.
+    Overflow,
+    /// Non-zero digits beyond the scale.
+    Lossy,
+    /// Not a binary numeric at all.
+    Malformed(&'static str),
+}
+
 /// Decodes a binary numeric into its unscaled value at `scale`. Fails on NaN,
 /// ±Infinity, overflow, or digits beyond `scale` that are not zero.
-pub fn decode_to_i128(v: &[u8], scale: u8) -> Result<i128, String> {
+pub fn decode_to_i128(v: &[u8], scale: u8) -> Result<i128, NumericError> {
     if v.len() < 8 {
-        return Err("truncated numeric".into());
+        return Err(NumericError::Malformed("truncated numeric"));
     }
     let rd = |i: usize| u16::from_be_bytes([v[i], v[i + 1]]);
     let ndigits = rd(0) as usize;
     let weight = rd(2) as i16 as i32;
     let sign = rd(4);
     if v.len() != 8 + 2 * ndigits {
-        return Err("malformed numeric".into());
+        return Err(NumericError::Malformed("malformed numeric"));
     }
     match sign {
         POS | NEG => {}
-        0xC000 => return Err("NaN does not fit a decimal column".into()),
-        0xD000 | 0xF000 => return Err("Infinity does not fit a decimal column".into()),
-        _ => return Err("malformed numeric sign".into()),
+        NAN => return Err(NumericError::NaN),
+        PINF => return Err(NumericError::Infinity { negative: false }),
+        NINF => return Err(NumericError::Infinity { negative: true }),
+        _ => return Err(NumericError::Malformed("malformed numeric sign")),
     }
-    let overflow = || "numeric value overflows 38 digits".to_string();
-    let lossy = || format!("value has more than {scale} decimal places");
+    let overflow = || NumericError::Overflow;
+    let lossy = || NumericError::Lossy;
     // Sum each base-10000 group at its power of ten in the scaled integer:
     // group i is worth digits[i] × 10^(4·(weight − i) + scale).
     let mut acc: i128 = 0;
@@ -126,18 +152,28 @@ pub fn encode_i128(out: &mut Vec<u8>, unscaled: i128, scale: u8) {
 }
 
 /// Encodes exact decimal text (`-123.4500`) as a binary numeric; `None` if
-/// the text is not a plain decimal.
+/// the text is not a plain decimal. `NaN`, `Infinity` and `-Infinity` (the
+/// text PostgreSQL writes for them, which a `decimal_text` column carries)
+/// become the same special values, never a number.
 pub fn encode_text(out: &mut Vec<u8>, text: &str) -> Option<()> {
     let t = text.trim();
+    let special = |out: &mut Vec<u8>, sign: u16| {
+        out.extend_from_slice(&8i32.to_be_bytes());
+        out.extend_from_slice(&[0, 0, 0, 0]);
+        out.extend_from_slice(&sign.to_be_bytes());
+        out.extend_from_slice(&[0, 0]);
+        Some(())
+    };
+    if t.eq_ignore_ascii_case("nan") {
+        return special(out, NAN);
+    }
     let (neg, t) = match t.as_bytes().first()? {
         b'-' => (true, &t[1..]),
         b'+' => (false, &t[1..]),
         _ => (false, t),
     };
-    if t.eq_ignore_ascii_case("nan") {
-        out.extend_from_slice(&8i32.to_be_bytes());
-        out.extend_from_slice(&[0, 0, 0, 0, 0xC0, 0, 0, 0]);
-        return Some(());
+    if t.eq_ignore_ascii_case("infinity") {
+        return special(out, if neg { NINF } else { PINF });
     }
     let (int, frac) = t.split_once('.').unwrap_or((t, ""));
     if (int.is_empty() && frac.is_empty())
@@ -239,6 +275,21 @@ mod tests {
             encode_text(&mut b, text).expect("parses");
             assert_eq!(a, b, "{text}");
         }
+    }
+
+    #[test]
+    fn special_values_round_trip_as_text_and_fail_as_decimals() {
+        for (text, err) in [
+            ("NaN", NumericError::NaN),
+            ("Infinity", NumericError::Infinity { negative: false }),
+            ("-Infinity", NumericError::Infinity { negative: true }),
+        ] {
+            let mut b = Vec::new();
+            encode_text(&mut b, text).expect("special");
+            assert_eq!(decode_to_i128(&b[4..], 2), Err(err), "{text}");
+        }
+        assert!(encode_text(&mut Vec::new(), "-NaN").is_none());
+        assert!(encode_text(&mut Vec::new(), "inf").is_none());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The PostgreSQL source: schema discovery, one exported snapshot, parallel
-//! binary COPY split readers.
+//! binary COPY split readers. Rows with a value that has no exact Arrow form
+//! (see [`super::decode`]) go to the split's `Rejects`, named by their key.
 
 use std::sync::Arc;
 
@@ -157,13 +158,15 @@ impl ReadSession for PgReadSession {
         &self.splits
     }
 
-    async fn read_split(&self, split: &Split, _rejects: &Rejects) -> Result<BatchStream> {
+    async fn read_split(&self, split: &Split, rejects: &Rejects) -> Result<BatchStream> {
         let payload: SplitPayload = serde_json::from_value(split.payload.clone())
             .map_err(|e| Error::Internal(format!("bad postgres split payload: {e}")))?;
         let ep = self.ep.clone();
         let arrow_schema = self.schema.arrow_schema();
         let types: Vec<_> = self.schema.columns.iter().map(|c| c.ty.clone()).collect();
         let batch_bytes = self.batch_bytes;
+        let key = self.schema.primary_key.clone();
+        let rejects = rejects.clone();
         // Connect before returning, so connection errors surface at once.
         let client = ep.connect().await?;
         Ok(spawn_batch_stream(1, move |tx| async move {
@@ -179,13 +182,13 @@ impl ReadSession for PgReadSession {
                 .await
                 .map_err(|e| map_err(&ep.display, "starting COPY TO", e))?;
             let mut copy = std::pin::pin!(copy);
-            let mut builder = BatchBuilder::new(arrow_schema, batch_bytes)?;
-            let mut decoder = CopyDecoder::new(payload.wires, payload.columns, &types);
+            let mut builder = BatchBuilder::new(arrow_schema, batch_bytes, &key, rejects)?;
+            let mut decoder = CopyDecoder::new(payload.wires, &types);
             let mut ready = Vec::new();
             while let Some(chunk) = copy.next().await {
                 let chunk = chunk.map_err(|e| map_err(&ep.display, "reading COPY data", e))?;
                 decoder.feed(&chunk, &mut builder, &mut |b| {
-                    ready.push(b.finish()?);
+                    ready.extend(b.finish()?);
                     Ok(())
                 })?;
                 for batch in ready.drain(..) {
@@ -195,8 +198,8 @@ impl ReadSession for PgReadSession {
                 }
             }
             decoder.finish()?;
-            if builder.rows() > 0 {
-                let _ = tx.send(Ok(builder.finish()?)).await;
+            if let Some(batch) = builder.finish()? {
+                let _ = tx.send(Ok(batch)).await;
             }
             client
                 .batch_execute("COMMIT")

@@ -58,7 +58,7 @@
 //!
 //! # Storage forms
 //! Integers and booleans (0/1) are INTEGER, floats REAL (NaN cannot be stored:
-//! dirty data), text, JSON and UUIDs (hyphenated) TEXT, bytes BLOB, dates
+//! a dirty row), text, JSON and UUIDs (hyphenated) TEXT, bytes BLOB, dates
 //! `YYYY-MM-DD`, times `HH:MM:SS.ffffff`, timestamps `YYYY-MM-DD HH:MM:SS.ffffff`,
 //! instants `YYYY-MM-DDTHH:MM:SS.ffffffZ` (UTC), all TEXT.
 //!
@@ -81,9 +81,20 @@
 //! without fraction or with `T`, `Z` or `±HH:MM` (converted to UTC; without a zone
 //! a timestamptz is taken as UTC, as SQLite's own `datetime()` writes it), `HH:MM`
 //! times, 0/1 or `true`/`false` booleans, 16-byte BLOB UUIDs, UTF-8 BLOBs as text.
-//! A value that does not fit its declared type (e.g. `'abc'` in an INTEGER column,
-//! a REAL in an INT column that is not a whole number, a text longer than its
-//! VARCHAR(n)) is dirty data naming the column and the row's rowid.
+//! A value that does not fit its declared type makes its **row dirty**: the row
+//! is left out of the batches and handed to the split's `Rejects` with the
+//! column, a reason and the raw value (`read.rs` lists the reasons): `'abc'` in
+//! an INTEGER, REAL or DATE column (`conversion`), an integer outside an
+//! INT/SMALLINT column's range (`overflow`), text that is not UTF-8 in any
+//! column but a BLOB one (`encoding`), a text longer than its VARCHAR(n) or a
+//! REAL in an INT column that is not a whole number (`truncation`/`conversion`).
+//! Its position is the table's key (`id=7`) or its row number; the message
+//! names its rowid. Without a dirty policy the first such row fails the read
+//! naming the column; errors reading the file itself always do.
+//!
+//! On the way in, SQLite stores NaN as NULL: the engine makes a NaN float a
+//! dirty row (`conversion`) before it reaches this sink
+//! ([`ferry_core::SinkWriter::float_specials`]); ±Infinity is stored as is.
 
 mod ddl;
 mod read;

@@ -2,35 +2,108 @@
 //!
 //! SQLite stores any storage class in any column, so each conversion accepts
 //! the storage classes that carry the column's meaning without loss and
-//! reports everything else as a message; the caller turns it into dirty data
-//! naming the column and the row.
+//! reports everything else with a reason; the caller rejects the row (dirty
+//! data naming the column and the row):
+//!
+//! | value | reason |
+//! |---|---|
+//! | text that is not valid UTF-8 (in any column but a BLOB one) | `encoding` |
+//! | an integer outside an `INT`/`SMALLINT` column's range, a decimal with more digits than its precision | `overflow` |
+//! | text longer than `VARCHAR(n)`, more decimal places than the scale, a number not exact as a float, digits below the microsecond | `truncation` |
+//! | anything else that is not a value of the column's type (`'abc'` in an `INTEGER`, `REAL`, `DATE` column) | `conversion` |
 
 use std::borrow::Cow;
 
 use ferry_core::ColumnType;
+use ferry_core::spec::DirtyReason;
 use rusqlite::types::ValueRef;
 
-use crate::common::builder::ColumnBuilder;
-use crate::common::values::{
-    decimal_fits_precision, parse_date, parse_decimal_sci, parse_time, parse_timestamp, parse_uuid,
-};
+use crate::common::builder::{BadValue, ColumnBuilder};
+use crate::common::values::{decimal_fits_precision, parse_decimal_sci, parse_uuid};
+
+mod time;
+use time::{to_date, to_time, to_timestamp};
 
 use super::types::NUMERIC_AFFINITY_MAX_PRECISION;
 
-/// Microseconds in a day.
-const DAY_MICROS: i64 = 86_400_000_000;
+/// Why a value does not fit, and its reason kind.
+pub(super) type Why = (DirtyReason, String);
+
+pub(super) fn conversion(message: String) -> Why {
+    (DirtyReason::Conversion, message)
+}
+
+/// Why a value was not appended.
+pub(super) enum Misfit {
+    /// The value does not fit its column: the row is dirty.
+    Value(Box<BadValue>),
+    /// The builder does not match the column type (a bug): the read fails.
+    Internal(String),
+}
 
 /// Appends `v` to `col` (whose column type is `ty`); returns the variable-length
-/// bytes appended, or why the value does not fit.
+/// bytes appended, or why the value does not fit (then nothing was appended).
 pub(super) fn append(
     col: &mut ColumnBuilder,
     ty: &ColumnType,
     v: ValueRef<'_>,
-) -> Result<usize, String> {
+) -> Result<usize, Misfit> {
     if let ValueRef::Null = v {
         col.append_null();
         return Ok(0);
     }
+    append_value(col, ty, v).map_err(|f| match f {
+        Failure::Internal(m) => Misfit::Internal(m),
+        Failure::Value((reason, message)) => {
+            // Text that is not UTF-8 is an encoding problem whatever the column.
+            let (reason, message) = match v {
+                ValueRef::Text(t)
+                    if reason != DirtyReason::Encoding && std::str::from_utf8(t).is_err() =>
+                {
+                    (
+                        DirtyReason::Encoding,
+                        format!("{message}; its bytes are not valid UTF-8"),
+                    )
+                }
+                _ => (reason, message),
+            };
+            Misfit::Value(BadValue::new(reason, message).with_raw(raw_text(v)))
+        }
+    })
+}
+
+/// What [`append_value`] can fail with.
+enum Failure {
+    Value(Why),
+    Internal(String),
+}
+
+impl From<Why> for Failure {
+    fn from(why: Why) -> Self {
+        Failure::Value(why)
+    }
+}
+
+/// The value as text for the row JSON: numbers as written, text (lossy if it
+/// is not UTF-8) as is, a blob as `x'hex'`.
+pub(super) fn raw_text(v: ValueRef<'_>) -> String {
+    match v {
+        ValueRef::Null => String::new(),
+        ValueRef::Integer(i) => i.to_string(),
+        ValueRef::Real(r) => format!("{r:e}"),
+        ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+        ValueRef::Blob(b) => {
+            let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+            format!("x'{hex}'")
+        }
+    }
+}
+
+fn append_value(
+    col: &mut ColumnBuilder,
+    ty: &ColumnType,
+    v: ValueRef<'_>,
+) -> Result<usize, Failure> {
     match (col, ty) {
         (ColumnBuilder::Bool(b), _) => b.append_value(to_bool(v)?),
         (ColumnBuilder::Int16(b), _) => {
@@ -55,10 +128,13 @@ pub(super) fn append(
             if let Some(n) = max_chars {
                 let chars = s.chars().count();
                 if chars > *n as usize {
-                    return Err(format!(
-                        "{} has {chars} characters, more than the declared {n}",
-                        describe(v)
-                    ));
+                    return Err(Failure::Value((
+                        DirtyReason::Truncation,
+                        format!(
+                            "{} has {chars} characters, more than the declared {n}",
+                            describe(v)
+                        ),
+                    )));
                 }
             }
             b.append_value(&s);
@@ -72,7 +148,7 @@ pub(super) fn append(
         (ColumnBuilder::Binary(b), _) => {
             let bytes = match v {
                 ValueRef::Blob(x) | ValueRef::Text(x) => x,
-                _ => return Err(format!("{} is not a blob", describe(v))),
+                _ => return Err(conversion(format!("{} is not a blob", describe(v))).into()),
             };
             b.append_value(bytes);
             return Ok(bytes.len());
@@ -89,11 +165,12 @@ pub(super) fn append(
                 ValueRef::Blob(x) => <[u8; 16]>::try_from(x).ok(),
                 _ => None,
             };
-            let bytes = bytes.ok_or_else(|| format!("{} is not a UUID", describe(v)))?;
+            let bytes =
+                bytes.ok_or_else(|| conversion(format!("{} is not a UUID", describe(v))))?;
             b.append_value(bytes)
-                .map_err(|e| format!("appending a UUID: {e}"))?;
+                .map_err(|e| Failure::Internal(format!("appending a UUID: {e}")))?;
         }
-        (_, ty) => return Err(format!("internal: no Arrow builder for {ty}")),
+        (_, ty) => return Err(Failure::Internal(format!("no Arrow builder for {ty}"))),
     }
     Ok(0)
 }
@@ -104,6 +181,12 @@ pub(super) fn describe(v: ValueRef<'_>) -> String {
         ValueRef::Null => "NULL".into(),
         ValueRef::Integer(i) => format!("integer {i}"),
         ValueRef::Real(r) => format!("real {r:e}"),
+        ValueRef::Text(t) if std::str::from_utf8(t).is_err() => {
+            // Show the bytes: a lossy rendering would hide what is wrong.
+            let hex: String = t.iter().take(40).map(|b| format!("{b:02x}")).collect();
+            let more = if t.len() > 40 { "…" } else { "" };
+            format!("text x'{hex}{more}'")
+        }
         ValueRef::Text(t) => {
             let s = String::from_utf8_lossy(t);
             let mut short: String = s.chars().take(40).collect();
@@ -116,7 +199,7 @@ pub(super) fn describe(v: ValueRef<'_>) -> String {
     }
 }
 
-fn to_bool(v: ValueRef<'_>) -> Result<bool, String> {
+fn to_bool(v: ValueRef<'_>) -> Result<bool, Why> {
     match v {
         ValueRef::Integer(0) => Ok(false),
         ValueRef::Integer(1) => Ok(true),
@@ -124,14 +207,14 @@ fn to_bool(v: ValueRef<'_>) -> Result<bool, String> {
         ValueRef::Real(1.0) => Ok(true),
         ValueRef::Text(t) if t.eq_ignore_ascii_case(b"true") => Ok(true),
         ValueRef::Text(t) if t.eq_ignore_ascii_case(b"false") => Ok(false),
-        _ => Err(format!(
+        _ => Err(conversion(format!(
             "{} is not a boolean (0/1, true/false)",
             describe(v)
-        )),
+        ))),
     }
 }
 
-fn to_int(v: ValueRef<'_>, min: i64, max: i64) -> Result<i64, String> {
+fn to_int(v: ValueRef<'_>, min: i64, max: i64) -> Result<i64, Why> {
     let i = match v {
         ValueRef::Integer(i) => Some(i),
         // 2^63 is exact as a double; every whole double below it fits i64.
@@ -145,29 +228,40 @@ fn to_int(v: ValueRef<'_>, min: i64, max: i64) -> Result<i64, String> {
     };
     match i {
         Some(i) if (min..=max).contains(&i) => Ok(i),
-        Some(_) => Err(format!("{} is outside {min}..={max}", describe(v))),
-        None => Err(format!("{} is not an integer", describe(v))),
+        Some(_) => Err((
+            DirtyReason::Overflow,
+            format!("{} is outside {min}..={max}", describe(v)),
+        )),
+        // A whole REAL beyond 64 bits is out of range too.
+        None if matches!(v, ValueRef::Real(r) if r.fract() == 0.0) => Err((
+            DirtyReason::Overflow,
+            format!("{} is outside {min}..={max}", describe(v)),
+        )),
+        None => Err(conversion(format!("{} is not an integer", describe(v)))),
     }
 }
 
-fn to_f64(v: ValueRef<'_>) -> Result<f64, String> {
+fn to_f64(v: ValueRef<'_>) -> Result<f64, Why> {
     match v {
         ValueRef::Real(r) => Ok(r),
         ValueRef::Integer(i) if i.unsigned_abs() <= 1 << 53 => Ok(i as f64),
-        ValueRef::Integer(_) => Err(format!("{} is not exact as a double", describe(v))),
-        _ => Err(format!("{} is not a number", describe(v))),
+        ValueRef::Integer(_) => Err((
+            DirtyReason::Truncation,
+            format!("{} is not exact as a double", describe(v)),
+        )),
+        _ => Err(conversion(format!("{} is not a number", describe(v)))),
     }
 }
 
-fn to_f32(v: ValueRef<'_>) -> Result<f32, String> {
+fn to_f32(v: ValueRef<'_>) -> Result<f32, Why> {
     match v {
         ValueRef::Real(r) if (r as f32) as f64 == r => Ok(r as f32),
         ValueRef::Integer(i) if i.unsigned_abs() <= 1 << 24 => Ok(i as f32),
-        ValueRef::Real(_) | ValueRef::Integer(_) => Err(format!(
-            "{} is not exact as a single-precision float",
-            describe(v)
+        ValueRef::Real(_) | ValueRef::Integer(_) => Err((
+            DirtyReason::Truncation,
+            format!("{} is not exact as a single-precision float", describe(v)),
         )),
-        _ => Err(format!("{} is not a number", describe(v))),
+        _ => Err(conversion(format!("{} is not a number", describe(v)))),
     }
 }
 
@@ -181,14 +275,20 @@ fn significant_digits(sci: &str) -> usize {
     digits.count()
 }
 
-fn to_decimal(v: ValueRef<'_>, precision: u8, scale: u8) -> Result<i128, String> {
+fn to_decimal(v: ValueRef<'_>, precision: u8, scale: u8) -> Result<i128, Why> {
+    // The decimal text the value was read as, to tell too many places from too many digits.
+    let mut text: Option<String> = None;
     let unscaled = match v {
         ValueRef::Integer(i) => 10i128
             .checked_pow(scale as u32)
             .and_then(|m| (i as i128).checked_mul(m)),
-        ValueRef::Text(t) => std::str::from_utf8(t)
-            .ok()
-            .and_then(|s| parse_decimal_sci(s, scale)),
+        ValueRef::Text(t) => std::str::from_utf8(t).ok().and_then(|s| {
+            let s = s.trim();
+            if is_decimal_literal(s) {
+                text = Some(s.to_string());
+            }
+            parse_decimal_sci(s, scale)
+        }),
         ValueRef::Real(r) if r.is_finite() => {
             // The shortest text that reads back as the same double is what was
             // written when it has at most 15 significant digits (SQLite's own
@@ -198,28 +298,55 @@ fn to_decimal(v: ValueRef<'_>, precision: u8, scale: u8) -> Result<i128, String>
             let mut sci = format!("{r:e}");
             if significant_digits(&sci) > NUMERIC_AFFINITY_MAX_PRECISION as usize {
                 if precision > NUMERIC_AFFINITY_MAX_PRECISION {
-                    return Err(format!(
-                        "{} has more than 15 significant digits, so SQLite may have rounded it; \
-                         store decimal({precision},{scale}) values as TEXT (declare the column DECIMAL_TEXT({precision},{scale}))",
-                        describe(v)
+                    return Err((
+                        DirtyReason::Truncation,
+                        format!(
+                            "{} has more than 15 significant digits, so SQLite may have rounded it; \
+                             store decimal({precision},{scale}) values as TEXT (declare the column DECIMAL_TEXT({precision},{scale}))",
+                            describe(v)
+                        ),
                     ));
                 }
                 sci = format!("{r:.14e}");
             }
-            parse_decimal_sci(&sci, scale)
+            let parsed = parse_decimal_sci(&sci, scale);
+            text = Some(sci);
+            parsed
         }
         _ => None,
     };
-    match unscaled {
-        Some(u) if decimal_fits_precision(u, precision) => Ok(u),
-        _ => Err(format!(
-            "{} is not a decimal({precision},{scale})",
-            describe(v)
-        )),
-    }
+    let reason = match (unscaled, &text) {
+        (Some(u), _) if decimal_fits_precision(u, precision) => return Ok(u),
+        (Some(_), _) => DirtyReason::Overflow,
+        (None, Some(t)) if excess_places(t, scale) => DirtyReason::Truncation,
+        (None, Some(_)) => DirtyReason::Overflow,
+        (None, None) if matches!(v, ValueRef::Integer(_)) => DirtyReason::Overflow,
+        (None, None) => DirtyReason::Conversion,
+    };
+    Err((
+        reason,
+        format!("{} is not a decimal({precision},{scale})", describe(v)),
+    ))
 }
 
-fn to_decimal_text(v: ValueRef<'_>) -> Result<Cow<'_, str>, String> {
+/// Whether the decimal literal `s` has non-zero digits beyond `scale` places.
+fn excess_places(s: &str, scale: u8) -> bool {
+    let s = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let (mantissa, exp) = match s.find(['e', 'E']) {
+        Some(i) => (&s[..i], s[i + 1..].parse::<i64>().unwrap_or(0)),
+        None => (s, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let trailing_zeros = int
+        .bytes()
+        .chain(frac.bytes())
+        .rev()
+        .take_while(|b| *b == b'0')
+        .count() as i64;
+    frac.len() as i64 - exp - trailing_zeros > scale as i64
+}
+
+fn to_decimal_text(v: ValueRef<'_>) -> Result<Cow<'_, str>, Why> {
     match v {
         ValueRef::Integer(i) => Ok(Cow::Owned(i.to_string())),
         // Rust's `{}` is the shortest round-trip digits, never an exponent.
@@ -230,16 +357,26 @@ fn to_decimal_text(v: ValueRef<'_>) -> Result<Cow<'_, str>, String> {
             "-Infinity"
         })),
         ValueRef::Text(t) => {
-            let s = std::str::from_utf8(t)
-                .map_err(|_| format!("{} is not valid UTF-8", describe(v)))?;
+            let s = std::str::from_utf8(t).map_err(|_| {
+                (
+                    DirtyReason::Encoding,
+                    format!("{} is not valid UTF-8", describe(v)),
+                )
+            })?;
             let s = s.trim();
             if is_decimal_literal(s) || matches!(s, "NaN" | "Infinity" | "-Infinity") {
                 Ok(Cow::Borrowed(s))
             } else {
-                Err(format!("{} is not a decimal number", describe(v)))
+                Err(conversion(format!(
+                    "{} is not a decimal number",
+                    describe(v)
+                )))
             }
         }
-        _ => Err(format!("{} is not a decimal number", describe(v))),
+        _ => Err(conversion(format!(
+            "{} is not a decimal number",
+            describe(v)
+        ))),
     }
 }
 
@@ -259,122 +396,42 @@ pub(super) fn is_decimal_literal(s: &str) -> bool {
     !(int.is_empty() && frac.is_empty()) && digits(int) && digits(frac) && exp_ok
 }
 
-fn to_text(v: ValueRef<'_>) -> Result<Cow<'_, str>, String> {
+fn to_text(v: ValueRef<'_>) -> Result<Cow<'_, str>, Why> {
     match v {
-        ValueRef::Text(t) | ValueRef::Blob(t) => std::str::from_utf8(t)
-            .map(Cow::Borrowed)
-            .map_err(|_| format!("{} is not valid UTF-8 text", describe(v))),
+        ValueRef::Text(t) | ValueRef::Blob(t) => {
+            std::str::from_utf8(t).map(Cow::Borrowed).map_err(|e| {
+                (
+                    DirtyReason::Encoding,
+                    format!("{} is not valid UTF-8 text ({e})", describe(v)),
+                )
+            })
+        }
         ValueRef::Integer(i) => Ok(Cow::Owned(i.to_string())),
         ValueRef::Real(r) if r.is_finite() => {
             Ok(Cow::Owned(ryu::Buffer::new().format_finite(r).to_string()))
         }
         ValueRef::Real(r) => Ok(Cow::Borrowed(if r > 0.0 { "Inf" } else { "-Inf" })),
-        ValueRef::Null => Err("NULL".into()),
+        ValueRef::Null => Err(conversion("NULL".into())),
     }
 }
 
-fn utf8<'a>(v: ValueRef<'a>, what: &str) -> Result<&'a str, String> {
+/// The trimmed text of a TEXT value; `what` names the expected form.
+pub(super) fn utf8<'a>(v: ValueRef<'a>, what: &str) -> Result<&'a str, Why> {
     match v {
-        ValueRef::Text(t) => std::str::from_utf8(t)
-            .map(str::trim)
-            .map_err(|_| format!("{} is not valid UTF-8", describe(v))),
-        _ => Err(format!("{} is not a {what} text", describe(v))),
+        ValueRef::Text(t) => std::str::from_utf8(t).map(str::trim).map_err(|_| {
+            (
+                DirtyReason::Encoding,
+                format!("{} is not valid UTF-8", describe(v)),
+            )
+        }),
+        _ => Err(conversion(format!("{} is not a {what} text", describe(v)))),
     }
-}
-
-/// Whether a time text has non-zero digits below the microsecond.
-fn below_micros(s: &str) -> bool {
-    let Some(dot) = s.rfind('.') else {
-        return false;
-    };
-    let frac = s[dot + 1..].bytes().take_while(u8::is_ascii_digit);
-    frac.skip(6).any(|b| b != b'0')
-}
-
-fn to_date(v: ValueRef<'_>) -> Result<i32, String> {
-    let s = utf8(v, "YYYY-MM-DD date")?;
-    parse_date(s).ok_or_else(|| format!("{} is not a YYYY-MM-DD date", describe(v)))
-}
-
-fn to_time(v: ValueRef<'_>) -> Result<i64, String> {
-    let s = utf8(v, "HH:MM:SS time")?;
-    let micros = if below_micros(s) {
-        None
-    } else {
-        parse_time(s).or_else(|| parse_time(&format!("{s}:00")))
-    };
-    match micros {
-        Some(m) if (0..DAY_MICROS).contains(&m) => Ok(m),
-        _ => Err(format!("{} is not an HH:MM:SS[.ffffff] time", describe(v))),
-    }
-}
-
-/// Reads `YYYY-MM-DD[( |T)HH:MM[:SS[.ffffff]]][Z|±HH:MM]`; the offset, if any,
-/// is applied (the result is UTC). Without `tz`, only a UTC suffix is accepted.
-fn to_timestamp(v: ValueRef<'_>, tz: bool) -> Result<i64, String> {
-    let s = utf8(v, "timestamp")?;
-    let bad = || {
-        format!(
-            "{} is not a YYYY-MM-DD HH:MM:SS[.ffffff] timestamp",
-            describe(v)
-        )
-    };
-    if below_micros(s) {
-        return Err(format!(
-            "{}: digits below the microsecond would be lost",
-            describe(v)
-        ));
-    }
-    let (local, offset_secs) = split_offset(s);
-    if offset_secs != 0 && !tz {
-        return Err(format!(
-            "{} has a time zone offset but the column is a timestamp without time zone",
-            describe(v)
-        ));
-    }
-    let micros = match local.len() {
-        10 => parse_timestamp(&format!("{local} 00:00:00")),
-        16 => parse_timestamp(&format!("{local}:00")),
-        _ => parse_timestamp(local),
-    }
-    .ok_or_else(bad)?;
-    micros.checked_sub(offset_secs * 1_000_000).ok_or_else(bad)
-}
-
-/// Splits a trailing `Z` or `±HH:MM`/`±HHMM` offset from a timestamp text.
-fn split_offset(s: &str) -> (&str, i64) {
-    if let Some(rest) = s.strip_suffix(['Z', 'z']) {
-        return (rest.trim_end(), 0);
-    }
-    // An offset can only follow the time part (the date has '-' at 4 and 7).
-    if s.len() > 16 {
-        for len in [6, 5] {
-            let Some(split) = s.len().checked_sub(len) else {
-                continue;
-            };
-            let Some(tail) = s.get(split..) else { continue };
-            let sign = match tail.as_bytes()[0] {
-                b'+' => 1,
-                b'-' => -1,
-                _ => continue,
-            };
-            let hm = tail[1..].replace(':', "");
-            if hm.len() == 4
-                && hm.bytes().all(|b| b.is_ascii_digit())
-                && (len == 5 || &tail[3..4] == ":")
-            {
-                let h: i64 = hm[..2].parse().unwrap_or(0);
-                let m: i64 = hm[2..].parse().unwrap_or(0);
-                return (s[..split].trim_end(), sign * (h * 3600 + m * 60));
-            }
-        }
-    }
-    (s, 0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::common::BatchBuilder;
 
     #[test]
     fn decimals_from_every_storage_class() {
@@ -392,34 +449,67 @@ mod tests {
         assert!(to_decimal(ValueRef::Text(b"abc"), 5, 2).is_err());
     }
 
-    #[test]
-    fn timestamps_as_tools_write_them() {
-        let base = parse_timestamp("2024-03-01 10:20:30").expect("ts");
-        for text in [
-            "2024-03-01 10:20:30",
-            "2024-03-01T10:20:30",
-            "2024-03-01T10:20:30.000000Z",
-        ] {
-            assert_eq!(
-                to_timestamp(ValueRef::Text(text.as_bytes()), false),
-                Ok(base),
-                "{text}"
-            );
+    fn reason(ty: ColumnType, v: ValueRef<'_>) -> DirtyReason {
+        let mut b = BatchBuilder::new(
+            ferry_core::TableSchema {
+                table: "t".into(),
+                columns: vec![ferry_core::ColumnDef {
+                    name: "c".into(),
+                    ty,
+                    nullable: true,
+                    native_type: String::new(),
+                }],
+                primary_key: vec![],
+            }
+            .arrow_schema(),
+            1024,
+            &[],
+            ferry_core::Rejects::strict(),
+        )
+        .expect("builder");
+        let ty = b.types()[0].clone();
+        match append(&mut b.columns()[0], &ty, v) {
+            Err(Misfit::Value(bad)) => {
+                assert!(bad.raw.is_some());
+                bad.reason
+            }
+            Err(Misfit::Internal(m)) => panic!("internal: {m}"),
+            Ok(_) => panic!("{} was accepted", describe(v)),
         }
-        let shifted = to_timestamp(ValueRef::Text(b"2024-03-01T12:20:30+02:00"), true);
-        assert_eq!(shifted, Ok(base));
-        assert_eq!(
-            to_timestamp(ValueRef::Text(b"2024-03-01 05:20:30-0500"), true),
-            Ok(base)
-        );
-        assert!(to_timestamp(ValueRef::Text(b"2024-03-01T12:20:30+02:00"), false).is_err());
-        assert!(to_timestamp(ValueRef::Text(b"2024-03-01 10:20:30.1234567"), false).is_err());
-        assert_eq!(
-            to_timestamp(ValueRef::Text(b"2024-03-01"), false),
-            parse_timestamp("2024-03-01 00:00:00").ok_or(String::new())
-        );
-        assert_eq!(to_time(ValueRef::Text(b"10:20")), Ok(37_200_000_000));
-        assert!(to_time(ValueRef::Text(b"25:00:00")).is_err());
+    }
+
+    #[test]
+    fn misfits_carry_their_reason() {
+        use DirtyReason::*;
+        let text = ColumnType::Text {
+            max_chars: Some(3),
+            fixed: false,
+        };
+        let dec = ColumnType::Decimal {
+            precision: 5,
+            scale: 2,
+        };
+        for (ty, v, want) in [
+            (ColumnType::Int64, ValueRef::Text(b"abc"), Conversion),
+            (ColumnType::Float64, ValueRef::Text(b"abc"), Conversion),
+            (ColumnType::Date, ValueRef::Text(b"abc"), Conversion),
+            (ColumnType::Int16, ValueRef::Integer(70_000), Overflow),
+            (ColumnType::Int32, ValueRef::Integer(1 << 40), Overflow),
+            (ColumnType::Int64, ValueRef::Real(1e30), Overflow),
+            (ColumnType::Int64, ValueRef::Text(b"\xffA"), Encoding),
+            (text.clone(), ValueRef::Text(b"\xffA"), Encoding),
+            (text.clone(), ValueRef::Blob(b"\xffA"), Encoding),
+            (text, ValueRef::Text(b"abcd"), Truncation),
+            (dec.clone(), ValueRef::Text(b"1.234"), Truncation),
+            (dec.clone(), ValueRef::Text(b"1.5e3"), Overflow),
+            (dec.clone(), ValueRef::Text(b"1000"), Overflow),
+            (dec.clone(), ValueRef::Integer(1000), Overflow),
+            (dec, ValueRef::Text(b"abc"), Conversion),
+            (ColumnType::Float32, ValueRef::Real(0.1), Truncation),
+        ] {
+            assert_eq!(reason(ty.clone(), v), want, "{ty} {}", describe(v));
+        }
+        assert!(!excess_places("1500e-3", 1) && excess_places("1.2345e1", 2));
     }
 
     #[test]

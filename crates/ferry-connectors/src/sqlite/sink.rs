@@ -216,6 +216,10 @@ impl SinkWriter for SqliteWriter {
         &self.plan
     }
 
+    fn float_specials(&self) -> ferry_core::connector::FloatSpecials {
+        ferry_core::connector::FloatSpecials::NO_NAN
+    }
+
     async fn write_all(&mut self, mut input: BatchStream, _rejects: &Rejects) -> Result<u64> {
         if self.failed {
             return Err(Error::Internal(

@@ -10,18 +10,21 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use ferry_core::connector::{ReadOptions, ReadSession, Source, Split};
-use ferry_core::spec::{SqliteEndpoint, TableName};
+use ferry_core::spec::{DirtyReason, SqliteEndpoint, TableName};
 use ferry_core::{BatchStream, ColumnDef, Error, Rejects, Result, TableSchema};
 use futures::Stream;
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, InterruptHandle};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::read::{Misfit, append};
 use super::types::column_type;
 use super::{
     CONNECTOR, Target, open_read_only, quote_ident, sql_error, table_info, table_not_found,
 };
 use crate::common::BatchBuilder;
+use crate::common::builder::BadValue;
 
 /// Depth of the channel between the blocking reader and the stream.
 const CHANNEL_DEPTH: usize = 2;
@@ -171,6 +174,8 @@ struct SqliteSession {
     interrupt: Arc<InterruptHandle>,
     target: Target,
     arrow: SchemaRef,
+    /// The table's key: rejected rows are named by it.
+    key: Vec<String>,
     batch_bytes: usize,
     plan: ReadPlan,
     splits: Vec<Split>,
@@ -221,6 +226,7 @@ impl SqliteSession {
             interrupt,
             target,
             arrow: schema.arrow_schema(),
+            key: schema.primary_key.clone(),
             batch_bytes,
             plan,
             splits: vec![split],
@@ -234,14 +240,19 @@ impl ReadSession for SqliteSession {
         &self.splits
     }
 
-    async fn read_split(&self, split: &Split, _rejects: &Rejects) -> Result<BatchStream> {
+    async fn read_split(&self, split: &Split, rejects: &Rejects) -> Result<BatchStream> {
         if split.index != 0 {
             return Err(Error::Internal(format!(
                 "sqlite plans one split, asked for split {}",
                 split.index
             )));
         }
-        let mut builder = BatchBuilder::new(self.arrow.clone(), self.batch_bytes)?;
+        let mut builder = BatchBuilder::new(
+            self.arrow.clone(),
+            self.batch_bytes,
+            &self.key,
+            rejects.clone(),
+        )?;
         let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
         let conn = self.conn.clone();
         let plan = self.plan.clone();
@@ -310,32 +321,48 @@ fn read_rows(
         let mut variable = 0;
         for (i, ty) in types.iter().enumerate() {
             let v = row.get_ref(first + i).map_err(err)?;
-            let result = if !nullable[i] && matches!(v, rusqlite::types::ValueRef::Null) {
-                Err("NULL in a column that is NOT NULL in the schema".to_string())
-            } else {
-                super::read::append(&mut builder.columns()[i], ty, v)
-            };
-            variable += result.map_err(|message| {
-                let row_name = match plan.rowid {
-                    Some(_) => match row.get_ref(0) {
-                        Ok(rusqlite::types::ValueRef::Integer(id)) => format!("rowid {id}"),
-                        _ => format!("row {ordinal}"),
-                    },
-                    None => format!("row {ordinal}"),
-                };
-                Error::dirty(
-                    builder.column_name(i),
-                    format!("{row_name} of {}: {message}", plan.table),
+            let misfit = if !nullable[i] && matches!(v, ValueRef::Null) {
+                BadValue::new(
+                    DirtyReason::Constraint,
+                    "NULL in a column that is NOT NULL in the schema",
                 )
-            })?;
+            } else {
+                match append(&mut builder.columns()[i], ty, v) {
+                    Ok(n) => {
+                        variable += n;
+                        continue;
+                    }
+                    Err(Misfit::Value(bad)) => bad,
+                    Err(Misfit::Internal(m)) => {
+                        return Err(Error::Internal(format!(
+                            "column `{}`: {m}",
+                            builder.column_name(i)
+                        )));
+                    }
+                }
+            };
+            // Name the row as SQLite knows it (the key or row number is the
+            // record's position); the value is NULL in the batch until the
+            // builder drops the row.
+            let row_name = match (plan.rowid, row.get_ref(0)) {
+                (Some(_), Ok(ValueRef::Integer(id))) => format!("rowid {id}"),
+                _ => format!("row {ordinal}"),
+            };
+            let mut bad = misfit;
+            bad.message = format!("{row_name} of {}: {}", plan.table, bad.message);
+            builder.columns()[i].append_null();
+            builder.reject_row(i, bad);
         }
         builder.end_row(variable);
-        if builder.is_full() && tx.blocking_send(builder.finish()?).is_err() {
+        if builder.is_full()
+            && let Some(batch) = builder.finish()?
+            && tx.blocking_send(batch).is_err()
+        {
             return Ok(());
         }
     }
-    if builder.rows() > 0 {
-        let _ = tx.blocking_send(builder.finish()?);
+    if let Some(batch) = builder.finish()? {
+        let _ = tx.blocking_send(batch);
     }
     Ok(())
 }
