@@ -342,7 +342,7 @@ async fn encode_all(
 
 /// Sends `buf` in pieces of at most `chunk` bytes (a row may be larger than a
 /// packet may be); `false` if the driver stopped reading.
-async fn send(
+pub(crate) async fn send(
     tx: &mpsc::Sender<io::Result<Bytes>>,
     buf: &mut Vec<u8>,
     chunk: usize,
