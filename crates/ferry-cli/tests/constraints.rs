@@ -19,12 +19,16 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 const ROWS: i64 = 5000;
+const HALF: i64 = ROWS / 2;
 /// Rows already in the target: ids 100001..=100050.
 const EXISTING: i64 = 50;
 /// Bad rows by `g % 100`: an id that the target already holds (append only).
 const DUP_EXISTING: i64 = 7;
 /// ... the id of the row just before it (the earlier row is kept).
 const DUP_INPUT: i64 = 37;
+/// ... in the second half of the input only: the id of the row 2,500 rows
+/// earlier, in an earlier segment already stored (that row is kept).
+const DUP_EARLIER: i64 = 91;
 /// ... a NULL name (NOT NULL).
 const NULL_NAME: i64 = 59;
 /// ... a negative qty (CHECK qty_nonneg).
@@ -37,7 +41,9 @@ async fn make_source(src: &str) {
          INSERT INTO {src}
          SELECT g,
                 CASE g % 100 WHEN {DUP_EXISTING} THEN 100000 + g / 100 + 1
-                             WHEN {DUP_INPUT} THEN g - 1 ELSE g END,
+                             WHEN {DUP_INPUT} THEN g - 1
+                             WHEN {DUP_EARLIER} THEN CASE WHEN g > {HALF} THEN g - {HALF} ELSE g END
+                             ELSE g END,
                 CASE WHEN g % 100 = {NULL_NAME} THEN NULL ELSE 'name ' || g END,
                 CASE WHEN g % 100 = {CHECK_QTY} THEN -g ELSE g % 1000 END,
                 repeat('n', 150 + (g % 100)::int) || ' ' || g
@@ -184,7 +190,7 @@ async fn expected(src: &str, bad: &[i64], keep_existing: bool) -> Digest256 {
     };
     pg_digest(&format!(
         "SELECT concat_ws('|', g, id, name, qty, note) FROM {src}
-          WHERE g % 100 NOT IN ({}) {existing}",
+          WHERE NOT (g % 100 IN ({}) OR (g % 100 = {DUP_EARLIER} AND g > {HALF})) {existing}",
         bad.join(", ")
     ))
     .await
@@ -243,6 +249,10 @@ fn check_records(recs: &[serde_json::Value], target: &Target) -> BTreeSet<i64> {
                 assert_eq!(id, g - 1, "{r}");
                 ("id", target.duplicate_words())
             }
+            DUP_EARLIER => {
+                assert_eq!(id, g - HALF, "{r}");
+                ("id", target.duplicate_words())
+            }
             NULL_NAME => {
                 assert!(r["row"]["name"].is_null(), "{r}");
                 ("name", target.not_null_words())
@@ -261,9 +271,10 @@ fn check_records(recs: &[serde_json::Value], target: &Target) -> BTreeSet<i64> {
     seen
 }
 
+/// The bad rows of `classes`, and the rows that repeat an earlier segment's id.
 fn bad_rows(classes: &[i64]) -> BTreeSet<i64> {
     (1..=ROWS)
-        .filter(|g| classes.contains(&(g % 100)))
+        .filter(|g| classes.contains(&(g % 100)) || (g % 100 == DUP_EARLIER && *g > HALF))
         .collect()
 }
 
