@@ -1,7 +1,10 @@
-//! Pieces every connector shares: Arrow batch building sized by bytes, and
-//! reading Arrow values back by [`ColumnType`](ferry_core::ColumnType).
+//! Pieces every connector shares: Arrow batch building sized by bytes,
+//! reading Arrow values back by [`ColumnType`](ferry_core::ColumnType), and
+//! isolating the rows a target refuses inside a bulk load.
 
 pub mod builder;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) mod isolate;
 pub mod stream;
 pub mod values;
 

@@ -27,10 +27,8 @@ const DAY_MICROS: i64 = 86_400_000_000;
 /// How one column's values are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Enc {
-    /// Values as they are; floats keep their shortest exact text.
+    /// Values as they are (a float32 as the exact text of its double).
     Plain,
-    /// A `float32` into a `DOUBLE`: the exact double of the float.
-    Float32AsDouble,
     /// `time`/`timestamp` into a column with fewer fractional digits: `unit`
     /// µs must divide the value, or the server would round it silently.
     Micros { unit: i64 },
@@ -134,7 +132,6 @@ fn encoding(ty: &ColumnType, target: Option<&NativeColumn>) -> Enc {
         return Enc::Plain; // Ferry's own DDL: DOUBLE, FLOAT, TIME(6), DATETIME(6)
     };
     match ty {
-        ColumnType::Float32 if t.data_type != "float" => Enc::Float32AsDouble,
         ColumnType::Time | ColumnType::Timestamp | ColumnType::TimestampTz => {
             let digits = t.fractional_digits().min(6);
             match 10i64.pow(6 - digits) {
@@ -174,13 +171,12 @@ fn encode_value(
             if !x.is_finite() {
                 return Err(dirty(format!("{x} cannot be stored in MySQL/MariaDB")));
             }
+            // The exact value as a double: MariaDB parses a FLOAT's text as a
+            // double and range-checks it, so f32::MAX's shortest form
+            // (3.4028235e38, above FLT_MAX as a double) would be refused;
+            // the double's text converts back to the same f32 exactly.
             let mut b = ryu::Buffer::new();
-            let text = if plan.enc == Enc::Float32AsDouble {
-                b.format_finite(f64::from(x))
-            } else {
-                b.format_finite(x)
-            };
-            out.extend_from_slice(text.as_bytes());
+            out.extend_from_slice(b.format_finite(f64::from(x)).as_bytes());
         }
         ColumnValues::Float64(a) => {
             let x = a.value(i);
@@ -342,7 +338,7 @@ async fn encode_all(
 
 /// Sends `buf` in pieces of at most `chunk` bytes (a row may be larger than a
 /// packet may be); `false` if the driver stopped reading.
-async fn send(
+pub(crate) async fn send(
     tx: &mpsc::Sender<io::Result<Bytes>>,
     buf: &mut Vec<u8>,
     chunk: usize,
@@ -413,7 +409,8 @@ mod tests {
         );
         assert_eq!(
             String::from_utf8(out).expect("utf8"),
-            "1\tx\\ty\t00ff\t0.1\n\\N\t\t\\N\t-2.5\n"
+            // 0.1f32 as the exact text of its double (see encode_value).
+            "1\tx\\ty\t00ff\t0.10000000149011612\n\\N\t\t\\N\t-2.5\n"
         );
         let sql = enc.load_sql("`d`.`t`");
         assert!(

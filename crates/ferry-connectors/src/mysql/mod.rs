@@ -42,6 +42,10 @@
 //!           ─ CREATE TABLE `_ferry_stg_t` (overwrite, or target missing) ─ START TRANSACTION
 //!  write_all: encoder task ── tab-separated text, 1 MiB chunks ──▶ mpsc(2) ──▶ LOAD DATA LOCAL INFILE
 //!             then: warnings must be 0 and stored rows = sent rows, else the write fails
+//!    dirty rows allowed (see [`isolate`]): per segment SAVEPOINT ─ LOAD ─ RELEASE; a segment
+//!             with warnings is rolled back to its savepoint and its rows isolated: each row
+//!             the target refuses or alters (duplicate key, NULL into NOT NULL, CHECK) is one
+//!             dirty row with the server's warning, the others are stored
 //!  commit:  COMMIT ─ RENAME TABLE t TO _ferry_old_t, _ferry_stg_t TO t ─ DROP TABLE _ferry_old_t
 //!           (append into an existing target: COMMIT only)
 //!  abort:   ROLLBACK ─ DROP TABLE _ferry_stg_t
@@ -50,7 +54,12 @@
 //! `LOAD DATA LOCAL` turns data errors into warnings even in strict mode (the
 //! server cannot stop the client's stream), so every load is followed by a
 //! warning check and fails with the server's first warnings: truncated,
-//! converted or skipped values are never accepted. A process killed mid-run
+//! converted or skipped values are never accepted; when dirty rows are
+//! allowed, the rows behind the warnings become dirty rows instead. The
+//! staging table of an overwrite is made `LIKE` the target, so it carries
+//! the target's keys, NOT NULLs and CHECK constraints and a refused row is
+//! found during the load, not at the `RENAME`; foreign keys are not copied
+//! by `LIKE` and are not checked in an overwrite. A process killed mid-run
 //! leaves only the staging table (or an uncommitted transaction), which the
 //! next `prepare` drops. `RENAME TABLE` carries the target's triggers and the
 //! foreign keys that point at it to the replaced table, which is dropped: an
@@ -58,6 +67,7 @@
 
 mod conn;
 mod encode;
+mod isolate;
 mod sink;
 mod source;
 mod types;

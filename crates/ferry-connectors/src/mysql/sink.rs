@@ -2,6 +2,11 @@
 //! staging table swapped in with one `RENAME TABLE` (overwrite, or a target
 //! that does not exist yet) or straight into the target inside one
 //! transaction (append).
+//!
+//! Without dirty rows allowed, one `LOAD` takes the whole input and any
+//! warning fails the write. With dirty rows allowed, the input is loaded in
+//! segments under savepoints and the rows behind a warning are isolated
+//! (see [`super::isolate`]).
 
 use std::io;
 use std::sync::{Arc, Mutex};
@@ -18,15 +23,16 @@ use tokio::sync::mpsc;
 
 use super::conn::{CONNECTOR, Endpoint, describe, helper_name, lock_name, number, quote, text};
 use super::encode::{RowEncoder, produce};
+use super::isolate::SegmentedLoad;
 use super::source::kill;
 use super::types::{check_target, create_table_sql};
 
 /// Chunks of `LOAD DATA` text in flight between the encoder and the driver.
-const CHANNEL_DEPTH: usize = 2;
+pub(super) const CHANNEL_DEPTH: usize = 2;
 /// Size of one chunk of `LOAD DATA` text (one protocol packet).
 const CHUNK_BYTES: usize = 1 << 20;
 /// Warnings quoted in the error of a load the server altered.
-const WARNINGS_SHOWN: usize = 10;
+pub(super) const WARNINGS_SHOWN: usize = 10;
 /// How long a writer waits for a table lock or metadata lock, in seconds.
 const LOCK_WAIT_SECS: u32 = 300;
 /// How long a new run waits for the writer lock of an earlier run, in seconds:
@@ -37,6 +43,13 @@ const TAKEOVER_WAIT_SECS: u32 = 20;
 /// invalid text or date, duplicate key, failed CHECK such as `json_valid`).
 const DATA_ERRORS: &[u16] = &[
     1048, 1062, 1263, 1264, 1265, 1292, 1366, 1406, 1411, 3819, 4025,
+];
+
+/// Server errors about one row: a value error, or a missing parent row of a
+/// foreign key. A load refused with one of them is searched for its rows
+/// when dirty rows are allowed.
+pub(super) const ROW_ERRORS: &[u16] = &[
+    1048, 1062, 1263, 1264, 1265, 1292, 1366, 1406, 1411, 3819, 4025, 1452,
 ];
 
 /// The session every writer runs in: strict about values, UTC, and patient
@@ -163,12 +176,17 @@ impl Sink for MysqlSink {
             staging: (load_into == staging).then_some(staging),
             old,
             target_exists: info.is_some(),
-            key_columns: schema.primary_key.clone(),
+            // A refused row is named by the target's key, else the source's.
+            key_columns: match &info {
+                Some(i) if !i.primary_key.is_empty() => i.primary_key.clone(),
+                _ => schema.primary_key.clone(),
+            },
             columns: schema.columns.iter().map(|c| c.name.clone()).collect(),
             encoder: Arc::new(encoder),
             load_sql,
             chunk_bytes,
             rows_loaded: 0,
+            rows_seen: 0,
             interrupted: false,
         }))
     }
@@ -216,6 +234,8 @@ struct MysqlWriter {
     load_sql: String,
     chunk_bytes: usize,
     rows_loaded: u64,
+    /// Rows taken from the input, refused ones included (row numbers).
+    rows_seen: u64,
     /// A `LOAD` was cut off mid-stream (its future dropped): the session is unusable.
     interrupted: bool,
 }
@@ -234,13 +254,18 @@ impl SinkWriter for MysqlWriter {
         self.target_types.clone()
     }
 
-    async fn write_all(&mut self, input: BatchStream, _rejects: &Rejects) -> Result<u64> {
+    async fn write_all(&mut self, input: BatchStream, rejects: &Rejects) -> Result<u64> {
         if self.interrupted {
             return Err(Error::Internal(format!(
                 "an earlier write to {} was interrupted; abort this write",
                 self.ep.display()
             )));
         }
+        if rejects.accepts_rows() {
+            return self.write_isolating(input, rejects).await;
+        }
+        // No dirty rows allowed: one LOAD for the whole write; any warning
+        // or refused row fails it (and the run).
         let failure: Arc<Mutex<Option<Error>>> = Arc::default();
         let (tx, mut rx) = mpsc::channel::<io::Result<Bytes>>(CHANNEL_DEPTH);
         let producer = AbortOnDrop(tokio::spawn(produce(
@@ -273,7 +298,12 @@ impl SinkWriter for MysqlWriter {
                 && DATA_ERRORS.contains(&s.code)
             {
                 return Err(Error::DirtyData {
-                    column: self.culprit(std::slice::from_ref(&s.message)),
+                    column: culprit(
+                        &self.columns,
+                        &self.key_columns,
+                        std::slice::from_ref(&s.message),
+                    )
+                    .unwrap_or_else(|| "(see message)".into()),
                     message: format!(
                         "{} refused a value ({}, error {}); nothing is kept",
                         self.ep.display(),
@@ -282,16 +312,8 @@ impl SinkWriter for MysqlWriter {
                     ),
                 });
             }
-            let hint = match &e {
-                mysql_async::Error::Server(s) if matches!(s.code, 1148 | 3948 | 4166) => {
-                    " (the server must allow LOAD DATA LOCAL INFILE: local_infile=ON)"
-                }
-                _ => "",
-            };
             let target = self.staging.as_deref().unwrap_or(&self.ep.table);
-            return Err(self
-                .ep
-                .error(format!("loading into {}{hint}", quote(target)), e));
+            return Err(load_error(&self.ep, target, e));
         }
         let sent = producer.join().await?.ok_or_else(|| {
             Error::Internal("the LOAD finished before the encoder sent every row".into())
@@ -309,6 +331,7 @@ impl SinkWriter for MysqlWriter {
             });
         }
         self.rows_loaded += stored;
+        self.rows_seen += sent;
         Ok(sent)
     }
 
@@ -400,24 +423,28 @@ impl SinkWriter for MysqlWriter {
 }
 
 impl MysqlWriter {
-    /// The column a server message is about: the first quoted column name,
-    /// the key columns for a duplicate key, else a pointer to the message.
-    fn culprit(&self, messages: &[String]) -> String {
-        messages
-            .iter()
-            .find_map(|m| {
-                self.columns
-                    .iter()
-                    .find(|c| m.contains(&format!("'{c}'")) || m.contains(&format!("`{c}`")))
-                    .cloned()
-            })
-            .or_else(|| {
-                messages
-                    .iter()
-                    .any(|m| m.contains("Duplicate entry"))
-                    .then(|| self.key_columns.join(", "))
-            })
-            .unwrap_or_else(|| "(see message)".into())
+    /// Loads in segments under savepoints, isolating refused rows (see [`isolate`]).
+    async fn write_isolating(&mut self, mut input: BatchStream, rejects: &Rejects) -> Result<u64> {
+        let table = self
+            .staging
+            .clone()
+            .unwrap_or_else(|| self.ep.table.clone());
+        let mut load = SegmentedLoad {
+            conn: &mut self.conn,
+            interrupted: &mut self.interrupted,
+            ep: &self.ep,
+            table: &table,
+            encoder: &self.encoder,
+            load_sql: &self.load_sql,
+            chunk_bytes: self.chunk_bytes,
+            columns: &self.columns,
+            key: &self.key_columns,
+        };
+        load.check_engine().await?;
+        let written = load.write(&mut input, rejects, self.rows_seen).await?;
+        self.rows_seen += written.seen;
+        self.rows_loaded += written.stored;
+        Ok(written.stored)
     }
 
     /// The error for a load the server stored with warnings (truncated,
@@ -440,7 +467,8 @@ impl MysqlWriter {
             })
             .collect();
         Error::DirtyData {
-            column: self.culprit(&messages),
+            column: culprit(&self.columns, &self.key_columns, &messages)
+                .unwrap_or_else(|| "(see message)".into()),
             message: format!(
                 "{} did not store the values exactly ({count} warning(s); nothing is kept): {}",
                 self.ep.display(),
@@ -448,6 +476,37 @@ impl MysqlWriter {
             ),
         }
     }
+}
+
+/// The column server messages are about: the first quoted column name, or
+/// the key columns for a duplicate key.
+pub(super) fn culprit(columns: &[String], key: &[String], messages: &[String]) -> Option<String> {
+    messages
+        .iter()
+        .find_map(|m| {
+            columns
+                .iter()
+                .find(|c| m.contains(&format!("'{c}'")) || m.contains(&format!("`{c}`")))
+                .cloned()
+        })
+        .or_else(|| {
+            messages
+                .iter()
+                .any(|m| m.contains("Duplicate entry"))
+                .then(|| key.join(", "))
+                .filter(|k| !k.is_empty())
+        })
+}
+
+/// The error of a `LOAD` into `table` that failed for a reason other than a row.
+pub(super) fn load_error(ep: &Endpoint, table: &str, e: mysql_async::Error) -> Error {
+    let hint = match &e {
+        mysql_async::Error::Server(s) if matches!(s.code, 1148 | 3948 | 4166) => {
+            " (the server must allow LOAD DATA LOCAL INFILE: local_infile=ON)"
+        }
+        _ => "",
+    };
+    ep.error(format!("loading into {}{hint}", quote(table)), e)
 }
 
 /// A spawned task that is aborted when this handle is dropped.

@@ -18,7 +18,14 @@
 //!  BEGIN; pg_try_advisory_xact_lock(target)
 //!    new target:       CREATE TABLE target (...)          ← invisible until COMMIT
 //!    overwrite:        TRUNCATE target                     ← transactional in PostgreSQL
-//!    COPY target FROM STDIN (FORMAT binary)                ← Arrow encoded in large chunks
+//!    no dirty rows allowed:
+//!      COPY target FROM STDIN (FORMAT binary)              ← one COPY, Arrow encoded in large chunks;
+//!                                                            a refused row fails it and the run
+//!    dirty rows allowed (see [`isolate`]):
+//!      per segment: SAVEPOINT ─ COPY ─ RELEASE             ← a refused segment is rolled back to its
+//!                                                            savepoint and its rows isolated: each row
+//!                                                            the target refuses (key, NOT NULL, CHECK)
+//!                                                            is one dirty row, the others are stored
 //!  COMMIT                                                  ← the atomic publish
 //! ```
 //!
@@ -28,6 +35,7 @@
 mod catalog;
 mod decode;
 mod encode;
+mod isolate;
 mod numeric;
 mod sink;
 mod source;

@@ -7,6 +7,13 @@
 //! transactional in PostgreSQL and keeps the table's grants, indexes, views
 //! and foreign keys; readers of the target wait for the commit instead of
 //! seeing a half-loaded table.
+//!
+//! When the task allows no dirty rows, the data goes in one binary `COPY`
+//! (started by the first batch, finished by `commit`); a row the target
+//! refuses fails it with the server's error, naming the constraint. When
+//! dirty rows are allowed, the data goes in segments under savepoints and a
+//! refused segment is searched for the rows the target refuses (see
+//! [`super::isolate`]); only those rows become dirty.
 
 use std::pin::Pin;
 
@@ -18,10 +25,11 @@ use ferry_core::{
     BatchStream, ColumnType, Error, Rejects, Result, Sink, SinkWriter, SyncMode, TableSchema,
 };
 use futures::{SinkExt, StreamExt};
-use tokio_postgres::{Client, CopyInSink};
+use tokio_postgres::{Client, CopyInSink, Statement};
 
 use super::catalog::{PgTable, find_table, qualify};
 use super::encode::{ColumnEncoding, HEADER, TRAILER, encode_batch};
+use super::isolate::SegmentedCopy;
 use super::types::{ddl_type, encodable, quote_ident};
 use super::{PgEndpoint, map_err};
 
@@ -152,20 +160,25 @@ impl Sink for PostgresSink {
             "COPY {quoted} ({}) FROM STDIN (FORMAT binary)",
             cols.join(", ")
         );
-        let copy: CopyInSink<Bytes> = client
-            .copy_in(copy_sql.as_str())
-            .await
-            .map_err(|e| map_err(&ep.display, &format!("starting COPY into {display}"), e))?;
+        // A refused row is named by the target's key, else the source's.
+        let key = match &existing {
+            Some(t) if !t.primary_key.is_empty() => t.primary_key.clone(),
+            _ => schema.primary_key.clone(),
+        };
         Ok(Box::new(PgWriter {
             client,
             endpoint: ep.display.clone(),
-            copy: Some(Box::pin(copy)),
+            copy_sql,
+            copy: None,
+            statement: None,
             encodings,
             buf: Vec::with_capacity(CHUNK_BYTES + CHUNK_BYTES / 4),
             plan,
             target_types,
-            header_sent: false,
+            key,
             rows_sent: 0,
+            rows_stored: 0,
+            rows_seen: 0,
         }))
     }
 }
@@ -267,13 +280,23 @@ fn check_existing(
 struct PgWriter {
     client: Client,
     endpoint: String,
+    copy_sql: String,
+    /// The one COPY of a write that allows no dirty rows, from its first batch to `commit`.
     copy: Option<Pin<Box<CopyInSink<Bytes>>>>,
+    /// The COPY prepared for segments, when dirty rows are allowed.
+    statement: Option<Statement>,
     encodings: Vec<ColumnEncoding>,
     buf: Vec<u8>,
     plan: TargetPlan,
     target_types: Option<Vec<ColumnType>>,
-    header_sent: bool,
+    /// Key columns naming a refused row.
+    key: Vec<String>,
+    /// Rows sent into the open COPY.
     rows_sent: u64,
+    /// Rows of finished COPYs, as the server counted them.
+    rows_stored: u64,
+    /// Rows taken from the input, refused ones included (row numbers).
+    rows_seen: u64,
 }
 
 impl PgWriter {
@@ -295,39 +318,29 @@ impl PgWriter {
             )
         })
     }
-}
 
-#[async_trait]
-impl SinkWriter for PgWriter {
-    fn target_plan(&self) -> &TargetPlan {
-        &self.plan
+    /// Starts the single COPY of a write that allows no dirty rows.
+    async fn start_copy(&mut self) -> Result<()> {
+        let copy: CopyInSink<Bytes> =
+            self.client
+                .copy_in(self.copy_sql.as_str())
+                .await
+                .map_err(|e| {
+                    map_err(
+                        &self.endpoint,
+                        &format!("starting COPY into {}", self.plan.table),
+                        e,
+                    )
+                })?;
+        self.copy = Some(Box::pin(copy));
+        self.buf.extend_from_slice(HEADER);
+        Ok(())
     }
 
-    fn target_types(&self) -> Option<Vec<ColumnType>> {
-        self.target_types.clone()
-    }
-
-    async fn write_all(&mut self, mut input: BatchStream, _rejects: &Rejects) -> Result<u64> {
-        if !self.header_sent {
-            self.buf.extend_from_slice(HEADER);
-            self.header_sent = true;
-        }
-        let mut rows = 0u64;
-        while let Some(batch) = input.next().await {
-            let batch = batch?;
-            rows += batch.num_rows() as u64;
-            self.rows_sent += batch.num_rows() as u64;
-            encode_batch(&batch, &self.encodings, &mut self.buf)?;
-            if self.buf.len() >= CHUNK_BYTES {
-                self.ship().await?;
-            }
-        }
-        Ok(rows)
-    }
-
-    async fn commit(mut self: Box<Self>) -> Result<u64> {
-        if !self.header_sent {
-            self.buf.extend_from_slice(HEADER);
+    /// Ends the single COPY, if one is open, and checks the server's count.
+    async fn finish_copy(&mut self) -> Result<()> {
+        if self.copy.is_none() {
+            return Ok(());
         }
         self.buf.extend_from_slice(TRAILER);
         self.ship().await?;
@@ -348,11 +361,87 @@ impl SinkWriter for PgWriter {
                 self.rows_sent
             )));
         }
+        self.rows_stored += rows;
+        self.rows_sent = 0;
+        Ok(())
+    }
+
+    /// Writes in segments under savepoints, isolating refused rows (see [`isolate`]).
+    async fn write_isolating(&mut self, mut input: BatchStream, rejects: &Rejects) -> Result<u64> {
+        self.finish_copy().await?;
+        if self.statement.is_none() {
+            SegmentedCopy::begin(&self.client, &self.endpoint).await?;
+            let statement = self.client.prepare(&self.copy_sql).await.map_err(|e| {
+                map_err(
+                    &self.endpoint,
+                    &format!("preparing COPY into {}", self.plan.table),
+                    e,
+                )
+            })?;
+            self.statement = Some(statement);
+        }
+        let statement = self
+            .statement
+            .as_ref()
+            .ok_or_else(|| Error::Internal("COPY statement not prepared".into()))?;
+        let written = SegmentedCopy {
+            client: &self.client,
+            statement,
+            encodings: &self.encodings,
+            endpoint: &self.endpoint,
+            table: &self.plan.table,
+            key: &self.key,
+            chunk_bytes: CHUNK_BYTES,
+        }
+        .write(&mut input, rejects, self.rows_seen)
+        .await?;
+        self.rows_seen += written.seen;
+        self.rows_stored += written.stored;
+        Ok(written.stored)
+    }
+}
+
+#[async_trait]
+impl SinkWriter for PgWriter {
+    fn target_plan(&self) -> &TargetPlan {
+        &self.plan
+    }
+
+    fn target_types(&self) -> Option<Vec<ColumnType>> {
+        self.target_types.clone()
+    }
+
+    async fn write_all(&mut self, mut input: BatchStream, rejects: &Rejects) -> Result<u64> {
+        if rejects.accepts_rows() {
+            return self.write_isolating(input, rejects).await;
+        }
+        // No dirty rows allowed: one COPY for the whole write; a refused
+        // row fails it (and the run) with the server's error.
+        if self.copy.is_none() {
+            self.start_copy().await?;
+        }
+        let mut rows = 0u64;
+        while let Some(batch) = input.next().await {
+            let batch = batch?;
+            rows += batch.num_rows() as u64;
+            self.rows_sent += batch.num_rows() as u64;
+            self.rows_seen += batch.num_rows() as u64;
+            encode_batch(&batch, &self.encodings, &mut self.buf)?;
+            if self.buf.len() >= CHUNK_BYTES {
+                self.ship().await?;
+            }
+        }
+        Ok(rows)
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<u64> {
+        self.finish_copy().await?;
+        let table = self.plan.table.clone();
         self.client
             .batch_execute("COMMIT")
             .await
             .map_err(|e| map_err(&self.endpoint, &format!("committing {table}"), e))?;
-        Ok(rows)
+        Ok(self.rows_stored)
     }
 
     async fn abort(mut self: Box<Self>) -> Result<()> {

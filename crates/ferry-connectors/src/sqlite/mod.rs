@@ -12,7 +12,9 @@
 //!
 //!  write:  BatchStream ──▶ mpsc(2) ──▶ blocking thread
 //!          prepare: BEGIN IMMEDIATE; check or CREATE the target; DELETE FROM target (overwrite)
-//!          write_all: one prepared INSERT … VALUES (?, …) per row, every value bound
+//!          write_all: one prepared INSERT … VALUES (?, …) per row, every value bound;
+//!                     a constraint failure (key, NOT NULL, CHECK) undoes only that INSERT:
+//!                     with dirty rows allowed the row becomes a dirty row, else the write fails
 //!          commit: COMMIT            abort: ROLLBACK
 //! ```
 //!

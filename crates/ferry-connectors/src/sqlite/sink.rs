@@ -6,6 +6,8 @@
 //!            target exists?  yes: check each column (fits_into), overwrite: DELETE FROM target
 //!                            no:  CREATE TABLE target (declared types that read back the same)
 //!  write_all INSERT INTO target (cols) VALUES (?, …)   × rows, every value bound
+//!            constraint failure: SQLite undoes that INSERT only → a dirty row
+//!            (dirty rows allowed), else the write fails naming the column
 //!  commit    COMMIT                       → rows inserted (sum of changes())
 //!  abort     ROLLBACK                     → the file is as it was
 //! ```
@@ -15,8 +17,10 @@ use std::sync::Arc;
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use ferry_core::connector::{Sink, SinkWriter, TargetPlan};
+use ferry_core::reject::{row_json, row_position};
+use ferry_core::spec::DirtyReason;
 use ferry_core::spec::{SqliteEndpoint, SyncMode, TableName};
-use ferry_core::{BatchStream, Error, Rejects, Result, TableSchema};
+use ferry_core::{BatchStream, Error, Rejected, Rejects, Result, TableSchema};
 use futures::StreamExt;
 use rusqlite::Connection;
 use tokio::sync::mpsc;
@@ -50,6 +54,8 @@ impl SqliteSink {
 struct InsertPlan {
     sql: String,
     columns: Vec<WriteColumn>,
+    /// Key columns naming a refused row (the target's key, else the source's).
+    key: Vec<String>,
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
@@ -86,6 +92,7 @@ impl Sink for SqliteSink {
             target: self.target.clone(),
             plan,
             insert: Arc::new(insert),
+            seen: 0,
             sent: 0,
             inserted: 0,
             failed: false,
@@ -126,7 +133,7 @@ fn prepare_target(
         conn.execute_batch(sql)
             .map_err(|e| sql_error(&target.path, doing, e))
     };
-    let (plan, columns) = match table_info(conn, &target.path, &target.table)? {
+    let (plan, columns, target_key) = match table_info(conn, &target.path, &target.table)? {
         Some(info) => {
             if info.kind != "table" {
                 return Err(schema_error(vec![format!(
@@ -161,12 +168,26 @@ fn prepare_target(
                     }
                 })
                 .collect::<Vec<_>>();
+            let mut key: Vec<&super::TableColumn> =
+                info.columns.iter().filter(|t| t.pk > 0).collect();
+            key.sort_by_key(|t| t.pk);
+            // In the source's spelling: SQLite matches names case-insensitively.
+            let key = key
+                .iter()
+                .map(|t| {
+                    schema
+                        .columns
+                        .iter()
+                        .find(|c| c.name.eq_ignore_ascii_case(&t.name))
+                        .map_or_else(|| t.name.clone(), |c| c.name.clone())
+                })
+                .collect::<Vec<_>>();
             let plan = TargetPlan {
                 table: info.name,
                 creates_table: false,
                 ddl: info.sql,
             };
-            (plan, columns)
+            (plan, columns, key)
         }
         None => {
             let ddl = create_table_sql(&target.table, schema);
@@ -185,12 +206,17 @@ fn prepare_target(
                 creates_table: true,
                 ddl: Some(ddl),
             };
-            (plan, columns)
+            (plan, columns, Vec::new())
         }
     };
     let insert = InsertPlan {
         sql: insert_sql(&plan.table, &columns),
         columns,
+        key: if target_key.is_empty() {
+            schema.primary_key.clone()
+        } else {
+            target_key
+        },
     };
     Ok((plan, insert))
 }
@@ -202,7 +228,9 @@ struct SqliteWriter {
     target: Target,
     plan: TargetPlan,
     insert: Arc<InsertPlan>,
-    /// Rows received from the input.
+    /// Rows received from the input, refused ones included (row numbers).
+    seen: u64,
+    /// Rows received from the input and not refused.
     sent: u64,
     /// Rows SQLite reported as inserted (sum of `changes()`).
     inserted: u64,
@@ -220,7 +248,7 @@ impl SinkWriter for SqliteWriter {
         ferry_core::connector::FloatSpecials::NO_NAN
     }
 
-    async fn write_all(&mut self, mut input: BatchStream, _rejects: &Rejects) -> Result<u64> {
+    async fn write_all(&mut self, mut input: BatchStream, rejects: &Rejects) -> Result<u64> {
         if self.failed {
             return Err(Error::Internal(
                 "sqlite sink: write after a failed write; abort instead".into(),
@@ -234,9 +262,10 @@ impl SinkWriter for SqliteWriter {
         let (tx, rx) = mpsc::channel::<RecordBatch>(CHANNEL_DEPTH);
         let insert = self.insert.clone();
         let target = self.target.clone();
-        let first_row = self.sent;
+        let first_row = self.seen;
+        let rejects = rejects.clone();
         let writer = tokio::task::spawn_blocking(move || {
-            let result = insert_batches(&conn, &target, &insert, rx, first_row);
+            let result = insert_batches(&conn, &target, &insert, rx, first_row, &rejects);
             (conn, result)
         });
         let mut input_error = None;
@@ -258,7 +287,12 @@ impl SinkWriter for SqliteWriter {
             .await
             .map_err(|e| Error::Internal(format!("sqlite writer thread failed: {e}")))?;
         self.conn = Some(conn);
-        let (sent, inserted) = result?;
+        let Counts {
+            seen,
+            sent,
+            inserted,
+        } = result?;
+        self.seen += seen;
         self.sent += sent;
         self.inserted += inserted;
         if let Some(e) = input_error {
@@ -323,19 +357,37 @@ impl SinkWriter for SqliteWriter {
     }
 }
 
-/// Inserts every row of every batch received; returns (rows received, rows
-/// SQLite reported inserted). `first_row` counts rows of earlier calls.
+/// What [`insert_batches`] did.
+struct Counts {
+    /// Rows received, refused ones included.
+    seen: u64,
+    /// Rows received and not refused.
+    sent: u64,
+    /// Rows SQLite reported inserted (sum of `changes()`).
+    inserted: u64,
+}
+
+/// Inserts every row of every batch received. A row whose INSERT breaks a
+/// constraint goes to `rejects` when it accepts rows: SQLite rolls back
+/// only that statement, the transaction goes on. `first_row` counts rows of
+/// earlier calls.
 fn insert_batches(
     conn: &Connection,
     target: &Target,
     insert: &InsertPlan,
     mut rx: mpsc::Receiver<RecordBatch>,
     first_row: u64,
-) -> Result<(u64, u64)> {
+    rejects: &Rejects,
+) -> Result<Counts> {
     let mut stmt = conn
         .prepare_cached(&insert.sql)
         .map_err(|e| sql_error(&target.path, "prepare the insert", e))?;
-    let (mut sent, mut inserted) = (0u64, 0u64);
+    let isolate = rejects.accepts_rows();
+    let mut n = Counts {
+        seen: 0,
+        sent: 0,
+        inserted: 0,
+    };
     let mut buf = Vec::new();
     while let Some(batch) = rx.blocking_recv() {
         if batch.num_columns() != insert.columns.len() {
@@ -351,19 +403,77 @@ fn insert_batches(
             .zip(&insert.columns)
             .map(|(a, c)| ColumnValues::new(a, &c.ty, &c.name))
             .collect::<Result<Vec<_>>>()?;
+        let batch_first_row = first_row + n.seen;
         for row in 0..batch.num_rows() {
-            let row_no = first_row + sent + 1;
+            let row_no = first_row + n.seen + 1;
             for (i, (v, c)) in values.iter().zip(&insert.columns).enumerate() {
                 bind(&mut stmt, i + 1, c, v, row, row_no, &mut buf)?;
             }
-            let n = stmt
-                .raw_execute()
-                .map_err(|e| insert_error(target, &insert.columns, row_no, e))?;
-            sent += 1;
-            inserted += n as u64;
+            n.seen += 1;
+            match stmt.raw_execute() {
+                Ok(changed) => {
+                    n.sent += 1;
+                    n.inserted += changed as u64;
+                }
+                Err(e) => {
+                    let refused = if isolate {
+                        constraint_failure(&e, &insert.columns)
+                    } else {
+                        None
+                    };
+                    let Some((column, message)) = refused else {
+                        return Err(insert_error(target, &insert.columns, row_no, e));
+                    };
+                    if conn.is_autocommit() {
+                        return Err(Error::server(
+                            format!("sqlite {}: insert row {row_no}", target.path.display()),
+                            format!(
+                                "{message}: the constraint's ON CONFLICT ROLLBACK ended the write \
+                                 transaction, so the row cannot be left out alone"
+                            ),
+                        ));
+                    }
+                    rejects.reject(Rejected {
+                        position: row_position(&batch, row, &insert.key, batch_first_row),
+                        column,
+                        reason: DirtyReason::Constraint,
+                        message,
+                        row: row_json(&batch, row),
+                    })?;
+                }
+            }
         }
     }
-    Ok((sent, inserted))
+    Ok(n)
+}
+
+/// The columns SQLite names in a constraint failure (`UNIQUE constraint
+/// failed: t.a, t.b`) that are columns of the insert, and its message;
+/// `None` if `e` is not a constraint failure.
+fn constraint_failure(e: &rusqlite::Error, columns: &[WriteColumn]) -> Option<(String, String)> {
+    let rusqlite::Error::SqliteFailure(f, message) = e else {
+        return None;
+    };
+    if f.code != rusqlite::ErrorCode::ConstraintViolation {
+        return None;
+    }
+    let message = message.clone().unwrap_or_else(|| e.to_string());
+    let named = message
+        .rsplit_once(": ")
+        .map(|(_, names)| names)
+        .unwrap_or_default();
+    let column = named
+        .split(", ")
+        .filter_map(|n| n.rsplit_once('.').map(|(_, c)| c))
+        .filter_map(|n| {
+            columns
+                .iter()
+                .find(|c| c.name.eq_ignore_ascii_case(n))
+                .map(|c| c.name.as_str())
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some((column, message))
 }
 
 /// A failed insert: constraint violations are dirty data naming the column(s)
