@@ -107,3 +107,12 @@ pub fn run_err(yaml: &str) -> String {
     );
     out.stderr
 }
+
+/// The records of a JSON-lines dirty sink (none if the file is missing).
+pub fn records(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}

@@ -213,14 +213,6 @@ fn dirty_policy(max_rows: u64, path: &std::path::Path) -> String {
     )
 }
 
-fn records(path: &std::path::Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 fn field(r: &serde_json::Value, name: &str) -> i64 {
     r["row"][name]
         .as_str()

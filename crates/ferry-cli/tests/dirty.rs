@@ -37,14 +37,6 @@ fn dirty_job(src: &str, dst: &str, policy: &str) -> String {
     )
 }
 
-fn records(path: &std::path::Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 #[tokio::test]
 async fn ten_percent_bad_rows_go_to_the_dirty_sink_with_reason_and_key() {
     let (src, dst) = (unique("d_src"), unique("d_dst"));

@@ -11,14 +11,6 @@
 mod common;
 use common::*;
 
-fn records(path: &std::path::Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 fn jsonl_policy(path: &std::path::Path) -> String {
     format!(
         "dirty: {{max_rows: 1000, sink: {{type: jsonl, path: \"{}\"}}}}\n",

@@ -236,14 +236,19 @@ async fn run(
         }
     });
     // The mapping/filter/SQL transform, if any, sits between readers and writer.
-    let transform_rejected = Arc::new(AtomicU64::new(0));
-    let transform_rejects = Rejects::new(Arc::new(StageRejects::new(
-        dirty.clone(),
-        &task.spec.name,
-        &run_id,
-        None,
-        transform_rejected.clone(),
-    )));
+    // Rows the transform and the sink reject, counted per stage.
+    let stage = |split: Option<u32>| {
+        let count = Arc::new(AtomicU64::new(0));
+        let rejects = Rejects::new(Arc::new(StageRejects::new(
+            dirty.clone(),
+            &task.spec.name,
+            &run_id,
+            split,
+            count.clone(),
+        )));
+        (count, rejects)
+    };
+    let (transform_rejected, transform_rejects) = stage(None);
     let (input, transformed) =
         crate::transform::apply(plan.transform.as_ref(), input, transform_rejects);
     // Values going into narrower target columns, and floats the target
@@ -268,14 +273,7 @@ async fn run(
         }
         None => input,
     };
-    let sink_rejected = Arc::new(AtomicU64::new(0));
-    let sink_rejects = Rejects::new(Arc::new(StageRejects::new(
-        dirty.clone(),
-        &task.spec.name,
-        &run_id,
-        None,
-        sink_rejected.clone(),
-    )));
+    let (_, sink_rejects) = stage(None);
     let write = writer.write_all(input, &sink_rejects);
     let watch_readers = async {
         let mut first_err = None;
