@@ -2,6 +2,7 @@
 //! reading Arrow values back by [`ColumnType`](ferry_core::ColumnType).
 
 pub mod builder;
+pub mod list;
 pub mod stream;
 pub mod values;
 

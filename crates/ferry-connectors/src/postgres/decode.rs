@@ -43,6 +43,10 @@ impl CopyDecoder {
             .iter()
             .map(|t| match t {
                 ColumnType::Decimal { precision, scale } => (*precision, *scale),
+                ColumnType::List(elem) => match **elem {
+                    ColumnType::Decimal { precision, scale } => (precision, scale),
+                    _ => (38, 0),
+                },
                 _ => (38, 0),
             })
             .collect();
@@ -196,7 +200,7 @@ fn bad(wire: Wire, len: usize) -> String {
 
 /// Appends one non-NULL value; returns its variable-length bytes.
 #[inline]
-fn decode_value(
+pub(super) fn decode_value(
     wire: Wire,
     (precision, scale): (u8, u8),
     v: &[u8],
@@ -251,6 +255,12 @@ fn decode_value(
         }
         (Wire::Uuid, ColumnBuilder::Uuid(b)) if v.len() == 16 => {
             b.append_value(v).map_err(|e| format!("uuid: {e}"))?
+        }
+        (Wire::Interval, ColumnBuilder::Interval(b)) if v.len() == 16 => {
+            b.append_value(super::interval::decode(v)?)
+        }
+        (Wire::Array(elem), ColumnBuilder::List(b)) => {
+            return super::array::decode(elem, (precision, scale), v, b);
         }
         (w, _) => return Err(bad(w, v.len())),
     }

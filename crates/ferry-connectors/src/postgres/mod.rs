@@ -20,9 +20,11 @@
 //! A failed, cancelled or killed run rolls back: the target is exactly as it
 //! was and nothing is left behind.
 
+mod array;
 mod catalog;
 mod decode;
 mod encode;
+mod interval;
 mod numeric;
 mod sink;
 mod source;
