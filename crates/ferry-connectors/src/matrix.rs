@@ -38,10 +38,25 @@ const PG_NATIVE: &[&str] = &[
     "json",
     "jsonb",
     "interval",
+    "int2[]",
     "int4[]",
+    "int8[]",
+    "float8[]",
+    "numeric(10,2)[]",
+    "numeric[]",
+    "bool[]",
     "text[]",
+    "varchar(20)[]",
+    "date[]",
+    "timestamp[]",
+    "timestamptz[]",
+    "uuid[]",
+    "interval[]",
+    "jsonb[]",
     "inet",
+    "inet[]",
     "my_enum",
+    "my_enum[]",
 ];
 
 /// MySQL/MariaDB native types shown in the matrix, as `COLUMN_TYPE` reports them.
@@ -79,7 +94,10 @@ const MYSQL_NATIVE: &[&str] = &[
     "enum('a','b')",
     "set('a','b')",
     "year",
+    "bit(1)",
     "bit(8)",
+    "bit(63)",
+    "bit(64)",
     "geometry",
 ];
 
@@ -123,6 +141,11 @@ const SQLITE_NATIVE: &[&str] = &[
 /// `numeric(15,2)` or `int4[]`).
 fn pg_catalog(declared: &str) -> (String, i32) {
     let lower = declared.trim().to_ascii_lowercase();
+    if let Some(elem) = lower.strip_suffix("[]") {
+        // An array column keeps its element's typmod (`numeric(10,2)[]`).
+        let (typname, typmod) = pg_catalog(elem);
+        return (format!("_{typname}"), typmod);
+    }
     let (head, args) = match lower.find('(') {
         Some(i) => (lower[..i].trim(), lower[i + 1..].trim_end_matches(')')),
         None => (lower.as_str(), ""),
@@ -131,9 +154,6 @@ fn pg_catalog(declared: &str) -> (String, i32) {
         .split(',')
         .filter_map(|x| x.trim().parse().ok())
         .collect();
-    if let Some(elem) = head.strip_suffix("[]") {
-        return (format!("_{}", pg_catalog(elem).0), -1);
-    }
     let typname = match head {
         "boolean" => "bool",
         "smallint" => "int2",
@@ -158,11 +178,15 @@ fn pg_catalog(declared: &str) -> (String, i32) {
     (typname.to_string(), typmod)
 }
 
+/// The enum type the matrix shows (`CREATE TYPE my_enum AS ENUM (...)`).
+const PG_ENUM: &str = "my_enum";
+
 /// How PostgreSQL reads a column declared `declared`.
 fn pg_mapping(declared: &str) -> (ColumnType, Option<postgres::types::Wire>) {
     let (typname, typmod) = pg_catalog(declared);
     postgres::types::PgColumn {
         name: "c".into(),
+        is_enum: typname == PG_ENUM,
         typname,
         formatted: declared.to_string(),
         typmod,
@@ -263,13 +287,35 @@ pub fn type_matrix_markdown() -> String {
          decimal text; Ferry accepts those columns as targets of those types."
     );
     let _ = writeln!(w);
+    let _ = writeln!(
+        w,
+        "MySQL/MariaDB and SQLite have no interval or array types: an `interval` is stored as its \
+         ISO 8601 duration text as PostgreSQL prints it with `intervalstyle = iso_8601` \
+         (`P1Y2M3DT4H5M6.789S`), and a `list<T>` as a compact JSON array as PostgreSQL's \
+         `to_json` prints it (`[1,null,3]`, `[\"a\",\"b\"]`, `[1.50,2.00]`; NaN and ±Infinity \
+         floats as strings). Both read back as text/JSON, not as the original type."
+    );
+    let _ = writeln!(w);
 
     let _ = writeln!(w, "## PostgreSQL: native type → ColumnType");
+    let _ = writeln!(w);
+    let _ = writeln!(
+        w,
+        "An array column's dimensions belong to each value, not to the column: Ferry reads \
+         one-dimensional arrays with lower bound 1 as lists; a value with more dimensions \
+         (`{{{{1,2}},{{3,4}}}}`) or another lower bound (`[0:1]={{1,2}}`) is an error naming the \
+         column (never a flattened list). Arrays of types without a binary mapping, and arrays \
+         of enums, are read as their `::text` form. An enum column is read as its label and \
+         accepts text when it is a target (the server checks each label)."
+    );
     let _ = writeln!(w);
     let _ = writeln!(w, "| native | ColumnType | read as |\n|---|---|---|");
     for native in PG_NATIVE {
         let (ty, wire) = pg_mapping(native);
         let read = match wire {
+            Some(postgres::types::Wire::Array(elem)) => {
+                format!("binary COPY (`Array({elem:?})`; one dimension, lower bound 1)")
+            }
             Some(wire) => format!("binary COPY (`{wire:?}`)"),
             None => "`::text` (lossless text form)".into(),
         };
@@ -355,6 +401,10 @@ mod tests {
         assert_eq!(pg_catalog("double precision"), ("float8".into(), -1));
         assert_eq!(pg_catalog("char(3)"), ("bpchar".into(), 7));
         assert_eq!(pg_catalog("int4[]"), ("_int4".into(), -1));
+        assert_eq!(
+            pg_catalog("numeric(10,2)[]"),
+            ("_numeric".into(), (10 << 16 | 2) + 4)
+        );
     }
 
     #[test]
@@ -370,6 +420,31 @@ mod tests {
         );
         assert!(
             md.contains("| `MONEY` | Numeric | `decimal_text` |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| `interval` | `interval` | binary COPY (`Interval`) |"),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "| `numeric(10,2)[]` | `list<decimal(10,2)>` | binary COPY (`Array(Numeric)`"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("| `my_enum` | `text` | binary COPY (`Text`) |"),
+            "{md}"
+        );
+        assert!(md.contains("| `inet[]` | `text` | `::text`"), "{md}");
+        assert!(md.contains("| `bit(1)` | `bool` |"), "{md}");
+        assert!(md.contains("| `bit(63)` | `int64` |"), "{md}");
+        assert!(
+            md.contains("| `interval` | `Interval(MonthDayNano)` | `interval` | yes | `LONGTEXT` | no: `text` | `TEXT` | no: `text` |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| `list<int32>` | `List(Int32)` | `integer[]` | yes | `JSON` | no: `json` | `JSON_TEXT` | no: `json` |"),
             "{md}"
         );
     }

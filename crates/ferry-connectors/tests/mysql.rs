@@ -258,7 +258,7 @@ async fn schema_discovery_maps_every_type() {
         ("y", ColumnType::Int16),
         ("e", text(None, false)),
         ("st", text(None, false)),
-        ("bt", ColumnType::Binary),
+        ("bt", ColumnType::Int64),
     ];
     let got: Vec<(&str, ColumnType)> = schema
         .columns
@@ -368,7 +368,9 @@ async fn reads_exact_values() {
     assert_eq!(c("y").as_primitive::<Int16Type>().value(0), 2024);
     assert_eq!(c("e").as_string::<i32>().value(0), "b");
     assert_eq!(c("st").as_string::<i32>().value(0), "x,y");
-    assert_eq!(c("bt").as_binary::<i32>().value(0), &[0x02, 0xaa]);
+    // BIT(10) b'1010101010' is the number 0x2aa.
+    assert_eq!(c("bt").as_primitive::<Int64Type>().value(0), 0x2aa);
+    assert_eq!(c("bt").as_primitive::<Int64Type>().value(2), 0);
     // Row 2 is NULL everywhere except the key and the NOT NULL column.
     for (i, f) in b.schema().fields().iter().enumerate() {
         let nulls = b.column(i).is_null(1);
@@ -840,7 +842,7 @@ async fn round_trips_mysql_to_mysql() {
     );
     assert_eq!(w.commit().await.unwrap(), 3);
     let cols = "id, b, ti, si, mi, i, bi, tiu, siu, miu, iu, biu, d, dw, f * 1e0, db, c, vc, tt, tx, \
-                lt, HEX(bn), HEX(vb), HEX(bl), dt, tm, dtm, ts, j, u, y, e, st, HEX(CAST(bt AS BINARY))";
+                lt, HEX(bn), HEX(vb), HEX(bl), dt, tm, dtm, ts, j, u, y, e, st, bt + 0";
     let a = rows(&format!("SELECT {cols} FROM {from} ORDER BY id")).await;
     let b = rows(&format!("SELECT {cols} FROM {to} ORDER BY id")).await;
     assert_eq!(a, b);
@@ -1195,5 +1197,228 @@ async fn one_writer_per_target_and_interrupted_writes_clean_up() {
     assert_eq!(
         rows(&format!("SELECT COUNT(*) FROM {table}")).await[0][0].as_deref(),
         Some("4")
+    );
+}
+
+/// Writes `batches` described by `schema` through the sink and commits.
+async fn write_schema_batches(
+    table: &str,
+    schema: &TableSchema,
+    mode: SyncMode,
+    batches: Vec<RecordBatch>,
+) -> ferry_core::Result<u64> {
+    let mut w = sink(table).prepare(schema, mode).await?;
+    match w.write_all(stream_of(batches), &Rejects::strict()).await {
+        Ok(_) => w.commit().await,
+        Err(e) => {
+            w.abort().await?;
+            Err(e)
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bits_years_enums_and_sets_read_exactly_and_take_values_back() {
+    let table = "ferry_t_bits_enums";
+    exec(&format!("DROP TABLE IF EXISTS {table}")).await;
+    exec(&format!(
+        "CREATE TABLE {table} (id INT PRIMARY KEY, b1 BIT(1), b8 BIT(8), b63 BIT(63), b64 BIT(64), \
+         y YEAR, e ENUM('a','b c','ü'), s SET('x','y','z'))"
+    ))
+    .await;
+    exec(&format!(
+        "INSERT INTO {table} VALUES
+         (1, b'1', b'10000001', b'{}', b'{}', 2155, 'b c', 'x,z'),
+         (2, b'0', 0, 0, 0, 1901, 'ü', ''),
+         (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
+        "1".repeat(63),
+        "1".repeat(64)
+    ))
+    .await;
+    let (schema, batches) = read_all(&source(table), 1 << 20).await.unwrap();
+    let types: Vec<ColumnType> = schema.columns.iter().map(|c| c.ty.clone()).collect();
+    let text = ColumnType::Text {
+        max_chars: None,
+        fixed: false,
+    };
+    assert_eq!(
+        types,
+        vec![
+            ColumnType::Int32,
+            ColumnType::Bool,
+            ColumnType::Int64,
+            ColumnType::Int64,
+            ColumnType::Decimal {
+                precision: 20,
+                scale: 0
+            },
+            ColumnType::Int16,
+            text.clone(),
+            text.clone(),
+        ]
+    );
+    let b = &batches[0];
+    let c = |n: &str| b.column_by_name(n).unwrap().clone();
+    let b1 = c("b1");
+    let b1 = b1.as_boolean();
+    assert!(b1.value(0) && !b1.value(1) && b1.is_null(2));
+    assert_eq!(c("b8").as_primitive::<Int64Type>().value(0), 129);
+    assert_eq!(c("b63").as_primitive::<Int64Type>().value(0), i64::MAX);
+    assert_eq!(
+        c("b64").as_primitive::<Decimal128Type>().value(0),
+        u64::MAX as i128
+    );
+    assert_eq!(c("y").as_primitive::<Int16Type>().value(0), 2155);
+    assert_eq!(c("e").as_string::<i32>().value(0), "b c");
+    assert_eq!(c("e").as_string::<i32>().value(1), "ü");
+    assert_eq!(c("s").as_string::<i32>().value(0), "x,z");
+    assert_eq!(c("s").as_string::<i32>().value(1), "");
+
+    // The same table as a target: bools into BIT(1), integers into BIT(n),
+    // years, and labels into ENUM/SET (the server checks each label).
+    let write_schema = TableSchema {
+        table: "t".into(),
+        columns: vec![
+            col("id", ColumnType::Int32, false),
+            col("b1", ColumnType::Bool, true),
+            col("b8", ColumnType::Int64, true),
+            col("y", ColumnType::Int16, true),
+            col("e", text.clone(), true),
+            col("s", text.clone(), true),
+        ],
+        primary_key: vec!["id".into()],
+    };
+    let batch = |ids: Vec<i32>, b8: Vec<Option<i64>>, e: Vec<Option<&str>>| {
+        let n = ids.len();
+        RecordBatch::try_new(
+            write_schema.arrow_schema(),
+            vec![
+                Arc::new(Int32Array::from(ids)) as ArrayRef,
+                Arc::new(BooleanArray::from(
+                    (0..n).map(|i| Some(i % 2 == 0)).collect::<Vec<_>>(),
+                )),
+                Arc::new(Int64Array::from(b8)),
+                Arc::new(Int16Array::from(vec![Some(1999); n])),
+                Arc::new(StringArray::from(e)),
+                Arc::new(StringArray::from(vec![Some("z,x"); n])),
+            ],
+        )
+        .unwrap()
+    };
+    write_schema_batches(
+        table,
+        &write_schema,
+        SyncMode::FullAppend,
+        vec![batch(
+            vec![4, 5],
+            vec![Some(255), None],
+            vec![Some("a"), Some("ü")],
+        )],
+    )
+    .await
+    .unwrap();
+    let q = format!("SELECT id, b1 + 0, b8 + 0, y, e, s FROM {table} WHERE id >= 4 ORDER BY id");
+    let s = |v: &str| Some(v.to_string());
+    assert_eq!(
+        rows(&q).await,
+        vec![
+            vec![s("4"), s("1"), s("255"), s("1999"), s("a"), s("x,z")],
+            vec![s("5"), s("0"), None, s("1999"), s("ü"), s("x,z")],
+        ]
+    );
+    // A label the enum does not have, or a number too wide for BIT(8): refused, nothing kept.
+    for (b8, e) in [(Some(1), "nope"), (Some(256), "a")] {
+        let err = write_schema_batches(
+            table,
+            &write_schema,
+            SyncMode::FullAppend,
+            vec![batch(vec![6], vec![b8], vec![Some(e)])],
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::DirtyData, "{err}");
+        let column = if e == "nope" { "`e`" } else { "`b8`" };
+        assert!(err.to_string().contains(column), "{err}");
+    }
+    assert_eq!(
+        rows(&format!("SELECT COUNT(*) FROM {table}")).await[0][0].as_deref(),
+        Some("5")
+    );
+}
+
+/// Intervals and lists (from PostgreSQL) have no MySQL/MariaDB type: Ferry
+/// creates `LONGTEXT` holding ISO 8601 durations and `JSON` holding arrays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intervals_and_lists_are_stored_as_iso_and_json_text() {
+    use arrow::array::{IntervalMonthDayNanoArray, ListArray, ListBuilder, StringBuilder};
+    use arrow::datatypes::IntervalMonthDayNano;
+
+    let table = "ferry_t_textforms";
+    exec(&format!("DROP TABLE IF EXISTS {table}")).await;
+    let text = ColumnType::Text {
+        max_chars: None,
+        fixed: false,
+    };
+    let schema = TableSchema {
+        table: "t".into(),
+        columns: vec![
+            col("id", ColumnType::Int32, false),
+            col("iv", ColumnType::Interval, true),
+            col("li", ColumnType::list(ColumnType::Int32), true),
+            col("lt", ColumnType::list(text.clone()), true),
+        ],
+        primary_key: vec!["id".into()],
+    };
+    let mut lt = ListBuilder::new(StringBuilder::new());
+    for v in [Some("a\"b"), Some("c,d"), None, Some("tab\t☃ \\")] {
+        lt.values().append_option(v);
+    }
+    lt.append(true);
+    lt.append(true);
+    lt.append(false);
+    let batch = RecordBatch::try_new(
+        schema.arrow_schema(),
+        vec![
+            Arc::new(Int32Array::from(vec![1, 2, 3])),
+            Arc::new(IntervalMonthDayNanoArray::from(vec![
+                Some(IntervalMonthDayNano::new(14, 3, 14_706_789_000_000)),
+                Some(IntervalMonthDayNano::new(0, -1, 0)),
+                None,
+            ])),
+            Arc::new(ListArray::from_iter_primitive::<Int32Type, _, _>(vec![
+                Some(vec![Some(1), None, Some(-3)]),
+                Some(vec![]),
+                None,
+            ])),
+            Arc::new(lt.finish()),
+        ],
+    )
+    .unwrap();
+    write_schema_batches(table, &schema, SyncMode::FullOverwrite, vec![batch])
+        .await
+        .unwrap();
+    let s = |v: &str| Some(v.to_string());
+    assert_eq!(
+        rows(&format!(
+            "SELECT id, iv, li, lt, JSON_VALID(li) AND JSON_VALID(lt) FROM {table} ORDER BY id"
+        ))
+        .await,
+        vec![
+            vec![
+                s("1"),
+                s("P1Y2M3DT4H5M6.789S"),
+                s("[1,null,-3]"),
+                s(r#"["a\"b","c,d",null,"tab\t☃ \\"]"#),
+                s("1")
+            ],
+            vec![s("2"), s("P-1D"), s("[]"), s("[]"), s("1")],
+            vec![s("3"), None, None, None, None],
+        ]
+    );
+    let (back, _) = read_all(&source(table), 1 << 20).await.unwrap();
+    let types: Vec<ColumnType> = back.columns.iter().map(|c| c.ty.clone()).collect();
+    assert_eq!(
+        types,
+        vec![ColumnType::Int32, text, ColumnType::Json, ColumnType::Json]
     );
 }

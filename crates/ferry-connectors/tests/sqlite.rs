@@ -1045,3 +1045,116 @@ async fn narrow_decimals_survive_real_storage() {
         assert_eq!(a, b, "decimal(15,{s})");
     }
 }
+
+/// Intervals and lists (from PostgreSQL) have no SQLite type: they are stored
+/// as ISO 8601 duration text and JSON array text, and read back as text/json.
+#[tokio::test]
+async fn intervals_and_lists_are_stored_as_iso_and_json_text() {
+    use arrow::array::{
+        Decimal128Builder, IntervalMonthDayNanoArray, ListArray, ListBuilder, StringBuilder,
+    };
+    use arrow::datatypes::{Int32Type, IntervalMonthDayNano};
+
+    let db = TempDb::new("textforms");
+    let dec = ColumnType::Decimal {
+        precision: 10,
+        scale: 2,
+    };
+    let schema = TableSchema {
+        table: "t".into(),
+        columns: vec![
+            col("id", ColumnType::Int64, false),
+            col("iv", ColumnType::Interval, true),
+            col("li", ColumnType::list(ColumnType::Int32), true),
+            col("lt", ColumnType::list(text()), true),
+            col("ld", ColumnType::list(dec.clone()), true),
+        ],
+        primary_key: vec!["id".into()],
+    };
+    let mut lt = ListBuilder::new(StringBuilder::new());
+    lt.values().append_value("a\"b");
+    lt.values().append_value("c,d");
+    lt.values().append_null();
+    lt.values().append_value("☃\n");
+    lt.append(true);
+    lt.append(true);
+    lt.append(false);
+    let mut ld = ListBuilder::new(
+        Decimal128Builder::new()
+            .with_precision_and_scale(10, 2)
+            .unwrap(),
+    );
+    ld.values().append_value(150);
+    ld.values().append_value(-5);
+    ld.append(true);
+    ld.append(true);
+    ld.append(false);
+    let batch = RecordBatch::try_new(
+        schema.arrow_schema(),
+        vec![
+            Arc::new(Int64Array::from(vec![1, 2, 3])),
+            Arc::new(IntervalMonthDayNanoArray::from(vec![
+                Some(IntervalMonthDayNano::new(14, 3, 14_706_789_000_000)),
+                Some(IntervalMonthDayNano::new(-14, 3, -1_000)),
+                None,
+            ])),
+            Arc::new(ListArray::from_iter_primitive::<Int32Type, _, _>(vec![
+                Some(vec![Some(1), None, Some(-3)]),
+                Some(vec![]),
+                None,
+            ])),
+            Arc::new(lt.finish()),
+            Arc::new(ld.finish()),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        write(&db, "t", &schema, vec![batch], SyncMode::FullOverwrite)
+            .await
+            .unwrap(),
+        3
+    );
+    let conn = db.conn();
+    let declared: Vec<String> = conn
+        .prepare("SELECT type FROM pragma_table_info('t') ORDER BY cid")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(
+        declared,
+        vec!["INTEGER", "TEXT", "JSON_TEXT", "JSON_TEXT", "JSON_TEXT"]
+    );
+    let rows: Vec<String> = conn
+        .prepare(
+            "SELECT concat_ws('|', id, coalesce(iv,'~'), coalesce(li,'~'), coalesce(lt,'~'), \
+             coalesce(ld,'~'), typeof(iv), typeof(ld)) FROM t ORDER BY id",
+        )
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            r#"1|P1Y2M3DT4H5M6.789S|[1,null,-3]|["a\"b","c,d",null,"☃\n"]|[1.50,-0.05]|text|text"#,
+            "2|P-1Y-2M3DT-0.000001S|[]|[]|[]|text|text",
+            "3|~|~|~|~|null|null",
+        ]
+    );
+    // They read back as their text forms.
+    let (back, _) = read_all(&db, "t", 1 << 20).await.unwrap();
+    let types: Vec<ColumnType> = back.columns.iter().map(|c| c.ty.clone()).collect();
+    assert_eq!(
+        types,
+        vec![
+            ColumnType::Int64,
+            text(),
+            ColumnType::Json,
+            ColumnType::Json,
+            ColumnType::Json
+        ]
+    );
+}

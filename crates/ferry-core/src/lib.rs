@@ -7,6 +7,8 @@
 //!   strict serde, a JSON Schema from the same structs, and a pure `validate()`.
 //! * [`types`]: the type-mapping contract (native type → [`ColumnType`] → Arrow
 //!   type → native type) that every connector goes through.
+//! * [`text_form`]: the exact text of an interval (ISO 8601) and of a list
+//!   (a JSON array), for targets without such types.
 //! * [`schema`]: a table's columns and key, with conversion to an Arrow schema.
 //! * [`connector`]: the small [`Source`]/[`Sink`] traits and their optional
 //!   capabilities.
@@ -20,6 +22,7 @@ pub mod error;
 pub mod reject;
 pub mod schema;
 pub mod spec;
+pub mod text_form;
 pub mod types;
 
 pub use connector::{BatchStream, ReadSession, Sink, SinkWriter, Source, Split};

@@ -18,7 +18,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use arrow::datatypes::{DataType, TimeUnit};
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, IntervalUnit, TimeUnit};
 
 /// Arrow field metadata key holding the column's [`ColumnType`] in canonical text form.
 pub const FIELD_TYPE_KEY: &str = "ferry.type";
@@ -85,6 +87,13 @@ pub enum ColumnType {
     Uuid,
     /// JSON document, carried as its text.
     Json,
+    /// A span of calendar time kept as its three parts — months, days and
+    /// nanoseconds (PostgreSQL's `interval`: months, days, microseconds) —
+    /// because a month is not a fixed number of days nor a day of seconds.
+    Interval,
+    /// A one-dimensional list of values of one scalar type (PostgreSQL
+    /// arrays); elements may be NULL. Lists do not nest.
+    List(Box<ColumnType>),
 }
 
 impl ColumnType {
@@ -109,7 +118,22 @@ impl ColumnType {
                 DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
             }
             ColumnType::Uuid => DataType::FixedSizeBinary(16),
+            ColumnType::Interval => DataType::Interval(IntervalUnit::MonthDayNano),
+            ColumnType::List(elem) => {
+                DataType::List(Arc::new(Field::new_list_field(elem.arrow_type(), true)))
+            }
         }
+    }
+
+    /// Whether this type may be the element of a [`ColumnType::List`]: any
+    /// type but a list.
+    pub fn is_list_element(&self) -> bool {
+        !matches!(self, ColumnType::List(_))
+    }
+
+    /// A list of `elem`.
+    pub fn list(elem: ColumnType) -> ColumnType {
+        ColumnType::List(Box::new(elem))
     }
 
     /// One value of every variant, with typical parameters: what type-matrix
@@ -138,6 +162,9 @@ impl ColumnType {
             ColumnType::TimestampTz,
             ColumnType::Uuid,
             ColumnType::Json,
+            ColumnType::Interval,
+            ColumnType::list(ColumnType::Int32),
+            ColumnType::list(text(None, false)),
         ]
     }
 
@@ -205,6 +232,17 @@ impl ColumnType {
                     fixed: false,
                 },
             ) => *n >= 36,
+            // An interval's ISO 8601 text (`P1Y2M3DT4H5M6.789S`) and a
+            // list's JSON array text are exact.
+            (
+                Interval | List(_),
+                Text {
+                    max_chars: None,
+                    fixed: false,
+                },
+            ) => true,
+            (List(_), Json) => true,
+            (List(a), List(b)) => a.fits_into(b),
             (Timestamp, TimestampTz) | (TimestampTz, Timestamp) => false,
             _ => false,
         }
@@ -269,6 +307,8 @@ impl fmt::Display for ColumnType {
             ColumnType::TimestampTz => f.write_str("timestamptz"),
             ColumnType::Uuid => f.write_str("uuid"),
             ColumnType::Json => f.write_str("json"),
+            ColumnType::Interval => f.write_str("interval"),
+            ColumnType::List(elem) => write!(f, "list<{elem}>"),
         }
     }
 }
@@ -276,7 +316,7 @@ impl fmt::Display for ColumnType {
 /// Error parsing a [`ColumnType`] from text.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "unknown column type `{0}` (expected one of: bool, int16, int32, int64, float32, float64, decimal(p,s), decimal_text, text, varchar(n), char(n), binary, date, time, timestamp, timestamptz, uuid, json)"
+    "unknown column type `{0}` (expected one of: bool, int16, int32, int64, float32, float64, decimal(p,s), decimal_text, text, varchar(n), char(n), binary, date, time, timestamp, timestamptz, uuid, json, interval, list<T> of any of these but list)"
 )]
 pub struct ParseColumnTypeError(String);
 
@@ -285,6 +325,13 @@ impl FromStr for ColumnType {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let err = || ParseColumnTypeError(s.to_string());
+        if let Some(inner) = s.strip_prefix("list<").and_then(|r| r.strip_suffix('>')) {
+            let elem: ColumnType = inner.trim().parse().map_err(|_| err())?;
+            if !elem.is_list_element() {
+                return Err(err());
+            }
+            return Ok(ColumnType::list(elem));
+        }
         let (head, args) = match s.find('(') {
             Some(i) if s.ends_with(')') => (&s[..i], Some(&s[i + 1..s.len() - 1])),
             Some(_) => return Err(err()),
@@ -328,6 +375,7 @@ impl FromStr for ColumnType {
             ("timestamptz", []) => ColumnType::TimestampTz,
             ("uuid", []) => ColumnType::Uuid,
             ("json", []) => ColumnType::Json,
+            ("interval", []) => ColumnType::Interval,
             _ => return Err(err()),
         })
     }
@@ -346,6 +394,37 @@ mod tests {
         }
         assert!("decimal(40,2)".parse::<ColumnType>().is_err());
         assert!("int128".parse::<ColumnType>().is_err());
+        assert!("list<list<int32>>".parse::<ColumnType>().is_err());
+        assert!("list<int32".parse::<ColumnType>().is_err());
+        assert_eq!(
+            "list<decimal(10,2)>".parse::<ColumnType>().expect("parses"),
+            ColumnType::list(ColumnType::Decimal {
+                precision: 10,
+                scale: 2
+            })
+        );
+    }
+
+    #[test]
+    fn intervals_and_lists_fit_their_text_forms() {
+        let text = ColumnType::Text {
+            max_chars: None,
+            fixed: false,
+        };
+        let list = |t| ColumnType::list(t);
+        assert!(ColumnType::Interval.fits_into(&text));
+        assert!(ColumnType::Interval.fits_with_checks(&text));
+        assert!(!ColumnType::Interval.fits_into(&ColumnType::Json));
+        assert!(list(ColumnType::Int32).fits_into(&ColumnType::Json));
+        assert!(list(ColumnType::Int32).fits_into(&text));
+        assert!(list(ColumnType::Int32).fits_into(&list(ColumnType::Int64)));
+        assert!(!list(ColumnType::Int64).fits_into(&list(ColumnType::Int32)));
+        assert!(!list(ColumnType::Int64).fits_with_checks(&list(ColumnType::Int32)));
+        assert!(!text.fits_into(&ColumnType::Interval));
+        assert_eq!(
+            list(ColumnType::Int32).arrow_type().to_string(),
+            "List(Int32)"
+        );
     }
 
     #[test]

@@ -25,7 +25,8 @@ use std::sync::Arc;
 use arrow::array::{
     Array, ArrayRef, BinaryBuilder, BooleanArray, BooleanBuilder, Date32Builder, Decimal128Builder,
     FixedSizeBinaryBuilder, Float32Builder, Float64Builder, Int16Builder, Int32Builder,
-    Int64Builder, StringBuilder, Time64MicrosecondBuilder, TimestampMicrosecondBuilder,
+    Int64Builder, IntervalMonthDayNanoBuilder, StringBuilder, Time64MicrosecondBuilder,
+    TimestampMicrosecondBuilder,
 };
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::{Field, Schema, SchemaRef};
@@ -77,6 +78,8 @@ struct RejectedRow {
     bad: Box<BadValue>,
 }
 
+use super::list::ListColumn;
+
 /// One column's Arrow builder, chosen from its [`ColumnType`].
 pub enum ColumnBuilder {
     /// bool
@@ -105,6 +108,10 @@ pub enum ColumnBuilder {
     Timestamp(TimestampMicrosecondBuilder),
     /// uuid
     Uuid(FixedSizeBinaryBuilder),
+    /// interval (months, days, nanoseconds)
+    Interval(IntervalMonthDayNanoBuilder),
+    /// list<T>: one element builder plus offsets
+    List(ListColumn),
 }
 
 impl ColumnBuilder {
@@ -140,7 +147,48 @@ impl ColumnBuilder {
             ColumnType::Uuid => {
                 ColumnBuilder::Uuid(FixedSizeBinaryBuilder::with_capacity(capacity, 16))
             }
+            ColumnType::Interval => {
+                ColumnBuilder::Interval(IntervalMonthDayNanoBuilder::with_capacity(capacity))
+            }
+            ColumnType::List(elem) => ColumnBuilder::List(ListColumn::new(elem, capacity)),
         }
+    }
+
+    /// The builder for a column (or list element) of type `ty`.
+    pub(crate) fn of_type(ty: &ColumnType, capacity: usize) -> Self {
+        Self::new(ty, capacity)
+    }
+
+    /// Values appended since the last finish.
+    pub fn len(&self) -> usize {
+        use arrow::array::ArrayBuilder;
+        match self {
+            ColumnBuilder::Bool(b) => b.len(),
+            ColumnBuilder::Int16(b) => b.len(),
+            ColumnBuilder::Int32(b) => b.len(),
+            ColumnBuilder::Int64(b) => b.len(),
+            ColumnBuilder::Float32(b) => b.len(),
+            ColumnBuilder::Float64(b) => b.len(),
+            ColumnBuilder::Decimal(b) => b.len(),
+            ColumnBuilder::Utf8(b) => b.len(),
+            ColumnBuilder::Binary(b) => b.len(),
+            ColumnBuilder::Date(b) => b.len(),
+            ColumnBuilder::Time(b) => b.len(),
+            ColumnBuilder::Timestamp(b) => b.len(),
+            ColumnBuilder::Uuid(b) => b.len(),
+            ColumnBuilder::Interval(b) => b.len(),
+            ColumnBuilder::List(b) => b.len(),
+        }
+    }
+
+    /// The values appended so far as an array; the builder starts empty again.
+    pub(crate) fn finish_array(&mut self) -> ArrayRef {
+        self.finish()
+    }
+
+    /// Whether nothing was appended since the last finish.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Appends a NULL.
@@ -159,6 +207,8 @@ impl ColumnBuilder {
             ColumnBuilder::Time(b) => b.append_null(),
             ColumnBuilder::Timestamp(b) => b.append_null(),
             ColumnBuilder::Uuid(b) => b.append_null(),
+            ColumnBuilder::Interval(b) => b.append_null(),
+            ColumnBuilder::List(b) => b.append_null(),
         }
     }
 
@@ -177,6 +227,8 @@ impl ColumnBuilder {
             ColumnBuilder::Time(b) => Arc::new(b.finish()),
             ColumnBuilder::Timestamp(b) => Arc::new(b.finish()),
             ColumnBuilder::Uuid(b) => Arc::new(b.finish()),
+            ColumnBuilder::Interval(b) => Arc::new(b.finish()),
+            ColumnBuilder::List(b) => b.finish(),
         }
     }
 
@@ -192,6 +244,9 @@ impl ColumnBuilder {
             | ColumnBuilder::Timestamp(_) => 8,
             ColumnBuilder::Decimal(_) | ColumnBuilder::Uuid(_) => 16,
             ColumnBuilder::Utf8(_) | ColumnBuilder::Binary(_) => 4,
+            ColumnBuilder::Interval(_) => 16,
+            // Offsets; the elements are counted as variable bytes on append.
+            ColumnBuilder::List(_) => 4,
         }
     }
 }

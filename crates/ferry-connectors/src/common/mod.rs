@@ -5,6 +5,7 @@
 pub mod builder;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 pub(crate) mod isolate;
+pub mod list;
 pub mod stream;
 pub mod values;
 

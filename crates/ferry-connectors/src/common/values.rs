@@ -7,11 +7,12 @@
 use arrow::array::{
     Array, ArrayRef, AsArray, BinaryArray, BooleanArray, Date32Array, Decimal128Array,
     FixedSizeBinaryArray, Float32Array, Float64Array, Int16Array, Int32Array, Int64Array,
-    StringArray, Time64MicrosecondArray, TimestampMicrosecondArray,
+    IntervalMonthDayNanoArray, ListArray, StringArray, Time64MicrosecondArray,
+    TimestampMicrosecondArray,
 };
 use arrow::datatypes::{
     Date32Type, Decimal128Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type,
-    Time64MicrosecondType, TimestampMicrosecondType,
+    IntervalMonthDayNanoType, Time64MicrosecondType, TimestampMicrosecondType,
 };
 use ferry_core::{ColumnType, Error, Result};
 
@@ -46,6 +47,11 @@ pub enum ColumnValues<'a> {
     Timestamp(&'a TimestampMicrosecondArray),
     /// uuid
     Uuid(&'a FixedSizeBinaryArray),
+    /// interval
+    Interval(&'a IntervalMonthDayNanoArray),
+    /// list<T>: the lists, a view of all their elements (indexed by the
+    /// lists' offsets), and the element type
+    List(&'a ListArray, Box<ColumnValues<'a>>, ColumnType),
 }
 
 impl<'a> ColumnValues<'a> {
@@ -80,6 +86,14 @@ impl<'a> ColumnValues<'a> {
                 ColumnValues::Timestamp(array.as_primitive::<TimestampMicrosecondType>())
             }
             ColumnType::Uuid => ColumnValues::Uuid(array.as_fixed_size_binary()),
+            ColumnType::Interval => {
+                ColumnValues::Interval(array.as_primitive::<IntervalMonthDayNanoType>())
+            }
+            ColumnType::List(elem) => {
+                let lists = array.as_list::<i32>();
+                let elements = ColumnValues::new(lists.values(), elem, column)?;
+                ColumnValues::List(lists, Box::new(elements), (**elem).clone())
+            }
         })
     }
 
@@ -100,8 +114,32 @@ impl<'a> ColumnValues<'a> {
             ColumnValues::Time(a) => a.is_null(i),
             ColumnValues::Timestamp(a) => a.is_null(i),
             ColumnValues::Uuid(a) => a.is_null(i),
+            ColumnValues::Interval(a) => a.is_null(i),
+            ColumnValues::List(a, _, _) => a.is_null(i),
         }
     }
+}
+
+/// Appends the ISO 8601 duration of row `i` of an interval array
+/// (see [`ferry_core::text_form`]).
+pub fn write_interval_text(out: &mut Vec<u8>, a: &IntervalMonthDayNanoArray, i: usize) {
+    let mut s = String::with_capacity(24);
+    ferry_core::text_form::write_interval_iso(&mut s, a.value(i));
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// Appends list `i` of `a` (elements of type `elem`) as a JSON array (see
+/// [`ferry_core::text_form`]); the error says which element has no JSON form.
+pub fn write_list_json(
+    out: &mut Vec<u8>,
+    a: &ListArray,
+    i: usize,
+    elem: &ColumnType,
+) -> std::result::Result<(), String> {
+    let mut s = String::new();
+    ferry_core::text_form::write_list_json(&mut s, a, i, elem)?;
+    out.extend_from_slice(s.as_bytes());
+    Ok(())
 }
 
 /// Writes the exact decimal text of `unscaled × 10^-scale` (e.g. `-12.50`).

@@ -2,8 +2,12 @@
 //!
 //! One line per row, fields separated by `\t`; `\N` is NULL; in text `\\`,
 //! `\t`, `\n` and NUL are escaped with a backslash; binary values travel as hex
-//! into a user variable and are stored with `UNHEX`. Numbers, decimals, dates
-//! and timestamps use exact text (no float goes through a decimal that rounds).
+//! into a user variable and are stored with `UNHEX`; bools and integers going
+//! into an existing `BIT(n)` column travel as numbers into a user variable and
+//! are stored with `CAST(… AS UNSIGNED)` (the server would take the text as the
+//! bits' raw bytes). Numbers, decimals, dates and timestamps use exact text (no
+//! float goes through a decimal that rounds); intervals their ISO 8601 text
+//! and lists a JSON array ([`ferry_core::text_form`]).
 //! The encoder appends to a caller's buffer and allocates nothing per row;
 //! [`produce`] turns a batch stream into the chunks the driver sends.
 
@@ -18,7 +22,8 @@ use tokio::sync::mpsc;
 
 use super::conn::{NativeColumn, TableInfo, quote};
 use crate::common::values::{
-    ColumnValues, write_date, write_decimal, write_time, write_timestamp, write_uuid,
+    ColumnValues, write_date, write_decimal, write_interval_text, write_list_json, write_time,
+    write_timestamp, write_uuid,
 };
 
 /// Microseconds in a day.
@@ -38,6 +43,8 @@ struct ColumnPlan {
     name: String,
     ty: ColumnType,
     enc: Enc,
+    /// The target column is `BIT(n)`: the value is loaded as a number.
+    bit_target: bool,
 }
 
 /// Encodes batches of one schema into `LOAD DATA` text for one target table.
@@ -57,6 +64,7 @@ impl RowEncoder {
                     name: c.name.clone(),
                     ty: c.ty.clone(),
                     enc: encoding(&c.ty, native),
+                    bit_target: native.is_some_and(|n| n.data_type == "bit"),
                 }
             })
             .collect();
@@ -71,6 +79,12 @@ impl RowEncoder {
             if c.ty == ColumnType::Binary {
                 fields.push(format!("@ferry_hex{i}"));
                 sets.push(format!("{} = UNHEX(@ferry_hex{i})", quote(&c.name)));
+            } else if c.bit_target {
+                fields.push(format!("@ferry_bit{i}"));
+                sets.push(format!(
+                    "{} = CAST(@ferry_bit{i} AS UNSIGNED)",
+                    quote(&c.name)
+                ));
             } else {
                 fields.push(quote(&c.name));
             }
@@ -213,6 +227,13 @@ fn encode_value(
             write_timestamp(out, x).map_err(|e| dirty(reason(e)))?;
         }
         ColumnValues::Uuid(a) => write_uuid(out, a.value(i)),
+        // Only digits, signs and the letters P Y M D T H S: nothing to escape.
+        ColumnValues::Interval(a) => write_interval_text(out, a, i),
+        ColumnValues::List(a, _, elem) => {
+            let mut json = Vec::new();
+            write_list_json(&mut json, a, i, elem).map_err(dirty)?;
+            push_escaped(out, &json);
+        }
     }
     Ok(())
 }

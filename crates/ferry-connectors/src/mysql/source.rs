@@ -111,13 +111,15 @@ impl Source for MysqlSource {
 }
 
 /// `SELECT` with expressions that make the server send exact text: `FLOAT`
-/// as the double it holds (its own text keeps only 6 digits).
+/// as the double it holds (its own text keeps only 6 digits), `BIT(n)` as
+/// the unsigned number it holds (its own value is raw bytes).
 fn select_sql(ep: &Endpoint, schema: &TableSchema) -> String {
     let cols: Vec<String> = schema
         .columns
         .iter()
         .map(|c| match c.ty {
             ColumnType::Float32 => format!("({} * 1e0)", quote(&c.name)),
+            _ if is_bit(&c.native_type) => format!("({} + 0)", quote(&c.name)),
             _ => quote(&c.name),
         })
         .collect();
@@ -126,6 +128,11 @@ fn select_sql(ep: &Endpoint, schema: &TableSchema) -> String {
         cols.join(", "),
         ep.qualified(&ep.table)
     )
+}
+
+/// Whether a native type (`COLUMN_TYPE`) is `BIT(n)`.
+fn is_bit(native: &str) -> bool {
+    native == "bit" || native.starts_with("bit(")
 }
 
 /// One snapshot on one connection. The connection goes to the reading task
@@ -314,6 +321,8 @@ impl Decode {
             ColumnType::Time => Decode::Time,
             ColumnType::Timestamp | ColumnType::TimestampTz => Decode::Timestamp,
             ColumnType::Uuid => Decode::Uuid,
+            // MySQL/MariaDB have no interval or array types: no column maps to these.
+            ColumnType::Interval | ColumnType::List(_) => Decode::Text,
         }
     }
 }

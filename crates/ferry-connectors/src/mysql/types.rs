@@ -11,7 +11,10 @@
 //!  float / double                     float32 / float64          FLOAT / DOUBLE
 //!  char(n) / varchar(n)               char(n) / varchar(n)       CHAR(n) / VARCHAR(n)
 //!  *text, enum, set                   text                       LONGTEXT
-//!  binary, varbinary, *blob, bit      binary                     LONGBLOB
+//!  binary, varbinary, *blob           binary                     LONGBLOB
+//!  bit(1) / bit(2..63) / bit(64)      bool / int64 / decimal(20,0) (read as `col + 0`)
+//!  (interval: no such type)           interval                   LONGTEXT holding ISO 8601 text
+//!  (arrays: no such type)             list<T>                    JSON holding a JSON array
 //!  date / time / datetime(n)          date / time / timestamp    DATE / TIME(6) / DATETIME(6)
 //!  timestamp                          timestamptz                DATETIME(6) holding UTC
 //!  json (MySQL), longtext+json_valid  json                       JSON
@@ -21,6 +24,12 @@
 //! `TIMESTAMP` is read in a `+00:00` session, so its values are UTC instants; a
 //! `timestamptz` target is `DATETIME(6)` holding UTC because MariaDB's
 //! `TIMESTAMP` only covers 1970–2038.
+//!
+//! `BIT(n)` is a number of n bits: `bit(1)` is a flag (bool), `bit(n ≤ 63)`
+//! fits `int64` exactly and reads as the number it is, `bit(64)` needs
+//! `decimal(20,0)`. Ferry writes bools and integers into an existing `BIT`
+//! column through `CAST(… AS UNSIGNED)` (a `LOAD DATA` string would be taken
+//! as raw bytes).
 
 use ferry_core::{ColumnDef, ColumnType, Error, Result, TableSchema};
 
@@ -61,9 +70,17 @@ pub(crate) fn column_type(c: &NativeColumn) -> Option<ColumnType> {
         "varchar" => text(len(), false),
         "longtext" if c.json => ColumnType::Json,
         "tinytext" | "text" | "mediumtext" | "longtext" | "enum" | "set" => text(None, false),
-        "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" | "bit" => {
+        "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => {
             ColumnType::Binary
         }
+        "bit" => match bit_width(&c.column_type) {
+            1 => ColumnType::Bool,
+            2..=63 => ColumnType::Int64,
+            _ => ColumnType::Decimal {
+                precision: 20,
+                scale: 0,
+            },
+        },
         "date" => ColumnType::Date,
         "time" => ColumnType::Time,
         "datetime" => ColumnType::Timestamp,
@@ -72,6 +89,15 @@ pub(crate) fn column_type(c: &NativeColumn) -> Option<ColumnType> {
         "uuid" => ColumnType::Uuid,
         _ => return None,
     })
+}
+
+/// The n of `bit(n)` (`bit` alone is `bit(1)`).
+pub(crate) fn bit_width(column_type: &str) -> u32 {
+    column_type
+        .split_once('(')
+        .and_then(|(_, rest)| rest.split(')').next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(1)
 }
 
 /// The [`ColumnType`] of a column whose `COLUMN_TYPE` is `declared`
@@ -243,6 +269,10 @@ pub(crate) fn ddl_type(ty: &ColumnType, has_uuid: bool) -> String {
         ColumnType::Uuid if has_uuid => "UUID".into(),
         ColumnType::Uuid => "CHAR(36)".into(),
         ColumnType::Json => "JSON".into(),
+        // ISO 8601 duration text (see ferry_core::text_form).
+        ColumnType::Interval => "LONGTEXT".into(),
+        // A JSON array (see ferry_core::text_form).
+        ColumnType::List(_) => "JSON".into(),
     }
 }
 
@@ -393,6 +423,21 @@ mod tests {
             })
         );
         assert_eq!(t("geometry", "geometry"), None);
+    }
+
+    #[test]
+    fn bits_are_flags_or_numbers() {
+        let t = |c: &str| column_type(&native("bit", c));
+        assert_eq!(t("bit(1)"), Some(ColumnType::Bool));
+        assert_eq!(t("bit(8)"), Some(ColumnType::Int64));
+        assert_eq!(t("bit(63)"), Some(ColumnType::Int64));
+        assert_eq!(
+            t("bit(64)"),
+            Some(ColumnType::Decimal {
+                precision: 20,
+                scale: 0
+            })
+        );
     }
 
     #[test]

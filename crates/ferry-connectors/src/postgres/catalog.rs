@@ -73,7 +73,8 @@ pub(crate) async fn find_table(
         .query(
             "SELECT a.attname::text, t.typname::text, format_type(a.atttypid, a.atttypmod),
                     a.atttypmod, a.attnotnull,
-                    (a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '')
+                    (a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> ''),
+                    t.typtype = 'e'
                FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
               WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
               ORDER BY a.attnum",
@@ -90,6 +91,7 @@ pub(crate) async fn find_table(
             typmod: r.get(3),
             not_null: r.get(4),
             has_default: r.get(5),
+            is_enum: r.get(6),
         })
         .collect();
     let pk_rows = client

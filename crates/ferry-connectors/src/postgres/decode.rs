@@ -50,6 +50,10 @@ impl CopyDecoder {
             .iter()
             .map(|t| match t {
                 ColumnType::Decimal { precision, scale } => (*precision, *scale),
+                ColumnType::List(elem) => match **elem {
+                    ColumnType::Decimal { precision, scale } => (precision, scale),
+                    _ => (38, 0),
+                },
                 _ => (38, 0),
             })
             .collect();
@@ -265,7 +269,7 @@ fn infinite(what: &str, positive: bool) -> Box<BadValue> {
 /// Appends one non-NULL value; returns its variable-length bytes, or why the
 /// value has no exact Arrow form (the builder is then left untouched).
 #[inline]
-fn decode_value(
+pub(super) fn decode_value(
     wire: Wire,
     (precision, scale): (u8, u8),
     v: &[u8],
@@ -332,6 +336,13 @@ fn decode_value(
         (Wire::Uuid, ColumnBuilder::Uuid(b)) if v.len() == 16 => b
             .append_value(v)
             .map_err(|e| BadValue::new(DirtyReason::Conversion, format!("uuid: {e}")))?,
+        (Wire::Interval, ColumnBuilder::Interval(b)) if v.len() == 16 => b.append_value(
+            super::interval::decode(v).map_err(|m| BadValue::new(DirtyReason::Conversion, m))?,
+        ),
+        (Wire::Array(elem), ColumnBuilder::List(b)) => {
+            return super::array::decode(elem, (precision, scale), v, b)
+                .map_err(|m| BadValue::new(DirtyReason::Conversion, m));
+        }
         (w, _) => return Err(bad(w, v.len())),
     }
     Ok(0)

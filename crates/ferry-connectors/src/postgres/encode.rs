@@ -10,7 +10,7 @@ use ferry_core::{ColumnType, Error, Result};
 use super::decode::{PG_EPOCH_DAYS, PG_EPOCH_MICROS};
 use super::numeric;
 use super::types::Wire;
-use crate::common::values::{ColumnValues, write_uuid};
+use crate::common::values::{ColumnValues, write_interval_text, write_list_json, write_uuid};
 
 /// The binary COPY header (signature, flags, no extension).
 pub const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
@@ -53,7 +53,12 @@ fn put(out: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 #[inline]
-fn encode_value(v: &ColumnValues, i: usize, wire: Wire, out: &mut Vec<u8>) -> Result<(), String> {
+pub(super) fn encode_value(
+    v: &ColumnValues,
+    i: usize,
+    wire: Wire,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
     if v.is_null(i) {
         out.extend_from_slice(&(-1i32).to_be_bytes());
         return Ok(());
@@ -102,6 +107,23 @@ fn encode_value(v: &ColumnValues, i: usize, wire: Wire, out: &mut Vec<u8>) -> Re
         (ColumnValues::Uuid(a), Wire::Text) => {
             let mut s = Vec::with_capacity(36);
             write_uuid(&mut s, a.value(i));
+            put(out, &s)
+        }
+        (ColumnValues::Interval(a), Wire::Interval) => super::interval::encode(out, a.value(i))?,
+        (ColumnValues::Interval(a), Wire::Text) => {
+            let mut s = Vec::with_capacity(24);
+            write_interval_text(&mut s, a, i);
+            put(out, &s)
+        }
+        (ColumnValues::List(a, elements, _), Wire::Array(elem)) => {
+            super::array::encode(out, a, elements, i, elem)?
+        }
+        (ColumnValues::List(a, _, elem), Wire::Text | Wire::Jsonb) => {
+            let mut s = Vec::new();
+            if wire == Wire::Jsonb {
+                s.push(1); // jsonb version byte
+            }
+            write_list_json(&mut s, a, i, elem)?;
             put(out, &s)
         }
         (_, w) => return Err(format!("cannot encode this value as {w:?}")),

@@ -32,9 +32,11 @@
 //! A failed, cancelled or killed run rolls back: the target is exactly as it
 //! was and nothing is left behind.
 
+mod array;
 mod catalog;
 mod decode;
 mod encode;
+mod interval;
 mod isolate;
 mod numeric;
 mod sink;

@@ -202,6 +202,12 @@ fn created_wire(ty: &ColumnType, native: &str) -> super::types::Wire {
         ColumnType::Time => Wire::Time,
         ColumnType::Timestamp | ColumnType::TimestampTz => Wire::Timestamp,
         ColumnType::Uuid => Wire::Uuid,
+        ColumnType::Interval => Wire::Interval,
+        // Lists do not nest (`ColumnType::is_list_element`), so there is an element type.
+        ColumnType::List(elem) => Wire::Array(
+            super::types::ArrayElem::for_type(elem, native)
+                .unwrap_or(super::types::ArrayElem::Text),
+        ),
     }
 }
 

@@ -12,9 +12,14 @@
 //! | date / time / timestamp / timestamptz | date / time / timestamp / timestamptz | days / µs since 2000-01-01 |
 //! | uuid | uuid | 16 bytes |
 //! | json / jsonb | json | UTF-8 / version byte + UTF-8 |
-//! | anything else (enums, arrays, interval, inet, …) | text | selected as `::text`, lossless text form |
+//! | interval | interval | µs, days, months |
+//! | T[] (one-dimensional, T one of the types above) | list<T> | array header + elements (see [`super::array`]) |
+//! | enums | text | the label (UTF-8); written back from text |
+//! | anything else (inet, ranges, arrays of other types, …) | text | selected as `::text`, lossless text form |
 
 use ferry_core::ColumnType;
+
+pub use super::array::ArrayElem;
 
 /// How a column travels in binary COPY, as Ferry reads or writes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -47,6 +52,10 @@ pub enum Wire {
     Timestamp,
     /// `uuid`
     Uuid,
+    /// `interval` (µs, days, months)
+    Interval,
+    /// a one-dimensional array of this element type
+    Array(ArrayElem),
 }
 
 /// A PostgreSQL column as the catalog describes it.
@@ -64,6 +73,8 @@ pub struct PgColumn {
     pub not_null: bool,
     /// Whether the column has a default (or is identity/generated).
     pub has_default: bool,
+    /// Whether the column's type is an enum (`pg_type.typtype = 'e'`).
+    pub is_enum: bool,
 }
 
 impl PgColumn {
@@ -79,6 +90,25 @@ impl PgColumn {
         } else {
             None
         };
+        if self.is_enum {
+            // Binary COPY carries an enum value as its label.
+            return (text(None, false), Some(Wire::Text));
+        }
+        if let Some(elem) = self
+            .typname
+            .strip_prefix('_')
+            .and_then(ArrayElem::of_typname)
+        {
+            // The column's typmod applies to the elements (`numeric(10,2)[]`).
+            let scalar = PgColumn {
+                typname: self.typname[1..].to_string(),
+                ..self.clone()
+            };
+            return (
+                ColumnType::list(scalar.mapping().0),
+                Some(Wire::Array(elem)),
+            );
+        }
         match self.typname.as_str() {
             "bool" => (ColumnType::Bool, Some(Wire::Bool)),
             "int2" => (ColumnType::Int16, Some(Wire::Int2)),
@@ -109,6 +139,7 @@ impl PgColumn {
             "uuid" => (ColumnType::Uuid, Some(Wire::Uuid)),
             "json" => (ColumnType::Json, Some(Wire::Text)),
             "jsonb" => (ColumnType::Json, Some(Wire::Jsonb)),
+            "interval" => (ColumnType::Interval, Some(Wire::Interval)),
             _ => (text(None, false), None),
         }
     }
@@ -154,6 +185,8 @@ pub fn ddl_type(ty: &ColumnType, native: &str) -> String {
         ColumnType::Uuid => "uuid".into(),
         ColumnType::Json if native.eq_ignore_ascii_case("jsonb") => "jsonb".into(),
         ColumnType::Json => "json".into(),
+        ColumnType::Interval => "interval".into(),
+        ColumnType::List(elem) => format!("{}[]", ddl_type(elem, native.trim_end_matches("[]"))),
     }
 }
 
@@ -178,7 +211,10 @@ pub fn encodable(from: &ColumnType, to: Wire) -> bool {
             | (C::Time, Wire::Time)
             | (C::Timestamp | C::TimestampTz, Wire::Timestamp)
             | (C::Uuid, Wire::Uuid | Wire::Text)
-    )
+            // ISO 8601 text of an interval, JSON array text of a list.
+            | (C::Interval, Wire::Interval | Wire::Text)
+            | (C::List(_), Wire::Text | Wire::Jsonb)
+    ) || matches!((from, to), (C::List(e), Wire::Array(a)) if encodable(e, a.wire()))
 }
 
 /// Double-quotes an identifier for PostgreSQL.

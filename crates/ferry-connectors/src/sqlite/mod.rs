@@ -56,6 +56,8 @@
 //! | `TIMESTAMPTZ`, `TIMESTAMP WITH TIME ZONE`               | timestamptz                 | `TIMESTAMPTZ`           |
 //! | `UUID`                                                  | uuid                        | `UUID`                  |
 //! | `JSON`, `JSONB`, `JSON_TEXT`                            | json                        | `JSON_TEXT`             |
+//! | (no such type; written only)                            | interval                    | `TEXT` holding ISO 8601 (`P1Y2M3DT4H`), reads back as text |
+//! | (no such type; written only)                            | list<T>                     | `JSON_TEXT` holding a JSON array, reads back as json |
 //! | anything else, by SQLite's affinity rules: contains `INT` → int64; `CHAR`/`CLOB`/`TEXT` → text; `BLOB` → binary; `REAL`/`FLOA`/`DOUB` → float64; otherwise decimal_text | | |
 //!
 //! # Storage forms

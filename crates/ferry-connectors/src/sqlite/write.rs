@@ -6,8 +6,8 @@ use rusqlite::Statement;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 
 use crate::common::values::{
-    ColumnValues, write_date, write_decimal, write_time, write_timestamp, write_timestamp_utc,
-    write_uuid,
+    ColumnValues, write_date, write_decimal, write_interval_text, write_list_json, write_time,
+    write_timestamp, write_timestamp_utc, write_uuid,
 };
 
 use super::read::is_decimal_literal;
@@ -116,6 +116,14 @@ pub(super) fn bind(
             }
             ColumnValues::Uuid(a) => {
                 write_uuid(buf, a.value(row));
+                ValueRef::Text(buf.as_slice())
+            }
+            ColumnValues::Interval(a) => {
+                write_interval_text(buf, a, row);
+                ValueRef::Text(buf.as_slice())
+            }
+            ColumnValues::List(a, _, elem) => {
+                write_list_json(buf, a, row, elem).map_err(dirty)?;
                 ValueRef::Text(buf.as_slice())
             }
         }

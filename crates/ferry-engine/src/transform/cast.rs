@@ -3,9 +3,11 @@
 //! which reports each value that does not convert
 //! exactly — never a silent NULL or a rounded value.
 
-use arrow::array::{Array, ArrayRef, AsArray};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
 use arrow::compute::{CastOptions, cast_with_options};
-use arrow::datatypes::{DataType, Int64Type, TimeUnit};
+use arrow::datatypes::{DataType, Int64Type, IntervalMonthDayNanoType, TimeUnit};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use ferry_core::spec::DirtyReason;
 use ferry_core::{ColumnType, Error, Result};
@@ -101,8 +103,9 @@ pub(crate) fn check(
         ),
         _ => refuse(
             "the cast is narrowing or not lossless; allowed are widening integers and \
-             decimals, integer → decimal/float64/text, decimal → text, and text → \
-             int/decimal/date/timestamp (checked per value)",
+             decimals, integer → decimal/float64/text, decimal → text, interval → text \
+             (ISO 8601), list → json/text (a JSON array), widening list elements, and \
+             text → int/decimal/date/timestamp (checked per value)",
         ),
     }
 }
@@ -121,6 +124,9 @@ pub(crate) type BadValue = (usize, DirtyReason, String);
 /// bad values (row, reason, message naming the value and both types), and
 /// the caller routes its row to dirty data.
 pub(crate) fn apply(op: &CastOp, array: &ArrayRef) -> Result<(ArrayRef, Vec<BadValue>)> {
+    if let Some(out) = to_text_form(op, array)? {
+        return Ok((out, Vec::new()));
+    }
     let target = op.to.arrow_type();
     let mut bad: Vec<BadValue> = Vec::new();
     let mut dirty = |i: usize, reason: DirtyReason, why: &str| {
@@ -185,6 +191,48 @@ pub(crate) fn apply(op: &CastOp, array: &ArrayRef) -> Result<(ArrayRef, Vec<BadV
         _ => {}
     }
     Ok((out, bad))
+}
+
+/// Interval → text and list → json/text: the exact text forms of
+/// [`ferry_core::text_form`] (ISO 8601, a JSON array), the same the sinks
+/// without such types store; Arrow's own display forms are not exact text.
+fn to_text_form(op: &CastOp, array: &ArrayRef) -> Result<Option<ArrayRef>> {
+    use ferry_core::text_form::{write_interval_iso, write_list_json};
+    let mut out = StringBuilder::with_capacity(array.len(), array.len() * 16);
+    let mut s = String::new();
+    match (&op.from, &op.to) {
+        (ColumnType::Interval, ColumnType::Text { .. }) => {
+            let a = array.as_primitive::<IntervalMonthDayNanoType>();
+            for i in 0..a.len() {
+                if a.is_null(i) {
+                    out.append_null();
+                    continue;
+                }
+                s.clear();
+                write_interval_iso(&mut s, a.value(i));
+                out.append_value(&s);
+            }
+        }
+        (ColumnType::List(elem), ColumnType::Text { .. } | ColumnType::Json) => {
+            let a = array.as_list::<i32>();
+            for i in 0..a.len() {
+                if a.is_null(i) {
+                    out.append_null();
+                    continue;
+                }
+                s.clear();
+                write_list_json(&mut s, a, i, elem).map_err(|m| {
+                    Error::dirty(
+                        &op.column,
+                        format!("list cannot be cast from {} to {}: {m}", op.from, op.to),
+                    )
+                })?;
+                out.append_value(&s);
+            }
+        }
+        _ => return Ok(None),
+    }
+    Ok(Some(Arc::new(out.finish())))
 }
 
 /// Significant digits after the decimal point of a number's text (trailing
@@ -302,6 +350,52 @@ mod tests {
         assert_eq!(bad.len(), 1);
         assert_eq!(bad[0].1, DirtyReason::Truncation);
         assert!(bad[0].2.contains("1.255"), "{:?}", bad[0]);
+    }
+
+    #[test]
+    fn intervals_and_lists_cast_to_their_exact_text() {
+        use arrow::array::{IntervalMonthDayNanoArray, ListArray};
+        use arrow::datatypes::{Int32Type, IntervalMonthDayNano};
+        let text = ColumnType::Text {
+            max_chars: None,
+            fixed: false,
+        };
+        check("iv", &ColumnType::Interval, &text, None).expect("interval -> text");
+        let ints = ColumnType::list(ColumnType::Int32);
+        check("l", &ints, &ColumnType::Json, None).expect("list -> json");
+        check("l", &ints, &ColumnType::list(ColumnType::Int64), None).expect("widening");
+        let err = check("l", &ints, &ColumnType::list(ColumnType::Int16), None)
+            .expect_err("narrowing elements");
+        assert!(err.to_string().contains("list<int32>"), "{err}");
+        assert!(check("iv", &ColumnType::Interval, &ColumnType::Int64, None).is_err());
+
+        let a: ArrayRef = Arc::new(IntervalMonthDayNanoArray::from(vec![
+            Some(IntervalMonthDayNano::new(14, 3, 6_789_000_000)),
+            None,
+        ]));
+        let (out, _) = apply(&op(ColumnType::Interval, text.clone(), None), &a).expect("cast");
+        let out = out.as_string::<i32>();
+        assert_eq!(out.value(0), "P1Y2M3DT6.789S");
+        assert!(out.is_null(1));
+
+        let l: ArrayRef = Arc::new(ListArray::from_iter_primitive::<Int32Type, _, _>(vec![
+            Some(vec![Some(1), None]),
+            None,
+            Some(vec![]),
+        ]));
+        let (out, _) = apply(&op(ints.clone(), ColumnType::Json, None), &l).expect("cast");
+        let out = out.as_string::<i32>();
+        assert_eq!(
+            (out.value(0), out.is_null(1), out.value(2)),
+            ("[1,null]", true, "[]")
+        );
+        let (wide, bad) =
+            apply(&op(ints, ColumnType::list(ColumnType::Int64), None), &l).expect("cast");
+        assert!(bad.is_empty());
+        assert_eq!(
+            wide.data_type(),
+            &ColumnType::list(ColumnType::Int64).arrow_type()
+        );
     }
 
     #[test]

@@ -321,6 +321,15 @@ fn computed_type(dt: &DataType) -> Option<ColumnType> {
         D::Time32(_) | D::Time64(_) => ColumnType::Time,
         D::Timestamp(_, None) => ColumnType::Timestamp,
         D::Timestamp(_, Some(_)) => ColumnType::TimestampTz,
+        // Every interval unit converts exactly to months, days and nanoseconds.
+        D::Interval(_) => ColumnType::Interval,
+        D::List(f) | D::LargeList(f) | D::ListView(f) | D::LargeListView(f) => {
+            let elem = computed_type(f.data_type())?;
+            if !elem.is_list_element() {
+                return None;
+            }
+            ColumnType::list(elem)
+        }
         _ => return None,
     })
 }

@@ -43,16 +43,87 @@ pub fn canonical(array: &dyn Array, i: usize, sent_as: &ColumnType) -> Option<St
             .to_string(),
         DataType::Binary => hex(array.as_binary::<i32>().value(i)),
         DataType::FixedSizeBinary(_) => hex(array.as_fixed_size_binary().value(i)),
+        DataType::Interval(_) => {
+            let v = array
+                .as_primitive::<arrow::datatypes::IntervalMonthDayNanoType>()
+                .value(i);
+            format!("{}m {}d {}ns", v.months, v.days, v.nanoseconds)
+        }
+        DataType::List(_) => json_of(array, i).to_string(),
         DataType::Utf8 => {
             let s = array.as_string::<i32>().value(i);
             match sent_as {
-                ColumnType::Json => json_text(s),
+                ColumnType::Json | ColumnType::List(_) => json_text(s),
+                ColumnType::Interval => iso_interval(s),
                 ColumnType::Uuid => s.replace('-', "").to_ascii_lowercase(),
                 _ => s.to_string(),
             }
         }
         other => format!("<unsupported read-back type {other}>"),
     })
+}
+
+/// A list value (or element) as JSON: numbers, strings, booleans, null.
+fn json_of(array: &dyn Array, i: usize) -> serde_json::Value {
+    use serde_json::Value;
+    if array.is_null(i) {
+        return Value::Null;
+    }
+    match array.data_type() {
+        DataType::List(_) => {
+            let items = array.as_list::<i32>().value(i);
+            Value::Array((0..items.len()).map(|j| json_of(&items, j)).collect())
+        }
+        DataType::Int32 => array.as_primitive::<Int32Type>().value(i).into(),
+        DataType::Int64 => array.as_primitive::<Int64Type>().value(i).into(),
+        DataType::Boolean => array.as_boolean().value(i).into(),
+        DataType::Utf8 => array.as_string::<i32>().value(i).into(),
+        _ => canonical(array, i, &ColumnType::Json)
+            .map(Value::String)
+            .unwrap_or(Value::Null),
+    }
+}
+
+/// An ISO 8601 duration (`P1Y2M3DT4H5M6.789S`, parts may be negative) in
+/// the `months, days, nanoseconds` form of an Arrow interval.
+fn iso_interval(s: &str) -> String {
+    let bad = || format!("<not an ISO 8601 interval: {s}>");
+    let Some(body) = s.strip_prefix('P') else {
+        return bad();
+    };
+    let (date, time) = body.split_once('T').unwrap_or((body, ""));
+    let (mut months, mut days, mut micros) = (0i64, 0i64, 0i64);
+    let mut parse = |part: &str, in_time: bool| -> Option<()> {
+        let mut num = String::new();
+        for c in part.chars() {
+            if c.is_ascii_digit() || c == '-' || c == '.' {
+                num.push(c);
+                continue;
+            }
+            match (c, in_time) {
+                ('Y', false) => months += 12 * num.parse::<i64>().ok()?,
+                ('M', false) => months += num.parse::<i64>().ok()?,
+                ('W', false) => days += 7 * num.parse::<i64>().ok()?,
+                ('D', false) => days += num.parse::<i64>().ok()?,
+                ('H', true) => micros += 3_600_000_000 * num.parse::<i64>().ok()?,
+                ('M', true) => micros += 60_000_000 * num.parse::<i64>().ok()?,
+                ('S', true) => {
+                    let (int, frac) = num.split_once('.').unwrap_or((&num, ""));
+                    let sign = if int.starts_with('-') { -1 } else { 1 };
+                    let frac = format!("{frac:0<6}");
+                    micros += int.parse::<i64>().ok()? * 1_000_000
+                        + sign * frac.get(..6)?.parse::<i64>().ok()?;
+                }
+                _ => return None,
+            }
+            num.clear();
+        }
+        num.is_empty().then_some(())
+    };
+    if parse(date, false).is_none() || parse(time, true).is_none() {
+        return bad();
+    }
+    format!("{months}m {days}d {}ns", micros * 1000)
 }
 
 fn json_text(s: &str) -> String {
@@ -102,6 +173,14 @@ mod tests {
         assert_eq!(
             canonical(&a, 0, &ColumnType::Json).unwrap(),
             r#"{"a":[1,2],"b":1}"#
+        );
+        assert_eq!(
+            iso_interval("P1Y2M3DT4H5M6.789S"),
+            format!("14m 3d {}ns", 14_706_789_000_000i64)
+        );
+        assert_eq!(
+            iso_interval("P-1M2DT-1.000001S"),
+            format!("-1m 2d {}ns", -1_000_001_000i64)
         );
         let u = arrow::array::StringArray::from(vec!["0B30-55"]);
         assert_eq!(canonical(&u, 0, &ColumnType::Uuid).unwrap(), "0b3055");

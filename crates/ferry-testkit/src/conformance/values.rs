@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use arrow::array::{
     ArrayRef, BinaryArray, BooleanArray, Date32Array, Decimal128Array, FixedSizeBinaryArray,
-    Float32Array, Float64Array, Int16Array, Int32Array, Int64Array, StringArray,
-    Time64MicrosecondArray, TimestampMicrosecondArray,
+    Float32Array, Float64Array, Int16Array, Int32Array, Int32Builder, Int64Array,
+    IntervalMonthDayNanoArray, ListBuilder, StringArray, StringBuilder, Time64MicrosecondArray,
+    TimestampMicrosecondArray,
 };
 use arrow::record_batch::RecordBatch;
 use chrono::NaiveDate;
@@ -325,10 +326,65 @@ pub fn case(ty: &ColumnType) -> Case {
                 Some("42"),
             ])),
         ),
+        T::Interval => {
+            use arrow::datatypes::IntervalMonthDayNano as I;
+            let us = |m: i64| m * 1000;
+            (
+                vec![
+                    "null",
+                    "zero",
+                    "y m d h m s µs",
+                    "mixed signs",
+                    "100000 hours",
+                ],
+                Arc::new(IntervalMonthDayNanoArray::from(vec![
+                    None,
+                    Some(I::new(0, 0, 0)),
+                    Some(I::new(14, 3, us(14_706_789_000))),
+                    Some(I::new(-1, 2, us(-1_000_001))),
+                    Some(I::new(0, 0, us(360_000_000_000_000))),
+                ])),
+            )
+        }
+        T::List(elem) => list_case(elem),
     };
     Case {
         ty: ty.clone(),
         labels,
         values,
+    }
+}
+
+/// Arrays of integers or text: NULL, empty, NULL elements, extremes, and
+/// elements that need quoting in PostgreSQL's and JSON's text forms.
+fn list_case(elem: &ColumnType) -> (Vec<&'static str>, ArrayRef) {
+    let labels = vec!["null", "empty", "null element and extremes", "one"];
+    match elem {
+        ColumnType::Int32 => {
+            let mut b = ListBuilder::new(Int32Builder::new());
+            b.append_null();
+            b.append(true);
+            b.values().append_value(1);
+            b.values().append_null();
+            b.values().append_value(i32::MIN);
+            b.values().append_value(i32::MAX);
+            b.append(true);
+            b.values().append_value(0);
+            b.append(true);
+            (labels, Arc::new(b.finish()))
+        }
+        _ => {
+            let mut b = ListBuilder::new(StringBuilder::new());
+            b.append_null();
+            b.append(true);
+            b.values().append_value("a");
+            b.values().append_null();
+            b.values().append_value("😀 \"q\", {x} \\ NULL");
+            b.values().append_value("");
+            b.append(true);
+            b.values().append_value("comma,semi;");
+            b.append(true);
+            (labels, Arc::new(b.finish()))
+        }
     }
 }
