@@ -116,19 +116,29 @@ async fn pg_to_pg_keeps_intervals_arrays_and_enum_labels() {
     assert_eq!(created, expected);
 
     // An existing target whose column has the enum type: labels go in as text.
-    pg_exec(&format!("CREATE TABLE {enum_dst} (LIKE {src} INCLUDING ALL)")).await;
+    pg_exec(&format!(
+        "CREATE TABLE {enum_dst} (LIKE {src} INCLUDING ALL)"
+    ))
+    .await;
     run_ok(&job("tpe", &pg_endpoint(&src), &pg_endpoint(&enum_dst), ""));
     let whole = |t: &str| format!("SELECT r::text FROM {t} r");
     assert_eq!(
         pg_digest(&whole(&enum_dst)).await,
         pg_digest(&whole(&src)).await
     );
-    assert_eq!(pg_digest(&types(&enum_dst)).await, pg_digest(&types(&src)).await);
+    assert_eq!(
+        pg_digest(&types(&enum_dst)).await,
+        pg_digest(&types(&src)).await
+    );
 }
 
 #[tokio::test]
 async fn pg_to_mariadb_stores_iso_intervals_and_json_arrays() {
-    let (src, dst, mood) = (unique("tm_pm_src"), unique("tm_pm_dst"), unique("tm_pm_mood"));
+    let (src, dst, mood) = (
+        unique("tm_pm_src"),
+        unique("tm_pm_dst"),
+        unique("tm_pm_mood"),
+    );
     make_pg_types(&src, &mood, 500).await;
     run_ok(&job("tpm", &pg_endpoint(&src), &my_endpoint(&dst), ""));
     let expected = pg_digest_with(PG_ISO, &pg_json_text(&src)).await;

@@ -427,10 +427,15 @@ mod tests {
             "{md}"
         );
         assert!(
-            md.contains("| `numeric(10,2)[]` | `list<decimal(10,2)>` | binary COPY (`Array(Numeric)`"),
+            md.contains(
+                "| `numeric(10,2)[]` | `list<decimal(10,2)>` | binary COPY (`Array(Numeric)`"
+            ),
             "{md}"
         );
-        assert!(md.contains("| `my_enum` | `text` | binary COPY (`Text`) |"), "{md}");
+        assert!(
+            md.contains("| `my_enum` | `text` | binary COPY (`Text`) |"),
+            "{md}"
+        );
         assert!(md.contains("| `inet[]` | `text` | `::text`"), "{md}");
         assert!(md.contains("| `bit(1)` | `bool` |"), "{md}");
         assert!(md.contains("| `bit(63)` | `int64` |"), "{md}");

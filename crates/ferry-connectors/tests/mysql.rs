@@ -1240,9 +1240,7 @@ async fn bits_years_enums_and_sets_read_exactly_and_take_values_back() {
     )
     .await
     .unwrap();
-    let q = format!(
-        "SELECT id, b1 + 0, b8 + 0, y, e, s FROM {table} WHERE id >= 4 ORDER BY id"
-    );
+    let q = format!("SELECT id, b1 + 0, b8 + 0, y, e, s FROM {table} WHERE id >= 4 ORDER BY id");
     let s = |v: &str| Some(v.to_string());
     assert_eq!(
         rows(&q).await,

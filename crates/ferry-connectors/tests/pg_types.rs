@@ -78,7 +78,11 @@ fn stream_of(batches: Vec<RecordBatch>) -> BatchStream {
     futures::stream::iter(batches.into_iter().map(Ok)).boxed()
 }
 
-async fn write(table: &str, schema: &TableSchema, batches: Vec<RecordBatch>) -> ferry_core::Result<u64> {
+async fn write(
+    table: &str,
+    schema: &TableSchema,
+    batches: Vec<RecordBatch>,
+) -> ferry_core::Result<u64> {
     let sink = PostgresSink::new(&endpoint(table), &name(table))?;
     let mut w = sink.prepare(schema, SyncMode::FullOverwrite).await?;
     match w.write_all(stream_of(batches), &Rejects::strict()).await {
@@ -189,7 +193,10 @@ async fn intervals_and_arrays_are_read_as_exact_arrow_values() {
     let first = ai.value(0);
     let first = first.as_primitive::<Int32Type>();
     assert_eq!(first.len(), 3);
-    assert_eq!((first.value(0), first.is_null(1), first.value(2)), (1, true, -3));
+    assert_eq!(
+        (first.value(0), first.is_null(1), first.value(2)),
+        (1, true, -3)
+    );
     assert_eq!(ai.value(1).len(), 0, "empty array is an empty list");
     assert!(!ai.is_null(1));
     assert!(ai.is_null(2));
@@ -239,13 +246,17 @@ async fn intervals_and_arrays_are_read_as_exact_arrow_values() {
     let atz = col("atz");
     let atz = atz.as_list::<i32>().value(0);
     let atz = atz.as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
-    assert_eq!(atz.value(0), 1_704_096_000_500_000, "10:00:00.5+02 is 08:00:00.5Z");
+    assert_eq!(
+        atz.value(0),
+        1_704_096_000_500_000,
+        "10:00:00.5+02 is 08:00:00.5Z"
+    );
     assert_eq!(atz.value(1), 0);
 }
 
 fn sort_by_id(batch: &RecordBatch) -> RecordBatch {
-    let idx = arrow::compute::sort_to_indices(batch.column_by_name("id").unwrap(), None, None)
-        .unwrap();
+    let idx =
+        arrow::compute::sort_to_indices(batch.column_by_name("id").unwrap(), None, None).unwrap();
     let cols = batch
         .columns()
         .iter()
@@ -271,7 +282,11 @@ async fn pg_to_pg_creates_the_same_types_and_keeps_every_value() {
     let a = texts(&row_text_sql(&from)).await;
     assert_eq!(a.len(), 5);
     assert_eq!(texts(&row_text_sql(&to)).await, a);
-    assert!(a[0].contains(r#"{"a\"b","c,d",NULL,"☃ 😀","{x}","","back\\slash","NULL"}"#), "{}", a[0]);
+    assert!(
+        a[0].contains(r#"{"a\"b","c,d",NULL,"☃ 😀","{x}","","back\\slash","NULL"}"#),
+        "{}",
+        a[0]
+    );
 
     // A second run into the existing target (list<int32> into int8[] widens).
     pg_exec(&format!("ALTER TABLE {to} ALTER COLUMN ai TYPE int8[]")).await;
@@ -317,7 +332,11 @@ fn schema_of(columns: Vec<(&str, ColumnType)>) -> TableSchema {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enum_columns_read_as_labels_and_take_text_as_targets() {
-    let (ty, from, to) = (unique("mood"), unique("pgt_enum_from"), unique("pgt_enum_to"));
+    let (ty, from, to) = (
+        unique("mood"),
+        unique("pgt_enum_from"),
+        unique("pgt_enum_to"),
+    );
     pg_exec(&format!(
         "DROP TYPE IF EXISTS {ty} CASCADE; CREATE TYPE {ty} AS ENUM ('sad', 'ok', 'happy 😀');
          CREATE TABLE {from} (id int PRIMARY KEY, m {ty});

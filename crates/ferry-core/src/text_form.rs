@@ -107,7 +107,9 @@ pub fn parse_interval_iso(text: &str) -> Option<IntervalMonthDayNano> {
         rest = &rest[end + unit.len_utf8()..];
         any = true;
         match (in_time, unit) {
-            (false, 'Y') => months = months.checked_add(num.parse::<i32>().ok()?.checked_mul(12)?)?,
+            (false, 'Y') => {
+                months = months.checked_add(num.parse::<i32>().ok()?.checked_mul(12)?)?
+            }
             (false, 'M') => months = months.checked_add(num.parse().ok()?)?,
             (false, 'W') => days = days.checked_add(num.parse::<i32>().ok()?.checked_mul(7)?)?,
             (false, 'D') => days = days.checked_add(num.parse().ok()?)?,
@@ -242,9 +244,13 @@ fn write_element_json(
         C::Timestamp | C::TimestampTz => {
             let micros = a.as_primitive::<TimestampMicrosecondType>().value(j);
             let mut s = String::new();
-            write_date(&mut s, micros.div_euclid(86_400_000_000).try_into().map_err(|_| {
-                format!("timestamp {micros} µs is out of range")
-            })?)?;
+            write_date(
+                &mut s,
+                micros
+                    .div_euclid(86_400_000_000)
+                    .try_into()
+                    .map_err(|_| format!("timestamp {micros} µs is out of range"))?,
+            )?;
             s.push('T');
             write_time(&mut s, micros.rem_euclid(86_400_000_000));
             if elem == &C::TimestampTz {
@@ -265,7 +271,10 @@ fn write_element_json(
         }
         C::Interval => {
             let mut s = String::new();
-            write_interval_iso(&mut s, a.as_primitive::<IntervalMonthDayNanoType>().value(j));
+            write_interval_iso(
+                &mut s,
+                a.as_primitive::<IntervalMonthDayNanoType>().value(j),
+            );
             write_json_string(out, &s);
         }
         C::List(_) => return Err("lists do not nest".into()),
@@ -395,8 +404,7 @@ mod tests {
     use std::sync::Arc;
 
     use arrow::array::{
-        ArrayRef, Decimal128Array, Float64Array, Int32Array, IntervalMonthDayNanoArray,
-        StringArray,
+        ArrayRef, Decimal128Array, Float64Array, Int32Array, IntervalMonthDayNanoArray, StringArray,
     };
     use arrow::buffer::OffsetBuffer;
     use arrow::datatypes::Field;
@@ -412,8 +420,18 @@ mod tests {
         // Expected texts are PostgreSQL 15's output with intervalstyle = iso_8601.
         let us = 1_000i64;
         for (m, d, n, text) in [
-            (14, 3, (4 * 3600 + 5 * 60 + 6) * NANOS_PER_SEC + 789_000 * us, "P1Y2M3DT4H5M6.789S"),
-            (-14, 3, -((4 * 3600 + 5 * 60 + 6) * NANOS_PER_SEC + 789_000 * us), "P-1Y-2M3DT-4H-5M-6.789S"),
+            (
+                14,
+                3,
+                (4 * 3600 + 5 * 60 + 6) * NANOS_PER_SEC + 789_000 * us,
+                "P1Y2M3DT4H5M6.789S",
+            ),
+            (
+                -14,
+                3,
+                -((4 * 3600 + 5 * 60 + 6) * NANOS_PER_SEC + 789_000 * us),
+                "P-1Y-2M3DT-4H-5M-6.789S",
+            ),
             (0, 0, 0, "PT0S"),
             (0, 0, -500_000 * us, "PT-0.5S"),
             (0, 1, -NANOS_PER_SEC, "P1DT-1S"),
@@ -494,9 +512,9 @@ mod tests {
             r#"["NaN","Infinity",1.5,100000000000000000000]"#
         );
         let ivs = list(
-            Arc::new(IntervalMonthDayNanoArray::from(vec![IntervalMonthDayNano::new(
-                1, 2, 0,
-            )])),
+            Arc::new(IntervalMonthDayNanoArray::from(vec![
+                IntervalMonthDayNano::new(1, 2, 0),
+            ])),
             vec![0, 1],
         );
         assert_eq!(json(&ivs, 0, &ColumnType::Interval), r#"["P1M2D"]"#);

@@ -192,7 +192,8 @@ fn created_wire(ty: &ColumnType, native: &str) -> super::types::Wire {
         ColumnType::Interval => Wire::Interval,
         // Lists do not nest (`ColumnType::is_list_element`), so there is an element type.
         ColumnType::List(elem) => Wire::Array(
-            super::types::ArrayElem::for_type(elem, native).unwrap_or(super::types::ArrayElem::Text),
+            super::types::ArrayElem::for_type(elem, native)
+                .unwrap_or(super::types::ArrayElem::Text),
         ),
     }
 }

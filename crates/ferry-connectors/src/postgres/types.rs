@@ -104,7 +104,10 @@ impl PgColumn {
                 typname: self.typname[1..].to_string(),
                 ..self.clone()
             };
-            return (ColumnType::list(scalar.mapping().0), Some(Wire::Array(elem)));
+            return (
+                ColumnType::list(scalar.mapping().0),
+                Some(Wire::Array(elem)),
+            );
         }
         match self.typname.as_str() {
             "bool" => (ColumnType::Bool, Some(Wire::Bool)),

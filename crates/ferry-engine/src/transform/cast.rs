@@ -367,7 +367,10 @@ mod tests {
             ("[1,null]", true, "[]")
         );
         let wide = apply(&op(ints, ColumnType::list(ColumnType::Int64), None), &l).expect("cast");
-        assert_eq!(wide.data_type(), &ColumnType::list(ColumnType::Int64).arrow_type());
+        assert_eq!(
+            wide.data_type(),
+            &ColumnType::list(ColumnType::Int64).arrow_type()
+        );
     }
 
     #[test]
