@@ -252,17 +252,21 @@ pub(super) fn decode(
         return Err("array has bytes after its last element".into());
     }
     let mut p = 20;
-    let values = list.values();
     for _ in 0..count {
         let len = be_i32(&v[p..]);
         p += 4;
+        let values = list.values();
         if len < 0 {
             values.append_null();
             continue;
         }
         let e = &v[p..p + len as usize];
         p += len as usize;
-        decode_element(elem, decimal, e, values)?;
+        if let Err(m) = decode_element(elem, decimal, e, values) {
+            // Leave the column as before this value, like a failed scalar.
+            list.discard_open();
+            return Err(m);
+        }
     }
     list.append(true);
     Ok(v.len())
