@@ -347,3 +347,112 @@ pub(super) fn decode_value(
     }
     Ok(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_core::reject::RejectSink;
+    use ferry_core::{ColumnDef, Rejected, Rejects, TableSchema};
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Default)]
+    struct Collect(Mutex<Vec<Rejected>>);
+
+    impl RejectSink for Collect {
+        fn reject(&self, row: Rejected) -> Result<()> {
+            self.0.lock().expect("lock").push(row);
+            Ok(())
+        }
+
+        fn accepts_rows(&self) -> bool {
+            true
+        }
+    }
+
+    /// One COPY tuple: int8 id, numeric amount (text form), date (PG days).
+    fn tuple(out: &mut Vec<u8>, id: i64, amount: &str, days: i32) {
+        out.extend_from_slice(&3i16.to_be_bytes());
+        out.extend_from_slice(&8i32.to_be_bytes());
+        out.extend_from_slice(&id.to_be_bytes());
+        numeric::encode_text(out, amount).expect("numeric");
+        out.extend_from_slice(&4i32.to_be_bytes());
+        out.extend_from_slice(&days.to_be_bytes());
+    }
+
+    #[test]
+    fn special_values_reject_their_rows_and_the_rest_decode() {
+        let col = |name: &str, ty| ColumnDef {
+            name: name.into(),
+            native_type: String::new(),
+            ty,
+            nullable: false,
+        };
+        let schema = TableSchema {
+            table: "t".into(),
+            columns: vec![
+                col("id", ColumnType::Int64),
+                col(
+                    "amount",
+                    ColumnType::Decimal {
+                        precision: 10,
+                        scale: 2,
+                    },
+                ),
+                col("d", ColumnType::Date),
+            ],
+            primary_key: vec!["id".into()],
+        };
+        let seen = Arc::new(Collect::default());
+        let mut builder = BatchBuilder::new(
+            schema.arrow_schema(),
+            1 << 20,
+            &schema.primary_key,
+            Rejects::new(seen.clone()),
+        )
+        .expect("builder");
+        let types: Vec<ColumnType> = schema.columns.iter().map(|c| c.ty.clone()).collect();
+        let mut decoder = CopyDecoder::new(vec![Wire::Int8, Wire::Numeric, Wire::Date], &types);
+        let mut data = SIGNATURE.to_vec();
+        data.extend_from_slice(&[0; 8]);
+        tuple(&mut data, 1, "1.50", 0);
+        tuple(&mut data, 2, "Infinity", 1);
+        tuple(&mut data, 3, "NaN", i32::MAX);
+        tuple(&mut data, 4, "-Infinity", 2);
+        tuple(&mut data, 5, "2.25", i32::MIN);
+        tuple(&mut data, 6, "3", 3);
+        data.extend_from_slice(&(-1i16).to_be_bytes());
+        // Fed in small chunks: tuples split across chunks are carried over.
+        for chunk in data.chunks(7) {
+            decoder
+                .feed(chunk, &mut builder, &mut |_| panic!("not full"))
+                .expect("feeds");
+        }
+        decoder.finish().expect("trailer");
+        let batch = builder.finish().expect("batch").expect("rows");
+        let ids = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<arrow::array::Int64Array>()
+            .expect("int64");
+        assert_eq!(ids.values().to_vec(), vec![1, 6]);
+        let got: Vec<(String, String, String)> = seen
+            .0
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|r| {
+                assert_eq!(r.reason, DirtyReason::Conversion, "{r:?}");
+                let raw = r.row[&r.column].as_str().expect("raw").to_string();
+                (r.position.clone(), r.column.clone(), raw)
+            })
+            .collect();
+        let want = [
+            ("id=2", "amount", "Infinity"),
+            ("id=3", "amount", "NaN"),
+            ("id=4", "amount", "-Infinity"),
+            ("id=5", "d", "-infinity"),
+        ]
+        .map(|(p, c, v)| (p.to_string(), c.to_string(), v.to_string()));
+        assert_eq!(got, want.to_vec());
+    }
+}
