@@ -38,7 +38,7 @@ use tokio::sync::mpsc;
 
 use super::conn::{Endpoint, quote, text};
 use super::encode::{RowEncoder, send};
-use super::sink::{CHANNEL_DEPTH, ROW_ERRORS, WARNINGS_SHOWN, culprit, load_error};
+use super::sink::{CHANNEL_DEPTH, ROW_ERRORS, WARNINGS_SHOWN, culprit, load_error, warning_text};
 use crate::common::isolate::{Loader, Outcome, Refusal, RowNaming, Segment, isolate};
 use ferry_core::spec::DirtyReason;
 
@@ -228,8 +228,8 @@ impl SegmentedLoad<'_> {
         Ok(Outcome::Refused(refusal))
     }
 
-    /// The warnings of the last statement, as `Warning 1062: Duplicate entry …`.
-    /// The load's warnings as text, and the code of the first.
+    /// The warnings of the last statement, as `Warning 1062: Duplicate entry …`,
+    /// and the code of the first.
     async fn warnings(&mut self) -> Result<(Vec<String>, Option<u16>)> {
         let rows: Vec<Row> = self
             .conn
@@ -240,17 +240,7 @@ impl SegmentedLoad<'_> {
             .first()
             .and_then(|r| text(r, 1))
             .and_then(|c| c.parse().ok());
-        let texts = rows
-            .iter()
-            .map(|r| {
-                format!(
-                    "{} {}: {}",
-                    text(r, 0).unwrap_or_default(),
-                    text(r, 1).unwrap_or_default(),
-                    text(r, 2).unwrap_or_default()
-                )
-            })
-            .collect();
+        let texts = rows.iter().map(warning_text).collect();
         Ok((texts, first_code))
     }
 }

@@ -455,17 +455,7 @@ impl MysqlWriter {
             .query(format!("SHOW WARNINGS LIMIT {WARNINGS_SHOWN}"))
             .await
             .unwrap_or_default();
-        let messages: Vec<String> = rows
-            .iter()
-            .map(|r| {
-                format!(
-                    "{} {}: {}",
-                    text(r, 0).unwrap_or_default(),
-                    text(r, 1).unwrap_or_default(),
-                    text(r, 2).unwrap_or_default()
-                )
-            })
-            .collect();
+        let messages: Vec<String> = rows.iter().map(warning_text).collect();
         Error::DirtyData {
             column: culprit(&self.columns, &self.key_columns, &messages)
                 .unwrap_or_else(|| "(see message)".into()),
@@ -524,6 +514,16 @@ impl<T> AbortOnDrop<T> {
             .await
             .map_err(|e| Error::Internal(format!("mysql sink encoder failed: {e}")))
     }
+}
+
+/// One row of `SHOW WARNINGS` as `Warning 1062: Duplicate entry …`.
+pub(super) fn warning_text(r: &Row) -> String {
+    format!(
+        "{} {}: {}",
+        text(r, 0).unwrap_or_default(),
+        text(r, 1).unwrap_or_default(),
+        text(r, 2).unwrap_or_default()
+    )
 }
 
 #[cfg(test)]
