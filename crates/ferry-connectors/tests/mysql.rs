@@ -144,6 +144,7 @@ async fn read_all_with(
         max_splits: 4,
         min_rows_per_split: 1,
         batch_bytes,
+        filter: Default::default(),
     };
     let session = src.open_read(&schema, &options).await?;
     assert_eq!(session.splits().len(), 1);
@@ -498,6 +499,7 @@ async fn dropping_a_read_half_way_stops_the_server() {
         max_splits: 1,
         min_rows_per_split: 1,
         batch_bytes: 2048,
+        filter: Default::default(),
     };
     let session = src.open_read(&schema, &options).await.unwrap();
     let mut stream = session

@@ -127,6 +127,7 @@ async fn read_all_with(
         max_splits: 8,
         min_rows_per_split: 1,
         batch_bytes,
+        filter: Default::default(),
     };
     let session = source.open_read(&schema, &options).await?;
     assert_eq!(session.splits().len(), 1);
@@ -957,6 +958,7 @@ async fn dropping_the_stream_stops_the_reader() {
         max_splits: 1,
         min_rows_per_split: 1,
         batch_bytes: 4096,
+        filter: Default::default(),
     };
     let session = source.open_read(&schema, &options).await.unwrap();
     assert_eq!(session.splits()[0].estimated_rows, Some(200_000));

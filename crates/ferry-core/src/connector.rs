@@ -20,6 +20,7 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
+use crate::pushdown::{ReadFilter, WindowRange};
 use crate::reject::Rejects;
 use crate::schema::TableSchema;
 use crate::spec::SyncMode;
@@ -42,7 +43,7 @@ pub struct Split {
 }
 
 /// Limits that shape how a source reads.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ReadOptions {
     /// Columns to read, in this order (already checked against the schema).
     pub columns: Vec<String>,
@@ -52,6 +53,9 @@ pub struct ReadOptions {
     pub min_rows_per_split: u64,
     /// Target size of one batch in bytes.
     pub batch_bytes: usize,
+    /// What the source filters on itself (incremental range, window,
+    /// `source_filter`); empty for a full read.
+    pub filter: ReadFilter,
 }
 
 /// A connector that reads a table.
@@ -62,6 +66,12 @@ pub trait Source: Send + Sync {
 
     /// Connects and discovers the table's columns and primary key.
     async fn schema(&self) -> Result<TableSchema>;
+
+    /// Whether `open_read` evaluates a non-empty [`ReadOptions::filter`];
+    /// the engine refuses incremental and windowed runs from sources that do not.
+    fn supports_filter(&self) -> bool {
+        false
+    }
 
     /// Pins one consistent snapshot and plans the splits of a read of `schema`.
     async fn open_read(
@@ -76,6 +86,13 @@ pub trait Source: Send + Sync {
 pub trait ReadSession: Send + Sync {
     /// The planned splits.
     fn splits(&self) -> &[Split];
+
+    /// For an incremental read: the newest cursor tuple the splits read up
+    /// to (inclusive), captured in the read snapshot — the next watermark.
+    /// `None` when there are no rows past the saved watermark.
+    fn cursor_high(&self) -> Option<Vec<String>> {
+        None
+    }
 
     /// Reads one split as a stream of batches. A row whose value has no
     /// exact Arrow form is handed to `rejects` (and left out of the batches)
@@ -128,6 +145,46 @@ impl FloatSpecials {
     };
 }
 
+/// How a write changes the target: the mode and what it needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WriteSpec {
+    /// The sync mode.
+    pub mode: SyncMode,
+    /// `incremental_merge`: the upsert key (target columns).
+    pub merge_key: Vec<String>,
+    /// `incremental_merge`: rows where this boolean column is true delete
+    /// the target row with their key.
+    pub delete_column: Option<String>,
+    /// `window_overwrite`: the target rows to replace.
+    pub window: Option<WindowRange>,
+}
+
+impl WriteSpec {
+    /// A full or incremental append/overwrite, which needs nothing else.
+    pub fn plain(mode: SyncMode) -> WriteSpec {
+        WriteSpec {
+            mode,
+            merge_key: Vec::new(),
+            delete_column: None,
+            window: None,
+        }
+    }
+}
+
+/// A task's progress marker kept in the target database itself, written in
+/// the publishing transaction: it tells which run last committed, so a crash
+/// between the target's commit and the state store's update is repaired,
+/// and two runs of one task cannot both publish from the same watermark.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// Task name.
+    pub task: String,
+    /// The run that committed it.
+    pub run_id: String,
+    /// The watermark that run published (JSON).
+    pub watermark: String,
+}
+
 /// A connector that writes a table.
 #[async_trait]
 pub trait Sink: Send + Sync {
@@ -138,6 +195,7 @@ pub trait Sink: Send + Sync {
     fn supports_mode(&self, mode: SyncMode) -> Result<()> {
         match mode {
             SyncMode::FullOverwrite | SyncMode::FullAppend => Ok(()),
+            other => Err(unsupported(self.connector(), format!("mode {other}"))),
         }
     }
 
@@ -145,6 +203,28 @@ pub trait Sink: Send + Sync {
     /// creation), cleans debris of earlier failed runs, and opens the write.
     /// Nothing visible to readers of the target changes until `commit`.
     async fn prepare(&self, schema: &TableSchema, mode: SyncMode) -> Result<Box<dyn SinkWriter>>;
+
+    /// [`Sink::prepare`] for any mode; sinks with the incremental and
+    /// windowed modes override it (and `prepare` delegates to it).
+    async fn prepare_write(
+        &self,
+        schema: &TableSchema,
+        write: &WriteSpec,
+    ) -> Result<Box<dyn SinkWriter>> {
+        self.supports_mode(write.mode)?;
+        self.prepare(schema, write.mode).await
+    }
+
+    /// Whether the sink keeps [`Checkpoint`]s in the target database.
+    fn keeps_checkpoints(&self) -> bool {
+        false
+    }
+
+    /// The last checkpoint a run of `task` committed into this target.
+    async fn checkpoint(&self, task: &str) -> Result<Option<Checkpoint>> {
+        let _ = task;
+        Ok(None)
+    }
 }
 
 /// An open, not yet visible write to a target.
@@ -174,6 +254,17 @@ pub trait SinkWriter: Send {
     /// them to `rejects` when [`Rejects::accepts_rows`]; otherwise the
     /// violation fails the write.
     async fn write_all(&mut self, input: BatchStream, rejects: &Rejects) -> Result<u64>;
+
+    /// Makes `commit` also store `checkpoint` in the target, in the same
+    /// transaction, after checking that the task's stored checkpoint is
+    /// still the one of run `expected` (`None`: no checkpoint yet); if
+    /// another run committed meanwhile, `commit` fails and publishes nothing.
+    fn set_checkpoint(&mut self, checkpoint: Checkpoint, expected: Option<String>) -> Result<()> {
+        let _ = (checkpoint, expected);
+        Err(Error::Internal(
+            "this sink keeps no checkpoints; check Sink::keeps_checkpoints first".into(),
+        ))
+    }
 
     /// Publishes atomically; returns the rows the target reports as written.
     async fn commit(self: Box<Self>) -> Result<u64>;

@@ -12,6 +12,8 @@
 //! * [`schema`]: a table's columns and key, with conversion to an Arrow schema.
 //! * [`connector`]: the small [`Source`]/[`Sink`] traits and their optional
 //!   capabilities.
+//! * [`pushdown`]: the cursor range, window and predicate a source
+//!   evaluates itself, with bound values.
 //! * [`reject`]: rows a connector cannot read or write exactly, on their way
 //!   to dirty data.
 //! * [`error`]: one error type whose [`ErrorKind`] drives retries and HTTP status.
@@ -19,6 +21,7 @@
 
 pub mod connector;
 pub mod error;
+pub mod pushdown;
 pub mod reject;
 pub mod schema;
 pub mod spec;

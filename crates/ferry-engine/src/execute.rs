@@ -6,18 +6,49 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;
 
 use arrow::record_batch::RecordBatch;
-use ferry_core::connector::TargetPlan;
+use ferry_core::connector::{Checkpoint, TargetPlan, unsupported};
 use ferry_core::{Error, ReadSession, Rejects, Result, Sink, Source, ValidatedTask};
 use futures::StreamExt;
+use futures::future::BoxFuture;
 use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::conform::{Conform, TargetChecks};
+use crate::cursor::NullCursorFilter;
 use crate::dirty::{DirtyRouter, StageRejects};
-use crate::plan::plan;
+use crate::plan::{RunInput, plan_run};
 use crate::progress::{Progress, ProgressFn};
+
+/// The watermark of an incremental run: the tuple of `columns` it read after
+/// (`from`) and up to (`to`, inclusive) — what the next run starts from.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct WatermarkSummary {
+    /// Cursor then tie-breaker columns.
+    pub columns: Vec<String>,
+    /// The saved watermark the run started from (`None`: first run).
+    pub from: Option<Vec<String>>,
+    /// The watermark the run published.
+    pub to: Option<Vec<String>>,
+}
+
+/// Called right before the publish with the run id and the watermark the
+/// publish carries (the state store records it, so that a crash between the
+/// target's commit and the store's update is detected).
+pub type PublishHook =
+    Box<dyn FnOnce(String, Option<WatermarkSummary>) -> BoxFuture<'static, Result<()>> + Send>;
+
+/// Everything about one run besides the task and its endpoints.
+#[derive(Default)]
+pub struct RunOptions {
+    /// Window, logical time and saved watermark.
+    pub input: RunInput,
+    /// The run's id; default: task name, start time and process id.
+    pub run_id: Option<String>,
+    /// Called right before the publish.
+    pub before_publish: Option<PublishHook>,
+}
 
 /// What one split read.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -62,6 +93,12 @@ pub struct RunSummary {
     pub verified: bool,
     /// Wall time in milliseconds.
     pub duration_ms: u64,
+    /// The watermark of an incremental run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watermark: Option<WatermarkSummary>,
+    /// The window `[start, end)` of a windowed run (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<[String; 2]>,
 }
 
 struct Counters {
@@ -101,7 +138,32 @@ pub async fn execute(
     progress: Option<ProgressFn>,
     cancel: CancellationToken,
 ) -> Result<RunSummary> {
-    let run_id = new_run_id(&task.spec.name);
+    execute_run(
+        task,
+        source,
+        sink,
+        dirty_table,
+        RunOptions::default(),
+        progress,
+        cancel,
+    )
+    .await
+}
+
+/// [`execute`] with a window, a saved watermark, a run id and a publish hook.
+pub async fn execute_run(
+    task: &ValidatedTask,
+    source: &dyn Source,
+    sink: &dyn Sink,
+    dirty_table: Option<&dyn Sink>,
+    options: RunOptions,
+    progress: Option<ProgressFn>,
+    cancel: CancellationToken,
+) -> Result<RunSummary> {
+    let run_id = options
+        .run_id
+        .clone()
+        .unwrap_or_else(|| new_run_id(&task.spec.name));
     let dirty = Arc::new(DirtyRouter::open(&task.spec.dirty, &run_id)?);
     let result = run(
         task,
@@ -110,6 +172,7 @@ pub async fn execute(
         dirty_table,
         &dirty,
         run_id,
+        options,
         progress,
         cancel,
     )
@@ -130,16 +193,41 @@ async fn run(
     dirty_table: Option<&dyn Sink>,
     dirty: &Arc<DirtyRouter>,
     run_id: String,
+    options: RunOptions,
     progress: Option<ProgressFn>,
     cancel: CancellationToken,
 ) -> Result<RunSummary> {
     let started = Instant::now();
     sink.supports_mode(task.spec.mode)?;
     let source_schema = source.schema().await?;
-    let plan = plan(task, &source_schema)?;
+    let plan = plan_run(task, &source_schema, &options.input)?;
+    if !plan.read.filter.is_empty() && !source.supports_filter() {
+        return Err(unsupported(
+            source.connector(),
+            "filtered reads (incremental cursor, window or source_filter)",
+        ));
+    }
+    // The sink's checkpoint as the run starts: the publish only succeeds if
+    // no other run of the task committed in between.
+    let keeps_checkpoint = plan.cursor.is_some() && sink.keeps_checkpoints();
+    let expected_checkpoint = if keeps_checkpoint {
+        sink.checkpoint(&task.spec.name).await?.map(|c| c.run_id)
+    } else {
+        None
+    };
     let session: Arc<dyn ReadSession> =
         Arc::from(source.open_read(&plan.schema, &plan.read).await?);
-    let mut writer = match sink.prepare(&plan.output_schema, task.spec.mode).await {
+    let watermark = plan.cursor.as_ref().map(|c| WatermarkSummary {
+        columns: c.columns.clone(),
+        from: c.after.clone(),
+        to: session.cursor_high().or_else(|| c.after.clone()),
+    });
+    let null_filter = plan
+        .cursor
+        .as_ref()
+        .and_then(|c| NullCursorFilter::new(c, &plan.schema))
+        .map(Arc::new);
+    let mut writer = match sink.prepare_write(&plan.output_schema, &plan.write).await {
         Ok(w) => w,
         Err(e) => {
             let _ = session.close().await;
@@ -183,7 +271,7 @@ async fn run(
     let mut readers = JoinSet::new();
     let reader_cancel = cancel.child_token();
     for _ in 0..plan.parallelism.min(splits.len()).max(1) {
-        let (session, splits, next, tx, counters, split_rows, split_rejects, cancel) = (
+        let (session, splits, next, tx, counters, split_rows, split_rejects, cancel, nulls) = (
             session.clone(),
             splits.clone(),
             next.clone(),
@@ -192,6 +280,7 @@ async fn run(
             split_rows.clone(),
             split_rejects.clone(),
             reader_cancel.clone(),
+            null_filter.clone(),
         );
         readers.spawn(async move {
             loop {
@@ -204,7 +293,10 @@ async fn run(
                         item = stream.next() => item,
                     };
                     let Some(batch) = item else { break };
-                    let batch = batch?;
+                    let mut batch = batch?;
+                    if let Some(nulls) = &nulls {
+                        batch = nulls.apply(batch, &split_rejects[i])?;
+                    }
                     let n = batch.num_rows() as u64;
                     split_rows[i].fetch_add(n, Ordering::Relaxed);
                     counters.rows.fetch_add(n, Ordering::Relaxed);
@@ -365,6 +457,23 @@ async fn run(
         return Err(e);
     }
     let target = writer.target_plan().clone();
+    if keeps_checkpoint && let Some(w) = &watermark {
+        let checkpoint = Checkpoint {
+            task: task.spec.name.clone(),
+            run_id: run_id.clone(),
+            watermark: serde_json::to_string(w).map_err(|e| Error::Internal(e.to_string()))?,
+        };
+        if let Err(e) = writer.set_checkpoint(checkpoint, expected_checkpoint) {
+            let _ = writer.abort().await;
+            return Err(e);
+        }
+    }
+    if let Some(hook) = options.before_publish
+        && let Err(e) = hook(run_id.clone(), watermark.clone()).await
+    {
+        let _ = writer.abort().await;
+        return Err(e);
+    }
     let rows_committed = writer.commit().await?;
     let verified = rows_committed == rows_written;
     if !verified {
@@ -389,6 +498,13 @@ async fn run(
         bytes: counters.bytes.load(Ordering::Relaxed),
         verified,
         duration_ms: started.elapsed().as_millis() as u64,
+        watermark,
+        window: plan.write.window.as_ref().map(|w| {
+            [
+                w.start.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                w.end.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            ]
+        }),
     })
 }
 
@@ -411,7 +527,7 @@ where
 }
 
 /// A run id unique enough to find a run's records: task, start time, process.
-fn new_run_id(task: &str) -> String {
+pub fn new_run_id(task: &str) -> String {
     let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis())

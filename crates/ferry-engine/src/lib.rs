@@ -29,13 +29,17 @@
 #![deny(missing_docs)]
 
 mod conform;
+mod cursor;
 mod dirty;
 mod execute;
 mod plan;
 mod progress;
 pub mod transform;
 
-pub use execute::{RunSummary, SplitSummary, execute};
-pub use plan::{Plan, plan};
+pub use execute::{
+    PublishHook, RunOptions, RunSummary, SplitSummary, WatermarkSummary, execute, execute_run,
+    new_run_id,
+};
+pub use plan::{CursorPlan, Plan, RunInput, plan, plan_run};
 pub use progress::{Progress, ProgressFn};
 pub use tokio_util::sync::CancellationToken;

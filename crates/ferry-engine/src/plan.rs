@@ -1,10 +1,36 @@
-//! The pure planning step: from a validated task and the discovered source
-//! schema to the projected schema and read options. No I/O.
+//! The pure planning step: from a validated task, the discovered source
+//! schema and the run's inputs (window, saved watermark) to the projected
+//! schema, the read options with what the source filters on, and how the
+//! sink writes. No I/O.
 
-use ferry_core::connector::ReadOptions;
-use ferry_core::{Result, TableSchema, ValidatedTask};
+use ferry_core::connector::{ReadOptions, WriteSpec};
+use ferry_core::pushdown::{CursorRange, ReadFilter, RunParams, SourcePredicate, WindowRange};
+use ferry_core::spec::{CursorOffset, NullCursor};
+use ferry_core::{ColumnType, Error, Result, SyncMode, TableSchema, ValidatedTask};
 
 use crate::transform::{TransformPlan, plan_transform};
+
+/// What a run brings besides the task: its instants and the saved watermark.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunInput {
+    /// Logical time and window of the run.
+    pub params: RunParams,
+    /// The saved watermark of an incremental task: its columns and values.
+    pub watermark: Option<(Vec<String>, Vec<String>)>,
+}
+
+/// The cursor of an incremental run, as planned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CursorPlan {
+    /// Cursor then tie-breaker columns: the watermark's columns.
+    pub columns: Vec<String>,
+    /// How many of `columns` are the cursor.
+    pub cursor_len: usize,
+    /// What happens to rows with a NULL cursor.
+    pub null_cursor: NullCursor,
+    /// The watermark the run starts from.
+    pub after: Option<Vec<String>>,
+}
 
 /// What a run will read and write.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,11 +47,25 @@ pub struct Plan {
     pub transform: Option<TransformPlan>,
     /// The schema the sink receives: the transform's output, or `schema`.
     pub output_schema: TableSchema,
+    /// How the sink writes.
+    pub write: WriteSpec,
+    /// The incremental cursor, if the mode has one.
+    pub cursor: Option<CursorPlan>,
+}
+
+/// Plans a full run of `task` (no window, no watermark).
+pub fn plan(task: &ValidatedTask, source_schema: &TableSchema) -> Result<Plan> {
+    plan_run(task, source_schema, &RunInput::default())
 }
 
 /// Plans a run of `task` over a source with `source_schema`; errors name
 /// missing columns and list the ones that exist.
-pub fn plan(task: &ValidatedTask, source_schema: &TableSchema) -> Result<Plan> {
+pub fn plan_run(
+    task: &ValidatedTask,
+    source_schema: &TableSchema,
+    input: &RunInput,
+) -> Result<Plan> {
+    input.params.validate()?;
     let spec = &task.spec;
     let schema = match &spec.columns {
         Some(cols) => source_schema.project(cols)?,
@@ -36,19 +76,268 @@ pub fn plan(task: &ValidatedTask, source_schema: &TableSchema) -> Result<Plan> {
         .as_ref()
         .map_or_else(|| schema.clone(), |t| t.output().clone());
     let e = &spec.engine;
+    let (cursor, cursor_range) = plan_cursor(task, &schema, input)?;
+    let window = plan_window(task, &schema, &output_schema, &input.params)?;
+    let predicate = spec
+        .source_filter
+        .as_deref()
+        .map(|f| SourcePredicate::parse("source_filter", f, &input.params))
+        .transpose()?;
+    let write = plan_write(task, &schema, &output_schema, window.clone())?;
     Ok(Plan {
         read: ReadOptions {
             columns: schema.columns.iter().map(|c| c.name.clone()).collect(),
             max_splits: e.parallelism.saturating_mul(e.splits_per_reader),
             min_rows_per_split: e.min_rows_per_split,
             batch_bytes: e.batch_bytes as usize,
+            filter: ReadFilter {
+                cursor: cursor_range,
+                window,
+                predicate,
+            },
         },
         parallelism: e.parallelism as usize,
         channel_depth: e.channel_depth as usize,
         transform,
         output_schema,
         schema,
+        write,
+        cursor,
     })
+}
+
+fn require<'a>(schema: &'a TableSchema, field: &str, name: &str) -> Result<&'a ColumnType> {
+    schema.column(name).map(|c| &c.ty).ok_or_else(|| {
+        Error::invalid(
+            field,
+            format!(
+                "column `{name}` is not among the columns {} has ({})",
+                if field.starts_with("merge") {
+                    "the target receives"
+                } else {
+                    "read from the source"
+                },
+                schema
+                    .columns
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+    })
+}
+
+fn is_temporal(ty: &ColumnType) -> bool {
+    matches!(
+        ty,
+        ColumnType::Date | ColumnType::Timestamp | ColumnType::TimestampTz
+    )
+}
+
+fn plan_cursor(
+    task: &ValidatedTask,
+    schema: &TableSchema,
+    input: &RunInput,
+) -> Result<(Option<CursorPlan>, Option<CursorRange>)> {
+    let Some(inc) = task
+        .spec
+        .incremental
+        .as_ref()
+        .filter(|_| task.spec.mode.is_incremental())
+    else {
+        return Ok((None, None));
+    };
+    let cursor = inc.cursor.names();
+    let tie = match &inc.tie_breaker {
+        Some(t) => t.names(),
+        None => schema
+            .primary_key
+            .iter()
+            .filter(|k| !cursor.contains(k))
+            .cloned()
+            .collect(),
+    };
+    for (i, c) in cursor.iter().enumerate() {
+        let ty = require(schema, &format!("incremental.cursor[{i}]"), c)?;
+        if matches!(
+            ty,
+            ColumnType::Json
+                | ColumnType::List(_)
+                | ColumnType::Interval
+                | ColumnType::Binary
+                | ColumnType::Bool
+        ) {
+            return Err(Error::invalid(
+                format!("incremental.cursor[{i}]"),
+                format!(
+                    "`{c}` is {ty}, which has no order usable as a cursor; use a timestamp, date, integer, decimal or text column"
+                ),
+            ));
+        }
+    }
+    for (i, c) in tie.iter().enumerate() {
+        require(schema, &format!("incremental.tie_breaker[{i}]"), c)?;
+    }
+    let first = require(schema, "incremental.cursor[0]", &cursor[0])?;
+    let offset = |field: &str, text: &Option<String>| -> Result<Option<CursorOffset>> {
+        let Some(text) = text else { return Ok(None) };
+        let off = CursorOffset::parse(field, text)?;
+        let fits = match off {
+            CursorOffset::Micros(_) => is_temporal(first),
+            CursorOffset::Units(_) => matches!(
+                first,
+                ColumnType::Int16
+                    | ColumnType::Int32
+                    | ColumnType::Int64
+                    | ColumnType::Decimal { .. }
+            ),
+        };
+        if !fits {
+            return Err(Error::invalid(
+                field,
+                format!(
+                    "{text:?} does not fit the cursor `{}` ({first}): use a duration like \"30s\" for a date or \
+                     timestamp cursor, an integer for an integer or decimal cursor",
+                    cursor[0]
+                ),
+            ));
+        }
+        Ok(Some(off))
+    };
+    let lag = offset("incremental.lag", &inc.lag)?;
+    let lookback = offset("incremental.lookback", &inc.lookback)?;
+    let columns: Vec<String> = cursor.iter().chain(&tie).cloned().collect();
+    let after = match &input.watermark {
+        None => None,
+        Some((cols, values)) => {
+            if cols != &columns || values.len() != columns.len() {
+                return Err(Error::invalid(
+                    "incremental",
+                    format!(
+                        "the saved watermark is over ({}) but the task now compares ({}); \
+                         reset it (`ferry state reset`) or set one for the new columns (`ferry state set`)",
+                        cols.join(", "),
+                        columns.join(", ")
+                    ),
+                ));
+            }
+            Some(values.clone())
+        }
+    };
+    let nulls = match inc.null_cursor {
+        NullCursor::Dirty => true,
+        NullCursor::Oldest => after.is_none(),
+    };
+    let range = CursorRange {
+        columns: columns.clone(),
+        cursor_len: cursor.len(),
+        after: after.clone(),
+        lag,
+        lookback,
+        nulls,
+    };
+    let plan = CursorPlan {
+        columns,
+        cursor_len: cursor.len(),
+        null_cursor: inc.null_cursor,
+        after,
+    };
+    Ok((Some(plan), Some(range)))
+}
+
+fn plan_window(
+    task: &ValidatedTask,
+    schema: &TableSchema,
+    output: &TableSchema,
+    params: &RunParams,
+) -> Result<Option<WindowRange>> {
+    let Some(w) = task
+        .spec
+        .window
+        .as_ref()
+        .filter(|_| task.spec.mode == SyncMode::WindowOverwrite)
+    else {
+        return Ok(None);
+    };
+    let ty = require(schema, "window.column", &w.column)?;
+    if !is_temporal(ty) {
+        return Err(Error::invalid(
+            "window.column",
+            format!(
+                "`{}` is {ty}; a window column must be a date or timestamp",
+                w.column
+            ),
+        ));
+    }
+    if output.column(&w.column).map(|c| &c.ty) != Some(ty) {
+        return Err(Error::invalid(
+            "window.column",
+            format!(
+                "`{}` must reach the target under the same name and type, so the target rows of a window can be found",
+                w.column
+            ),
+        ));
+    }
+    let (start, end) = params.window.ok_or_else(|| {
+        Error::invalid(
+            "window",
+            "mode window_overwrite needs the run's window: pass --window-start and --window-end, or run it from a schedule",
+        )
+    })?;
+    Ok(Some(WindowRange {
+        column: w.column.clone(),
+        start,
+        end,
+    }))
+}
+
+fn plan_write(
+    task: &ValidatedTask,
+    schema: &TableSchema,
+    output: &TableSchema,
+    window: Option<WindowRange>,
+) -> Result<WriteSpec> {
+    let mut write = WriteSpec::plain(task.spec.mode);
+    write.window = window;
+    if task.spec.mode != SyncMode::IncrementalMerge {
+        return Ok(write);
+    }
+    let merge = task.spec.merge.clone().unwrap_or_default();
+    let key = match &merge.key {
+        Some(k) => k.names(),
+        None if !schema.primary_key.is_empty() => schema.primary_key.clone(),
+        None => {
+            return Err(Error::invalid(
+                "merge.key",
+                format!(
+                    "{} has no primary key; name the columns that identify a row in `merge.key`",
+                    schema.table
+                ),
+            ));
+        }
+    };
+    for (i, k) in key.iter().enumerate() {
+        require(output, &format!("merge.key[{i}]"), k)?;
+    }
+    if let Some(d) = &merge.delete_column {
+        let ty = require(output, "merge.delete_column", d)?;
+        if *ty != ColumnType::Bool {
+            return Err(Error::invalid(
+                "merge.delete_column",
+                format!("`{d}` is {ty}; it must be a boolean column"),
+            ));
+        }
+        if key.contains(d) {
+            return Err(Error::invalid(
+                "merge.delete_column",
+                format!("`{d}` is part of the merge key"),
+            ));
+        }
+    }
+    write.merge_key = key;
+    write.delete_column = merge.delete_column;
+    Ok(write)
 }
 
 #[cfg(test)]

@@ -118,6 +118,7 @@ async fn read_back(kind: &str, table: &str) -> Vec<RecordBatch> {
         max_splits: 1,
         min_rows_per_split: u64::MAX,
         batch_bytes: 1 << 20,
+        filter: Default::default(),
     };
     let session = source.open_read(&schema, &options).await.unwrap();
     let mut out = Vec::new();

@@ -138,8 +138,10 @@ impl Sink for MysqlSink {
         }
         let encoder = RowEncoder::new(schema, info.as_ref());
         let (load_into, ddl) = match (&info, mode) {
-            (Some(_), SyncMode::FullAppend) => (ep.table.clone(), None),
-            (Some(_), SyncMode::FullOverwrite) => (
+            (Some(_), SyncMode::FullAppend | SyncMode::IncrementalAppend) => {
+                (ep.table.clone(), None)
+            }
+            (Some(_), _) => (
                 staging.clone(),
                 Some(format!(
                     "CREATE TABLE {} LIKE {}",

@@ -38,7 +38,9 @@ mod decode;
 mod encode;
 mod interval;
 mod isolate;
+mod merge;
 mod numeric;
+mod pushdown;
 mod sink;
 mod source;
 mod split;
@@ -89,7 +91,10 @@ impl PgEndpoint {
             }
         });
         client
-            .batch_execute("SET standard_conforming_strings = on; SET client_encoding = 'UTF8'")
+            .batch_execute(
+                "SET standard_conforming_strings = on; SET client_encoding = 'UTF8'; \
+                 SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'",
+            )
             .await
             .map_err(|e| map_err(&self.display, "setting up the session", e))?;
         Ok(client)

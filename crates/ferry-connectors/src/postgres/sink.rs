@@ -19,7 +19,7 @@ use std::pin::Pin;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use ferry_core::connector::TargetPlan;
+use ferry_core::connector::{Checkpoint, TargetPlan, WriteSpec};
 use ferry_core::spec::{SqlEndpoint, TableName};
 use ferry_core::{
     BatchStream, ColumnType, Error, Rejects, Result, Sink, SinkWriter, SyncMode, TableSchema,
@@ -30,6 +30,7 @@ use tokio_postgres::{Client, CopyInSink, Statement};
 use super::catalog::{PgTable, find_table, qualify};
 use super::encode::{ColumnEncoding, HEADER, TRAILER, encode_batch};
 use super::isolate::SegmentedCopy;
+use super::merge;
 use super::types::{ddl_type, encodable, quote_ident};
 use super::{PgEndpoint, map_err};
 
@@ -60,13 +61,39 @@ impl Sink for PostgresSink {
         "postgres"
     }
 
+    fn supports_mode(&self, _mode: SyncMode) -> Result<()> {
+        Ok(())
+    }
+
+    fn keeps_checkpoints(&self) -> bool {
+        true
+    }
+
+    async fn checkpoint(&self, task: &str) -> Result<Option<Checkpoint>> {
+        let client = self.ep.connect().await?;
+        let (sch, _) = qualify(&self.table);
+        merge::read_checkpoint(&client, &self.ep, &merge::checkpoints_table(&sch), task).await
+    }
+
     async fn prepare(&self, schema: &TableSchema, mode: SyncMode) -> Result<Box<dyn SinkWriter>> {
-        self.supports_mode(mode)?;
+        self.prepare_write(schema, &WriteSpec::plain(mode)).await
+    }
+
+    async fn prepare_write(
+        &self,
+        schema: &TableSchema,
+        write: &WriteSpec,
+    ) -> Result<Box<dyn SinkWriter>> {
+        let mode = write.mode;
         let ep = &self.ep;
         let client = ep.connect().await?;
         let (sch, name) = qualify(&self.table);
         let quoted = format!("{}.{}", quote_ident(&sch), quote_ident(&name));
         let display = format!("{sch}.{name}");
+        let checkpoints = merge::checkpoints_table(&sch);
+        if mode.is_incremental() {
+            merge::ensure_checkpoints(&client, ep, &checkpoints).await?;
+        }
         client
             .batch_execute("BEGIN")
             .await
@@ -102,7 +129,12 @@ impl Sink for PostgresSink {
         let existing = find_table(&client, ep, &self.table).await?;
         let (plan, encodings, target_types) = match &existing {
             None => {
-                let ddl = create_ddl(&quoted, schema);
+                // A merge target gets the merge key as its primary key.
+                let mut created = schema.clone();
+                if mode == SyncMode::IncrementalMerge {
+                    created.primary_key = write.merge_key.clone();
+                }
+                let ddl = create_ddl(&quoted, &created);
                 client
                     .batch_execute(&ddl)
                     .await
@@ -128,6 +160,25 @@ impl Sink for PostgresSink {
             }
             Some(t) => {
                 let (enc, types) = check_existing(schema, t)?;
+                if mode == SyncMode::IncrementalMerge
+                    && !merge::has_unique_index(&client, ep, t.oid, &write.merge_key).await?
+                {
+                    return Err(Error::Schema {
+                        table: display.clone(),
+                        problems: vec![format!(
+                            "incremental_merge needs a primary key or unique index on exactly the merge key ({}); \
+                             create one, or set `merge.key` to the columns of an existing one",
+                            write.merge_key.join(", ")
+                        )],
+                    });
+                }
+                if let Some(w) = &write.window {
+                    let zoned = t
+                        .column(&w.column)
+                        .is_some_and(|c| c.formatted.starts_with("timestamp with time zone"));
+                    let n = merge::delete_window(&client, ep, &quoted, zoned, w).await?;
+                    tracing::info!(table = %quoted, rows = n, "deleted the window's rows (inside the run's transaction)");
+                }
                 if mode == SyncMode::FullOverwrite {
                     client
                         .batch_execute(&format!("TRUNCATE {quoted}"))
@@ -156,8 +207,24 @@ impl Sink for PostgresSink {
             .iter()
             .map(|c| quote_ident(&c.name))
             .collect();
+        let merge_into = if mode == SyncMode::IncrementalMerge {
+            merge::create_stage(&client, ep, &quoted).await?;
+            Some(MergeInto {
+                quoted: quoted.clone(),
+                columns: schema.columns.iter().map(|c| c.name.clone()).collect(),
+                key: write.merge_key.clone(),
+                delete_column: write.delete_column.clone(),
+            })
+        } else {
+            None
+        };
+        let copy_into = if merge_into.is_some() {
+            merge::STAGE
+        } else {
+            quoted.as_str()
+        };
         let copy_sql = format!(
-            "COPY {quoted} ({}) FROM STDIN (FORMAT binary)",
+            "COPY {copy_into} ({}) FROM STDIN (FORMAT binary)",
             cols.join(", ")
         );
         // A refused row is named by the target's key, else the source's.
@@ -167,6 +234,10 @@ impl Sink for PostgresSink {
         };
         Ok(Box::new(PgWriter {
             client,
+            ep: ep.clone(),
+            merge_into,
+            checkpoints,
+            checkpoint: None,
             endpoint: ep.display.clone(),
             copy_sql,
             copy: None,
@@ -283,8 +354,23 @@ fn check_existing(
     Ok((enc, types))
 }
 
+/// Where and how a merge applies its staged rows.
+struct MergeInto {
+    quoted: String,
+    columns: Vec<String>,
+    key: Vec<String>,
+    delete_column: Option<String>,
+}
+
 struct PgWriter {
     client: Client,
+    ep: PgEndpoint,
+    /// Set for `incremental_merge`: the COPY goes into the staging table.
+    merge_into: Option<MergeInto>,
+    /// The checkpoint table of the target's schema.
+    checkpoints: String,
+    /// The checkpoint to store at commit, and the run whose checkpoint must still be there.
+    checkpoint: Option<(Checkpoint, Option<String>)>,
     endpoint: String,
     copy_sql: String,
     /// The one COPY of a write that allows no dirty rows, from its first batch to `commit`.
@@ -440,9 +526,37 @@ impl SinkWriter for PgWriter {
         Ok(rows)
     }
 
+    fn set_checkpoint(&mut self, checkpoint: Checkpoint, expected: Option<String>) -> Result<()> {
+        self.checkpoint = Some((checkpoint, expected));
+        Ok(())
+    }
+
     async fn commit(mut self: Box<Self>) -> Result<u64> {
         self.finish_copy().await?;
         let table = self.plan.table.clone();
+        if let Some(m) = &self.merge_into {
+            let merged = merge::apply_merge(
+                &self.client,
+                &self.ep,
+                &m.quoted,
+                &table,
+                &m.columns,
+                &m.key,
+                m.delete_column.as_deref(),
+            )
+            .await?;
+            tracing::info!(table = %table, upserted = merged.upserted, deleted = merged.deleted, "merged the staged rows");
+        }
+        if let Some((cp, expected)) = &self.checkpoint {
+            merge::write_checkpoint(
+                &self.client,
+                &self.ep,
+                &self.checkpoints,
+                cp,
+                expected.as_deref(),
+            )
+            .await?;
+        }
         self.client
             .batch_execute("COMMIT")
             .await

@@ -15,7 +15,7 @@ use tokio_postgres::Client;
 use super::catalog::require_table;
 use super::decode::CopyDecoder;
 use super::types::{Wire, quote_ident, quote_literal};
-use super::{PgEndpoint, map_err, split};
+use super::{PgEndpoint, map_err, pushdown, split};
 use crate::common::BatchBuilder;
 use crate::common::stream::spawn_batch_stream;
 
@@ -43,12 +43,19 @@ struct SplitPayload {
     copy_sql: String,
     wires: Vec<Wire>,
     columns: Vec<String>,
+    /// Values the query reads with `current_setting` (see [`pushdown`]).
+    #[serde(default)]
+    params: Vec<String>,
 }
 
 #[async_trait]
 impl Source for PostgresSource {
     fn connector(&self) -> &'static str {
         "postgres"
+    }
+
+    fn supports_filter(&self) -> bool {
+        true
     }
 
     async fn schema(&self) -> Result<TableSchema> {
@@ -93,6 +100,12 @@ impl Source for PostgresSource {
                 }
             }
         }
+        let high = match &options.filter.cursor {
+            Some(c) => pushdown::cursor_high(&client, &self.ep, &table, &options.filter, c).await?,
+            None => None,
+        };
+        let (condition, params) =
+            pushdown::read_condition(&table, &options.filter, high.as_deref())?;
         let ranges = split::plan(
             &client,
             &self.ep,
@@ -105,10 +118,11 @@ impl Source for PostgresSource {
             .into_iter()
             .enumerate()
             .map(|(i, r)| {
-                let filter = if r.predicate.is_empty() {
-                    String::new()
-                } else {
-                    format!(" WHERE {}", r.predicate)
+                let filter = match (r.predicate.is_empty(), &condition) {
+                    (true, None) => String::new(),
+                    (false, None) => format!(" WHERE {}", r.predicate),
+                    (true, Some(c)) => format!(" WHERE {c}"),
+                    (false, Some(c)) => format!(" WHERE {} AND {c}", r.predicate),
                 };
                 let payload = SplitPayload {
                     snapshot: snapshot.clone(),
@@ -119,6 +133,7 @@ impl Source for PostgresSource {
                     ),
                     wires: wires.clone(),
                     columns: options.columns.clone(),
+                    params: params.values.clone(),
                 };
                 Ok(Split {
                     index: i as u32,
@@ -139,6 +154,7 @@ impl Source for PostgresSource {
             splits,
             schema: Arc::new(schema.clone()),
             batch_bytes: options.batch_bytes,
+            high,
         }))
     }
 }
@@ -150,12 +166,18 @@ struct PgReadSession {
     splits: Vec<Split>,
     schema: Arc<TableSchema>,
     batch_bytes: usize,
+    /// The newest cursor tuple of an incremental read.
+    high: Option<Vec<String>>,
 }
 
 #[async_trait]
 impl ReadSession for PgReadSession {
     fn splits(&self) -> &[Split] {
         &self.splits
+    }
+
+    fn cursor_high(&self) -> Option<Vec<String>> {
+        self.high.clone()
     }
 
     async fn read_split(&self, split: &Split, rejects: &Rejects) -> Result<BatchStream> {
@@ -177,6 +199,7 @@ impl ReadSession for PgReadSession {
                 ))
                 .await
                 .map_err(|e| map_err(&ep.display, "joining the read snapshot", e))?;
+            pushdown::set_params(&client, &ep, &payload.params).await?;
             let copy = client
                 .copy_out(payload.copy_sql.as_str())
                 .await

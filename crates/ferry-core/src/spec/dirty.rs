@@ -66,6 +66,8 @@ pub enum DirtyReason {
     Encoding,
     /// The target rejected the row (key, NOT NULL, CHECK).
     Constraint,
+    /// An incremental run cannot place the row: its cursor is NULL.
+    NullCursor,
 }
 
 /// One rejected row, as recorded in the dirty sink.

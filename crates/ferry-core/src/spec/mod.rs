@@ -9,6 +9,7 @@
 mod dirty;
 mod endpoint;
 mod ident;
+mod incremental;
 mod transform;
 
 use schemars::JsonSchema;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 pub use dirty::{DirtyPolicy, DirtyReason, DirtyRecord, DirtySinkSpec};
 pub use endpoint::{SinkSpec, SourceSpec, SqlEndpoint, SqliteEndpoint, redact_url};
 pub use ident::TableName;
+pub use incremental::{Columns, CursorOffset, IncrementalSpec, MergeSpec, NullCursor, WindowSpec};
 pub use transform::{CastRule, CastSpec, MappingSpec};
 
 use crate::{Error, Result};
@@ -65,6 +67,20 @@ pub struct TaskSpec {
     /// rows read; cannot be combined with `mapping` or `filter`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sql: Option<String>,
+    /// A predicate in the source's own SQL dialect, evaluated by the source
+    /// (pushed down into its query). `${window_start}`, `${window_end}` and
+    /// `${logical_time}` are bound as timestamp parameters, never pasted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_filter: Option<String>,
+    /// The cursor of the incremental modes (required by them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incremental: Option<IncrementalSpec>,
+    /// Options of `incremental_merge`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge: Option<MergeSpec>,
+    /// The window column of `window_overwrite` (required by it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<WindowSpec>,
 }
 
 /// How a run updates the target.
@@ -76,6 +92,25 @@ pub enum SyncMode {
     FullOverwrite,
     /// Add all source rows to the target, atomically (one transaction).
     FullAppend,
+    /// Add the rows whose cursor is past the saved watermark (see `incremental`).
+    IncrementalAppend,
+    /// Upsert the rows whose cursor is past the saved watermark by key (see
+    /// `incremental` and `merge`), deleting rows flagged by `merge.delete_column`.
+    IncrementalMerge,
+    /// Replace exactly the target rows of the run's window `[window_start,
+    /// window_end)` on `window.column` with the source rows of that window, in
+    /// one transaction: reruns of a window give the same target.
+    WindowOverwrite,
+}
+
+impl SyncMode {
+    /// Whether the mode reads from a saved watermark.
+    pub fn is_incremental(self) -> bool {
+        matches!(
+            self,
+            SyncMode::IncrementalAppend | SyncMode::IncrementalMerge
+        )
+    }
 }
 
 impl std::fmt::Display for SyncMode {
@@ -83,6 +118,9 @@ impl std::fmt::Display for SyncMode {
         f.write_str(match self {
             SyncMode::FullOverwrite => "full_overwrite",
             SyncMode::FullAppend => "full_append",
+            SyncMode::IncrementalAppend => "incremental_append",
+            SyncMode::IncrementalMerge => "incremental_merge",
+            SyncMode::WindowOverwrite => "window_overwrite",
         })
     }
 }
@@ -225,6 +263,8 @@ impl TaskSpec {
             self.filter.as_deref(),
             self.sql.as_deref(),
         )?;
+        self.validate_mode()?;
+        self.validate_parameters()?;
         if self.source.same_table_as(&self.sink) {
             return Err(Error::invalid(
                 "sink.table",
@@ -237,6 +277,101 @@ impl TaskSpec {
             sink_table,
             dirty_table,
         })
+    }
+}
+
+impl TaskSpec {
+    /// `${…}` parameters are bound by the source, so they belong in
+    /// `source_filter`; their names are checked here, their values per run.
+    fn validate_parameters(&self) -> Result<()> {
+        for (field, text) in [("filter", &self.filter), ("sql", &self.sql)] {
+            if text.as_deref().is_some_and(|t| t.contains("${")) {
+                return Err(Error::invalid(
+                    field,
+                    "run parameters like ${window_start} are bound by the source database; \
+                     put that condition in `source_filter`",
+                ));
+            }
+        }
+        if let Some(f) = &self.source_filter {
+            if f.trim().is_empty() {
+                return Err(Error::invalid(
+                    "source_filter",
+                    "is empty; leave it out to read every row",
+                ));
+            }
+            let now = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+            let every = crate::pushdown::RunParams {
+                logical_time: Some(now),
+                window: Some((now, now)),
+            };
+            crate::pushdown::SourcePredicate::parse("source_filter", f, &every)?;
+        }
+        Ok(())
+    }
+
+    /// Checks that the options of the mode are present, and only those.
+    fn validate_mode(&self) -> Result<()> {
+        let mode = self.mode;
+        match (&self.incremental, mode.is_incremental()) {
+            (None, true) => {
+                return Err(Error::invalid(
+                    "incremental",
+                    format!("mode {mode} needs `incremental: {{cursor: <column>}}`"),
+                ));
+            }
+            (Some(_), false) => {
+                return Err(Error::invalid(
+                    "incremental",
+                    format!(
+                        "is only used by the modes incremental_append and incremental_merge, not {mode}"
+                    ),
+                ));
+            }
+            (Some(i), true) => {
+                i.validate()?;
+                if i.lookback.is_some() && mode != SyncMode::IncrementalMerge {
+                    return Err(Error::invalid(
+                        "incremental.lookback",
+                        "re-reads rows, so it needs the idempotent mode incremental_merge",
+                    ));
+                }
+            }
+            (None, false) => {}
+        }
+        match (&self.merge, mode) {
+            (Some(m), SyncMode::IncrementalMerge) => {
+                if let Some(k) = &m.key {
+                    incremental::check_columns("merge.key", &k.names(), 1)?;
+                }
+                if let Some(d) = &m.delete_column
+                    && (d.is_empty() || d.contains('\0'))
+                {
+                    return Err(Error::invalid("merge.delete_column", "must name a column"));
+                }
+            }
+            (Some(_), _) => {
+                return Err(Error::invalid(
+                    "merge",
+                    format!("is only used by the mode incremental_merge, not {mode}"),
+                ));
+            }
+            (None, _) => {}
+        }
+        match (&self.window, mode) {
+            (None, SyncMode::WindowOverwrite) => Err(Error::invalid(
+                "window",
+                "mode window_overwrite needs `window: {column: <date or timestamp column>}`",
+            )),
+            (Some(w), SyncMode::WindowOverwrite) => {
+                incremental::check_columns("window.column", std::slice::from_ref(&w.column), 1)
+            }
+            (Some(_), _) => Err(Error::invalid(
+                "window",
+                format!("is only used by the mode window_overwrite, not {mode}"),
+            )),
+            (None, _) => Ok(()),
+        }
     }
 }
 

@@ -1,0 +1,248 @@
+//! The read filter in PostgreSQL: cursor range, window and `source_filter`.
+//!
+//! `COPY (SELECT …) TO STDOUT` takes no bind parameters, so values reach the
+//! query as transaction-local settings: the reader binds them with
+//! `SELECT set_config('ferry.pN', $1, true)` (ordinary bound text
+//! parameters) and the query reads `current_setting('ferry.pN')::<type>`, cast
+//! to the column's exact type. No value is ever pasted into SQL, and because
+//! `current_setting` is stable the planner still uses indexes on the bounds.
+//! Watermark values are the server's own text of the column (`::text`, UTC,
+//! ISO dates), so microseconds and numeric scale survive the round trip.
+
+use chrono::{DateTime, Utc};
+use ferry_core::pushdown::{CursorRange, ReadFilter, WindowRange};
+use ferry_core::spec::CursorOffset;
+use ferry_core::{Error, Result};
+use tokio_postgres::Client;
+use tokio_postgres::types::ToSql;
+
+use super::catalog::PgTable;
+use super::types::quote_ident;
+use super::{PgEndpoint, map_err};
+
+/// Values bound as `ferry.pN` settings, in order.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Params {
+    pub values: Vec<String>,
+}
+
+impl Params {
+    /// Binds `text`; returns the SQL that reads it back as `cast`.
+    fn bind(&mut self, text: String, cast: &str) -> String {
+        let i = self.values.len();
+        self.values.push(text);
+        format!("current_setting('ferry.p{i}')::{cast}")
+    }
+}
+
+/// Sets the bound values in the current transaction.
+pub(crate) async fn set_params(client: &Client, ep: &PgEndpoint, values: &[String]) -> Result<()> {
+    if values.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "SELECT {}",
+        (0..values.len())
+            .map(|i| format!("set_config('ferry.p{i}', ${}, true)", i + 1))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let args: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+    client
+        .query(&sql, &args)
+        .await
+        .map_err(|e| map_err(&ep.display, "binding the read filter's values", e))?;
+    Ok(())
+}
+
+fn column_type<'a>(table: &'a PgTable, name: &str) -> Result<&'a str> {
+    table
+        .column(name)
+        .map(|c| c.formatted.as_str())
+        .ok_or_else(|| Error::NotFound {
+            what: "column",
+            name: name.to_string(),
+            hint: Some(format!("in table {}", table.display)),
+        })
+}
+
+fn tuple(cols: &[String]) -> String {
+    format!(
+        "({})",
+        cols.iter()
+            .map(|c| quote_ident(c))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+fn bound_tuple(
+    table: &PgTable,
+    cols: &[String],
+    values: &[String],
+    p: &mut Params,
+) -> Result<String> {
+    let parts = cols
+        .iter()
+        .zip(values)
+        .map(|(c, v)| Ok(p.bind(v.clone(), column_type(table, c)?)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(format!("({})", parts.join(", ")))
+}
+
+fn offset(off: CursorOffset, p: &mut Params) -> String {
+    match off {
+        CursorOffset::Micros(us) => p.bind(format!("{us} microseconds"), "interval"),
+        CursorOffset::Units(n) => p.bind(n.to_string(), "numeric"),
+    }
+}
+
+/// `c1 IS NOT NULL AND …` over the cursor columns.
+fn not_null(c: &CursorRange) -> String {
+    c.columns[..c.cursor_len]
+        .iter()
+        .map(|col| format!("{} IS NOT NULL", quote_ident(col)))
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+/// The conditions every row of the read meets besides the cursor range:
+/// the window and the user's predicate.
+fn base_conditions(table: &PgTable, f: &ReadFilter, p: &mut Params) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    if let Some(w) = &f.window {
+        out.push(window(table, w, p)?);
+    }
+    if let Some(pred) = &f.predicate {
+        out.push(pred.render(|v| p.bind(utc_text(v, true), "timestamptz")));
+    }
+    Ok(out)
+}
+
+fn utc_text(v: &DateTime<Utc>, with_zone: bool) -> String {
+    let base = v.format("%Y-%m-%d %H:%M:%S%.6f").to_string();
+    if with_zone { base + "+00" } else { base }
+}
+
+fn window(table: &PgTable, w: &WindowRange, p: &mut Params) -> Result<String> {
+    let ty = column_type(table, &w.column)?;
+    let zoned = ty.starts_with("timestamp with time zone");
+    let cast = if zoned { "timestamptz" } else { "timestamp" };
+    let col = quote_ident(&w.column);
+    Ok(format!(
+        "{col} >= {} AND {col} < {}",
+        p.bind(utc_text(&w.start, zoned), cast),
+        p.bind(utc_text(&w.end, zoned), cast)
+    ))
+}
+
+/// Finds the newest cursor tuple of the read in the current snapshot: at
+/// most `max(cursor[0]) − lag`, past the watermark, within the window and
+/// the predicate. `None` when no row qualifies.
+pub(crate) async fn cursor_high(
+    client: &Client,
+    ep: &PgEndpoint,
+    table: &PgTable,
+    f: &ReadFilter,
+    c: &CursorRange,
+) -> Result<Option<Vec<String>>> {
+    let mut p = Params::default();
+    let mut cond = base_conditions(table, f, &mut p)?;
+    cond.push(not_null(c));
+    if let Some(after) = &c.after {
+        cond.push(format!(
+            "{} > {}",
+            tuple(&c.columns),
+            bound_tuple(table, &c.columns, after, &mut p)?
+        ));
+    }
+    if let Some(lag) = c.lag {
+        let first = quote_ident(&c.columns[0]);
+        cond.push(format!(
+            "{first} <= (SELECT max({first}) FROM {}) - {}",
+            table.quoted,
+            offset(lag, &mut p)
+        ));
+    }
+    let texts: Vec<String> = c
+        .columns
+        .iter()
+        .map(|col| format!("{}::text", quote_ident(col)))
+        .collect();
+    let order: Vec<String> = c
+        .columns
+        .iter()
+        .map(|col| format!("{} DESC", quote_ident(col)))
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT 1",
+        texts.join(", "),
+        table.quoted,
+        cond.join(" AND "),
+        order.join(", ")
+    );
+    set_params(client, ep, &p.values).await?;
+    let row = client
+        .query_opt(&sql, &[])
+        .await
+        .map_err(|e| map_err(&ep.display, "finding the newest cursor value", e))?;
+    Ok(row.map(|r| {
+        (0..c.columns.len())
+            .map(|i| r.get::<_, String>(i))
+            .collect()
+    }))
+}
+
+/// The `WHERE` condition of every split's query (besides its key range), and
+/// the values it binds. `high` is the result of [`cursor_high`].
+pub(crate) fn read_condition(
+    table: &PgTable,
+    f: &ReadFilter,
+    high: Option<&[String]>,
+) -> Result<(Option<String>, Params)> {
+    let mut p = Params::default();
+    let mut cond = base_conditions(table, f, &mut p)?;
+    if let Some(c) = &f.cursor {
+        let range = match high {
+            None => "false".to_string(),
+            Some(high) => {
+                let t = tuple(&c.columns);
+                let mut parts = vec![not_null(c)];
+                match (&c.after, c.lookback) {
+                    (Some(after), Some(back)) => {
+                        let first = &c.columns[0];
+                        let from = p.bind(after[0].clone(), column_type(table, first)?);
+                        parts.push(format!(
+                            "{} >= {from} - {}",
+                            quote_ident(first),
+                            offset(back, &mut p)
+                        ));
+                    }
+                    (Some(after), None) => {
+                        parts.push(format!(
+                            "{t} > {}",
+                            bound_tuple(table, &c.columns, after, &mut p)?
+                        ));
+                    }
+                    (None, _) => {}
+                }
+                parts.push(format!(
+                    "{t} <= {}",
+                    bound_tuple(table, &c.columns, high, &mut p)?
+                ));
+                format!("({})", parts.join(" AND "))
+            }
+        };
+        if c.nulls {
+            let nulls = c.columns[..c.cursor_len]
+                .iter()
+                .map(|col| format!("{} IS NULL", quote_ident(col)))
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            cond.push(format!("({range} OR {nulls})"));
+        } else {
+            cond.push(range);
+        }
+    }
+    Ok(((!cond.is_empty()).then(|| cond.join(" AND ")), p))
+}

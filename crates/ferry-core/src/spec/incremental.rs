@@ -1,0 +1,210 @@
+//! Options of the incremental and windowed modes: the cursor that drives an
+//! incremental read, the key of a merge, and the column of a window.
+//!
+//! The watermark is a tuple `(cursor…, tie_breaker…)` compared as a whole, so
+//! rows that share a cursor value are neither lost nor read twice when a run
+//! boundary falls between them. Offsets (`lag`, `lookback`) are typed by the
+//! cursor: a duration (`"30s"`, `"5m"`, `"250ms"`) for a time cursor, a plain
+//! integer (`"1000"`) for a numeric one; [`CursorOffset::parse`] is checked
+//! here, the fit with the cursor's type at plan time.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// One column name or a list of them (`cursor: updated_at` or `cursor: [a, b]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Columns {
+    /// One column.
+    One(String),
+    /// Several columns, compared in this order.
+    Many(Vec<String>),
+}
+
+impl Columns {
+    /// The names, in order.
+    pub fn names(&self) -> Vec<String> {
+        match self {
+            Columns::One(c) => vec![c.clone()],
+            Columns::Many(v) => v.clone(),
+        }
+    }
+}
+
+/// How an incremental run finds the rows that changed since the last one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncrementalSpec {
+    /// The cursor column(s), e.g. `updated_at`: a run reads the rows whose
+    /// `(cursor, tie_breaker)` tuple is above the saved watermark.
+    pub cursor: Columns,
+    /// Columns that order rows sharing a cursor value; default: the source's
+    /// primary key. `[]` uses the cursor alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tie_breaker: Option<Columns>,
+    /// Rows whose cursor is within this distance of the source's newest
+    /// cursor value are left to the next run, so that transactions still open
+    /// (which commit later with older cursor values) are not skipped: a
+    /// duration like `"30s"` for a time cursor, an integer for a numeric one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag: Option<String>,
+    /// Re-read this much before the watermark on every run (an overlap), for
+    /// sources whose late commits can exceed `lag`. Needs an idempotent mode
+    /// (`incremental_merge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookback: Option<String>,
+    /// Rows whose cursor is NULL: `dirty` (default; recorded as dirty rows on
+    /// every run until fixed) or `oldest` (older than any watermark: read by
+    /// the first run only).
+    #[serde(default)]
+    pub null_cursor: NullCursor,
+}
+
+/// What an incremental run does with rows whose cursor is NULL.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NullCursor {
+    /// Route them to dirty data (reason `null_cursor`) on every run.
+    #[default]
+    Dirty,
+    /// Treat NULL as older than every value: only a run without a watermark reads them.
+    Oldest,
+}
+
+/// How `incremental_merge` applies rows to the target.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MergeSpec {
+    /// Target columns that identify a row (the upsert key); default: the
+    /// source's primary key. The target needs a unique index on them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<Columns>,
+    /// A boolean column: rows where it is true delete the target row with
+    /// their key instead of upserting it (hard delete of soft-deleted rows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_column: Option<String>,
+}
+
+/// The column that places rows in a run's window `[window_start, window_end)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WindowSpec {
+    /// A date or timestamp column present in source and target under this
+    /// name: `window_overwrite` reads the source rows of the window and
+    /// replaces exactly the target rows of the window.
+    pub column: String,
+}
+
+/// A distance on the cursor: a duration for time cursors, a count for numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CursorOffset {
+    /// Microseconds.
+    Micros(i64),
+    /// Units of a numeric cursor.
+    Units(i64),
+}
+
+impl CursorOffset {
+    /// Parses `"30s"`, `"250ms"`, `"5m"`, `"2h"`, `"1d"`, `"10us"` (a duration) or `"1000"` (a count).
+    pub fn parse(field: &str, text: &str) -> Result<CursorOffset> {
+        let t = text.trim();
+        let bad = || {
+            Error::invalid(
+                field,
+                format!(
+                    "{text:?} is not an offset; write a duration like \"30s\", \"250ms\", \"5m\", \"2h\", \"1d\" \
+                     (time cursors) or a non-negative integer like \"1000\" (numeric cursors)"
+                ),
+            )
+        };
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (digits, unit) = t.split_at(split);
+        let n: i64 = digits.parse().map_err(|_| bad())?;
+        let per: i64 = match unit.trim() {
+            "" => return Ok(CursorOffset::Units(n)),
+            "us" => 1,
+            "ms" => 1_000,
+            "s" => 1_000_000,
+            "m" | "min" => 60_000_000,
+            "h" => 3_600_000_000,
+            "d" => 86_400_000_000,
+            _ => return Err(bad()),
+        };
+        n.checked_mul(per).map(CursorOffset::Micros).ok_or_else(bad)
+    }
+}
+
+impl IncrementalSpec {
+    pub(crate) fn validate(&self) -> Result<()> {
+        let cursor = self.cursor.names();
+        check_columns("incremental.cursor", &cursor, 1)?;
+        if let Some(t) = &self.tie_breaker {
+            check_columns("incremental.tie_breaker", &t.names(), 0)?;
+            if let Some(c) = t.names().iter().find(|c| cursor.contains(c)) {
+                return Err(Error::invalid(
+                    "incremental.tie_breaker",
+                    format!("`{c}` is already a cursor column"),
+                ));
+            }
+        }
+        if let Some(l) = &self.lag {
+            CursorOffset::parse("incremental.lag", l)?;
+        }
+        if let Some(l) = &self.lookback {
+            CursorOffset::parse("incremental.lookback", l)?;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn check_columns(field: &str, cols: &[String], min: usize) -> Result<()> {
+    if cols.len() < min || cols.len() > 8 {
+        return Err(Error::invalid(
+            field,
+            format!("lists {} columns; allowed: {min} to 8", cols.len()),
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, c) in cols.iter().enumerate() {
+        if c.is_empty() || c.contains('\0') {
+            return Err(Error::invalid(
+                format!("{field}[{i}]"),
+                "column names must be non-empty and contain no NUL",
+            ));
+        }
+        if !seen.insert(c) {
+            return Err(Error::invalid(
+                format!("{field}[{i}]"),
+                format!("column `{c}` is listed twice"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_parse_by_unit() {
+        assert_eq!(
+            CursorOffset::parse("f", "30s").unwrap(),
+            CursorOffset::Micros(30_000_000)
+        );
+        assert_eq!(
+            CursorOffset::parse("f", "250ms").unwrap(),
+            CursorOffset::Micros(250_000)
+        );
+        assert_eq!(
+            CursorOffset::parse("f", "1000").unwrap(),
+            CursorOffset::Units(1000)
+        );
+        for bad in ["", "-5s", "5 weeks", "s", "1.5s", "99999999999999999999d"] {
+            let e = CursorOffset::parse("incremental.lag", bad).expect_err(bad);
+            assert!(e.to_string().contains("incremental.lag"), "{e}");
+        }
+    }
+}
