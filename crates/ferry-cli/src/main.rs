@@ -6,9 +6,11 @@
 //! * `ferry connectors` — the connector registry.
 //! * `ferry schema` — the JSON Schema of job files.
 //! * `ferry types` — the type-mapping matrix (`docs/type-matrix.md`).
+//! * `ferry state show|set|reset JOB --state PATH` — a task's watermark and runs.
 
 mod job;
 mod progress;
+mod state;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -16,7 +18,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use ferry_core::ErrorKind;
-use ferry_core::spec::DirtySinkSpec;
 use ferry_engine::CancellationToken;
 
 /// mimalloc keeps peak memory flat over long runs: with glibc's allocator,
@@ -48,6 +49,13 @@ enum Command {
         /// No progress output.
         #[arg(long, short)]
         quiet: bool,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Show, set or reset the watermark of an incremental task.
+    State {
+        #[command(subcommand)]
+        command: state::StateCommand,
     },
     /// Check a job file without connecting anywhere.
     Validate {
@@ -66,6 +74,47 @@ enum Command {
     Types,
 }
 
+/// Where a run keeps its state, and the instants of the run.
+#[derive(clap::Args, Debug, Clone, Default)]
+struct RunArgs {
+    /// The state store: a SQLite file (created if missing) or a PostgreSQL
+    /// URL. Required by the incremental modes; records every run.
+    #[arg(long, env = "FERRY_STATE")]
+    state: Option<String>,
+    /// Start of the run's window (RFC 3339, e.g. 2026-01-01T00:00:00Z): inclusive.
+    #[arg(long, requires = "window_end")]
+    window_start: Option<String>,
+    /// End of the run's window (RFC 3339): exclusive.
+    #[arg(long, requires = "window_start")]
+    window_end: Option<String>,
+    /// The run's logical time (RFC 3339); default: the window's end.
+    #[arg(long)]
+    logical_time: Option<String>,
+}
+
+impl RunArgs {
+    fn params(&self) -> anyhow::Result<ferry_core::pushdown::RunParams> {
+        let instant = |flag: &str, v: &Option<String>| -> anyhow::Result<_> {
+            v.as_deref()
+                .map(|t| {
+                    chrono::DateTime::parse_from_rfc3339(t)
+                        .map(|d| d.with_timezone(&chrono::Utc))
+                        .map_err(|e| anyhow::anyhow!("--{flag} {t:?} is not an RFC 3339 instant like 2026-01-01T00:00:00Z: {e}"))
+                })
+                .transpose()
+        };
+        let start = instant("window-start", &self.window_start)?;
+        let end = instant("window-end", &self.window_end)?;
+        let window = start.zip(end);
+        let params = ferry_core::pushdown::RunParams {
+            logical_time: instant("logical-time", &self.logical_time)?.or(end),
+            window,
+        };
+        params.validate()?;
+        Ok(params)
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -77,7 +126,13 @@ fn main() -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     match cli.command {
-        Command::Run { job, json, quiet } => run(job, json, quiet),
+        Command::Run {
+            job,
+            json,
+            quiet,
+            run: args,
+        } => run(job, json, quiet, args),
+        Command::State { command } => state::main(command),
         Command::Validate { job } => match job::load(&job) {
             Ok(task) => {
                 println!(
@@ -130,9 +185,16 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(job: PathBuf, json: bool, quiet: bool) -> ExitCode {
+fn run(job: PathBuf, json: bool, quiet: bool, args: RunArgs) -> ExitCode {
     let task = match job::load(&job) {
         Ok(t) => t,
+        Err(e) => {
+            report_error(json, ErrorKind::InvalidConfig, &format!("{e:#}"));
+            return ExitCode::from(2);
+        }
+    };
+    let params = match args.params() {
+        Ok(p) => p,
         Err(e) => {
             report_error(json, ErrorKind::InvalidConfig, &format!("{e:#}"));
             return ExitCode::from(2);
@@ -153,13 +215,9 @@ fn run(job: PathBuf, json: bool, quiet: bool) -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        let source = ferry_connectors::source_for(&task.spec.source, &task.source_table)?;
-        let sink = ferry_connectors::sink_for(&task.spec.sink, &task.sink_table)?;
-        let dirty_table = match (&task.spec.dirty.sink, &task.dirty_table) {
-            (Some(DirtySinkSpec::Table { target }), Some(name)) => {
-                Some(ferry_connectors::sink_for(target, name)?)
-            }
-            _ => None,
+        let store = match &args.state {
+            Some(s) => Some(std::sync::Arc::new(ferry_store::Store::open(s).await?)),
+            None => None,
         };
         let cancel = CancellationToken::new();
         let on_signal = cancel.clone();
@@ -169,14 +227,13 @@ fn run(job: PathBuf, json: bool, quiet: bool) -> ExitCode {
             on_signal.cancel();
         });
         let reporter = progress::Reporter::start(quiet || json, std::io::stdout().is_terminal());
-        let res = ferry_engine::execute(
-            &task,
-            source.as_ref(),
-            sink.as_ref(),
-            dirty_table.as_deref(),
-            Some(reporter.callback()),
+        let res = ferry_server::runner::run_task(ferry_server::runner::RunRequest {
+            task: &task,
+            store,
+            params,
+            progress: Some(reporter.callback()),
             cancel,
-        )
+        })
         .await;
         reporter.finish().await;
         signals.abort();
@@ -215,6 +272,21 @@ fn run(job: PathBuf, json: bool, quiet: bool) -> ExitCode {
                 }
                 if summary.rows_filtered > 0 {
                     not_written.push_str(&format!(" + {} filtered", summary.rows_filtered));
+                }
+                if let Some(w) = &summary.watermark {
+                    let show = |v: &Option<Vec<String>>| {
+                        v.as_ref()
+                            .map_or("(none)".to_string(), |v| format!("({})", v.join(", ")))
+                    };
+                    println!(
+                        "watermark ({}): {} -> {}",
+                        w.columns.join(", "),
+                        show(&w.from),
+                        show(&w.to)
+                    );
+                }
+                if let Some([start, end]) = &summary.window {
+                    println!("window: [{start}, {end})");
                 }
                 println!(
                     "verified: {} rows read = {} rows written{not_written}; {} rows committed{}",

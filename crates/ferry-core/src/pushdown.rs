@@ -69,9 +69,10 @@ impl ReadFilter {
 }
 
 /// The rows of one incremental run: `after < (columns) <= high`, where the
-/// source captures `high` in its read snapshot as its newest cursor tuple
-/// (at most `max(cursor[0]) − lag`) and reports it through
-/// [`crate::ReadSession::cursor_high`].
+/// source captures `high` in its read snapshot as its newest cursor tuple —
+/// with a lag, among rows with `cursor[0] <= source clock − lag` (time
+/// cursors) or `<= max(cursor[0]) − lag` (numeric cursors) — and reports it
+/// through [`crate::ReadSession::cursor_high`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct CursorRange {
     /// The cursor columns, then the tie-breaker columns: the compared tuple.
@@ -81,7 +82,8 @@ pub struct CursorRange {
     /// The saved watermark (exclusive lower bound), one exact text per column;
     /// `None` on the first run.
     pub after: Option<Vec<String>>,
-    /// Subtracted from the newest value of `columns[0]` to get the upper bound.
+    /// Subtracted from the source's clock (time cursor) or newest value
+    /// (numeric cursor) to get the upper bound of `columns[0]`.
     pub lag: Option<CursorOffset>,
     /// With a watermark: read from `columns[0] >= after[0] − lookback`
     /// instead of strictly after the watermark tuple.

@@ -13,6 +13,9 @@
 
 pub mod conformance;
 
+/// The drivers the helpers return, for tests that drive them further.
+pub use {mysql_async, tokio_postgres};
+
 use sha2::{Digest, Sha256};
 
 /// PostgreSQL URL for tests.

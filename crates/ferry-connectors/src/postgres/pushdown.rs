@@ -136,9 +136,10 @@ fn window(table: &PgTable, w: &WindowRange, p: &mut Params) -> Result<String> {
     ))
 }
 
-/// Finds the newest cursor tuple of the read in the current snapshot: at
-/// most `max(cursor[0]) − lag`, past the watermark, within the window and
-/// the predicate. `None` when no row qualifies.
+/// Finds the newest cursor tuple of the read in the current snapshot: past
+/// the watermark, within the window and the predicate, and with a lag at
+/// most the server's clock − lag (time cursors) or `max(cursor[0]) − lag`
+/// (numeric cursors). `None` when no row qualifies.
 pub(crate) async fn cursor_high(
     client: &Client,
     ep: &PgEndpoint,
@@ -158,16 +159,32 @@ pub(crate) async fn cursor_high(
     }
     if let Some(lag) = c.lag {
         let first = quote_ident(&c.columns[0]);
-        cond.push(format!(
-            "{first} <= (SELECT max({first}) FROM {}) - {}",
-            table.quoted,
-            offset(lag, &mut p)
-        ));
+        let upper = match lag {
+            // A time cursor: the server's clock at the snapshot minus the
+            // lag. Transactions still open then (shorter than the lag) can
+            // only commit rows above it, and an idle table is read to its end.
+            // `timestamp`/`date` columns hold wall-clock times of the
+            // server's default zone (what `now()` writes into them).
+            CursorOffset::Micros(_) => {
+                let ty = column_type(table, &c.columns[0])?;
+                if ty.starts_with("timestamp with time zone") {
+                    "now()".to_string()
+                } else {
+                    "(now() AT TIME ZONE (SELECT reset_val FROM pg_settings WHERE name = 'TimeZone'))"
+                        .to_string()
+                }
+            }
+            // A number: the newest value in the snapshot.
+            CursorOffset::Units(_) => format!("(SELECT max({first}) FROM {})", table.quoted),
+        };
+        cond.push(format!("{first} <= {upper} - {}", offset(lag, &mut p)));
     }
+    // Aliased: in ORDER BY a bare name would mean the text output column.
     let texts: Vec<String> = c
         .columns
         .iter()
-        .map(|col| format!("{}::text", quote_ident(col)))
+        .enumerate()
+        .map(|(i, col)| format!("{}::text AS ferry_w{i}", quote_ident(col)))
         .collect();
     let order: Vec<String> = c
         .columns
@@ -245,4 +262,30 @@ pub(crate) fn read_condition(
         }
     }
     Ok(((!cond.is_empty()).then(|| cond.join(" AND ")), p))
+}
+
+/// Rows matching `condition`, counted up to `limit` (enough to plan splits:
+/// an incremental delta is often a tiny part of the table).
+pub(crate) async fn count_rows(
+    client: &Client,
+    ep: &PgEndpoint,
+    table: &PgTable,
+    condition: &str,
+    params: &Params,
+    limit: u64,
+) -> Result<u64> {
+    set_params(client, ep, &params.values).await?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let n: i64 = client
+        .query_one(
+            &format!(
+                "SELECT count(*) FROM (SELECT 1 FROM {} WHERE {condition} LIMIT $1) s",
+                table.quoted
+            ),
+            &[&limit],
+        )
+        .await
+        .map_err(|e| map_err(&ep.display, "estimating the rows of the filtered read", e))?
+        .get(0);
+    Ok(n.max(0) as u64)
 }

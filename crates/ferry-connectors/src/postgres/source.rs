@@ -106,12 +106,21 @@ impl Source for PostgresSource {
         };
         let (condition, params) =
             pushdown::read_condition(&table, &options.filter, high.as_deref())?;
+        let rows_hint = match &condition {
+            Some(c) => {
+                let limit =
+                    u64::from(options.max_splits).saturating_mul(options.min_rows_per_split);
+                Some(pushdown::count_rows(&client, &self.ep, &table, c, &params, limit).await?)
+            }
+            None => None,
+        };
         let ranges = split::plan(
             &client,
             &self.ep,
             &table,
             options.max_splits,
             options.min_rows_per_split,
+            rows_hint,
         )
         .await?;
         let splits = ranges

@@ -28,13 +28,15 @@ pub struct PlannedRange {
     pub estimated_rows: Option<u64>,
 }
 
-/// Plans at most `max_splits` ranges over `table`.
+/// Plans at most `max_splits` ranges over `table`; `rows_hint` is the
+/// (bounded) count of rows a filtered read will return.
 pub async fn plan(
     client: &Client,
     ep: &PgEndpoint,
     table: &PgTable,
     max_splits: u32,
     min_rows_per_split: u64,
+    rows_hint: Option<u64>,
 ) -> Result<Vec<PlannedRange>> {
     let err = |ctx: &str| {
         let ctx = format!("{ctx} of {}", table.display);
@@ -50,11 +52,13 @@ pub async fn plan(
         .map_err(err("estimating the size"))?;
     let (reltuples, pages): (i64, i64) = (row.get(0), row.get(1));
     // reltuples is -1 before the first ANALYZE: estimate from pages then.
-    let est_rows = if reltuples >= 0 {
+    let table_rows = if reltuples >= 0 {
         reltuples as u64
     } else {
         pages.max(0) as u64 * 60
     };
+    // A filtered read (an incremental delta) may be far smaller than the table.
+    let est_rows = rows_hint.unwrap_or(table_rows);
     let n = (est_rows / min_rows_per_split.max(1)).clamp(1, max_splits.max(1) as u64) as usize;
     let whole = || {
         vec![PlannedRange {

@@ -44,10 +44,13 @@ pub struct IncrementalSpec {
     /// primary key. `[]` uses the cursor alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tie_breaker: Option<Columns>,
-    /// Rows whose cursor is within this distance of the source's newest
-    /// cursor value are left to the next run, so that transactions still open
-    /// (which commit later with older cursor values) are not skipped: a
-    /// duration like `"30s"` for a time cursor, an integer for a numeric one.
+    /// Rows whose cursor is within this distance of "now" are left to the
+    /// next run, so that transactions still open (which commit later with
+    /// older cursor values) are not skipped. For a time cursor a duration
+    /// like `"30s"`, measured from the source server's clock at the read
+    /// snapshot (never the client's); for a numeric cursor an integer,
+    /// measured from the newest value in the snapshot. Set it above your
+    /// longest writing transaction.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lag: Option<String>,
     /// Re-read this much before the watermark on every run (an overlap), for
