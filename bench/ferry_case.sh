@@ -19,9 +19,12 @@
 #                        by row).
 #
 # Scenarios: pg2pg5m/pg2pg1m (PG -> PG), pg2my5m/pg2my1m (PG -> MariaDB),
-# my2pg5m (MariaDB bench.$SRC_TABLE -> PG). Not supported by Ferry (exit 3
-# with a message): read*, pg2parquet* (no Parquet sink), incr1m (no
-# incremental mode yet).
+# my2pg5m (MariaDB bench.$SRC_TABLE -> PG), incr1m (PG -> PG, mode
+# incremental_merge on l_updated_at with the watermark in a state file
+# $BENCH_WORK/ferry_jobs/incr1m-$DST_TABLE.state.db; the harness's init run
+# is the first, full load, and `prep` deletes the state file with the
+# target). Not supported by Ferry (exit 3 with a message): read*,
+# pg2parquet* (no Parquet sink).
 #
 # Environment: FERRY_BIN (default $CARGO_TARGET_DIR/release/ferry, with
 # CARGO_TARGET_DIR defaulting to ~/.cache/ferry/target), FERRY_PARALLELISM (2),
@@ -41,12 +44,17 @@ case "$SCENARIO" in
   my2pg*)  src_type=mysql;    src_url="$MY_URL"; snk_type=postgres; snk_url="$PG_URL" ;;
   read*)   echo "ferry_case.sh: scenario $SCENARIO (read only, no target) is not supported" >&2; exit 3 ;;
   pg2parquet*) echo "ferry_case.sh: scenario $SCENARIO is not supported: Ferry has no Parquet sink yet" >&2; exit 3 ;;
-  incr*)   echo "ferry_case.sh: scenario $SCENARIO is not supported: Ferry has no incremental mode yet (full_overwrite / full_append only)" >&2; exit 3 ;;
+  incr*)   src_type=postgres; src_url="$PG_URL"; snk_type=postgres; snk_url="$PG_URL"
+           FERRY_MODE=incremental_merge ;;
   *)       echo "ferry_case.sh: unknown scenario $SCENARIO" >&2; exit 3 ;;
 esac
 
+state="$WORK/$SCENARIO-$DST_TABLE.state.db"
 if [ "${1:-}" = prep ]; then
   [ -n "${BENCH_HOME:-}" ] || { echo "ferry_case.sh prep: BENCH_HOME not set" >&2; exit 2; }
+  # incremental: a new target starts from no watermark; Ferry creates the
+  # target with the source's primary key (the merge key)
+  case "$SCENARIO" in incr*) rm -f "$state" "$state-wal" "$state-shm"; exit 0 ;; esac
   case "$DST_KIND" in
     pg)    exec bash "$BENCH_HOME/cases/mk_target.sh" pg logged ;;
     mysql) exec bash "$BENCH_HOME/cases/mk_target.sh" mysql ;;
@@ -68,10 +76,14 @@ sink: {type: $snk_type, url: "$snk_url", table: $DST_TABLE}
 mode: ${FERRY_MODE:-full_overwrite}
 engine: {$engine}
 YAML
+state_args=()
+case "$SCENARIO" in
+  incr*) echo "incremental: {cursor: l_updated_at}" >> "$job"; state_args=(--state "$state") ;;
+esac
 out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
 set +e
-"$FERRY_BIN" run --json "$job" >"$out"
+"$FERRY_BIN" run --json "${state_args[@]}" "$job" >"$out"
 rc=$?
 set -e
 cat "$out"

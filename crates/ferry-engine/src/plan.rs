@@ -375,6 +375,86 @@ mod tests {
         }
     }
 
+    fn incremental(extra: serde_json::Value) -> Result<Plan> {
+        let mut v = serde_json::json!({
+            "name": "t",
+            "source": {"type": "postgres", "url": "postgresql://h/db", "table": "a"},
+            "sink": {"type": "sqlite", "path": "/tmp/x.db", "table": "b"},
+            "mode": "incremental_merge",
+        });
+        for (k, x) in extra.as_object().expect("object") {
+            v[k] = x.clone();
+        }
+        let task = serde_json::from_value::<TaskSpec>(v)
+            .expect("spec")
+            .validate()
+            .expect("valid");
+        let mut s = schema();
+        s.columns.push(ColumnDef {
+            name: "at".into(),
+            ty: ColumnType::TimestampTz,
+            nullable: true,
+            native_type: "timestamptz".into(),
+        });
+        plan_run(&task, &s, &RunInput::default())
+    }
+
+    #[test]
+    fn cursors_get_the_key_as_tie_breaker_and_typed_offsets() {
+        let p = incremental(serde_json::json!({"incremental": {"cursor": "at", "lag": "30s"}}))
+            .expect("plan");
+        let c = p.read.filter.cursor.expect("cursor");
+        assert_eq!(
+            (c.columns, c.cursor_len),
+            (vec!["at".to_string(), "id".to_string()], 1)
+        );
+        assert_eq!(c.lag, Some(CursorOffset::Micros(30_000_000)));
+        assert_eq!(p.write.merge_key, vec!["id"]);
+        let e = incremental(serde_json::json!({"incremental": {"cursor": "at", "lag": "100"}}))
+            .expect_err("units on time");
+        assert!(e.to_string().contains("incremental.lag"), "{e}");
+        let e = incremental(serde_json::json!({"incremental": {"cursor": "x", "lag": "1s"}}))
+            .expect_err("time on int");
+        assert!(e.to_string().contains("incremental.lag"), "{e}");
+        let e = incremental(serde_json::json!({"incremental": {"cursor": "nope"}}))
+            .expect_err("missing");
+        assert!(e.to_string().contains("incremental.cursor[0]"), "{e}");
+        let e = incremental(
+            serde_json::json!({"incremental": {"cursor": "at"}, "merge": {"delete_column": "x"}}),
+        )
+        .expect_err("not bool");
+        assert!(e.to_string().contains("merge.delete_column"), "{e}");
+    }
+
+    #[test]
+    fn a_saved_watermark_over_other_columns_is_refused() {
+        let task = serde_json::from_value::<TaskSpec>(serde_json::json!({
+            "name": "t",
+            "source": {"type": "postgres", "url": "postgresql://h/db", "table": "a"},
+            "sink": {"type": "sqlite", "path": "/tmp/x.db", "table": "b"},
+            "mode": "incremental_append",
+            "incremental": {"cursor": "x"}
+        }))
+        .expect("spec")
+        .validate()
+        .expect("valid");
+        let input = RunInput {
+            params: RunParams::default(),
+            watermark: Some((vec!["y".into(), "id".into()], vec!["1".into(), "2".into()])),
+        };
+        let e = plan_run(&task, &schema(), &input).expect_err("columns changed");
+        assert!(e.to_string().contains("ferry state reset"), "{e}");
+        let input = RunInput {
+            params: RunParams::default(),
+            watermark: Some((vec!["x".into(), "id".into()], vec!["1".into(), "2".into()])),
+        };
+        let p = plan_run(&task, &schema(), &input).expect("plan");
+        assert_eq!(
+            p.read.filter.cursor.expect("cursor").after,
+            Some(vec!["1".into(), "2".into()])
+        );
+    }
+
     #[test]
     fn plans_all_columns_and_split_budget() {
         let p = plan(&task(None), &schema()).expect("plan");

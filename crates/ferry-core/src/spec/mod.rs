@@ -447,6 +447,68 @@ mod tests {
     }
 
     #[test]
+    fn modes_need_their_options_and_only_theirs() {
+        let with = |extra: serde_json::Value| {
+            let mut v = serde_json::to_value(sample()).expect("json");
+            for (k, x) in extra.as_object().expect("object") {
+                v[k] = x.clone();
+            }
+            serde_json::from_value::<TaskSpec>(v)
+                .expect("parses")
+                .validate()
+        };
+        let field = |r: Result<ValidatedTask>| match r {
+            Err(Error::InvalidConfig { field, .. }) => field,
+            other => panic!("expected an invalid field, got {other:?}"),
+        };
+        use serde_json::json;
+        assert_eq!(
+            field(with(json!({"mode": "incremental_append"}))),
+            "incremental"
+        );
+        assert_eq!(
+            field(with(json!({"incremental": {"cursor": "u"}}))),
+            "incremental"
+        );
+        assert!(
+            with(json!({"mode": "incremental_merge", "incremental": {"cursor": ["u", "v"]}}))
+                .is_ok()
+        );
+        assert_eq!(
+            field(with(
+                json!({"mode": "incremental_append", "incremental": {"cursor": "u", "lookback": "5m"}})
+            )),
+            "incremental.lookback"
+        );
+        assert_eq!(
+            field(with(
+                json!({"mode": "incremental_merge", "incremental": {"cursor": "u", "lag": "soon"}})
+            )),
+            "incremental.lag"
+        );
+        assert_eq!(
+            field(with(
+                json!({"mode": "incremental_append", "incremental": {"cursor": "u", "tie_breaker": ["u"]}})
+            )),
+            "incremental.tie_breaker"
+        );
+        assert_eq!(field(with(json!({"mode": "window_overwrite"}))), "window");
+        assert!(with(json!({"mode": "window_overwrite", "window": {"column": "t"}})).is_ok());
+        assert_eq!(field(with(json!({"merge": {"key": ["id"]}}))), "merge");
+        assert_eq!(
+            field(with(json!({"source_filter": "t < ${tomorrow}"}))),
+            "source_filter"
+        );
+        assert_eq!(
+            field(with(json!({"filter": "t < ${window_end}"}))),
+            "filter"
+        );
+        assert!(
+            with(json!({"source_filter": "t >= ${window_start} AND t < ${window_end}"})).is_ok()
+        );
+    }
+
+    #[test]
     fn same_table_is_rejected() {
         let t: TaskSpec = serde_json::from_value(serde_json::json!({
             "name": "loop",
