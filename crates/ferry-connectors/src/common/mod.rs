@@ -3,6 +3,8 @@
 //! isolating the rows a target refuses inside a bulk load.
 
 pub mod builder;
+#[cfg(any(feature = "mysql", feature = "sqlite"))]
+pub(crate) mod cursor;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 pub(crate) mod isolate;
 pub mod list;

@@ -219,6 +219,10 @@ pub(crate) struct NativeColumn {
     pub(crate) generated: bool,
     /// MariaDB's JSON: `longtext` with a `json_valid()` check.
     pub(crate) json: bool,
+    /// Character set of a text column (`CHARACTER_SET_NAME`).
+    pub(crate) charset: Option<String>,
+    /// Collation of a text column (`COLLATION_NAME`).
+    pub(crate) collation: Option<String>,
 }
 
 impl NativeColumn {
@@ -270,7 +274,8 @@ pub(crate) async fn describe(conn: &mut Conn, ep: &Endpoint) -> Result<Option<Ta
     let rows: Vec<Row> = conn
         .exec(
             "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, NUMERIC_PRECISION, NUMERIC_SCALE, \
-             CHARACTER_MAXIMUM_LENGTH, IS_NULLABLE, COLUMN_DEFAULT, EXTRA \
+             CHARACTER_MAXIMUM_LENGTH, IS_NULLABLE, COLUMN_DEFAULT, EXTRA, \
+             CHARACTER_SET_NAME, COLLATION_NAME \
              FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? \
              ORDER BY ORDINAL_POSITION",
             key,
@@ -295,6 +300,8 @@ pub(crate) async fn describe(conn: &mut Conn, ep: &Endpoint) -> Result<Option<Ta
                 nullable: text(r, 6).as_deref() == Some("YES"),
                 has_default: text(r, 7).is_some() || extra.contains("auto_increment") || generated,
                 generated,
+                charset: text(r, 9),
+                collation: text(r, 10),
                 name,
             }
         })

@@ -38,7 +38,8 @@ use tokio::sync::mpsc;
 
 use super::conn::{Endpoint, quote, text};
 use super::encode::{RowEncoder, send};
-use super::sink::{CHANNEL_DEPTH, ROW_ERRORS, WARNINGS_SHOWN, culprit, load_error, warning_text};
+use super::sink::{CHANNEL_DEPTH, ROW_ERRORS, WARNINGS_SHOWN};
+use super::writer::{culprit, load_error, warning_text};
 use crate::common::isolate::{Loader, Outcome, Refusal, RowNaming, Segment, isolate};
 use ferry_core::spec::DirtyReason;
 
@@ -70,6 +71,9 @@ pub(super) struct SegmentedLoad<'a> {
     pub ep: &'a Endpoint,
     /// The table loaded into (staging or target), unqualified.
     pub table: &'a str,
+    /// The table whose storage engine the loaded table has (itself, or the
+    /// target of a merge's temporary staging table, which the catalog does not list).
+    pub engine_table: &'a str,
     pub encoder: &'a RowEncoder,
     pub load_sql: &'a str,
     pub chunk_bytes: usize,
@@ -95,7 +99,7 @@ impl SegmentedLoad<'_> {
             .conn
             .exec_first(
                 "SELECT ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
-                (self.ep.database.as_str(), self.table),
+                (self.ep.database.as_str(), self.engine_table),
             )
             .await
             .map_err(|e| self.ep.error("reading the storage engine", e))?;
@@ -108,7 +112,7 @@ impl SegmentedLoad<'_> {
             problems: vec![format!(
                 "{} uses the {} storage engine, which cannot roll back to a savepoint; \
                  keeping dirty rows out needs InnoDB (or set dirty.max_rows: 0 so that a refused row fails the run)",
-                quote(self.table),
+                quote(self.engine_table),
                 if engine.is_empty() {
                     "unknown"
                 } else {

@@ -30,6 +30,10 @@
 //! policy that fails the read naming the column, as before.
 //! An empty table yields **no batches** (the stream simply ends).
 //!
+//! An incremental, windowed or `source_filter` read adds its condition to
+//! the one `SELECT`; the upper bound of an incremental read is found in the
+//! same snapshot first, and every value is bound (see [`pushdown`]).
+//!
 //! The reading task is aborted when the stream is dropped. The driver then
 //! still drains the rest of the result set before it lets the connection go,
 //! so `ReadSession::close` kills that connection from a fresh one.
@@ -64,13 +68,22 @@
 //! next `prepare` drops. `RENAME TABLE` carries the target's triggers and the
 //! foreign keys that point at it to the replaced table, which is dropped: an
 //! overwritten target keeps only what `CREATE TABLE … LIKE` copies.
+//!
+//! `incremental_append` loads like `full_append`; `window_overwrite` first
+//! deletes the window's rows inside the load's transaction;
+//! `incremental_merge` loads a temporary staging table and applies it by
+//! key before `COMMIT`; the checkpoint of an incremental run is checked and
+//! stored in that same transaction (see [`merge`]).
 
 mod conn;
 mod encode;
 mod isolate;
+mod merge;
+mod pushdown;
 mod sink;
 mod source;
 mod types;
+mod writer;
 
 pub use sink::MysqlSink;
 pub use source::MysqlSource;

@@ -17,9 +17,11 @@ use ferry_core::spec::{DirtyReason, SqlEndpoint, TableName};
 use ferry_core::{BatchStream, ColumnType, Error, Rejects, Result, TableSchema};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Value};
+use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use super::conn::{CONNECTOR, Endpoint, describe, quote, table_not_found};
+use super::pushdown;
 use super::types::table_schema;
 use crate::common::builder::{BadValue, BatchBuilder, ColumnBuilder};
 use crate::common::stream::{BatchSender, spawn_batch_stream};
@@ -49,6 +51,10 @@ impl MysqlSource {
 impl Source for MysqlSource {
     fn connector(&self) -> &'static str {
         CONNECTOR
+    }
+
+    fn supports_filter(&self) -> bool {
+        true
     }
 
     async fn schema(&self) -> Result<TableSchema> {
@@ -83,37 +89,68 @@ impl Source for MysqlSource {
         let Some(info) = describe(&mut conn, ep).await? else {
             return Err(table_not_found(&mut conn, ep).await);
         };
-        let select = select_sql(ep, &schema);
+        // The filter's bounds are computed in the snapshot the split reads.
+        let high = match &options.filter.cursor {
+            Some(c) => pushdown::cursor_high(&mut conn, ep, &info, &options.filter, c).await?,
+            None => None,
+        };
+        let (condition, params) =
+            pushdown::read_condition(&info, ep, &options.filter, high.as_deref())?;
+        let payload = SplitPayload {
+            database: ep.database.clone(),
+            table: ep.table.clone(),
+            columns: schema.columns.iter().map(|c| c.name.clone()).collect(),
+            snapshot: "held by the read session's connection".into(),
+            select: select_sql(ep, &schema, condition.as_deref()),
+            params: params.values,
+        };
         let split = Split {
             index: 0,
-            description: format!(
-                "all rows of {} (one snapshot, one connection)",
-                ep.display()
-            ),
-            payload: serde_json::json!({
-                "database": ep.database,
-                "table": ep.table,
-                "columns": schema.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
-                "snapshot": "held by the read session's connection",
-            }),
+            description: match &condition {
+                None => format!(
+                    "all rows of {} (one snapshot, one connection)",
+                    ep.display()
+                ),
+                Some(c) => format!(
+                    "rows of {} where {c} (one snapshot, one connection)",
+                    ep.display()
+                ),
+            },
+            payload: serde_json::to_value(&payload)
+                .map_err(|e| Error::Internal(format!("mysql split payload: {e}")))?,
             estimated_rows: info.estimated_rows,
         };
         Ok(Box::new(MysqlReadSession {
             ep: ep.clone(),
             schema,
-            select,
             batch_bytes: options.batch_bytes,
             splits: vec![split],
+            high,
             conn_id: conn.id(),
             conn: Arc::new(Mutex::new(Some(conn))),
         }))
     }
 }
 
+/// What the split reads: self-contained (the query and the values it
+/// binds), though the snapshot itself lives on the session's connection.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SplitPayload {
+    database: String,
+    table: String,
+    columns: Vec<String>,
+    snapshot: String,
+    /// The `SELECT`, reading the bound values as `@ferry_pN` (see [`pushdown`]).
+    select: String,
+    /// The values bound to `@ferry_p0`, `@ferry_p1`, … before the `SELECT`.
+    #[serde(default)]
+    params: Vec<String>,
+}
+
 /// `SELECT` with expressions that make the server send exact text: `FLOAT`
 /// as the double it holds (its own text keeps only 6 digits), `BIT(n)` as
 /// the unsigned number it holds (its own value is raw bytes).
-fn select_sql(ep: &Endpoint, schema: &TableSchema) -> String {
+fn select_sql(ep: &Endpoint, schema: &TableSchema, condition: Option<&str>) -> String {
     let cols: Vec<String> = schema
         .columns
         .iter()
@@ -123,8 +160,9 @@ fn select_sql(ep: &Endpoint, schema: &TableSchema) -> String {
             _ => quote(&c.name),
         })
         .collect();
+    let filter = condition.map(|c| format!(" WHERE {c}")).unwrap_or_default();
     format!(
-        "SELECT {} FROM {}",
+        "SELECT {} FROM {}{filter}",
         cols.join(", "),
         ep.qualified(&ep.table)
     )
@@ -141,9 +179,10 @@ fn is_bit(native: &str) -> bool {
 struct MysqlReadSession {
     ep: Endpoint,
     schema: TableSchema,
-    select: String,
     batch_bytes: usize,
     splits: Vec<Split>,
+    /// The newest cursor tuple of an incremental read.
+    high: Option<Vec<String>>,
     conn_id: u32,
     conn: Arc<Mutex<Option<Conn>>>,
 }
@@ -154,6 +193,10 @@ impl ReadSession for MysqlReadSession {
         &self.splits
     }
 
+    fn cursor_high(&self) -> Option<Vec<String>> {
+        self.high.clone()
+    }
+
     async fn read_split(&self, split: &Split, rejects: &Rejects) -> Result<BatchStream> {
         if split.index != 0 {
             return Err(Error::Internal(format!(
@@ -162,6 +205,8 @@ impl ReadSession for MysqlReadSession {
                 split.index
             )));
         }
+        let payload: SplitPayload = serde_json::from_value(split.payload.clone())
+            .map_err(|e| Error::Internal(format!("bad mysql split payload: {e}")))?;
         let conn = self.conn.lock().await.take().ok_or_else(|| Error::Transient {
             endpoint: self.ep.url.clone(),
             message: format!(
@@ -177,7 +222,8 @@ impl ReadSession for MysqlReadSession {
         )?;
         let reader = Reader {
             ep: self.ep.clone(),
-            select: self.select.clone(),
+            select: payload.select,
+            params: payload.params,
             builder,
             slot: self.conn.clone(),
         };
@@ -219,6 +265,8 @@ pub(crate) async fn kill(ep: &Endpoint, id: u32) -> Result<()> {
 struct Reader {
     ep: Endpoint,
     select: String,
+    /// Values of `@ferry_pN`, set on the connection before the `SELECT`.
+    params: Vec<String>,
     builder: BatchBuilder,
     slot: Arc<Mutex<Option<Conn>>>,
 }
@@ -239,6 +287,7 @@ impl Reader {
         let builder = &mut self.builder;
         let decoders: Vec<Decode> = builder.types().iter().map(Decode::of).collect();
         let context = || "reading rows (SELECT)";
+        pushdown::set_params(conn, ep, &self.params).await?;
         let mut result = conn
             .query_iter(self.select.as_str())
             .await

@@ -129,6 +129,8 @@ pub(crate) fn column_type_of_declared(declared: &str) -> Option<ColumnType> {
         has_default: false,
         generated: false,
         json: false,
+        charset: None,
+        collation: None,
     })
 }
 
@@ -401,6 +403,8 @@ mod tests {
             has_default: false,
             generated: false,
             json: false,
+            charset: None,
+            collation: None,
         }
     }
 

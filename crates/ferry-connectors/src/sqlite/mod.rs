@@ -18,6 +18,13 @@
 //!          commit: COMMIT            abort: ROLLBACK
 //! ```
 //!
+//! Incremental, windowed and `source_filter` reads add their condition to
+//! the one `SELECT`, with every value bound in the storage class its column
+//! holds (see [`pushdown`] for how cursors and windows compare in SQLite).
+//! The sink's `incremental_merge` upserts by key, `window_overwrite`
+//! deletes the window's rows first, and the checkpoint of an incremental run
+//! commits with its rows (see [`merge`]).
+//!
 //! # Why one split, and why one transaction
 //! The source plans exactly one split: the data is a local file, one sequential
 //! reader of the table b-tree is the fastest plan (parallel readers would only
@@ -101,6 +108,9 @@
 //! ([`ferry_core::SinkWriter::float_specials`]); ±Infinity is stored as is.
 
 mod ddl;
+mod merge;
+mod prepare;
+mod pushdown;
 mod read;
 mod sink;
 mod source;

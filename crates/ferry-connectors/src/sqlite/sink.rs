@@ -3,20 +3,27 @@
 //!
 //! ```text
 //!  prepare   open/create file, busy_timeout, BEGIN IMMEDIATE
-//!            target exists?  yes: check each column (fits_into), overwrite: DELETE FROM target
-//!                            no:  CREATE TABLE target (declared types that read back the same)
+//!            target exists?  yes: check each column (fits_into), overwrite: DELETE FROM target,
+//!                                 window_overwrite: DELETE the window's rows,
+//!                                 merge: the merge key must be its key or a unique index
+//!                            no:  CREATE TABLE target (declared types that read back the same;
+//!                                 a merge's key as primary key)
 //!  write_all INSERT INTO target (cols) VALUES (?, …)   × rows, every value bound
+//!            (merge: upsert, or delete by key a row flagged by the delete column)
 //!            constraint failure: SQLite undoes that INSERT only → a dirty row
 //!            (dirty rows allowed), else the write fails naming the column
-//!  commit    COMMIT                       → rows inserted (sum of changes())
+//!  commit    [checkpoint: check and store it]  COMMIT    → rows written
 //!  abort     ROLLBACK                     → the file is as it was
 //! ```
+//!
+//! See [`super::prepare`] for how the target is prepared per mode, and
+//! [`super::merge`] for the merge, window and checkpoint statements.
 
 use std::sync::Arc;
 
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
-use ferry_core::connector::{Sink, SinkWriter, TargetPlan};
+use ferry_core::connector::{Checkpoint, Sink, SinkWriter, TargetPlan, WriteSpec};
 use ferry_core::reject::{row_json, row_position};
 use ferry_core::spec::DirtyReason;
 use ferry_core::spec::{SqliteEndpoint, SyncMode, TableName};
@@ -25,10 +32,10 @@ use futures::StreamExt;
 use rusqlite::Connection;
 use tokio::sync::mpsc;
 
-use super::ddl::{check_existing, create_table_sql, insert_sql};
-use super::types::{affinity, declared_type};
+use super::merge;
+use super::prepare::{InsertPlan, prepare_target};
 use super::write::{WriteColumn, bind};
-use super::{CONNECTOR, Target, open_read_write, quote_ident, sql_error, table_info};
+use super::{CONNECTOR, Target, open_read_only, open_read_write, sql_error};
 use crate::common::values::ColumnValues;
 
 /// Depth of the channel between the stream and the blocking writer.
@@ -49,15 +56,6 @@ impl SqliteSink {
     }
 }
 
-/// The statement and columns of the inserts.
-#[derive(Debug)]
-struct InsertPlan {
-    sql: String,
-    columns: Vec<WriteColumn>,
-    /// Key columns naming a refused row (the target's key, else the source's).
-    key: Vec<String>,
-}
-
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
@@ -70,15 +68,43 @@ impl Sink for SqliteSink {
         CONNECTOR
     }
 
+    fn supports_mode(&self, _mode: SyncMode) -> Result<()> {
+        Ok(())
+    }
+
+    fn keeps_checkpoints(&self) -> bool {
+        true
+    }
+
+    async fn checkpoint(&self, task: &str) -> Result<Option<Checkpoint>> {
+        let (path, task) = (self.target.path.clone(), task.to_string());
+        blocking(move || {
+            if !path.is_file() {
+                return Ok(None); // no file yet: nothing was ever committed
+            }
+            merge::read_checkpoint(&open_read_only(&path)?, &path, &task)
+        })
+        .await?
+    }
+
     async fn prepare(&self, schema: &TableSchema, mode: SyncMode) -> Result<Box<dyn SinkWriter>> {
-        self.supports_mode(mode)?;
+        self.prepare_write(schema, &WriteSpec::plain(mode)).await
+    }
+
+    async fn prepare_write(
+        &self,
+        schema: &TableSchema,
+        write: &WriteSpec,
+    ) -> Result<Box<dyn SinkWriter>> {
+        self.supports_mode(write.mode)?;
         let target = self.target.clone();
         let schema = schema.clone();
+        let write = write.clone();
         let (conn, plan, insert) = blocking(move || -> Result<_> {
             let conn = open_read_write(&target.path)?;
             conn.execute_batch("BEGIN IMMEDIATE")
                 .map_err(|e| sql_error(&target.path, "begin the write transaction", e))?;
-            match prepare_target(&conn, &target, &schema, mode) {
+            match prepare_target(&conn, &target, &schema, &write) {
                 Ok((plan, insert)) => Ok((conn, plan, insert)),
                 Err(e) => {
                     let _ = conn.execute_batch("ROLLBACK");
@@ -92,133 +118,13 @@ impl Sink for SqliteSink {
             target: self.target.clone(),
             plan,
             insert: Arc::new(insert),
+            checkpoint: None,
             seen: 0,
             sent: 0,
             inserted: 0,
             failed: false,
         }))
     }
-}
-
-/// Checks or creates the target inside the open transaction.
-fn prepare_target(
-    conn: &Connection,
-    target: &Target,
-    schema: &TableSchema,
-    mode: SyncMode,
-) -> Result<(TargetPlan, InsertPlan)> {
-    let schema_error = |problems: Vec<String>| Error::Schema {
-        table: target.table.clone(),
-        problems,
-    };
-    let mut problems = Vec::new();
-    for (i, c) in schema.columns.iter().enumerate() {
-        if let Some(other) = schema.columns[..i]
-            .iter()
-            .find(|o| o.name.eq_ignore_ascii_case(&c.name))
-        {
-            problems.push(format!(
-                "columns `{}` and `{}` differ only in case, which SQLite treats as the same name",
-                other.name, c.name
-            ));
-        }
-    }
-    if schema.columns.is_empty() {
-        problems.push("the source has no columns to write".into());
-    }
-    if !problems.is_empty() {
-        return Err(schema_error(problems));
-    }
-    let exec = |sql: &str, doing: &str| {
-        conn.execute_batch(sql)
-            .map_err(|e| sql_error(&target.path, doing, e))
-    };
-    let (plan, columns, target_key) = match table_info(conn, &target.path, &target.table)? {
-        Some(info) => {
-            if info.kind != "table" {
-                return Err(schema_error(vec![format!(
-                    "`{}` is a {}; the sink writes into tables",
-                    info.name, info.kind
-                )]));
-            }
-            let problems = check_existing(schema, &info.columns);
-            if !problems.is_empty() {
-                return Err(schema_error(problems));
-            }
-            if mode == SyncMode::FullOverwrite {
-                exec(
-                    &format!("DELETE FROM {}", quote_ident(&info.name)),
-                    "delete the old rows",
-                )?;
-            }
-            let columns = schema
-                .columns
-                .iter()
-                .map(|c| {
-                    let declared = info
-                        .columns
-                        .iter()
-                        .find(|t| t.name.eq_ignore_ascii_case(&c.name))
-                        .map(|t| t.declared.as_str())
-                        .unwrap_or_default();
-                    WriteColumn {
-                        name: c.name.clone(),
-                        ty: c.ty.clone(),
-                        affinity: affinity(declared),
-                    }
-                })
-                .collect::<Vec<_>>();
-            let mut key: Vec<&super::TableColumn> =
-                info.columns.iter().filter(|t| t.pk > 0).collect();
-            key.sort_by_key(|t| t.pk);
-            // In the source's spelling: SQLite matches names case-insensitively.
-            let key = key
-                .iter()
-                .map(|t| {
-                    schema
-                        .columns
-                        .iter()
-                        .find(|c| c.name.eq_ignore_ascii_case(&t.name))
-                        .map_or_else(|| t.name.clone(), |c| c.name.clone())
-                })
-                .collect::<Vec<_>>();
-            let plan = TargetPlan {
-                table: info.name,
-                creates_table: false,
-                ddl: info.sql,
-            };
-            (plan, columns, key)
-        }
-        None => {
-            let ddl = create_table_sql(&target.table, schema);
-            exec(&ddl, "create the target table")?;
-            let columns = schema
-                .columns
-                .iter()
-                .map(|c| WriteColumn {
-                    name: c.name.clone(),
-                    ty: c.ty.clone(),
-                    affinity: affinity(&declared_type(&c.ty)),
-                })
-                .collect::<Vec<_>>();
-            let plan = TargetPlan {
-                table: target.table.clone(),
-                creates_table: true,
-                ddl: Some(ddl),
-            };
-            (plan, columns, Vec::new())
-        }
-    };
-    let insert = InsertPlan {
-        sql: insert_sql(&plan.table, &columns),
-        columns,
-        key: if target_key.is_empty() {
-            schema.primary_key.clone()
-        } else {
-            target_key
-        },
-    };
-    Ok((plan, insert))
 }
 
 /// The open write: owns the connection and its transaction.
@@ -228,6 +134,8 @@ struct SqliteWriter {
     target: Target,
     plan: TargetPlan,
     insert: Arc<InsertPlan>,
+    /// The checkpoint to store at commit, and the run whose checkpoint must still be there.
+    checkpoint: Option<(Checkpoint, Option<String>)>,
     /// Rows received from the input, refused ones included (row numbers).
     seen: u64,
     /// Rows received from the input and not refused.
@@ -246,6 +154,11 @@ impl SinkWriter for SqliteWriter {
 
     fn float_specials(&self) -> ferry_core::connector::FloatSpecials {
         ferry_core::connector::FloatSpecials::NO_NAN
+    }
+
+    fn set_checkpoint(&mut self, checkpoint: Checkpoint, expected: Option<String>) -> Result<()> {
+        self.checkpoint = Some((checkpoint, expected));
+        Ok(())
     }
 
     async fn write_all(&mut self, mut input: BatchStream, rejects: &Rejects) -> Result<u64> {
@@ -313,6 +226,7 @@ impl SinkWriter for SqliteWriter {
             self.inserted,
             self.target.path.clone(),
         );
+        let checkpoint = self.checkpoint.take();
         blocking(move || {
             let rollback = |e: Error| {
                 let _ = conn.execute_batch("ROLLBACK");
@@ -332,6 +246,11 @@ impl SinkWriter for SqliteWriter {
                 return Err(Error::Internal(
                     "sqlite sink: the write transaction ended before commit".into(),
                 ));
+            }
+            if let Some((cp, expected)) = &checkpoint
+                && let Err(e) = merge::write_checkpoint(&conn, &path, cp, expected.as_deref())
+            {
+                return rollback(e);
             }
             match conn.execute_batch("COMMIT") {
                 Ok(()) => Ok(inserted),
@@ -363,8 +282,15 @@ struct Counts {
     seen: u64,
     /// Rows received and not refused.
     sent: u64,
-    /// Rows SQLite reported inserted (sum of `changes()`).
+    /// Rows SQLite reported inserted (sum of `changes()`); for a merge, the
+    /// rows upserted or deleted (an upsert that changes nothing, or a delete
+    /// of a key the target lacks, still applied its row).
     inserted: u64,
+}
+
+/// Whether row `row` of a boolean column is true (NULL is not).
+fn is_true(values: &ColumnValues<'_>, row: usize) -> bool {
+    matches!(values, ColumnValues::Bool(a) if !values.is_null(row) && a.value(row))
 }
 
 /// Inserts every row of every batch received. A row whose INSERT breaks a
@@ -382,6 +308,13 @@ fn insert_batches(
     let mut stmt = conn
         .prepare_cached(&insert.sql)
         .map_err(|e| sql_error(&target.path, "prepare the insert", e))?;
+    let mut delete = match insert.merge.as_ref().and_then(|m| m.delete_sql.as_deref()) {
+        Some(sql) => Some(
+            conn.prepare_cached(sql)
+                .map_err(|e| sql_error(&target.path, "prepare the delete", e))?,
+        ),
+        None => None,
+    };
     let isolate = rejects.accepts_rows();
     let mut n = Counts {
         seen: 0,
@@ -406,14 +339,42 @@ fn insert_batches(
         let batch_first_row = first_row + n.seen;
         for row in 0..batch.num_rows() {
             let row_no = first_row + n.seen + 1;
-            for (i, (v, c)) in values.iter().zip(&insert.columns).enumerate() {
-                bind(&mut stmt, i + 1, c, v, row, row_no, &mut buf)?;
-            }
+            let flagged = insert
+                .merge
+                .as_ref()
+                .and_then(|m| m.delete_flag)
+                .is_some_and(|i| is_true(&values[i], row));
+            let executed = match (&insert.merge, delete.as_mut()) {
+                (Some(m), Some(del)) if flagged => {
+                    for (j, &i) in m.key.iter().enumerate() {
+                        bind(
+                            del,
+                            j + 1,
+                            &insert.columns[i],
+                            &values[i],
+                            row,
+                            row_no,
+                            &mut buf,
+                        )?;
+                    }
+                    del.raw_execute()
+                }
+                _ => {
+                    for (i, (v, c)) in values.iter().zip(&insert.columns).enumerate() {
+                        bind(&mut stmt, i + 1, c, v, row, row_no, &mut buf)?;
+                    }
+                    stmt.raw_execute()
+                }
+            };
             n.seen += 1;
-            match stmt.raw_execute() {
+            match executed {
                 Ok(changed) => {
                     n.sent += 1;
-                    n.inserted += changed as u64;
+                    n.inserted += if insert.merge.is_some() {
+                        1
+                    } else {
+                        changed as u64
+                    };
                 }
                 Err(e) => {
                     let refused = if isolate {

@@ -10,6 +10,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use ferry_core::connector::{ReadOptions, ReadSession, Source, Split};
+use ferry_core::pushdown::ReadFilter;
 use ferry_core::spec::{DirtyReason, SqliteEndpoint, TableName};
 use ferry_core::{BatchStream, ColumnDef, Error, Rejects, Result, TableSchema};
 use futures::Stream;
@@ -18,6 +19,7 @@ use rusqlite::{Connection, InterruptHandle};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::pushdown::{self, Param};
 use super::read::{Misfit, append};
 use super::types::column_type;
 use super::{
@@ -115,6 +117,10 @@ impl Source for SqliteSource {
         CONNECTOR
     }
 
+    fn supports_filter(&self) -> bool {
+        true
+    }
+
     async fn schema(&self) -> Result<TableSchema> {
         let target = self.target.clone();
         blocking(move || discover(&open_read_only(&target.path)?, &target)).await
@@ -132,7 +138,8 @@ impl Source for SqliteSource {
             schema.project(&options.columns)?
         };
         let batch_bytes = options.batch_bytes.max(1);
-        blocking(move || SqliteSession::open(target, schema, batch_bytes))
+        let filter = options.filter.clone();
+        blocking(move || SqliteSession::open(target, schema, batch_bytes, &filter))
             .await
             .map(|s| Box::new(s) as Box<dyn ReadSession>)
     }
@@ -148,6 +155,10 @@ struct ReadPlan {
     rowid: Option<&'static str>,
     /// `ORDER BY` columns: the rowid, or the key of a WITHOUT ROWID table.
     order_by: Vec<String>,
+    /// The read filter's condition (see [`pushdown`]), reading `?1`, `?2`, …
+    condition: Option<String>,
+    /// The values bound to the condition's parameters.
+    params: Vec<Param>,
 }
 
 impl ReadPlan {
@@ -159,6 +170,9 @@ impl ReadPlan {
             cols.join(", "),
             quote_ident(&self.table)
         );
+        if let Some(c) = &self.condition {
+            sql.push_str(&format!(" WHERE {c}"));
+        }
         if !self.order_by.is_empty() {
             let order: Vec<String> = self.order_by.iter().map(|c| quote_ident(c)).collect();
             sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
@@ -179,10 +193,17 @@ struct SqliteSession {
     batch_bytes: usize,
     plan: ReadPlan,
     splits: Vec<Split>,
+    /// The newest cursor tuple of an incremental read.
+    high: Option<Vec<String>>,
 }
 
 impl SqliteSession {
-    fn open(target: Target, schema: TableSchema, batch_bytes: usize) -> Result<Self> {
+    fn open(
+        target: Target,
+        schema: TableSchema,
+        batch_bytes: usize,
+        filter: &ReadFilter,
+    ) -> Result<Self> {
         let conn = open_read_only(&target.path)?;
         let err = |doing: &'static str| {
             let path = target.path.clone();
@@ -202,16 +223,29 @@ impl SqliteSession {
             None if info.kind == "table" => discover(&conn, &target)?.primary_key,
             None => Vec::new(),
         };
+        // The filter's bounds come from this same read transaction.
+        let high = match &filter.cursor {
+            Some(c) => pushdown::cursor_high(&conn, &target.path, &info, filter, c)?,
+            None => None,
+        };
+        let (condition, params) = pushdown::read_condition(&info, filter, high.as_deref())?;
         let plan = ReadPlan {
             path: target.file(),
             table: info.name.clone(),
             columns: schema.columns.iter().map(|c| c.name.clone()).collect(),
             rowid,
             order_by,
+            condition,
+            params: params.values,
         };
-        let count_sql = format!("SELECT count(*) FROM {}", quote_ident(&info.name));
+        let mut count_sql = format!("SELECT count(*) FROM {}", quote_ident(&info.name));
+        if let Some(c) = &plan.condition {
+            count_sql.push_str(&format!(" WHERE {c}"));
+        }
         let rows: i64 = conn
-            .query_row(&count_sql, [], |r| r.get(0))
+            .query_row(&count_sql, rusqlite::params_from_iter(&plan.params), |r| {
+                r.get(0)
+            })
             .map_err(err("count the rows"))?;
         let split = Split {
             index: 0,
@@ -230,6 +264,7 @@ impl SqliteSession {
             batch_bytes,
             plan,
             splits: vec![split],
+            high,
         })
     }
 }
@@ -238,6 +273,10 @@ impl SqliteSession {
 impl ReadSession for SqliteSession {
     fn splits(&self) -> &[Split] {
         &self.splits
+    }
+
+    fn cursor_high(&self) -> Option<Vec<String>> {
+        self.high.clone()
     }
 
     async fn read_split(&self, split: &Split, rejects: &Rejects) -> Result<BatchStream> {
@@ -303,7 +342,9 @@ fn read_rows(
 ) -> Result<()> {
     let err = |e| sql_error(&target.path, "read the table", e);
     let mut stmt = conn.prepare(&plan.sql()).map_err(err)?;
-    let mut rows = stmt.query([]).map_err(err)?;
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(&plan.params))
+        .map_err(err)?;
     let first = usize::from(plan.rowid.is_some());
     let types = builder.types().to_vec();
     let nullable: Vec<bool> = builder
