@@ -137,6 +137,10 @@ async fn mariadb_source_with_late_commits_and_updates_over_100_runs() {
         let (src, stop, next_id) = (src.clone(), stop.clone(), next_id.clone());
         writers.push(tokio::spawn(async move {
             let mut c = my().await;
+            // Row locks of the scanning UPDATE end with the statement.
+            c.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                .await
+                .unwrap();
             let mut n = 0u64;
             let mut step = 0i64;
             while !stop.load(Ordering::SeqCst) {
@@ -146,19 +150,27 @@ async fn mariadb_source_with_late_commits_and_updates_over_100_runs() {
                 // committed up to 450 ms later.
                 c.query_drop("START TRANSACTION").await.unwrap();
                 c.query_drop("SET @t = NOW(6)").await.unwrap();
-                c.query_drop(format!(
-                    "INSERT INTO `{src}` SELECT seq, 0, 'new', @t FROM seq_{first}_to_{}",
-                    first + 3
-                ))
-                .await
-                .unwrap();
-                c.query_drop(format!(
-                    "UPDATE `{src}` SET v = v + 1, w = concat('upd', v), updated_at = @t
-                      WHERE id % {WRITERS} = {k} AND id % 97 = {}",
-                    step % 97
-                ))
-                .await
-                .unwrap();
+                let wrote = async {
+                    c.query_drop(format!(
+                        "INSERT INTO `{src}` SELECT seq, 0, 'new', @t FROM seq_{first}_to_{}",
+                        first + 3
+                    ))
+                    .await?;
+                    c.query_drop(format!(
+                        "UPDATE `{src}` SET v = v + 1, w = concat('upd', v), updated_at = @t
+                          WHERE id % {WRITERS} = {k} AND id % 97 = {}",
+                        step % 97
+                    ))
+                    .await
+                }
+                .await;
+                if let Err(e) = wrote {
+                    // A deadlock victim is rolled back whole; the next
+                    // transaction goes on (like any application would).
+                    assert!(e.to_string().contains("Deadlock"), "writer failed: {e}");
+                    c.query_drop("ROLLBACK").await.unwrap();
+                    continue;
+                }
                 tokio::time::sleep(Duration::from_millis(
                     (step as u64 * 37 + k as u64 * 101) % 450,
                 ))

@@ -15,7 +15,7 @@
 //!  open_read (inside START TRANSACTION WITH CONSISTENT SNAPSHOT):
 //!    SET @ferry_p… = ?            window, predicate, watermark, lag values
 //!    SELECT CAST(c AS CHAR)…  WHERE window AND predicate AND c IS NOT NULL
-//!                                 AND (c…) > after AND c0 <= max(c0) − lag
+//!                                 AND (c…) > after AND c0 <= clock (or max(c0)) − lag
 //!                              ORDER BY c… DESC LIMIT 1            → high
 //!  read_split:
 //!    SET @ferry_p… = ?            (the values carried by the split payload)
@@ -258,8 +258,9 @@ fn base_conditions(
 }
 
 /// Finds the newest cursor tuple of the read in the connection's snapshot:
-/// at most `max(cursor[0]) − lag`, past the watermark, within the window
-/// and the predicate. `None` when no row qualifies.
+/// past the watermark, within the window and the predicate, and with a lag
+/// at most the server's clock − lag (time cursors) or `max(cursor[0]) − lag`
+/// (numeric cursors). `None` when no row qualifies.
 pub(crate) async fn cursor_high(
     conn: &mut Conn,
     ep: &Endpoint,
@@ -278,11 +279,28 @@ pub(crate) async fn cursor_high(
         cond.push(tuple_cmp(&cols, &vals, TupleOp::After));
     }
     if let Some(lag) = c.lag {
-        cond.push(format!(
-            "{first} <= (SELECT max({first}) FROM {table}) {}",
-            minus(lag, &mut p),
-            first = cols[0]
-        ));
+        let upper = match lag {
+            // A time cursor: the server's clock at the snapshot minus the
+            // lag; open transactions (shorter than the lag) can only commit
+            // rows above it, and an idle table is read to its end. The
+            // session is in UTC, so TIMESTAMP values compare with
+            // UTC_TIMESTAMP; DATETIME/DATE values hold wall-clock times of
+            // the server's default zone (what NOW() writes into them).
+            CursorOffset::Micros(_) => {
+                if column(info, ep, &c.columns[0])?
+                    .column_type
+                    .starts_with("timestamp")
+                {
+                    "UTC_TIMESTAMP(6)".to_string()
+                } else {
+                    "COALESCE(CONVERT_TZ(UTC_TIMESTAMP(6), '+00:00', @@global.time_zone), UTC_TIMESTAMP(6))"
+                        .to_string()
+                }
+            }
+            // A number: the newest value in the snapshot.
+            CursorOffset::Units(_) => format!("(SELECT max({}) FROM {table})", cols[0]),
+        };
+        cond.push(format!("{} <= {upper} {}", cols[0], minus(lag, &mut p)));
     }
     let texts: Vec<String> = cols.iter().map(|c| format!("CAST({c} AS CHAR)")).collect();
     let order: Vec<String> = cols.iter().map(|c| format!("{c} DESC")).collect();
