@@ -101,6 +101,31 @@ impl PgEndpoint {
     }
 }
 
+/// One idle connection kept between two steps of a run (schema discovery
+/// then the read; the checkpoint look-up then the write), so a run opens one
+/// connection fewer per side. A connection whose session broke is dropped by
+/// the driver and the next step connects anew.
+#[derive(Default)]
+pub(crate) struct SpareConnection(std::sync::Mutex<Option<Client>>);
+
+impl SpareConnection {
+    /// The kept connection if it is still open, else a new one.
+    pub(crate) async fn take(&self, ep: &PgEndpoint) -> Result<Client> {
+        let kept = self.0.lock().ok().and_then(|mut c| c.take());
+        match kept {
+            Some(c) if !c.is_closed() => Ok(c),
+            _ => ep.connect().await,
+        }
+    }
+
+    /// Keeps `client` (idle, outside any transaction) for the next step.
+    pub(crate) fn keep(&self, client: Client) {
+        if let Ok(mut c) = self.0.lock() {
+            *c = Some(client);
+        }
+    }
+}
+
 /// Maps a driver error to Ferry's error, naming what was being done.
 pub(crate) fn map_err(endpoint: &str, context: &str, e: tokio_postgres::Error) -> Error {
     if let Some(db) = e.as_db_error() {

@@ -32,7 +32,7 @@ use super::encode::{ColumnEncoding, HEADER, TRAILER, encode_batch};
 use super::isolate::SegmentedCopy;
 use super::merge;
 use super::types::{ddl_type, encodable, quote_ident};
-use super::{PgEndpoint, map_err};
+use super::{PgEndpoint, SpareConnection, map_err};
 
 /// How long a run waits for an earlier run's writer lock, in seconds.
 const TAKEOVER_WAIT_SECS: u32 = 20;
@@ -43,6 +43,7 @@ const CHUNK_BYTES: usize = 1 << 20;
 pub struct PostgresSink {
     ep: PgEndpoint,
     table: TableName,
+    spare: SpareConnection,
 }
 
 impl PostgresSink {
@@ -51,6 +52,7 @@ impl PostgresSink {
         Ok(PostgresSink {
             ep: PgEndpoint::new("sink", endpoint)?,
             table: table.clone(),
+            spare: SpareConnection::default(),
         })
     }
 }
@@ -70,9 +72,12 @@ impl Sink for PostgresSink {
     }
 
     async fn checkpoint(&self, task: &str) -> Result<Option<Checkpoint>> {
-        let client = self.ep.connect().await?;
+        let client = self.spare.take(&self.ep).await?;
         let (sch, _) = qualify(&self.table);
-        merge::read_checkpoint(&client, &self.ep, &merge::checkpoints_table(&sch), task).await
+        let cp = merge::read_checkpoint(&client, &self.ep, &merge::checkpoints_table(&sch), task)
+            .await?;
+        self.spare.keep(client);
+        Ok(cp)
     }
 
     async fn prepare(&self, schema: &TableSchema, mode: SyncMode) -> Result<Box<dyn SinkWriter>> {
@@ -86,7 +91,7 @@ impl Sink for PostgresSink {
     ) -> Result<Box<dyn SinkWriter>> {
         let mode = write.mode;
         let ep = &self.ep;
-        let client = ep.connect().await?;
+        let client = self.spare.take(ep).await?;
         let (sch, name) = qualify(&self.table);
         let quoted = format!("{}.{}", quote_ident(&sch), quote_ident(&name));
         let display = format!("{sch}.{name}");

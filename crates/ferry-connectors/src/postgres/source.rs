@@ -15,7 +15,7 @@ use tokio_postgres::Client;
 use super::catalog::require_table;
 use super::decode::CopyDecoder;
 use super::types::{Wire, quote_ident, quote_literal};
-use super::{PgEndpoint, map_err, pushdown, split};
+use super::{PgEndpoint, SpareConnection, map_err, pushdown, split};
 use crate::common::BatchBuilder;
 use crate::common::stream::spawn_batch_stream;
 
@@ -23,6 +23,7 @@ use crate::common::stream::spawn_batch_stream;
 pub struct PostgresSource {
     ep: PgEndpoint,
     table: TableName,
+    spare: SpareConnection,
 }
 
 impl PostgresSource {
@@ -31,6 +32,7 @@ impl PostgresSource {
         Ok(PostgresSource {
             ep: PgEndpoint::new("source", endpoint)?,
             table: table.clone(),
+            spare: SpareConnection::default(),
         })
     }
 }
@@ -59,10 +61,12 @@ impl Source for PostgresSource {
     }
 
     async fn schema(&self) -> Result<TableSchema> {
-        let client = self.ep.connect().await?;
-        Ok(require_table(&client, &self.ep, &self.table)
+        let client = self.spare.take(&self.ep).await?;
+        let schema = require_table(&client, &self.ep, &self.table)
             .await?
-            .schema())
+            .schema();
+        self.spare.keep(client);
+        Ok(schema)
     }
 
     async fn open_read(
@@ -70,7 +74,7 @@ impl Source for PostgresSource {
         schema: &TableSchema,
         options: &ReadOptions,
     ) -> Result<Box<dyn ReadSession>> {
-        let client = self.ep.connect().await?;
+        let client = self.spare.take(&self.ep).await?;
         client
             .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             .await
@@ -107,11 +111,7 @@ impl Source for PostgresSource {
         let (condition, params) =
             pushdown::read_condition(&table, &options.filter, high.as_deref())?;
         let rows_hint = match &condition {
-            Some(c) => {
-                let limit =
-                    u64::from(options.max_splits).saturating_mul(options.min_rows_per_split);
-                Some(pushdown::count_rows(&client, &self.ep, &table, c, &params, limit).await?)
-            }
+            Some(c) => pushdown::estimate_rows(&client, &self.ep, &table, c, &params).await?,
             None => None,
         };
         let ranges = split::plan(
