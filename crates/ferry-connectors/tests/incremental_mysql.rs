@@ -208,13 +208,24 @@ async fn lag_lookback_and_null_cursors() {
     c.lag = Some(CursorOffset::Micros(30_000_000));
     let (high, rows) = read(&t, by_cursor(c.clone())).await.unwrap();
     assert_eq!(high, owned(&["2026-01-01 10:01:00.000000", "10"]));
-    assert_eq!(firsts(&rows), strs(&["3", "4", "5", "6", "7", "8", "9", "10"]));
+    assert_eq!(
+        firsts(&rows),
+        strs(&["3", "4", "5", "6", "7", "8", "9", "10"])
+    );
     exec(&format!("INSERT INTO {t} VALUES (12, NOW(6), 'just now')")).await;
     let (high, _) = read(&t, by_cursor(c.clone())).await.unwrap();
-    assert_eq!(high, owned(&["2026-01-01 10:01:00.000000", "10"]), "within the lag");
+    assert_eq!(
+        high,
+        owned(&["2026-01-01 10:01:00.000000", "10"]),
+        "within the lag"
+    );
     c.lag = None;
     let (high, _) = read(&t, by_cursor(c)).await.unwrap();
-    assert_eq!(high.map(|h| h[1].clone()), Some("12".to_string()), "without a lag");
+    assert_eq!(
+        high.map(|h| h[1].clone()),
+        Some("12".to_string()),
+        "without a lag"
+    );
     exec(&format!("DELETE FROM {t} WHERE id = 12")).await;
     let mut c = cursor(&["ts", "id"], 1, Some(&["2026-01-01 10:00:20.000000", "8"]));
     c.lookback = Some(CursorOffset::Micros(30_000_000));
