@@ -20,6 +20,7 @@ use ferry_core::{Error, Result};
 use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 
+use super::pushdown::utc_text;
 use super::types::quote_ident;
 use super::{PgEndpoint, map_err};
 
@@ -71,17 +72,13 @@ pub(crate) async fn delete_window(
     w: &WindowRange,
 ) -> Result<u64> {
     let cast = if zoned { "timestamptz" } else { "timestamp" };
-    let text = |v: &chrono::DateTime<chrono::Utc>| {
-        let t = v.format("%Y-%m-%d %H:%M:%S%.6f").to_string();
-        if zoned { t + "+00" } else { t }
-    };
     let col = quote_ident(&w.column);
     client
         .execute(
             &format!(
                 "DELETE FROM {quoted} WHERE {col} >= $1::text::{cast} AND {col} < $2::text::{cast}"
             ),
-            &[&text(&w.start), &text(&w.end)],
+            &[&utc_text(&w.start, zoned), &utc_text(&w.end, zoned)],
         )
         .await
         .map_err(|e| map_err(&ep.display, "deleting the window's rows from the target", e))

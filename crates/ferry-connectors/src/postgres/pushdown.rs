@@ -119,7 +119,8 @@ fn base_conditions(table: &PgTable, f: &ReadFilter, p: &mut Params) -> Result<Ve
     Ok(out)
 }
 
-fn utc_text(v: &DateTime<Utc>, with_zone: bool) -> String {
+/// An instant as PostgreSQL input text, in UTC (`+00` for `timestamptz`).
+pub(crate) fn utc_text(v: &DateTime<Utc>, with_zone: bool) -> String {
     let base = v.format("%Y-%m-%d %H:%M:%S%.6f").to_string();
     if with_zone { base + "+00" } else { base }
 }
