@@ -28,6 +28,7 @@ use mysql_async::{Row, Value};
 
 fn endpoint(table: &str) -> SqlEndpoint {
     SqlEndpoint {
+        connection: None,
         url: mysql_url(),
         password_env: None,
         table: table.into(),

@@ -84,6 +84,7 @@ impl Drop for TempDb {
 
 fn endpoint(path: &Path, table: &str) -> (SqliteEndpoint, TableName) {
     let e = SqliteEndpoint {
+        connection: None,
         path: path.to_path_buf(),
         table: table.into(),
     };

@@ -46,6 +46,7 @@ fn db() -> String {
 
 fn endpoint(table: &str) -> SqlEndpoint {
     SqlEndpoint {
+        connection: None,
         url: url(),
         password_env: None,
         table: table.into(),
@@ -1088,6 +1089,7 @@ async fn connection_errors_are_classified_without_the_password() {
     let mut u = url::Url::parse(&url()).unwrap();
     u.set_password(Some("wrong-s3cret")).unwrap();
     let ep = SqlEndpoint {
+        connection: None,
         url: u.to_string(),
         password_env: None,
         table: "t".into(),

@@ -28,6 +28,7 @@ use futures::StreamExt;
 
 fn endpoint(table: &str) -> SqlEndpoint {
     SqlEndpoint {
+        connection: None,
         url: ferry_testkit::pg_url(),
         password_env: None,
         table: table.into(),

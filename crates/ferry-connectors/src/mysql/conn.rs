@@ -445,6 +445,7 @@ mod tests {
     #[test]
     fn parses_urls_and_defaults_the_database() {
         let ep = SqlEndpoint {
+            connection: None,
             url: "mariadb://u:secret@h:3307/shop".into(),
             password_env: None,
             table: "orders".into(),

@@ -35,13 +35,18 @@ pub enum SinkSpec {
 }
 
 /// A table on a database server reached by URL.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SqlEndpoint {
     /// Connection URL, e.g. `postgresql://user@host:5432/db` or
     /// `mysql://user@host:3306/db`. Prefer `password_env` to a password in the URL;
-    /// either way it is never printed.
+    /// either way it is never printed. Give either `url` or `connection`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub url: String,
+    /// Name of a connection kept by `ferry server` (which fills in its URL
+    /// and password at run time); instead of `url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection: Option<String>,
     /// Name of an environment variable holding the password (overrides one in `url`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_env: Option<String>,
@@ -51,11 +56,15 @@ pub struct SqlEndpoint {
 }
 
 /// A table in a SQLite database file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SqliteEndpoint {
-    /// Path of the database file.
+    /// Path of the database file. Give either `path` or `connection`.
+    #[serde(default, skip_serializing_if = "path_is_empty")]
     pub path: PathBuf,
+    /// Name of a SQLite connection kept by `ferry server`; instead of `path`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection: Option<String>,
     /// Table name.
     pub table: String,
 }
@@ -119,8 +128,32 @@ impl SinkSpec {
     }
 }
 
+fn path_is_empty(p: &std::path::Path) -> bool {
+    p.as_os_str().is_empty()
+}
+
+/// A `connection:` the server has not resolved (`ferry run` cannot).
+fn unresolved(field: &str, name: &str) -> Error {
+    Error::invalid(
+        format!("{field}.connection"),
+        format!(
+            "names the connection `{name}`, which only `ferry server` can resolve; \
+             in a job file run by `ferry run`, give the `url` (or `path`) instead"
+        ),
+    )
+}
+
 impl SqlEndpoint {
     fn validate(&self, field: &str, schemes: &[&str]) -> Result<TableName> {
+        if let Some(name) = &self.connection {
+            return Err(unresolved(field, name));
+        }
+        if self.url.is_empty() {
+            return Err(Error::invalid(
+                format!("{field}.url"),
+                "is required: give `url` (or `connection`, with `ferry server`)",
+            ));
+        }
         let scheme = self.url.split("://").next().unwrap_or_default();
         if !self.url.contains("://") || !schemes.contains(&scheme) {
             return Err(Error::invalid(
@@ -150,6 +183,9 @@ impl SqlEndpoint {
 
 impl SqliteEndpoint {
     fn validate(&self, field: &str) -> Result<TableName> {
+        if let Some(name) = &self.connection {
+            return Err(unresolved(field, name));
+        }
         if self.path.as_os_str().is_empty() {
             return Err(Error::invalid(format!("{field}.path"), "must name a file"));
         }
@@ -203,6 +239,7 @@ mod tests {
     #[test]
     fn wrong_scheme_is_named() {
         let e = SqlEndpoint {
+            connection: None,
             url: "mysql://root:pw@h/db".into(),
             password_env: None,
             table: "t".into(),

@@ -6,6 +6,7 @@
 //! starts on a spec that has not been checked. [`task_json_schema`] generates
 //! the JSON Schema from these same structs.
 
+mod connection;
 mod dirty;
 mod endpoint;
 mod ident;
@@ -15,6 +16,10 @@ mod transform;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use connection::{
+    ConnectionLookup, ConnectionSpec, FileConnection, REDACTED, ServerConnection, named_connections,
+    resolve_endpoints,
+};
 pub use dirty::{DirtyPolicy, DirtyReason, DirtyRecord, DirtySinkSpec};
 pub use endpoint::{SinkSpec, SourceSpec, SqlEndpoint, SqliteEndpoint, redact_url};
 pub use ident::TableName;
