@@ -27,6 +27,9 @@ pub enum ErrorKind {
     Cancelled,
     /// The connector does not offer the requested capability.
     Unsupported,
+    /// The request conflicts with the current state (a stale revision, a
+    /// duplicate name, an operation the current state does not allow).
+    Conflict,
     /// A bug or broken invariant in Ferry itself.
     Internal,
 }
@@ -42,6 +45,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::DirtyData => "dirty_data",
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::Unsupported => "unsupported",
+            ErrorKind::Conflict => "conflict",
             ErrorKind::Internal => "internal",
         };
         f.write_str(s)
@@ -125,6 +129,9 @@ pub enum Error {
         /// Whether retrying may help.
         transient: bool,
     },
+    /// The request conflicts with the current state of what it changes.
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// A broken invariant in Ferry.
     #[error("internal error: {0}")]
     Internal(String),
@@ -153,6 +160,7 @@ impl Error {
                     ErrorKind::Internal
                 }
             }
+            Error::Conflict(_) => ErrorKind::Conflict,
             Error::Internal(_) => ErrorKind::Internal,
         }
     }
@@ -163,6 +171,20 @@ impl Error {
             field: field.into(),
             message: message.into(),
         }
+    }
+
+    /// Shorthand for [`Error::NotFound`] without a hint.
+    pub fn not_found(what: &'static str, name: impl Into<String>) -> Self {
+        Error::NotFound {
+            what,
+            name: name.into(),
+            hint: None,
+        }
+    }
+
+    /// Shorthand for [`Error::Conflict`].
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Error::Conflict(message.into())
     }
 
     /// Shorthand for [`Error::DirtyData`].

@@ -53,6 +53,7 @@
 //! touched again (an attempt is an error naming its status).
 #![deny(missing_docs)]
 
+pub mod control;
 mod db_error;
 mod model;
 mod open;

@@ -262,13 +262,27 @@ async fn enable_wal(conn: &mut AnyConnection, label: &str) -> Result<()> {
 /// The schema, embedded in the binary. A migration's SQL must never change
 /// once released: sqlx checks each applied migration's checksum.
 fn migrations() -> Vec<Migration> {
-    vec![Migration::new(
-        1,
-        Cow::Borrowed("watermarks and run history"),
-        MigrationType::Simple,
-        Cow::Borrowed(include_str!("../migrations/0001_state.sql")),
-        false,
-    )]
+    let migration = |version, description, sql| {
+        Migration::new(
+            version,
+            Cow::Borrowed(description),
+            MigrationType::Simple,
+            Cow::Borrowed(sql),
+            false,
+        )
+    };
+    vec![
+        migration(
+            1,
+            "watermarks and run history",
+            include_str!("../migrations/0001_state.sql"),
+        ),
+        migration(
+            2,
+            "control plane",
+            include_str!("../migrations/0002_control.sql"),
+        ),
+    ]
 }
 
 #[derive(Debug)]
