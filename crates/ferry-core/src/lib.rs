@@ -23,6 +23,7 @@ pub mod connector;
 pub mod error;
 pub mod pushdown;
 pub mod reject;
+pub mod schedule;
 pub mod schema;
 pub mod spec;
 pub mod text_form;

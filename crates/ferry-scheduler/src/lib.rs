@@ -1,8 +1,9 @@
-//! Schedule math (interval units, cron, time zones, calendar months, windows),
-//! the durable built-in trigger loop, and the `ScheduleEngine` plugin trait
-//! with its built-in, Airflow and DolphinScheduler implementations.
+//! Schedule math (interval units, calendar months, windows), and — with the
+//! scheduler issue — cron, time zones, the durable built-in trigger loop
+//! and the `ScheduleEngine` plugin trait.
 //!
-//! Thin for now: it arrives with the scheduler issue. The crate exists so the
-//! layering (core ← engine, store ← scheduler ← server ← cli) is enforced
-//! from the start.
+//! So far: [`grid`], the logical times of an interval schedule and the
+//! window each one covers, used by backfills and manual runs.
 #![deny(missing_docs)]
+
+pub mod grid;
