@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 use ferry_core::Result;
 use ferry_core::spec::ConnectionSpec;
 
-/// How long opening a server connection (TCP, TLS-less handshake, login,
-/// session set-up) may take before the attempt fails as `Transient`.
+/// How long opening a server connection (TCP connect, login, session
+/// set-up) may take before the attempt fails as `Transient`.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One column of a discovered table.

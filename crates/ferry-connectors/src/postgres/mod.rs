@@ -177,8 +177,16 @@ pub(crate) fn map_err(endpoint: &str, context: &str, e: tokio_postgres::Error) -
             transient,
         };
     }
+    // The driver's message ("error connecting to server") leaves the cause
+    // (refused, timed out, no route) to its source chain.
+    let mut message = format!("{context}: {e}");
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        message.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
     Error::Transient {
         endpoint: endpoint.to_string(),
-        message: format!("{context}: {e}"),
+        message,
     }
 }
