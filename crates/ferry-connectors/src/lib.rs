@@ -5,6 +5,7 @@
 
 #![deny(missing_docs)]
 
+pub mod catalog;
 pub mod common;
 #[cfg(all(feature = "postgres", feature = "mysql", feature = "sqlite"))]
 pub mod matrix;

@@ -46,23 +46,10 @@ impl std::fmt::Debug for Endpoint {
 impl Endpoint {
     /// Parses `endpoint` (pure, no I/O); `field` is `source` or `sink` for messages.
     pub(crate) fn parse(endpoint: &SqlEndpoint, table: &TableName, field: &str) -> Result<Self> {
-        let redacted = redact_url(&endpoint.url);
-        let url = match endpoint.url.split_once("://") {
-            Some(("mysql", _)) => endpoint.url.clone(),
-            Some(("mariadb", rest)) => format!("mysql://{rest}"),
-            _ => {
-                return Err(Error::invalid(
-                    format!("{field}.url"),
-                    format!("{redacted} must start with mysql:// or mariadb://"),
-                ));
-            }
-        };
-        let opts = Opts::from_url(&url).map_err(|e| {
-            // The driver's URL errors name parameters, never the password.
-            Error::invalid(format!("{field}.url"), format!("{redacted}: {e}"))
-        })?;
-        let password = crate::password_from_env(field, endpoint.password_env.as_deref())?;
-        let url_database = opts.db_name().map(str::to_string);
+        let (mut opts, redacted, url_database) = driver_opts(&endpoint.url, field)?;
+        if let Some(pw) = crate::password_from_env(field, endpoint.password_env.as_deref())? {
+            opts = opts.pass(Some(pw));
+        }
         let database = match (&table.schema, url_database) {
             (Some(db), _) => db.clone(),
             (None, Some(db)) => db,
@@ -77,24 +64,37 @@ impl Endpoint {
                 ));
             }
         };
-        let keepalive = opts.tcp_keepalive().unwrap_or(TCP_KEEPALIVE_MS);
-        let mut builder = OptsBuilder::from_opts(opts)
-            .db_name(None::<String>)
-            .tcp_keepalive(Some(keepalive));
-        if let Some(pw) = password {
-            builder = builder.pass(Some(pw));
-        }
         Ok(Endpoint {
-            opts: builder.into(),
+            opts: opts.into(),
             url: redacted,
             database,
             table: table.name.clone(),
         })
     }
 
-    /// `database.table`, for messages and the run summary.
+    /// The server of a named connection (no table): its URL, with the
+    /// password kept apart from it. `database` is the URL's, or empty.
+    pub(crate) fn server(field: &str, url: &str, password: Option<&str>) -> Result<Self> {
+        let (mut opts, redacted, url_database) = driver_opts(url, field)?;
+        if let Some(pw) = password {
+            opts = opts.pass(Some(pw));
+        }
+        Ok(Endpoint {
+            opts: opts.into(),
+            url: redacted,
+            database: url_database.unwrap_or_default(),
+            table: String::new(),
+        })
+    }
+
+    /// `database.table`, for messages and the run summary (the database, or
+    /// `server`, for an endpoint without a table).
     pub(crate) fn display(&self) -> String {
-        format!("{}.{}", self.database, self.table)
+        match (self.database.is_empty(), self.table.is_empty()) {
+            (_, false) => format!("{}.{}", self.database, self.table),
+            (false, true) => self.database.clone(),
+            (true, true) => "server".to_string(),
+        }
     }
 
     /// `` `database`.`name` `` for a table in the target's database.
@@ -163,6 +163,33 @@ impl Endpoint {
             },
         }
     }
+}
+
+/// Driver options of `url` (`mysql://` or `mariadb://`) with no default
+/// database selected (a password set on them overrides one in the URL);
+/// also the redacted URL and the URL's database.
+fn driver_opts(url: &str, field: &str) -> Result<(OptsBuilder, String, Option<String>)> {
+    let redacted = redact_url(url);
+    let url = match url.split_once("://") {
+        Some(("mysql", _)) => url.to_string(),
+        Some(("mariadb", rest)) => format!("mysql://{rest}"),
+        _ => {
+            return Err(Error::invalid(
+                format!("{field}.url"),
+                format!("{redacted} must start with mysql:// or mariadb://"),
+            ));
+        }
+    };
+    let opts = Opts::from_url(&url).map_err(|e| {
+        // The driver's URL errors name parameters, never the password.
+        Error::invalid(format!("{field}.url"), format!("{redacted}: {e}"))
+    })?;
+    let url_database = opts.db_name().map(str::to_string);
+    let keepalive = opts.tcp_keepalive().unwrap_or(TCP_KEEPALIVE_MS);
+    let builder = OptsBuilder::from_opts(opts)
+        .db_name(None::<String>)
+        .tcp_keepalive(Some(keepalive));
+    Ok((builder, redacted, url_database))
 }
 
 /// Quotes an identifier with backticks, doubling any backtick inside.

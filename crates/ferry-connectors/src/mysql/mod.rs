@@ -75,7 +75,7 @@
 //! key before `COMMIT`; the checkpoint of an incremental run is checked and
 //! stored in that same transaction (see [`merge`]).
 
-mod conn;
+pub(crate) mod conn;
 mod encode;
 mod isolate;
 mod merge;

@@ -78,6 +78,20 @@ impl PgEndpoint {
         Ok(PgEndpoint { config, display })
     }
 
+    /// The endpoint of a named connection: its URL, with the password kept
+    /// apart from it (set on the driver's config, never put into a URL).
+    pub(crate) fn server(field: &str, url: &str, password: Option<&str>) -> Result<Self> {
+        let e = SqlEndpoint {
+            url: url.to_string(),
+            ..SqlEndpoint::default()
+        };
+        let mut ep = Self::new(field, &e)?;
+        if let Some(pw) = password {
+            ep.config.password(pw);
+        }
+        Ok(ep)
+    }
+
     /// Opens a connection; its driver task ends when the client is dropped.
     pub(crate) async fn connect(&self) -> Result<Client> {
         let (client, connection) = self
@@ -163,8 +177,16 @@ pub(crate) fn map_err(endpoint: &str, context: &str, e: tokio_postgres::Error) -
             transient,
         };
     }
+    // The driver's message ("error connecting to server") leaves the cause
+    // (refused, timed out, no route) to its source chain.
+    let mut message = format!("{context}: {e}");
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        message.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
     Error::Transient {
         endpoint: endpoint.to_string(),
-        message: format!("{context}: {e}"),
+        message,
     }
 }

@@ -181,7 +181,7 @@ pub(crate) fn quote_ident(name: &str) -> String {
 }
 
 /// Opens an existing database file read-only.
-fn open_read_only(path: &Path) -> Result<Connection> {
+pub(crate) fn open_read_only(path: &Path) -> Result<Connection> {
     if !path.is_file() {
         return Err(Error::NotFound {
             what: "database file",
@@ -208,7 +208,7 @@ fn open_read_write(path: &Path) -> Result<Connection> {
 }
 
 /// Maps a rusqlite error to Ferry's error, naming the file and what was being done.
-fn sql_error(path: &Path, doing: &str, e: rusqlite::Error) -> Error {
+pub(crate) fn sql_error(path: &Path, doing: &str, e: rusqlite::Error) -> Error {
     use rusqlite::ErrorCode as C;
     let context = format!("sqlite {}: {doing}", path.display());
     match &e {
@@ -231,10 +231,10 @@ fn sql_error(path: &Path, doing: &str, e: rusqlite::Error) -> Error {
 
 /// A column of an existing table, from `PRAGMA table_xinfo`.
 #[derive(Debug, Clone)]
-struct TableColumn {
-    name: String,
-    declared: String,
-    not_null: bool,
+pub(crate) struct TableColumn {
+    pub(crate) name: String,
+    pub(crate) declared: String,
+    pub(crate) not_null: bool,
     has_default: bool,
     /// 1-based position in the primary key, 0 when not part of it.
     pk: u32,
@@ -244,18 +244,18 @@ struct TableColumn {
 
 /// What `sqlite_schema` says about a table or view.
 #[derive(Debug, Clone)]
-struct TableInfo {
+pub(crate) struct TableInfo {
     /// The name as stored (SQLite matches names case-insensitively).
-    name: String,
+    pub(crate) name: String,
     /// `table` or `view`.
-    kind: String,
+    pub(crate) kind: String,
     /// The `CREATE` statement.
     sql: Option<String>,
-    columns: Vec<TableColumn>,
+    pub(crate) columns: Vec<TableColumn>,
 }
 
 /// Looks up `table` in the main database; `None` if there is no such table or view.
-fn table_info(conn: &Connection, path: &Path, table: &str) -> Result<Option<TableInfo>> {
+pub(crate) fn table_info(conn: &Connection, path: &Path, table: &str) -> Result<Option<TableInfo>> {
     let err = |e| sql_error(path, "read the schema", e);
     let found = conn
         .prepare(

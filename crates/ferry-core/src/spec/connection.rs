@@ -113,7 +113,10 @@ impl ConnectionSpec {
 impl ServerConnection {
     fn normalize(&mut self, schemes: &[&str]) -> Result<()> {
         let mut url = url::Url::parse(&self.url).map_err(|e| {
-            Error::invalid("url", format!("{} is not a URL: {e}", redact_url(&self.url)))
+            Error::invalid(
+                "url",
+                format!("{} is not a URL: {e}", redact_url(&self.url)),
+            )
         })?;
         if !schemes.contains(&url.scheme()) {
             return Err(Error::invalid(

@@ -17,8 +17,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use connection::{
-    ConnectionLookup, ConnectionSpec, FileConnection, REDACTED, ServerConnection, named_connections,
-    resolve_endpoints,
+    ConnectionLookup, ConnectionSpec, FileConnection, REDACTED, ServerConnection,
+    named_connections, resolve_endpoints,
 };
 pub use dirty::{DirtyPolicy, DirtyReason, DirtyRecord, DirtySinkSpec};
 pub use endpoint::{SinkSpec, SourceSpec, SqlEndpoint, SqliteEndpoint, redact_url};
