@@ -21,3 +21,14 @@ done
 pg_up || { echo "services: PostgreSQL is not reachable on 127.0.0.1:5432" >&2; exit 1; }
 my_up || { echo "services: MariaDB is not reachable on 127.0.0.1:3306" >&2; exit 1; }
 echo "services: PostgreSQL and MariaDB are up"
+
+# The catalog test checks that a wrong password is refused, so one test-only
+# role must authenticate by password even though the machine trusts loopback
+# logins. Insert that one rule ahead of the trust rules, once.
+hba=$(psql -X -At -h 127.0.0.1 -U postgres -d postgres -c "SHOW hba_file" 2>/dev/null || true)
+rule="host all ferry_cat_user 127.0.0.1/32 scram-sha-256"
+if [ -n "$hba" ] && [ -w "$hba" ] && ! grep -qF "$rule" "$hba"; then
+  echo "services: adding a password rule for the test role ferry_cat_user to $hba"
+  { echo "$rule"; cat "$hba"; } > "$hba.ferry" && cat "$hba.ferry" > "$hba" && rm -f "$hba.ferry"
+  psql -X -q -h 127.0.0.1 -U postgres -d postgres -c "SELECT pg_reload_conf()" >/dev/null
+fi
