@@ -10,6 +10,8 @@
 
 mod job;
 mod progress;
+mod remote;
+mod server_cmd;
 mod state;
 
 use std::io::IsTerminal;
@@ -72,6 +74,30 @@ enum Command {
     Schema,
     /// Print the type-mapping matrix (Markdown, as published in docs/type-matrix.md).
     Types,
+    /// Serve the REST API and run instances (`ferry server init` creates
+    /// the first admin).
+    Server(server_cmd::ServerArgs),
+    /// Tasks on a server: create, review, run.
+    Task {
+        #[command(subcommand)]
+        command: remote::TaskCommand,
+        #[command(flatten)]
+        remote: remote::Remote,
+    },
+    /// Instances on a server: list, show, logs, rerun, stop.
+    Instance {
+        #[command(subcommand)]
+        command: remote::InstanceCommand,
+        #[command(flatten)]
+        remote: remote::Remote,
+    },
+    /// Create the missing instances of a task's logical times in a range.
+    Backfill {
+        #[command(flatten)]
+        args: remote::BackfillArgs,
+        #[command(flatten)]
+        remote: remote::Remote,
+    },
 }
 
 /// Where a run keeps its state, and the instants of the run.
@@ -117,6 +143,13 @@ impl RunArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let cli = match cli.command {
+        Command::Server(args) => return server_cmd::main(args),
+        Command::Task { command, remote } => return remote::task(remote, command),
+        Command::Instance { command, remote } => return remote::instance(remote, command),
+        Command::Backfill { args, remote } => return remote::backfill(remote, args),
+        other => Cli { command: other },
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
@@ -182,6 +215,9 @@ fn main() -> ExitCode {
             print!("{}", ferry_connectors::matrix::type_matrix_markdown());
             ExitCode::SUCCESS
         }
+        Command::Server(_) | Command::Task { .. } | Command::Instance { .. } | Command::Backfill { .. } => {
+            unreachable!("handled above")
+        }
     }
 }
 
@@ -233,6 +269,7 @@ fn run(job: PathBuf, json: bool, quiet: bool, args: RunArgs) -> ExitCode {
             params,
             progress: Some(reporter.callback()),
             cancel,
+            run_id: None,
         })
         .await;
         reporter.finish().await;
@@ -319,7 +356,7 @@ fn report_error(json: bool, kind: ErrorKind, message: &str) {
     eprintln!("error ({kind}): {message}");
 }
 
-async fn wait_for_signal() {
+pub(crate) async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

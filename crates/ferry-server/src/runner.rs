@@ -40,6 +40,8 @@ pub struct RunRequest<'a> {
     pub progress: Option<ProgressFn>,
     /// Stops the run (target unchanged).
     pub cancel: CancellationToken,
+    /// The run's id; default: a new one.
+    pub run_id: Option<String>,
 }
 
 /// Runs the task; see the module docs for the order of events.
@@ -69,6 +71,7 @@ pub async fn run_task(req: RunRequest<'_>) -> Result<RunSummary> {
                 params: req.params,
                 watermark: None,
             },
+            run_id: req.run_id.clone(),
             ..RunOptions::default()
         };
         return ferry_engine::execute_run(
@@ -84,7 +87,10 @@ pub async fn run_task(req: RunRequest<'_>) -> Result<RunSummary> {
     };
     repair(&store, name, sink.as_ref()).await?;
     let saved = store.watermark(name).await?;
-    let run_id = ferry_engine::new_run_id(name);
+    let run_id = req
+        .run_id
+        .clone()
+        .unwrap_or_else(|| ferry_engine::new_run_id(name));
     let from = saved.map(|s| s.watermark);
     let instant = |t: Option<DateTime<Utc>>| t.map(format_timestamp);
     store

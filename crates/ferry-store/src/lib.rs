@@ -108,6 +108,15 @@ impl Store {
         self.backend
     }
 
+    /// Checks the store answers (for readiness probes).
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.db("checking the connection", e))?;
+        Ok(())
+    }
+
     /// Closes the store's connections; later calls fail. Waits for
     /// operations in flight.
     pub async fn close(&self) {

@@ -121,12 +121,16 @@ impl Store {
         o: &AttemptOutcome,
     ) -> Result<bool> {
         let state = o.state.unwrap_or(AttemptState::Failed);
+        // A lost attempt (its server shut down) puts the instance back in
+        // the queue for another attempt.
         let instance_state = match state {
             AttemptState::Succeeded => InstanceState::Succeeded,
             AttemptState::Cancelled => InstanceState::Cancelled,
-            _ => InstanceState::Failed,
+            AttemptState::Lost => InstanceState::Queued,
+            AttemptState::Failed | AttemptState::Running => InstanceState::Failed,
         };
         let at = now();
+        let finished_at = (instance_state != InstanceState::Queued).then(|| at.clone());
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "UPDATE ferry_attempts SET state = $1, finished_at = $2, rows_read = $3, \
@@ -155,7 +159,7 @@ impl Store {
              WHERE id = $3 AND lease_owner = $4 AND state = 'running'",
         )
         .bind(instance_state.as_str())
-        .bind(at.as_str())
+        .bind(finished_at)
         .bind(instance_id)
         .bind(runner)
         .execute(&mut *tx)

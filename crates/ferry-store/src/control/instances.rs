@@ -217,14 +217,16 @@ impl Store {
         Ok((rows.iter().map(instance).collect::<Result<_>>()?, total))
     }
 
-    /// Queues a finished instance again (a new attempt, same window).
-    pub async fn rerun_instance(&self, id: &str) -> Result<Instance> {
+    /// Queues a finished instance again (a new attempt, same window) to run
+    /// task version `version`.
+    pub async fn rerun_instance(&self, id: &str, version: i64) -> Result<Instance> {
         let r = sqlx::query(
             "UPDATE ferry_instances SET state = 'queued', queued_at = $1, cancel_requested = 0, \
-             started_at = NULL, finished_at = NULL, revision = revision + 1 \
-             WHERE id = $2 AND state IN ('succeeded', 'failed', 'cancelled')",
+             started_at = NULL, finished_at = NULL, version = $2, revision = revision + 1 \
+             WHERE id = $3 AND state IN ('succeeded', 'failed', 'cancelled')",
         )
         .bind(now())
+        .bind(version)
         .bind(id)
         .execute(&self.pool)
         .await

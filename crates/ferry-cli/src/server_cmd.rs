@@ -1,0 +1,194 @@
+//! `ferry server` (serve the API and run instances) and `ferry server init`
+//! (create the first admin and print its token once).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use ferry_server::config::ServerConfig;
+use ferry_server::server::{ServeOptions, serve};
+
+/// `ferry server`.
+#[derive(Args, Debug)]
+pub struct ServerArgs {
+    #[command(subcommand)]
+    command: Option<ServerCommand>,
+    #[command(flatten)]
+    opts: ServeArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum ServerCommand {
+    /// Create the first admin user and print its API token (once).
+    Init {
+        /// The admin's name.
+        #[arg(long, default_value = "admin")]
+        name: String,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "FERRY_LISTEN", default_value = "127.0.0.1:8090", global = true)]
+    listen: SocketAddr,
+    /// Directory of the embedded store and the sample.
+    #[arg(long, env = "FERRY_DATA_DIR", default_value = "ferry-data", global = true)]
+    data_dir: PathBuf,
+    /// The store: a PostgreSQL URL (several servers) or a SQLite file
+    /// (default: `<data-dir>/ferry.db`).
+    #[arg(long, env = "FERRY_STORE", global = true)]
+    store: Option<String>,
+    /// File with the secret key that encrypts connection passwords (created
+    /// if missing; must not be inside the data directory). Ignored when
+    /// FERRY_SECRET_KEY is set.
+    #[arg(long, env = "FERRY_KEY_FILE", global = true)]
+    key_file: Option<PathBuf>,
+    /// Instances this server runs at once.
+    #[arg(long, env = "FERRY_RUNNERS", default_value_t = 2, global = true)]
+    runners: usize,
+    /// Seconds a claimed instance's lease lasts without renewal; another
+    /// server takes the instance over after that.
+    #[arg(long, env = "FERRY_LEASE_SECS", default_value_t = 30.0, global = true)]
+    lease_secs: f64,
+    /// This server's name in leases (default: host-pid).
+    #[arg(long, env = "FERRY_NODE_ID", global = true)]
+    node_id: Option<String>,
+    /// Let the author of a task version approve it.
+    #[arg(long, env = "FERRY_ALLOW_SELF_APPROVAL", global = true)]
+    allow_self_approval: bool,
+    /// Create a sample (SQLite source, connections, an approved task, one
+    /// queued run) and, if the store has no admin, an admin token.
+    #[arg(long, global = true)]
+    sample: bool,
+    /// Log format on stderr.
+    #[arg(long, env = "FERRY_LOG_FORMAT", default_value = "json", value_parser = ["json", "text"], global = true)]
+    log_format: String,
+}
+
+impl ServeArgs {
+    fn store(&self) -> String {
+        self.store.clone().unwrap_or_else(|| {
+            self.data_dir.join("ferry.db").display().to_string()
+        })
+    }
+
+    fn key_file(&self) -> PathBuf {
+        self.key_file.clone().unwrap_or_else(|| {
+            let base = std::env::var_os("XDG_CONFIG_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+                .unwrap_or_else(|| PathBuf::from("."));
+            base.join("ferry").join("secret.key")
+        })
+    }
+
+    fn config(&self) -> anyhow::Result<ServerConfig> {
+        if self.runners == 0 || self.runners > 256 {
+            anyhow::bail!("--runners must be between 1 and 256");
+        }
+        if !(1.0..=3600.0).contains(&self.lease_secs) {
+            anyhow::bail!("--lease-secs must be between 1 and 3600");
+        }
+        let node_id = self.node_id.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/etc/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_else(|_| "node".into());
+            format!("{host}-{}", std::process::id())
+        });
+        Ok(ServerConfig {
+            listen: self.listen,
+            data_dir: self.data_dir.clone(),
+            node_id,
+            runners: self.runners,
+            lease_secs: self.lease_secs,
+            poll_ms: 500,
+            allow_self_approval: self.allow_self_approval,
+        })
+    }
+}
+
+fn init_logging(format: &str) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let registry = tracing_subscriber::registry()
+        .with(filter)
+        .with(ferry_server::capture::CaptureLayer);
+    if format == "json" {
+        registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_current_span(false)
+                    .with_writer(std::io::stderr),
+            )
+            .init();
+    } else {
+        registry
+            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .init();
+    }
+}
+
+/// Runs `ferry server …`.
+pub fn main(args: ServerArgs) -> ExitCode {
+    init_logging(&args.opts.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match args.command {
+            Some(ServerCommand::Init { name }) => init(&args.opts, &name).await,
+            None => {
+                let shutdown = ferry_engine::CancellationToken::new();
+                let on_signal = shutdown.clone();
+                tokio::spawn(async move {
+                    crate::wait_for_signal().await;
+                    tracing::info!("shutting down: running attempts are cancelled and queued again");
+                    on_signal.cancel();
+                });
+                let opts = ServeOptions {
+                    config: args.opts.config()?,
+                    store: args.opts.store(),
+                    key_file: args.opts.key_file(),
+                    sample: args.opts.sample,
+                };
+                serve(opts, shutdown).await
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn init(opts: &ServeArgs, name: &str) -> anyhow::Result<()> {
+    let store = ferry_store::Store::open(&opts.store()).await?;
+    if store.has_admin().await? {
+        anyhow::bail!(
+            "the store already has an admin; create more users and tokens through the API"
+        );
+    }
+    let (user, token) = ferry_server::auth::create_user_with_token(
+        &store,
+        name,
+        ferry_store::control::Role::Admin,
+        "init",
+    )
+    .await?;
+    println!("created admin `{}`", user.name);
+    println!("token (shown once; keep it): {token}");
+    store.close().await;
+    Ok(())
+}

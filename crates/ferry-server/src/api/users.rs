@@ -1,0 +1,203 @@
+//! Users and API tokens (admin only, except reading yourself).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use ferry_store::control::{Role, TokenInfo, User};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::error::{ApiError, ApiResult, Problem};
+use super::extract::{Json, Path};
+use crate::auth::{Action, Caller, new_token};
+
+/// A user to create.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    /// Unique name: letters, digits, `.`, `_`, `-`, `@`; 1–64 characters.
+    pub name: String,
+    /// The role.
+    pub role: Role,
+}
+
+/// A change to a user.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserChange {
+    /// The new role.
+    pub role: Role,
+    /// Disable (tokens refused) or enable.
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+/// A token to create.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTokenRequest {
+    /// What it is for (1–200 characters).
+    pub label: String,
+    /// When it stops working (RFC 3339); never if absent.
+    #[serde(default)]
+    pub expires_at: Option<String>,
+}
+
+/// A created token: the only time the token itself is shown.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreatedToken {
+    /// The token: send it as `Authorization: Bearer <token>`.
+    pub token: String,
+    /// Its record.
+    pub info: TokenInfo,
+}
+
+pub(crate) fn check_name(field: &str, name: &str, max: usize) -> ApiResult<()> {
+    let ok = !name.is_empty()
+        && name.len() <= max
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            field,
+            format!("must be 1–{max} characters of letters, digits, `.`, `_`, `-`, `@`"),
+        ))
+    }
+}
+
+/// The caller.
+#[utoipa::path(get, path = "/api/v1/users/me", tag = "users",
+    responses((status = 200, body = User), (status = 401, body = Problem)))]
+pub async fn me(caller: Caller) -> Json<User> {
+    Json(caller.user)
+}
+
+/// Every user.
+#[utoipa::path(get, path = "/api/v1/users", tag = "users",
+    responses((status = 200, body = Vec<User>), (status = 401, body = Problem), (status = 403, body = Problem)))]
+pub async fn list_users(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<User>>> {
+    caller.require(Action::Admin)?;
+    Ok(Json(s.store.users().await?))
+}
+
+/// Creates a user (without a token: create one next).
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = NewUser,
+    responses((status = 201, body = User), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_user(
+    State(s): State<AppState>,
+    caller: Caller,
+    Json(body): Json<NewUser>,
+) -> ApiResult<(StatusCode, Json<User>)> {
+    caller.require(Action::Admin)?;
+    check_name("name", &body.name, 64)?;
+    let user = s.store.create_user(&body.name, body.role).await?;
+    tracing::info!(by = %caller.user.name, user = %user.name, role = %user.role, "user created");
+    Ok((StatusCode::CREATED, Json(user)))
+}
+
+/// Changes a user's role or disables them.
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", request_body = UserChange,
+    params(("id" = String, Path, description = "User id or name")),
+    responses((status = 200, body = User), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn update_user(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<UserChange>,
+) -> ApiResult<Json<User>> {
+    caller.require(Action::Admin)?;
+    let user = s.store.user(&id).await?;
+    if user.id == caller.user.id && (body.role != Role::Admin || body.disabled) {
+        return Err(ApiError::conflict(
+            "you cannot demote or disable yourself; another admin can",
+        ));
+    }
+    Ok(Json(
+        s.store
+            .update_user(&user.id, body.role, body.disabled)
+            .await?,
+    ))
+}
+
+fn may_manage_tokens(caller: &Caller, user: &User) -> ApiResult<()> {
+    if caller.user.id == user.id {
+        return Ok(());
+    }
+    caller.require(Action::Admin)
+}
+
+/// A user's tokens (never the tokens themselves).
+#[utoipa::path(get, path = "/api/v1/users/{id}/tokens", tag = "users",
+    params(("id" = String, Path, description = "User id or name")),
+    responses((status = 200, body = Vec<TokenInfo>), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem)))]
+pub async fn list_tokens(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<TokenInfo>>> {
+    caller.require(Action::Read)?;
+    let user = s.store.user(&id).await?;
+    may_manage_tokens(&caller, &user)?;
+    Ok(Json(s.store.tokens(&user.id).await?))
+}
+
+/// Creates a token for a user (admins for anyone, others for themselves).
+#[utoipa::path(post, path = "/api/v1/users/{id}/tokens", tag = "users", request_body = NewTokenRequest,
+    params(("id" = String, Path, description = "User id or name")),
+    responses((status = 201, body = CreatedToken), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_token(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<NewTokenRequest>,
+) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
+    caller.require(Action::Read)?;
+    let user = s.store.user(&id).await?;
+    may_manage_tokens(&caller, &user)?;
+    if body.label.is_empty() || body.label.chars().count() > 200 {
+        return Err(ApiError::invalid("label", "must be 1–200 characters"));
+    }
+    let expires = body
+        .expires_at
+        .as_deref()
+        .map(|t| {
+            ferry_store::normalize_timestamp("expires_at", t).map_err(ApiError::from)
+        })
+        .transpose()?;
+    let t = new_token();
+    let info = s
+        .store
+        .create_token(&user.id, &t.hash, &t.prefix, &body.label, expires.as_deref())
+        .await?;
+    tracing::info!(by = %caller.user.name, user = %user.name, token = %info.prefix, "token created");
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedToken {
+            token: t.token,
+            info,
+        }),
+    ))
+}
+
+/// Revokes a token.
+#[utoipa::path(delete, path = "/api/v1/users/{id}/tokens/{token_id}", tag = "users",
+    params(("id" = String, Path, description = "User id or name"), ("token_id" = String, Path, description = "Token id")),
+    responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn revoke_token(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((id, token_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    caller.require(Action::Read)?;
+    let user = s.store.user(&id).await?;
+    may_manage_tokens(&caller, &user)?;
+    s.store.revoke_token(&user.id, &token_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

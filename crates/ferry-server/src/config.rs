@@ -1,0 +1,31 @@
+//! The server's settings (from `ferry server` flags).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// How one `ferry server` process runs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address the API listens on.
+    pub listen: SocketAddr,
+    /// Directory of the embedded store and other local files.
+    pub data_dir: PathBuf,
+    /// This node's name in leases and attempts.
+    pub node_id: String,
+    /// Instances this server runs at once (its runner slots).
+    pub runners: usize,
+    /// How long a claimed instance's lease lasts without renewal.
+    pub lease_secs: f64,
+    /// How often an idle runner looks for work.
+    pub poll_ms: u64,
+    /// Whether the author of a version may approve it.
+    pub allow_self_approval: bool,
+}
+
+impl ServerConfig {
+    /// How often a runner renews its lease (a third of it, so two renewals
+    /// can fail before the lease expires).
+    pub fn heartbeat(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64((self.lease_secs / 3.0).max(0.2))
+    }
+}
