@@ -148,6 +148,54 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// Declares an extractor that authenticates the caller and checks their
+/// role before anything else of the request (its body included) is read,
+/// so a caller without the role gets 403, never a validation error.
+macro_rules! role_extractor {
+    ($(#[$m:meta])* $name:ident => $action:expr) => {
+        $(#[$m])*
+        #[derive(Debug, Clone)]
+        pub struct $name(pub Caller);
+
+        impl FromRequestParts<AppState> for $name {
+            type Rejection = ApiError;
+
+            async fn from_request_parts(
+                parts: &mut Parts,
+                state: &AppState,
+            ) -> Result<Self, ApiError> {
+                let caller = Caller::from_request_parts(parts, state).await?;
+                caller.require($action)?;
+                Ok($name(caller))
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = Caller;
+            fn deref(&self) -> &Caller {
+                &self.0
+            }
+        }
+    };
+}
+
+role_extractor!(
+    /// A caller who may read.
+    Reader => Action::Read
+);
+role_extractor!(
+    /// A caller who may operate (admin, operator).
+    Operator => Action::Operate
+);
+role_extractor!(
+    /// A caller who may approve (admin, approver).
+    Approver => Action::Approve
+);
+role_extractor!(
+    /// An admin.
+    Admin => Action::Admin
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

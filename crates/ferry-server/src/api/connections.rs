@@ -14,7 +14,7 @@ use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{Json, Path, Query};
 use super::users::check_name;
-use crate::auth::{Action, Caller};
+use crate::auth::{Operator, Reader};
 
 /// The connector of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -218,9 +218,8 @@ fn view(r: &ConnectionRecord) -> ApiResult<ConnectionView> {
     responses((status = 200, body = Vec<ConnectionView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn list_connections(
     State(s): State<AppState>,
-    caller: Caller,
+    _caller: Reader,
 ) -> ApiResult<Json<Vec<ConnectionView>>> {
-    caller.require(Action::Read)?;
     let all = s.store.connections().await?;
     Ok(Json(all.iter().map(view).collect::<ApiResult<_>>()?))
 }
@@ -231,10 +230,9 @@ pub async fn list_connections(
               (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_connection(
     State(s): State<AppState>,
-    caller: Caller,
+    caller: Operator,
     Json(body): Json<ConnectionInput>,
 ) -> ApiResult<(StatusCode, Json<ConnectionView>)> {
-    caller.require(Action::Operate)?;
     check_name("name", &body.name, 128)?;
     if body.revision.is_some() {
         return Err(ApiError::invalid("revision", "only an update takes a revision"));
@@ -267,10 +265,9 @@ pub async fn create_connection(
               (status = 404, body = Problem)))]
 pub async fn get_connection(
     State(s): State<AppState>,
-    caller: Caller,
+    _caller: Reader,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ConnectionView>> {
-    caller.require(Action::Read)?;
     Ok(Json(view(&s.store.connection(&id).await?)?))
 }
 
@@ -281,11 +278,10 @@ pub async fn get_connection(
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn update_connection(
     State(s): State<AppState>,
-    caller: Caller,
+    caller: Operator,
     Path(id): Path<String>,
     Json(body): Json<ConnectionInput>,
 ) -> ApiResult<Json<ConnectionView>> {
-    caller.require(Action::Operate)?;
     let current = s.store.connection(&id).await?;
     let revision = body
         .revision
@@ -327,10 +323,9 @@ pub async fn update_connection(
               (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn delete_connection(
     State(s): State<AppState>,
-    caller: Caller,
+    _caller: Operator,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    caller.require(Action::Operate)?;
     let current = s.store.connection(&id).await?;
     let users = super::tasks::tasks_using_connection(&s, &current.name).await?;
     if !users.is_empty() {
@@ -352,10 +347,9 @@ pub async fn delete_connection(
               (status = 503, body = Problem, description = "The server is unreachable")))]
 pub async fn test_connection(
     State(s): State<AppState>,
-    caller: Caller,
+    _caller: Operator,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ProbeView>> {
-    caller.require(Action::Operate)?;
     let spec = open(&s, &s.store.connection(&id).await?)?;
     let probe = catalog::test_connection(&spec).await.map_err(not_found_is_422)?;
     Ok(Json(ProbeView {
@@ -371,11 +365,10 @@ pub async fn test_connection(
               (status = 404, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)))]
 pub async fn list_tables(
     State(s): State<AppState>,
-    caller: Caller,
+    _caller: Reader,
     Path(id): Path<String>,
     Query(q): Query<TablesQuery>,
 ) -> ApiResult<Json<Vec<TableView>>> {
-    caller.require(Action::Read)?;
     let spec = open(&s, &s.store.connection(&id).await?)?;
     let tables = catalog::list_tables(&spec, q.schema.as_deref())
         .await

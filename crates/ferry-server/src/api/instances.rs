@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{Json, Path, Query};
-use crate::auth::{Action, Caller};
+use crate::auth::{Operator, Reader};
 
 /// Filter and page of the instance list.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -133,10 +133,9 @@ fn time(field: &str, v: &Option<String>) -> ApiResult<Option<String>> {
               (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn list_instances(
     State(s): State<AppState>,
-    caller: Caller,
+    _caller: Reader,
     Query(q): Query<InstanceQuery>,
 ) -> ApiResult<Json<InstancePage>> {
-    caller.require(Action::Read)?;
     let limit = bounded("limit", q.limit, 50, 1, 500)?;
     let offset = bounded("offset", q.offset, 0, 0, i64::from(i32::MAX))?;
     let task_id = match &q.task {
@@ -174,10 +173,9 @@ pub async fn list_instances(
     responses((status = 200, body = InstanceDetail), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn get_instance(
     State(s): State<AppState>,
-    caller: Caller,
+    _caller: Reader,
     Path(id): Path<String>,
 ) -> ApiResult<Json<InstanceDetail>> {
-    caller.require(Action::Read)?;
     let instance = s.store.instance(&id).await?;
     let task = s.store.task(&instance.task_id).await?;
     let attempts = s.store.attempts(&id).await?;
@@ -196,10 +194,9 @@ pub async fn get_instance(
               (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn rerun_instance(
     State(s): State<AppState>,
-    caller: Caller,
+    caller: Operator,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Instance>> {
-    caller.require(Action::Operate)?;
     let instance = s.store.instance(&id).await?;
     let task = s.store.task(&instance.task_id).await?;
     let version = task.approved_version.ok_or_else(|| {
@@ -221,10 +218,9 @@ pub async fn rerun_instance(
               (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn stop_instance(
     State(s): State<AppState>,
-    caller: Caller,
+    caller: Operator,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Instance>> {
-    caller.require(Action::Operate)?;
     let i = s.store.stop_instance(&id).await?;
     tracing::info!(by = %caller.user.name, instance = %id, "stop requested");
     Ok(Json(i))
@@ -252,11 +248,10 @@ async fn pick_attempt(s: &AppState, id: &str, number: Option<i64>) -> ApiResult<
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn instance_logs(
     State(s): State<AppState>,
-    caller: Caller,
+    _caller: Reader,
     Path(id): Path<String>,
     Query(q): Query<LogQuery>,
 ) -> ApiResult<Json<LogPage>> {
-    caller.require(Action::Read)?;
     let limit = bounded("limit", q.limit, 200, 1, 1000)?;
     let after = bounded("after", q.after, 0, 0, i64::MAX)?;
     let attempt = pick_attempt(&s, &id, q.attempt).await?;
@@ -279,11 +274,10 @@ pub async fn instance_logs(
               (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn stream_logs(
     State(s): State<AppState>,
-    caller: Caller,
+    _caller: Reader,
     Path(id): Path<String>,
     Query(q): Query<LogQuery>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    caller.require(Action::Read)?;
     let after = bounded("after", q.after, 0, 0, i64::MAX)?;
     bounded("limit", q.limit, 200, 1, 1000)?;
     let attempt = pick_attempt(&s, &id, q.attempt).await?;
@@ -346,10 +340,9 @@ pub async fn stream_logs(
     responses((status = 200, body = Vec<AttemptError>), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn instance_errors(
     State(s): State<AppState>,
-    caller: Caller,
+    _caller: Reader,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<AttemptError>>> {
-    caller.require(Action::Read)?;
     s.store.instance(&id).await?;
     let errors = s
         .store
@@ -374,10 +367,9 @@ pub async fn instance_errors(
     responses((status = 200, body = Vec<DirtyEntry>), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn instance_dirty(
     State(s): State<AppState>,
-    caller: Caller,
+    _caller: Reader,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<DirtyEntry>>> {
-    caller.require(Action::Read)?;
     s.store.instance(&id).await?;
     let entries = s
         .store

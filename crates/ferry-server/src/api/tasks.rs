@@ -22,7 +22,7 @@ use utoipa::openapi::{RefOr, Schema};
 use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{Json, Path};
-use crate::auth::{Action, Caller};
+use crate::auth::{Approver, Caller, Operator, Reader};
 
 fn task_spec_ref() -> RefOr<Schema> {
     RefOr::Ref(utoipa::openapi::Ref::from_schema_name("TaskSpec"))
@@ -205,11 +205,13 @@ pub(crate) struct Checked {
     pub schedule: Option<ScheduleSpec>,
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(field: &str, v: &serde_json::Value) -> ApiResult<T> {
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(field: &str, v: &serde_json::Value) -> ApiResult<T> {
     serde_path_to_error::deserialize(v).map_err(|e| {
         let path = e.path().to_string();
         let at = if path == "." || path.is_empty() {
             field.to_string()
+        } else if field == "body" {
+            path
         } else {
             format!("{field}.{path}")
         };
@@ -312,10 +314,9 @@ fn max_parallel(schedule: &Option<ScheduleSpec>) -> i64 {
     responses((status = 200, body = Vec<TaskRecord>), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn list_tasks(
     State(s): State<AppState>,
-    caller: Caller,
+    _caller: Reader,
     super::extract::Query(q): super::extract::Query<StateQuery>,
 ) -> ApiResult<Json<Vec<TaskRecord>>> {
-    caller.require(Action::Read)?;
     Ok(Json(s.store.tasks(q.state).await?))
 }
 
@@ -333,10 +334,9 @@ pub struct StateQuery {
               (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_task(
     State(s): State<AppState>,
-    caller: Caller,
+    caller: Operator,
     Json(body): Json<TaskInput>,
 ) -> ApiResult<(StatusCode, Json<TaskView>)> {
-    caller.require(Action::Operate)?;
     if body.revision.is_some() {
         return Err(ApiError::invalid("revision", "only an update takes a revision"));
     }
@@ -361,10 +361,9 @@ pub async fn create_task(
     responses((status = 200, body = TaskView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn get_task(
     State(s): State<AppState>,
-    caller: Caller,
+    _caller: Reader,
     Path(id): Path<String>,
 ) -> ApiResult<Json<TaskView>> {
-    caller.require(Action::Read)?;
     let t = s.store.task(&id).await?;
     Ok(Json(task_view(&s, t).await?))
 }
@@ -378,11 +377,10 @@ pub async fn get_task(
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn update_task(
     State(s): State<AppState>,
-    caller: Caller,
+    caller: Operator,
     Path(id): Path<String>,
     Json(body): Json<TaskInput>,
 ) -> ApiResult<Json<TaskView>> {
-    caller.require(Action::Operate)?;
     let current = s.store.task(&id).await?;
     let revision = body
         .revision
@@ -419,10 +417,9 @@ pub async fn update_task(
               (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn delete_task(
     State(s): State<AppState>,
-    caller: Caller,
+    caller: Operator,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    caller.require(Action::Operate)?;
     let t = s.store.task(&id).await?;
     s.store
         .set_task_state(&t.id, None, TaskState::Deleted)
@@ -437,10 +434,9 @@ pub async fn delete_task(
     responses((status = 200, body = Vec<VersionView>), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn list_versions(
     State(s): State<AppState>,
-    caller: Caller,
+    _caller: Reader,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<VersionView>>> {
-    caller.require(Action::Read)?;
     let t = s.store.task(&id).await?;
     let versions = s.store.task_versions(&t.id).await?;
     Ok(Json(versions.iter().map(version_view).collect()))
@@ -452,10 +448,9 @@ pub async fn list_versions(
     responses((status = 200, body = Vec<Approval>), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn list_approvals(
     State(s): State<AppState>,
-    caller: Caller,
+    _caller: Reader,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<Approval>>> {
-    caller.require(Action::Read)?;
     let t = s.store.task(&id).await?;
     Ok(Json(s.store.approvals(&t.id).await?))
 }
@@ -467,11 +462,10 @@ pub async fn list_approvals(
               (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn submit_task(
     State(s): State<AppState>,
-    caller: Caller,
+    caller: Operator,
     Path(id): Path<String>,
     Json(body): Json<ActionInput>,
 ) -> ApiResult<Json<TaskView>> {
-    caller.require(Action::Operate)?;
     let t = s.store.task(&id).await?;
     let t = s.store.submit_task(&t.id, body.revision).await?;
     tracing::info!(by = %caller.user.name, task = %t.name, version = t.latest_version, "submitted");
@@ -485,7 +479,6 @@ async fn decide(
     body: ActionInput,
     decision: Decision,
 ) -> ApiResult<TaskView> {
-    caller.require(Action::Approve)?;
     let t = s.store.task(id).await?;
     let latest = s.store.task_version(&t.id, t.latest_version).await?;
     if latest.author == caller.user.name && !s.config.allow_self_approval {
@@ -534,7 +527,7 @@ async fn decide(
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn approve_task(
     State(s): State<AppState>,
-    caller: Caller,
+    caller: Approver,
     Path(id): Path<String>,
     Json(body): Json<ActionInput>,
 ) -> ApiResult<Json<TaskView>> {
@@ -548,7 +541,7 @@ pub async fn approve_task(
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn reject_task(
     State(s): State<AppState>,
-    caller: Caller,
+    caller: Approver,
     Path(id): Path<String>,
     Json(body): Json<ActionInput>,
 ) -> ApiResult<Json<TaskView>> {
@@ -562,7 +555,6 @@ async fn move_to(
     body: ActionInput,
     to: TaskState,
 ) -> ApiResult<TaskView> {
-    caller.require(Action::Operate)?;
     let t = s.store.task(id).await?;
     let t = s.store.set_task_state(&t.id, body.revision, to).await?;
     tracing::info!(by = %caller.user.name, task = %t.name, state = %t.state, "task state changed");
@@ -576,7 +568,7 @@ async fn move_to(
               (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn pause_task(
     State(s): State<AppState>,
-    caller: Caller,
+    caller: Operator,
     Path(id): Path<String>,
     Json(body): Json<ActionInput>,
 ) -> ApiResult<Json<TaskView>> {
@@ -590,7 +582,7 @@ pub async fn pause_task(
               (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn resume_task(
     State(s): State<AppState>,
-    caller: Caller,
+    caller: Operator,
     Path(id): Path<String>,
     Json(body): Json<ActionInput>,
 ) -> ApiResult<Json<TaskView>> {
@@ -641,11 +633,10 @@ async fn runnable(s: &AppState, t: &TaskRecord) -> ApiResult<(i64, Option<Grid>)
               (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn start_instance(
     State(s): State<AppState>,
-    caller: Caller,
+    caller: Operator,
     Path(id): Path<String>,
     Json(body): Json<StartInput>,
 ) -> ApiResult<(StatusCode, Json<Instance>)> {
-    caller.require(Action::Operate)?;
     let t = s.store.task(&id).await?;
     let (version, grid) = runnable(&s, &t).await?;
     let logical_time = match (&body.logical_time, &grid) {
@@ -720,11 +711,10 @@ pub async fn start_instance(
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn backfill(
     State(s): State<AppState>,
-    caller: Caller,
+    caller: Operator,
     Path(id): Path<String>,
     Json(body): Json<BackfillInput>,
 ) -> ApiResult<Json<BackfillResult>> {
-    caller.require(Action::Operate)?;
     let t = s.store.task(&id).await?;
     let from = instant("from", &body.from)?;
     let to = instant("to", &body.to)?;

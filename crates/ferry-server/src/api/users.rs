@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{Json, Path};
-use crate::auth::{Action, Caller, new_token};
+use crate::auth::{Action, Admin, Caller, Reader, new_token};
 
 /// A user to create.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -78,8 +78,7 @@ pub async fn me(caller: Caller) -> Json<User> {
 /// Every user.
 #[utoipa::path(get, path = "/api/v1/users", tag = "users",
     responses((status = 200, body = Vec<User>), (status = 401, body = Problem), (status = 403, body = Problem)))]
-pub async fn list_users(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<User>>> {
-    caller.require(Action::Admin)?;
+pub async fn list_users(State(s): State<AppState>, _caller: Admin) -> ApiResult<Json<Vec<User>>> {
     Ok(Json(s.store.users().await?))
 }
 
@@ -89,10 +88,9 @@ pub async fn list_users(State(s): State<AppState>, caller: Caller) -> ApiResult<
               (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_user(
     State(s): State<AppState>,
-    caller: Caller,
+    caller: Admin,
     Json(body): Json<NewUser>,
 ) -> ApiResult<(StatusCode, Json<User>)> {
-    caller.require(Action::Admin)?;
     check_name("name", &body.name, 64)?;
     let user = s.store.create_user(&body.name, body.role).await?;
     tracing::info!(by = %caller.user.name, user = %user.name, role = %user.role, "user created");
@@ -106,11 +104,10 @@ pub async fn create_user(
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn update_user(
     State(s): State<AppState>,
-    caller: Caller,
+    caller: Admin,
     Path(id): Path<String>,
     Json(body): Json<UserChange>,
 ) -> ApiResult<Json<User>> {
-    caller.require(Action::Admin)?;
     let user = s.store.user(&id).await?;
     if user.id == caller.user.id && (body.role != Role::Admin || body.disabled) {
         return Err(ApiError::conflict(
@@ -138,10 +135,9 @@ fn may_manage_tokens(caller: &Caller, user: &User) -> ApiResult<()> {
               (status = 404, body = Problem)))]
 pub async fn list_tokens(
     State(s): State<AppState>,
-    caller: Caller,
+    caller: Reader,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<TokenInfo>>> {
-    caller.require(Action::Read)?;
     let user = s.store.user(&id).await?;
     may_manage_tokens(&caller, &user)?;
     Ok(Json(s.store.tokens(&user.id).await?))
@@ -154,13 +150,13 @@ pub async fn list_tokens(
               (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_token(
     State(s): State<AppState>,
-    caller: Caller,
+    caller: Reader,
     Path(id): Path<String>,
-    Json(body): Json<NewTokenRequest>,
+    Json(body): Json<serde_json::Value>,
 ) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
-    caller.require(Action::Read)?;
     let user = s.store.user(&id).await?;
     may_manage_tokens(&caller, &user)?;
+    let body: NewTokenRequest = super::tasks::parse_json("body", &body)?;
     if body.label.is_empty() || body.label.chars().count() > 200 {
         return Err(ApiError::invalid("label", "must be 1–200 characters"));
     }
@@ -192,10 +188,9 @@ pub async fn create_token(
     responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn revoke_token(
     State(s): State<AppState>,
-    caller: Caller,
+    caller: Reader,
     Path((id, token_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    caller.require(Action::Read)?;
     let user = s.store.user(&id).await?;
     may_manage_tokens(&caller, &user)?;
     s.store.revoke_token(&user.id, &token_id).await?;
