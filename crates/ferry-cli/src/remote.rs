@@ -243,7 +243,7 @@ pub fn instance(remote: Remote, cmd: InstanceCommand) -> ExitCode {
                 for i in &page.items {
                     println!(
                         "{:<32}  {:<27}  {:<9}  {:<8}  {}",
-                        i.id, i.logical_time, i.state, i.trigger, i.attempts
+                        i.id, i.logical_time, i.state, i.trigger, i.attempt_count
                     );
                 }
                 println!(

@@ -89,7 +89,7 @@ pub(crate) fn instance(row: &AnyRow) -> Result<Instance> {
         state: row.text("state")?.parse()?,
         trigger: row.text("trigger")?.parse()?,
         run_key: row.opt_text("run_key")?,
-        attempts: row.int("attempts")?,
+        attempt_count: row.int("attempts")?,
         lease_owner: row.opt_text("lease_owner")?,
         lease_expires_at: row.opt_text("lease_expires_at")?,
         cancel_requested: row.int("cancel_requested")? != 0,
@@ -381,7 +381,7 @@ impl Store {
             let attempt = Attempt {
                 id: new_id(),
                 instance_id: inst.id.clone(),
-                number: inst.attempts,
+                number: inst.attempt_count,
                 runner: runner.to_string(),
                 run_id: None,
                 state: AttemptState::Running,

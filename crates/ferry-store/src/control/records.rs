@@ -303,7 +303,7 @@ pub struct Instance {
     /// The caller's idempotency key, if any.
     pub run_key: Option<String>,
     /// Attempts so far.
-    pub attempts: i64,
+    pub attempt_count: i64,
     /// The runner holding it.
     pub lease_owner: Option<String>,
     /// When that runner's lease ends unless renewed.
