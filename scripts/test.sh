@@ -12,3 +12,5 @@ mariadb -h 127.0.0.1 -u root -e "DROP DATABASE IF EXISTS $DB; CREATE DATABASE $D
 export FERRY_TEST_PG_URL="postgresql://postgres@127.0.0.1:5432/$DB"
 export FERRY_TEST_MYSQL_URL="mysql://root@127.0.0.1:3306/$DB"
 cargo test --workspace --all-targets --no-fail-fast "$@"
+# The API under generated input: schemathesis from PyPI, 0 server errors.
+bash scripts/api_fuzz.sh

@@ -260,7 +260,7 @@ pub async fn create_connection(
 
 /// One connection.
 #[utoipa::path(get, path = "/api/v1/connections/{id}", tag = "connections",
-    params(("id" = String, Path, description = "Connection id or name")),
+    params(("id" = String, Path, description = "Connection id or name", example = "sample_source")),
     responses((status = 200, body = ConnectionView), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem)))]
 pub async fn get_connection(
@@ -273,7 +273,7 @@ pub async fn get_connection(
 
 /// Replaces a connection (send the `revision` you read; 409 if it changed).
 #[utoipa::path(put, path = "/api/v1/connections/{id}", tag = "connections", request_body = ConnectionInput,
-    params(("id" = String, Path, description = "Connection id or name")),
+    params(("id" = String, Path, description = "Connection id or name", example = "sample_source")),
     responses((status = 200, body = ConnectionView), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn update_connection(
@@ -318,7 +318,7 @@ pub async fn update_connection(
 
 /// Deletes a connection no task uses.
 #[utoipa::path(delete, path = "/api/v1/connections/{id}", tag = "connections",
-    params(("id" = String, Path, description = "Connection id or name")),
+    params(("id" = String, Path, description = "Connection id or name", example = "sample_source")),
     responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn delete_connection(
@@ -341,7 +341,7 @@ pub async fn delete_connection(
 
 /// Connects once and asks the server its version.
 #[utoipa::path(post, path = "/api/v1/connections/{id}/test", tag = "connections",
-    params(("id" = String, Path, description = "Connection id or name")),
+    params(("id" = String, Path, description = "Connection id or name", example = "sample_source")),
     responses((status = 200, body = ProbeView), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 422, body = Problem, description = "The server refused the credentials or the target is missing"),
               (status = 503, body = Problem, description = "The server is unreachable")))]
@@ -360,7 +360,7 @@ pub async fn test_connection(
 
 /// The tables and views a connection reaches, with their columns.
 #[utoipa::path(get, path = "/api/v1/connections/{id}/tables", tag = "connections",
-    params(("id" = String, Path, description = "Connection id or name"), TablesQuery),
+    params(("id" = String, Path, description = "Connection id or name", example = "sample_source"), TablesQuery),
     responses((status = 200, body = Vec<TableView>), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)))]
 pub async fn list_tables(

@@ -357,7 +357,7 @@ pub async fn create_task(
 
 /// One task with its latest and approved versions.
 #[utoipa::path(get, path = "/api/v1/tasks/{id}", tag = "tasks",
-    params(("id" = String, Path, description = "Task id or name")),
+    params(("id" = String, Path, description = "Task id or name", example = "sample_orders")),
     responses((status = 200, body = TaskView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn get_task(
     State(s): State<AppState>,
@@ -372,7 +372,7 @@ pub async fn get_task(
 /// until the new one is approved. Send the `revision` you read (409 if the
 /// task changed since).
 #[utoipa::path(put, path = "/api/v1/tasks/{id}", tag = "tasks", request_body = TaskInput,
-    params(("id" = String, Path, description = "Task id or name")),
+    params(("id" = String, Path, description = "Task id or name", example = "sample_orders")),
     responses((status = 200, body = TaskView), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn update_task(
@@ -412,7 +412,7 @@ pub async fn update_task(
 /// Deletes a task: its schedule stops, queued instances are cancelled and
 /// running ones are asked to stop.
 #[utoipa::path(delete, path = "/api/v1/tasks/{id}", tag = "tasks",
-    params(("id" = String, Path, description = "Task id or name")),
+    params(("id" = String, Path, description = "Task id or name", example = "sample_orders")),
     responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn delete_task(
@@ -430,7 +430,7 @@ pub async fn delete_task(
 
 /// Every version, oldest first.
 #[utoipa::path(get, path = "/api/v1/tasks/{id}/versions", tag = "tasks",
-    params(("id" = String, Path, description = "Task id or name")),
+    params(("id" = String, Path, description = "Task id or name", example = "sample_orders")),
     responses((status = 200, body = Vec<VersionView>), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn list_versions(
     State(s): State<AppState>,
@@ -444,7 +444,7 @@ pub async fn list_versions(
 
 /// The approval records: who decided what, when, and why.
 #[utoipa::path(get, path = "/api/v1/tasks/{id}/approvals", tag = "tasks",
-    params(("id" = String, Path, description = "Task id or name")),
+    params(("id" = String, Path, description = "Task id or name", example = "sample_orders")),
     responses((status = 200, body = Vec<Approval>), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn list_approvals(
     State(s): State<AppState>,
@@ -457,7 +457,7 @@ pub async fn list_approvals(
 
 /// Submits the latest version for approval.
 #[utoipa::path(post, path = "/api/v1/tasks/{id}/submit", tag = "tasks", request_body = ActionInput,
-    params(("id" = String, Path, description = "Task id or name")),
+    params(("id" = String, Path, description = "Task id or name", example = "sample_orders")),
     responses((status = 200, body = TaskView), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn submit_task(
@@ -522,7 +522,7 @@ async fn decide(
 /// An approver may not approve a version they wrote (unless the server
 /// allows it).
 #[utoipa::path(post, path = "/api/v1/tasks/{id}/approve", tag = "tasks", request_body = ActionInput,
-    params(("id" = String, Path, description = "Task id or name")),
+    params(("id" = String, Path, description = "Task id or name", example = "sample_orders")),
     responses((status = 200, body = TaskView), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn approve_task(
@@ -536,7 +536,7 @@ pub async fn approve_task(
 
 /// Rejects the latest (submitted) version.
 #[utoipa::path(post, path = "/api/v1/tasks/{id}/reject", tag = "tasks", request_body = ActionInput,
-    params(("id" = String, Path, description = "Task id or name")),
+    params(("id" = String, Path, description = "Task id or name", example = "sample_orders")),
     responses((status = 200, body = TaskView), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn reject_task(
@@ -563,7 +563,7 @@ async fn move_to(
 
 /// Pauses an active task: its schedule stops and its queued instances wait.
 #[utoipa::path(post, path = "/api/v1/tasks/{id}/pause", tag = "tasks", request_body = ActionInput,
-    params(("id" = String, Path, description = "Task id or name")),
+    params(("id" = String, Path, description = "Task id or name", example = "sample_orders")),
     responses((status = 200, body = TaskView), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn pause_task(
@@ -577,7 +577,7 @@ pub async fn pause_task(
 
 /// Activates an approved or paused task.
 #[utoipa::path(post, path = "/api/v1/tasks/{id}/resume", tag = "tasks", request_body = ActionInput,
-    params(("id" = String, Path, description = "Task id or name")),
+    params(("id" = String, Path, description = "Task id or name", example = "sample_orders")),
     responses((status = 200, body = TaskView), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn resume_task(
@@ -626,7 +626,7 @@ async fn runnable(s: &AppState, t: &TaskRecord) -> ApiResult<(i64, Option<Grid>)
 /// Starts an instance now (or for a given logical time). With a `run_key`
 /// the call is idempotent: external schedulers retry it safely.
 #[utoipa::path(post, path = "/api/v1/tasks/{id}/instances", tag = "tasks", request_body = StartInput,
-    params(("id" = String, Path, description = "Task id or name")),
+    params(("id" = String, Path, description = "Task id or name", example = "sample_orders")),
     responses((status = 201, body = Instance, description = "Created and queued"),
               (status = 200, body = Instance, description = "The instance of an earlier call with the same run_key"),
               (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
@@ -706,7 +706,7 @@ pub async fn start_instance(
 /// `[from, to]` (at most 10,000), each with its window. Existing ones are
 /// left alone and listed.
 #[utoipa::path(post, path = "/api/v1/tasks/{id}/backfill", tag = "tasks", request_body = BackfillInput,
-    params(("id" = String, Path, description = "Task id or name")),
+    params(("id" = String, Path, description = "Task id or name", example = "sample_orders")),
     responses((status = 200, body = BackfillResult), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn backfill(
