@@ -215,7 +215,10 @@ fn main() -> ExitCode {
             print!("{}", ferry_connectors::matrix::type_matrix_markdown());
             ExitCode::SUCCESS
         }
-        Command::Server(_) | Command::Task { .. } | Command::Instance { .. } | Command::Backfill { .. } => {
+        Command::Server(_)
+        | Command::Task { .. }
+        | Command::Instance { .. }
+        | Command::Backfill { .. } => {
             unreachable!("handled above")
         }
     }

@@ -13,7 +13,12 @@ use serde_json::Value;
 #[derive(Args, Debug, Clone)]
 pub struct Remote {
     /// The server's URL.
-    #[arg(long, env = "FERRY_SERVER", default_value = "http://127.0.0.1:8090", global = true)]
+    #[arg(
+        long,
+        env = "FERRY_SERVER",
+        default_value = "http://127.0.0.1:8090",
+        global = true
+    )]
     server: String,
     /// API token (prefer the environment variable to the flag).
     #[arg(long, env = "FERRY_TOKEN", hide_env_values = true, global = true)]
@@ -156,7 +161,10 @@ fn fail(e: ClientError) -> ExitCode {
 }
 
 fn runtime<F: std::future::Future<Output = Result<(), ClientError>>>(f: F) -> ExitCode {
-    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => match rt.block_on(f) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(e),

@@ -31,10 +31,20 @@ enum ServerCommand {
 #[derive(Args, Debug, Clone)]
 struct ServeArgs {
     /// Address to listen on.
-    #[arg(long, env = "FERRY_LISTEN", default_value = "127.0.0.1:8090", global = true)]
+    #[arg(
+        long,
+        env = "FERRY_LISTEN",
+        default_value = "127.0.0.1:8090",
+        global = true
+    )]
     listen: SocketAddr,
     /// Directory of the embedded store and the sample.
-    #[arg(long, env = "FERRY_DATA_DIR", default_value = "ferry-data", global = true)]
+    #[arg(
+        long,
+        env = "FERRY_DATA_DIR",
+        default_value = "ferry-data",
+        global = true
+    )]
     data_dir: PathBuf,
     /// The store: a PostgreSQL URL (several servers) or a SQLite file
     /// (default: `<data-dir>/ferry.db`).
@@ -69,9 +79,9 @@ struct ServeArgs {
 
 impl ServeArgs {
     fn store(&self) -> String {
-        self.store.clone().unwrap_or_else(|| {
-            self.data_dir.join("ferry.db").display().to_string()
-        })
+        self.store
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("ferry.db").display().to_string())
     }
 
     fn key_file(&self) -> PathBuf {
@@ -136,7 +146,10 @@ fn init_logging(format: &str) {
 /// Runs `ferry server …`.
 pub fn main(args: ServerArgs) -> ExitCode {
     init_logging(&args.opts.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: starting the runtime: {e}");
@@ -151,7 +164,9 @@ pub fn main(args: ServerArgs) -> ExitCode {
                 let on_signal = shutdown.clone();
                 tokio::spawn(async move {
                     crate::wait_for_signal().await;
-                    tracing::info!("shutting down: running attempts are cancelled and queued again");
+                    tracing::info!(
+                        "shutting down: running attempts are cancelled and queued again"
+                    );
                     on_signal.cancel();
                 });
                 let opts = ServeOptions {

@@ -68,7 +68,9 @@ async fn lifecycle(kind: &str) {
     pg_connection(&s, &olga, "dst", &password).await;
 
     // Passwords are write-only.
-    let c = s.ok("GET", "/api/v1/connections/src", &olga, None, 200).await;
+    let c = s
+        .ok("GET", "/api/v1/connections/src", &olga, None, 200)
+        .await;
     assert_eq!(c["password"], "***", "{c}");
     // Bad input names the field; nothing is created.
     let (status, p) = s
@@ -108,21 +110,42 @@ async fn lifecycle(kind: &str) {
     assert_eq!(status, 409, "a draft cannot run: {p}");
     let (status, p) = s.post(&format!("{path}/approve"), &alice, json!({})).await;
     assert_eq!(status, 409, "not submitted yet: {p}");
-    s.ok("POST", &format!("{path}/submit"), &olga, Some(json!({})), 200).await;
+    s.ok(
+        "POST",
+        &format!("{path}/submit"),
+        &olga,
+        Some(json!({})),
+        200,
+    )
+    .await;
     let (status, p) = s.post(&format!("{path}/approve"), &olga, json!({})).await;
     assert_eq!(status, 403, "an operator cannot approve: {p}");
     let t = s
-        .ok("POST", &format!("{path}/approve"), &alice, Some(json!({"comment": "looks right"})), 200)
+        .ok(
+            "POST",
+            &format!("{path}/approve"),
+            &alice,
+            Some(json!({"comment": "looks right"})),
+            200,
+        )
         .await;
     assert_eq!(t["state"], "approved");
     assert_eq!(t["approved_version"], 1);
-    let approvals = s.ok("GET", &format!("{path}/approvals"), &olga, None, 200).await;
+    let approvals = s
+        .ok("GET", &format!("{path}/approvals"), &olga, None, 200)
+        .await;
     assert_eq!(approvals[0]["decided_by"], format!("alice_{kind}"));
     assert_eq!(approvals[0]["comment"], "looks right");
 
     let lt = "2026-03-01T10:00:00Z";
     let i = s
-        .ok("POST", &format!("{path}/instances"), &olga, Some(json!({"logical_time": lt})), 201)
+        .ok(
+            "POST",
+            &format!("{path}/instances"),
+            &olga,
+            Some(json!({"logical_time": lt})),
+            201,
+        )
         .await;
     assert_eq!(i["window_start"], "2026-03-01T09:00:00.000000Z");
     assert_eq!(i["window_end"], "2026-03-01T10:00:00.000000Z");
@@ -138,34 +161,73 @@ async fn lifecycle(kind: &str) {
         "target = source by content"
     );
     let logs = s
-        .ok("GET", &format!("/api/v1/instances/{id}/logs"), &olga, None, 200)
+        .ok(
+            "GET",
+            &format!("/api/v1/instances/{id}/logs"),
+            &olga,
+            None,
+            200,
+        )
         .await;
     let text = logs["lines"].to_string();
-    assert!(text.contains("attempt started") && text.contains("attempt succeeded"), "{logs}");
+    assert!(
+        text.contains("attempt started") && text.contains("attempt succeeded"),
+        "{logs}"
+    );
     assert_eq!(logs["finished"], true);
 
     // Same logical time again: 409 (rerun it instead); with a run key, idempotent.
     let (status, _) = s
-        .post(&format!("{path}/instances"), &olga, json!({"logical_time": lt}))
+        .post(
+            &format!("{path}/instances"),
+            &olga,
+            json!({"logical_time": lt}),
+        )
         .await;
     assert_eq!(status, 409);
     let lt2 = "2026-03-01T11:00:00Z";
     let a = s
-        .ok("POST", &format!("{path}/instances"), &olga, Some(json!({"logical_time": lt2, "run_key": "k1"})), 201)
+        .ok(
+            "POST",
+            &format!("{path}/instances"),
+            &olga,
+            Some(json!({"logical_time": lt2, "run_key": "k1"})),
+            201,
+        )
         .await;
     let b = s
-        .ok("POST", &format!("{path}/instances"), &olga, Some(json!({"logical_time": lt2, "run_key": "k1"})), 200)
+        .ok(
+            "POST",
+            &format!("{path}/instances"),
+            &olga,
+            Some(json!({"logical_time": lt2, "run_key": "k1"})),
+            200,
+        )
         .await;
     assert_eq!(a["id"], b["id"]);
-    s.wait_instance(a["id"].as_str().unwrap(), Duration::from_secs(120)).await;
+    s.wait_instance(a["id"].as_str().unwrap(), Duration::from_secs(120))
+        .await;
 
     // Rerun: no new instance, a second attempt.
-    s.ok("POST", &format!("/api/v1/instances/{id}/rerun"), &olga, None, 200).await;
+    s.ok(
+        "POST",
+        &format!("/api/v1/instances/{id}/rerun"),
+        &olga,
+        None,
+        200,
+    )
+    .await;
     let done = s.wait_instance(&id, Duration::from_secs(120)).await;
     assert_eq!(done["state"], "succeeded");
     assert_eq!(done["attempts"].as_array().unwrap().len(), 2);
     let list = s
-        .ok("GET", &format!("/api/v1/instances?task={name}"), &olga, None, 200)
+        .ok(
+            "GET",
+            &format!("/api/v1/instances?task={name}"),
+            &olga,
+            None,
+            200,
+        )
         .await;
     assert_eq!(list["total"], 2, "{list}");
 
@@ -181,10 +243,17 @@ async fn lifecycle(kind: &str) {
         .await;
     let created = r["created"].as_array().unwrap();
     assert_eq!(created.len(), 3, "{r}");
-    let times: Vec<&str> = created.iter().map(|i| i["logical_time"].as_str().unwrap()).collect();
+    let times: Vec<&str> = created
+        .iter()
+        .map(|i| i["logical_time"].as_str().unwrap())
+        .collect();
     assert_eq!(
         times,
-        ["2026-02-01T00:00:00.000000Z", "2026-02-01T01:00:00.000000Z", "2026-02-01T02:00:00.000000Z"]
+        [
+            "2026-02-01T00:00:00.000000Z",
+            "2026-02-01T01:00:00.000000Z",
+            "2026-02-01T02:00:00.000000Z"
+        ]
     );
     assert_eq!(created[0]["window_start"], "2026-01-31T23:00:00.000000Z");
     let again = s
@@ -200,18 +269,32 @@ async fn lifecycle(kind: &str) {
     assert_eq!(again["existing"].as_array().unwrap().len(), 3, "{again}");
     let mut attempts = Vec::new();
     for i in created.iter().chain(again["created"].as_array().unwrap()) {
-        let d = s.wait_instance(i["id"].as_str().unwrap(), Duration::from_secs(120)).await;
+        let d = s
+            .wait_instance(i["id"].as_str().unwrap(), Duration::from_secs(120))
+            .await;
         assert_eq!(d["state"], "succeeded", "{d}");
         let a = &d["attempts"][0];
-        attempts.push((a["started_at"].as_str().unwrap().to_string(), a["finished_at"].as_str().unwrap().to_string()));
+        attempts.push((
+            a["started_at"].as_str().unwrap().to_string(),
+            a["finished_at"].as_str().unwrap().to_string(),
+        ));
     }
     // Overlap `queue`: one at a time.
     attempts.sort();
     for w in attempts.windows(2) {
-        assert!(w[0].1 <= w[1].0, "attempts overlap under overlap=queue: {w:?}");
+        assert!(
+            w[0].1 <= w[1].0,
+            "attempts overlap under overlap=queue: {w:?}"
+        );
     }
     let list = s
-        .ok("GET", &format!("/api/v1/instances?task={name}&limit=2&offset=1"), &olga, None, 200)
+        .ok(
+            "GET",
+            &format!("/api/v1/instances?task={name}&limit=2&offset=1"),
+            &olga,
+            None,
+            200,
+        )
         .await;
     assert_eq!(list["total"], 6, "{list}");
     assert_eq!(list["items"].as_array().unwrap().len(), 2);
@@ -222,19 +305,37 @@ async fn lifecycle(kind: &str) {
     let mut spec2 = task_spec(&name, &source, &target);
     spec2["columns"] = json!(["id", "name"]);
     let edited = s
-        .ok("PUT", &path, &olga, Some(json!({"spec": spec2, "schedule": {"unit": "hour"}, "revision": rev})), 200)
+        .ok(
+            "PUT",
+            &path,
+            &olga,
+            Some(json!({"spec": spec2, "schedule": {"unit": "hour"}, "revision": rev})),
+            200,
+        )
         .await;
     assert_eq!(edited["latest_version"], 2);
-    assert_eq!(edited["approved_version"], 1, "v1 keeps running until v2 is approved");
+    assert_eq!(
+        edited["approved_version"], 1,
+        "v1 keeps running until v2 is approved"
+    );
     assert_eq!(edited["state"], "approved");
     let (status, p) = s
-        .call("PUT", &path, Some(&olga), Some(json!({"spec": spec2, "revision": rev})))
+        .call(
+            "PUT",
+            &path,
+            Some(&olga),
+            Some(json!({"spec": spec2, "revision": rev})),
+        )
         .await;
     assert_eq!(status, 409, "{p}");
     assert!(p["detail"].as_str().unwrap().contains("revision"), "{p}");
     let (status, _) = s
-        .call("PUT", "/api/v1/connections/src", Some(&olga),
-              Some(json!({"name": "src", "type": "postgres", "url": pg_url(), "revision": 99})))
+        .call(
+            "PUT",
+            "/api/v1/connections/src",
+            Some(&olga),
+            Some(json!({"name": "src", "type": "postgres", "url": pg_url(), "revision": 99})),
+        )
         .await;
     assert_eq!(status, 409);
 
@@ -257,7 +358,10 @@ async fn lifecycle(kind: &str) {
         let bytes = std::fs::read(s.dir.join("data/ferry.db")).unwrap();
         let wal = std::fs::read(s.dir.join("data/ferry.db-wal")).unwrap_or_default();
         for b in [bytes, wal] {
-            assert!(!String::from_utf8_lossy(&b).contains(&password), "plaintext password in the store");
+            assert!(
+                !String::from_utf8_lossy(&b).contains(&password),
+                "plaintext password in the store"
+            );
         }
     }
 }
@@ -297,11 +401,40 @@ async fn stop_mid_run(kind: &str) {
     pg_connection(&s, ADMIN, "src", "pw").await;
     pg_connection(&s, ADMIN, "dst", "pw").await;
     let spec = task_spec("slow", &view, &target);
-    s.ok("POST", "/api/v1/tasks", ADMIN, Some(json!({"spec": spec})), 201).await;
-    s.ok("POST", "/api/v1/tasks/slow/submit", ADMIN, Some(json!({})), 200).await;
+    s.ok(
+        "POST",
+        "/api/v1/tasks",
+        ADMIN,
+        Some(json!({"spec": spec})),
+        201,
+    )
+    .await;
+    s.ok(
+        "POST",
+        "/api/v1/tasks/slow/submit",
+        ADMIN,
+        Some(json!({})),
+        200,
+    )
+    .await;
     let approver = s.user(&format!("ap_{kind}"), "approver").await;
-    s.ok("POST", "/api/v1/tasks/slow/approve", &approver, Some(json!({})), 200).await;
-    let i = s.ok("POST", "/api/v1/tasks/slow/instances", ADMIN, Some(json!({})), 201).await;
+    s.ok(
+        "POST",
+        "/api/v1/tasks/slow/approve",
+        &approver,
+        Some(json!({})),
+        200,
+    )
+    .await;
+    let i = s
+        .ok(
+            "POST",
+            "/api/v1/tasks/slow/instances",
+            ADMIN,
+            Some(json!({})),
+            201,
+        )
+        .await;
     let id = i["id"].as_str().unwrap().to_string();
     // Wait until it runs, then a little more so rows are in flight.
     for _ in 0..100 {
@@ -312,7 +445,14 @@ async fn stop_mid_run(kind: &str) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    s.ok("POST", &format!("/api/v1/instances/{id}/stop"), ADMIN, None, 200).await;
+    s.ok(
+        "POST",
+        &format!("/api/v1/instances/{id}/stop"),
+        ADMIN,
+        None,
+        200,
+    )
+    .await;
     let done = s.wait_instance(&id, Duration::from_secs(60)).await;
     assert_eq!(done["state"], "cancelled", "{done}");
     assert_eq!(done["attempts"][0]["state"], "cancelled", "{done}");
@@ -321,7 +461,15 @@ async fn stop_mid_run(kind: &str) {
         before,
         "the target is as it was"
     );
-    let errors = s.ok("GET", &format!("/api/v1/instances/{id}/errors"), ADMIN, None, 200).await;
+    let errors = s
+        .ok(
+            "GET",
+            &format!("/api/v1/instances/{id}/errors"),
+            ADMIN,
+            None,
+            200,
+        )
+        .await;
     assert_eq!(errors[0]["kind"], "cancelled", "{errors}");
 }
 

@@ -73,7 +73,11 @@ async fn every_route_needs_a_token_and_roles_are_enforced() {
         .json::<serde_json::Value>()
         .await
         .unwrap();
-    assert_eq!(doc["openapi"].as_str().unwrap().get(..3), Some("3.1"), "OpenAPI 3.1");
+    assert_eq!(
+        doc["openapi"].as_str().unwrap().get(..3),
+        Some("3.1"),
+        "OpenAPI 3.1"
+    );
     let mut tokens = BTreeMap::new();
     tokens.insert("admin", ADMIN.to_string());
     for role in ["approver", "operator", "viewer"] {
@@ -89,9 +93,10 @@ async fn every_route_needs_a_token_and_roles_are_enforced() {
             let allowed = rules
                 .get(id)
                 .unwrap_or_else(|| panic!("no role rule for operation {id} ({method} {path})"));
-            let public = op["security"]
-                .as_array()
-                .is_some_and(|s| s.iter().any(|r| r.as_object().is_some_and(|o| o.is_empty())));
+            let public = op["security"].as_array().is_some_and(|s| {
+                s.iter()
+                    .any(|r| r.as_object().is_some_and(|o| o.is_empty()))
+            });
             let concrete = path
                 .replace("{id}", "someone")
                 .replace("{token_id}", "nope");
@@ -101,7 +106,9 @@ async fn every_route_needs_a_token_and_roles_are_enforced() {
             };
             let m = method.to_uppercase();
             let (status, v) = s.call(&m, &concrete, None, body.clone()).await;
-            let (bad, _) = s.call(&m, &concrete, Some("fry_not-a-real-token"), body.clone()).await;
+            let (bad, _) = s
+                .call(&m, &concrete, Some("fry_not-a-real-token"), body.clone())
+                .await;
             if public {
                 assert_ne!(status, 401, "{m} {path} is public: {v}");
                 continue;
@@ -126,7 +133,9 @@ async fn every_route_needs_a_token_and_roles_are_enforced() {
     }
     assert_eq!(seen + 2, rules.len(), "every rule names a real operation");
     // A disabled user's token stops working.
-    let (status, _) = s.call("GET", "/api/v1/users/me", Some(&tokens["viewer"]), None).await;
+    let (status, _) = s
+        .call("GET", "/api/v1/users/me", Some(&tokens["viewer"]), None)
+        .await;
     assert_eq!(status, 200);
     s.ok(
         "PATCH",
@@ -136,6 +145,8 @@ async fn every_route_needs_a_token_and_roles_are_enforced() {
         200,
     )
     .await;
-    let (status, _) = s.call("GET", "/api/v1/users/me", Some(&tokens["viewer"]), None).await;
+    let (status, _) = s
+        .call("GET", "/api/v1/users/me", Some(&tokens["viewer"]), None)
+        .await;
     assert_eq!(status, 401);
 }

@@ -68,10 +68,27 @@ async fn cli_drives_a_task_through_the_api() {
     // The author cannot approve their own version; an approver can.
     let (code, _, err) = ferry(&s, ADMIN, &["task", "approve", "cli_task"]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("403") && err.contains("cannot also approve"), "{err}");
-    let t = ok_json(&s, &approver, &["task", "approve", "cli_task", "--comment", "ok"]);
+    assert!(
+        err.contains("403") && err.contains("cannot also approve"),
+        "{err}"
+    );
+    let t = ok_json(
+        &s,
+        &approver,
+        &["task", "approve", "cli_task", "--comment", "ok"],
+    );
     assert_eq!(t["state"], "approved");
-    let i = ok_json(&s, ADMIN, &["task", "run", "cli_task", "--logical-time", "2026-04-02T00:00:00Z"]);
+    let i = ok_json(
+        &s,
+        ADMIN,
+        &[
+            "task",
+            "run",
+            "cli_task",
+            "--logical-time",
+            "2026-04-02T00:00:00Z",
+        ],
+    );
     let id = i["id"].as_str().unwrap().to_string();
     assert_eq!(i["window_start"], "2026-04-01T00:00:00.000000Z");
     s.wait_instance(&id, Duration::from_secs(120)).await;
@@ -84,11 +101,19 @@ async fn cli_drives_a_task_through_the_api() {
     let r = ok_json(
         &s,
         ADMIN,
-        &["backfill", "cli_task", "--from", "2026-03-01T00:00:00Z", "--to", "2026-03-03T00:00:00Z"],
+        &[
+            "backfill",
+            "cli_task",
+            "--from",
+            "2026-03-01T00:00:00Z",
+            "--to",
+            "2026-03-03T00:00:00Z",
+        ],
     );
     assert_eq!(r["created"].as_array().unwrap().len(), 3, "{r}");
     for i in r["created"].as_array().unwrap() {
-        s.wait_instance(i["id"].as_str().unwrap(), Duration::from_secs(120)).await;
+        s.wait_instance(i["id"].as_str().unwrap(), Duration::from_secs(120))
+            .await;
     }
     let (code, list, err) = ferry(&s, ADMIN, &["instance", "list", "--task", "cli_task"]);
     assert_eq!(code, 0, "{err}");

@@ -11,7 +11,13 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use srv::*;
 
-async fn setup_task(s: &Server, name: &str, source: &str, target: &str, schedule: serde_json::Value) {
+async fn setup_task(
+    s: &Server,
+    name: &str,
+    source: &str,
+    target: &str,
+    schedule: serde_json::Value,
+) {
     let approver = s.user(&format!("ap_{name}"), "approver").await;
     let spec = json!({
         "name": name,
@@ -19,10 +25,30 @@ async fn setup_task(s: &Server, name: &str, source: &str, target: &str, schedule
         "sink": {"type": "postgres", "connection": "pg", "table": target},
         "mode": "full_overwrite"
     });
-    s.ok("POST", "/api/v1/tasks", ADMIN, Some(json!({"spec": spec, "schedule": schedule})), 201)
-        .await;
-    s.ok("POST", &format!("/api/v1/tasks/{name}/submit"), ADMIN, Some(json!({})), 200).await;
-    s.ok("POST", &format!("/api/v1/tasks/{name}/approve"), &approver, Some(json!({})), 200).await;
+    s.ok(
+        "POST",
+        "/api/v1/tasks",
+        ADMIN,
+        Some(json!({"spec": spec, "schedule": schedule})),
+        201,
+    )
+    .await;
+    s.ok(
+        "POST",
+        &format!("/api/v1/tasks/{name}/submit"),
+        ADMIN,
+        Some(json!({})),
+        200,
+    )
+    .await;
+    s.ok(
+        "POST",
+        &format!("/api/v1/tasks/{name}/approve"),
+        &approver,
+        Some(json!({})),
+        200,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -59,7 +85,14 @@ async fn two_servers_share_the_work_and_take_over_a_killed_run() {
     ))
     .await;
     let target = unique("cl_dst");
-    setup_task(&a, "many", &source, &target, json!({"unit": "hour", "overlap": "parallel", "max_parallel": 4})).await;
+    setup_task(
+        &a,
+        "many",
+        &source,
+        &target,
+        json!({"unit": "hour", "overlap": "parallel", "max_parallel": 4}),
+    )
+    .await;
     let r = b
         .ok(
             "POST",
@@ -108,7 +141,13 @@ async fn two_servers_share_the_work_and_take_over_a_killed_run() {
     .await;
     setup_task(&a, "slow", &view, &slow_target, json!({"unit": "hour"})).await;
     let i = a
-        .ok("POST", "/api/v1/tasks/slow/instances", ADMIN, Some(json!({})), 201)
+        .ok(
+            "POST",
+            "/api/v1/tasks/slow/instances",
+            ADMIN,
+            Some(json!({})),
+            201,
+        )
         .await;
     let id = i["id"].as_str().unwrap().to_string();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -121,7 +160,11 @@ async fn two_servers_share_the_work_and_take_over_a_killed_run() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     tokio::time::sleep(Duration::from_millis(800)).await;
-    let (victim, survivor) = if owner == "node-a" { (&mut a, &b) } else { (&mut b, &a) };
+    let (victim, survivor) = if owner == "node-a" {
+        (&mut a, &b)
+    } else {
+        (&mut b, &a)
+    };
     victim.kill();
     let killed_at = chrono::Utc::now();
     let d = survivor.wait_instance(&id, Duration::from_secs(120)).await;
@@ -132,9 +175,10 @@ async fn two_servers_share_the_work_and_take_over_a_killed_run() {
     assert_eq!(attempts[0]["state"], "lost", "{d}");
     assert_eq!(attempts[1]["runner"], survivor.node.as_str());
     assert_eq!(attempts[1]["state"], "succeeded");
-    let took_over = chrono::DateTime::parse_from_rfc3339(attempts[1]["started_at"].as_str().unwrap())
-        .unwrap()
-        .with_timezone(&chrono::Utc);
+    let took_over =
+        chrono::DateTime::parse_from_rfc3339(attempts[1]["started_at"].as_str().unwrap())
+            .unwrap()
+            .with_timezone(&chrono::Utc);
     let waited = (took_over - killed_at).num_milliseconds();
     assert!(
         (1_500..15_000).contains(&waited),

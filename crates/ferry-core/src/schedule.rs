@@ -186,14 +186,26 @@ mod tests {
     fn errors_name_the_field() {
         let cases = [
             (r#"{"unit":"day","interval":0}"#, "schedule.interval"),
-            (r#"{"unit":"day","time_zone":"Mars/Olympus"}"#, "schedule.time_zone"),
+            (
+                r#"{"unit":"day","time_zone":"Mars/Olympus"}"#,
+                "schedule.time_zone",
+            ),
             (
                 r#"{"unit":"day","start_time":"2026-02-01T00:00:00Z","end_time":"2026-01-01T00:00:00Z"}"#,
                 "schedule.end_time",
             ),
-            (r#"{"unit":"day","start_time":"yesterday"}"#, "schedule.start_time"),
-            (r#"{"unit":"day","overlap":"parallel"}"#, "schedule.max_parallel"),
-            (r#"{"unit":"day","max_parallel":3}"#, "schedule.max_parallel"),
+            (
+                r#"{"unit":"day","start_time":"yesterday"}"#,
+                "schedule.start_time",
+            ),
+            (
+                r#"{"unit":"day","overlap":"parallel"}"#,
+                "schedule.max_parallel",
+            ),
+            (
+                r#"{"unit":"day","max_parallel":3}"#,
+                "schedule.max_parallel",
+            ),
         ];
         for (json, field) in cases {
             let e = spec(json).validate().expect_err(json);

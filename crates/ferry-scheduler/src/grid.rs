@@ -81,7 +81,8 @@ impl Grid {
             Step::Months(m) => {
                 use chrono::Datelike;
                 let months = (i64::from(t.year()) - i64::from(self.anchor.year())) * 12
-                    + i64::from(t.month()) - i64::from(self.anchor.month());
+                    + i64::from(t.month())
+                    - i64::from(self.anchor.month());
                 months.div_euclid(i64::from(m))
             }
         };
@@ -186,7 +187,9 @@ mod tests {
     }
 
     fn t(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).expect("time").with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(s)
+            .expect("time")
+            .with_timezone(&Utc)
     }
 
     #[test]

@@ -141,9 +141,7 @@ impl FromRequestParts<AppState> for Caller {
             .store
             .user_by_token(&hash_token(token))
             .await?
-            .ok_or_else(|| {
-                ApiError::unauthenticated("the token is unknown, revoked or expired")
-            })?;
+            .ok_or_else(|| ApiError::unauthenticated("the token is unknown, revoked or expired"))?;
         Ok(Caller { user })
     }
 }

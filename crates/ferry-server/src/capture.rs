@@ -64,7 +64,9 @@ pub fn end(attempt_id: &str) -> Vec<LogLine> {
     let Ok(mut b) = buffers().lock() else {
         return Vec::new();
     };
-    b.remove(attempt_id).map(|buf| buf.lines).unwrap_or_default()
+    b.remove(attempt_id)
+        .map(|buf| buf.lines)
+        .unwrap_or_default()
 }
 
 fn push(attempt_id: &str, level: &str, message: String) {

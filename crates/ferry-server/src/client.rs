@@ -97,13 +97,21 @@ impl Client {
                 )),
             });
         }
-        let bytes = if bytes.is_empty() { &b"null"[..] } else { &bytes[..] };
+        let bytes = if bytes.is_empty() {
+            &b"null"[..]
+        } else {
+            &bytes[..]
+        };
         serde_json::from_slice(bytes)
             .map_err(|e| ClientError::Transport(format!("unexpected response to {path}: {e}")))
     }
 
     /// Creates a task from a spec (and schedule).
-    pub async fn create_task(&self, spec: Value, schedule: Option<Value>) -> ClientResult<TaskView> {
+    pub async fn create_task(
+        &self,
+        spec: Value,
+        schedule: Option<Value>,
+    ) -> ClientResult<TaskView> {
         let body = json!({ "spec": spec, "schedule": schedule });
         self.call(reqwest::Method::POST, "/api/v1/tasks", &[], Some(body))
             .await
@@ -217,8 +225,13 @@ impl Client {
         if let Some(a) = attempt {
             query.push(("attempt", a.to_string()));
         }
-        self.call(reqwest::Method::GET, &instance_path(id, "/logs"), &query, None)
-            .await
+        self.call(
+            reqwest::Method::GET,
+            &instance_path(id, "/logs"),
+            &query,
+            None,
+        )
+        .await
     }
 }
 

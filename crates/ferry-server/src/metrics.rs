@@ -35,7 +35,10 @@ fn describe() {
         "How long the oldest queued instance of a runnable task has waited"
     );
     metrics::describe_counter!("ferry_rows_read_total", "Rows read by finished attempts");
-    metrics::describe_counter!("ferry_rows_written_total", "Rows written by finished attempts");
+    metrics::describe_counter!(
+        "ferry_rows_written_total",
+        "Rows written by finished attempts"
+    );
     metrics::describe_counter!("ferry_bytes_total", "Bytes of Arrow data moved");
     metrics::describe_counter!("ferry_rows_dirty_total", "Rows routed to dirty data");
     metrics::describe_counter!("ferry_attempts_total", "Finished attempts by outcome");
@@ -56,11 +59,13 @@ pub async fn refresh(store: &Store) -> ferry_core::Result<()> {
         metrics::gauge!("ferry_instances", "state" => state.as_str()).set(n as f64);
     }
     let lag = match store.oldest_queued().await? {
-        Some(t) => chrono::DateTime::parse_from_rfc3339(&t)
-            .map(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_milliseconds())
-            .unwrap_or(0)
-            .max(0) as f64
-            / 1000.0,
+        Some(t) => {
+            chrono::DateTime::parse_from_rfc3339(&t)
+                .map(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_milliseconds())
+                .unwrap_or(0)
+                .max(0) as f64
+                / 1000.0
+        }
         None => 0.0,
     };
     metrics::gauge!("ferry_scheduler_lag_seconds").set(lag);

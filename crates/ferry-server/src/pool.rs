@@ -161,8 +161,12 @@ async fn run_claim(state: &AppState, claim: Claim, shutdown: &CancellationToken)
         .await
     {
         Ok(true) => {}
-        Ok(false) => tracing::warn!(instance = %instance.id, "the instance was taken over meanwhile; its result is recorded on the attempt only"),
-        Err(e) => tracing::error!(instance = %instance.id, error = %e, "could not record the attempt's result"),
+        Ok(false) => {
+            tracing::warn!(instance = %instance.id, "the instance was taken over meanwhile; its result is recorded on the attempt only")
+        }
+        Err(e) => {
+            tracing::error!(instance = %instance.id, error = %e, "could not record the attempt's result")
+        }
     }
     let (read, written, bytes, dirty) = match &result {
         Ok((s, _)) => (s.rows_read, s.rows_written, s.bytes, s.rows_dirty),
@@ -216,7 +220,9 @@ async fn prepare(
 fn dirty_location(spec: &TaskSpec) -> Option<String> {
     match &spec.dirty.sink {
         Some(DirtySinkSpec::Jsonl { path }) => Some(format!("jsonl file {}", path.display())),
-        Some(DirtySinkSpec::Parquet { dir }) => Some(format!("parquet directory {}", dir.display())),
+        Some(DirtySinkSpec::Parquet { dir }) => {
+            Some(format!("parquet directory {}", dir.display()))
+        }
         Some(DirtySinkSpec::Table { target }) => Some(format!("{} table", target.connector())),
         None => None,
     }

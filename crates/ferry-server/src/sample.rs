@@ -4,9 +4,7 @@
 //! shows a task, an instance and its logs without any other server.
 
 use ferry_core::spec::{ConnectionSpec, FileConnection};
-use ferry_store::control::{
-    ConnectionRecord, Decision, NewInstance, NewTask, TaskState, Trigger,
-};
+use ferry_store::control::{ConnectionRecord, Decision, NewInstance, NewTask, TaskState, Trigger};
 
 use crate::api::AppState;
 
@@ -83,9 +81,11 @@ pub async fn ensure(state: &AppState) -> anyhow::Result<()> {
         .set_task_state(&t.id, None, TaskState::Active)
         .await?;
     let now = chrono::Utc::now();
-    let hour = now - chrono::Duration::seconds(i64::from(chrono::Timelike::minute(&now)) * 60
-        + i64::from(chrono::Timelike::second(&now)))
-        - chrono::Duration::nanoseconds(i64::from(chrono::Timelike::nanosecond(&now)));
+    let hour =
+        now - chrono::Duration::seconds(
+            i64::from(chrono::Timelike::minute(&now)) * 60
+                + i64::from(chrono::Timelike::second(&now)),
+        ) - chrono::Duration::nanoseconds(i64::from(chrono::Timelike::nanosecond(&now)));
     let fmt = ferry_store::format_timestamp;
     state
         .store

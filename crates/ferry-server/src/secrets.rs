@@ -37,9 +37,9 @@ impl std::fmt::Debug for SecretBox {
 impl SecretBox {
     /// A box for a 32-byte key given as base64 text.
     pub fn from_base64(text: &str, origin: &str) -> Result<SecretBox> {
-        let bytes = STANDARD.decode(text.trim()).map_err(|e| {
-            Error::invalid(origin, format!("the secret key is not base64: {e}"))
-        })?;
+        let bytes = STANDARD
+            .decode(text.trim())
+            .map_err(|e| Error::invalid(origin, format!("the secret key is not base64: {e}")))?;
         if bytes.len() != 32 {
             return Err(Error::invalid(
                 origin,
@@ -63,9 +63,8 @@ impl SecretBox {
         if let Ok(text) = std::env::var(KEY_ENV) {
             return SecretBox::from_base64(&text, KEY_ENV);
         }
-        let abs = |p: &Path| -> PathBuf {
-            std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
-        };
+        let abs =
+            |p: &Path| -> PathBuf { std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()) };
         let (file, dir) = (abs(key_file), abs(data_dir));
         if file.starts_with(&dir) {
             return Err(Error::invalid(
@@ -146,10 +145,7 @@ impl SecretBox {
 fn write_private(path: &Path, text: &str) -> Result<()> {
     use std::io::Write;
     let io = |e: std::io::Error| {
-        Error::invalid(
-            "key_file",
-            format!("cannot create {}: {e}", path.display()),
-        )
+        Error::invalid("key_file", format!("cannot create {}: {e}", path.display()))
     };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;

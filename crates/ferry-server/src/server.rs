@@ -47,7 +47,13 @@ pub async fn bootstrap_admin(store: &Store, mint: bool) -> ferry_core::Result<Op
         }
         let user = store.create_user("admin", Role::Admin).await?;
         store
-            .create_token(&user.id, &hash_token(&token), &token[..8.min(token.len())], "bootstrap", None)
+            .create_token(
+                &user.id,
+                &hash_token(&token),
+                &token[..8.min(token.len())],
+                "bootstrap",
+                None,
+            )
             .await?;
         tracing::info!("created the first admin `admin` with the token from {ADMIN_TOKEN_ENV}");
         return Ok(None);

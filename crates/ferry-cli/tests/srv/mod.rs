@@ -184,7 +184,14 @@ impl Server {
     }
 
     /// Asserts the status, returns the body.
-    pub async fn ok(&self, method: &str, path: &str, token: &str, body: Option<Value>, want: u16) -> Value {
+    pub async fn ok(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+        want: u16,
+    ) -> Value {
         let (status, v) = self.call(method, path, Some(token), body).await;
         assert_eq!(status, want, "{method} {path}: {v}");
         v
@@ -192,8 +199,14 @@ impl Server {
 
     /// Creates a user with a role and returns its token.
     pub async fn user(&self, name: &str, role: &str) -> String {
-        self.ok("POST", "/api/v1/users", ADMIN, Some(json!({"name": name, "role": role})), 201)
-            .await;
+        self.ok(
+            "POST",
+            "/api/v1/users",
+            ADMIN,
+            Some(json!({"name": name, "role": role})),
+            201,
+        )
+        .await;
         let t = self
             .ok(
                 "POST",

@@ -174,18 +174,14 @@ fn seal(state: &AppState, spec: &ConnectionSpec) -> ApiResult<(String, Option<St
     bare.set_password(None);
     let json = serde_json::to_string(&bare)
         .map_err(|e| ApiError::from(ferry_core::Error::Internal(e.to_string())))?;
-    let secret = spec
-        .password()
-        .map(|p| state.secrets.seal(p))
-        .transpose()?;
+    let secret = spec.password().map(|p| state.secrets.seal(p)).transpose()?;
     Ok((json, secret))
 }
 
 /// The stored connection with its password opened (server side only).
 pub(crate) fn open(state: &AppState, r: &ConnectionRecord) -> ferry_core::Result<ConnectionSpec> {
-    let mut spec: ConnectionSpec = serde_json::from_str(&r.spec).map_err(|e| {
-        ferry_core::Error::Internal(format!("stored connection `{}`: {e}", r.name))
-    })?;
+    let mut spec: ConnectionSpec = serde_json::from_str(&r.spec)
+        .map_err(|e| ferry_core::Error::Internal(format!("stored connection `{}`: {e}", r.name)))?;
     if let Some(sealed) = &r.secret {
         spec.set_password(Some(state.secrets.open(sealed, r.key_id.as_deref())?));
     }
@@ -235,7 +231,10 @@ pub async fn create_connection(
 ) -> ApiResult<(StatusCode, Json<ConnectionView>)> {
     check_name("name", &body.name, 128)?;
     if body.revision.is_some() {
-        return Err(ApiError::invalid("revision", "only an update takes a revision"));
+        return Err(ApiError::invalid(
+            "revision",
+            "only an update takes a revision",
+        ));
     }
     let spec = body.to_spec(None)?;
     let (json, secret) = seal(&s, &spec)?;
@@ -351,7 +350,9 @@ pub async fn test_connection(
     Path(id): Path<String>,
 ) -> ApiResult<Json<ProbeView>> {
     let spec = open(&s, &s.store.connection(&id).await?)?;
-    let probe = catalog::test_connection(&spec).await.map_err(not_found_is_422)?;
+    let probe = catalog::test_connection(&spec)
+        .await
+        .map_err(not_found_is_422)?;
     Ok(Json(ProbeView {
         server_version: probe.server_version,
         latency_ms: probe.latency_ms,

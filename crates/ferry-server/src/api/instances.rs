@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use ferry_store::control::{Attempt, AttemptState, Instance, InstanceFilter, InstanceState, LogLine};
+use ferry_store::control::{
+    Attempt, AttemptState, Instance, InstanceFilter, InstanceState, LogLine,
+};
 use futures::Stream;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -116,7 +118,10 @@ pub struct DirtyEntry {
 fn bounded(field: &str, v: Option<i64>, default: i64, min: i64, max: i64) -> ApiResult<i64> {
     let v = v.unwrap_or(default);
     if v < min || v > max {
-        return Err(ApiError::invalid(field, format!("must be between {min} and {max}")));
+        return Err(ApiError::invalid(
+            field,
+            format!("must be between {min} and {max}"),
+        ));
     }
     Ok(v)
 }
@@ -199,9 +204,9 @@ pub async fn rerun_instance(
 ) -> ApiResult<Json<Instance>> {
     let instance = s.store.instance(&id).await?;
     let task = s.store.task(&instance.task_id).await?;
-    let version = task.approved_version.ok_or_else(|| {
-        ApiError::conflict("the task has no approved version to run")
-    })?;
+    let version = task
+        .approved_version
+        .ok_or_else(|| ApiError::conflict("the task has no approved version to run"))?;
     if task.state == ferry_store::control::TaskState::Deleted {
         return Err(ApiError::conflict("the task is deleted"));
     }
@@ -230,10 +235,9 @@ async fn pick_attempt(s: &AppState, id: &str, number: Option<i64>) -> ApiResult<
     s.store.instance(id).await?;
     let attempts = s.store.attempts(id).await?;
     match number {
-        Some(n) => attempts
-            .into_iter()
-            .find(|a| a.number == n)
-            .ok_or_else(|| ApiError::invalid("attempt", format!("instance {id} has no attempt {n}"))),
+        Some(n) => attempts.into_iter().find(|a| a.number == n).ok_or_else(|| {
+            ApiError::invalid("attempt", format!("instance {id} has no attempt {n}"))
+        }),
         None => attempts
             .into_iter()
             .last()
@@ -306,13 +310,12 @@ pub async fn stream_logs(
             }
             // Read whether it finished before reading lines, so lines
             // written just before the end are not missed.
-            let finished = f
-                .s
-                .store
-                .attempt(&f.attempt_id)
-                .await
-                .map(|a| a.state != AttemptState::Running)
-                .unwrap_or(true);
+            let finished =
+                f.s.store
+                    .attempt(&f.attempt_id)
+                    .await
+                    .map(|a| a.state != AttemptState::Running)
+                    .unwrap_or(true);
             match f.s.store.logs(&f.attempt_id, f.after, 500).await {
                 Ok(lines) if !lines.is_empty() => {
                     f.after = lines.last().map_or(f.after, |l| l.seq);

@@ -118,7 +118,11 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(connections::test_connection))
         .routes(routes!(connections::list_tables))
         .routes(routes!(tasks::list_tasks, tasks::create_task))
-        .routes(routes!(tasks::get_task, tasks::update_task, tasks::delete_task))
+        .routes(routes!(
+            tasks::get_task,
+            tasks::update_task,
+            tasks::delete_task
+        ))
         .routes(routes!(tasks::list_versions))
         .routes(routes!(tasks::list_approvals))
         .routes(routes!(tasks::submit_task))

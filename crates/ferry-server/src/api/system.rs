@@ -36,7 +36,12 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     let store_ok = state.store.ping().await;
     let runners_ok = state.ready.load(Ordering::Acquire);
     let status = match (store_ok, runners_ok) {
-        (Ok(()), true) => return Json(Health { status: "ok".into() }).into_response(),
+        (Ok(()), true) => {
+            return Json(Health {
+                status: "ok".into(),
+            })
+            .into_response();
+        }
         (Err(e), _) => format!("store unavailable: {e}"),
         (Ok(()), false) => "runners starting".to_string(),
     };
@@ -60,7 +65,10 @@ pub async fn metrics(State(state): State<AppState>, _caller: Reader) -> ApiResul
         })
         .unwrap_or_default();
     Ok((
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         text,
     )
         .into_response())

@@ -205,7 +205,10 @@ pub(crate) struct Checked {
     pub schedule: Option<ScheduleSpec>,
 }
 
-pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(field: &str, v: &serde_json::Value) -> ApiResult<T> {
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
+    field: &str,
+    v: &serde_json::Value,
+) -> ApiResult<T> {
     serde_path_to_error::deserialize(v).map_err(|e| {
         let path = e.path().to_string();
         let at = if path == "." || path.is_empty() {
@@ -280,7 +283,10 @@ pub(crate) async fn connection_lookup(
 }
 
 /// Names of live tasks whose latest or approved version names `connection`.
-pub(crate) async fn tasks_using_connection(s: &AppState, connection: &str) -> ApiResult<Vec<String>> {
+pub(crate) async fn tasks_using_connection(
+    s: &AppState,
+    connection: &str,
+) -> ApiResult<Vec<String>> {
     let mut users = Vec::new();
     for t in s.store.tasks(None).await? {
         let mut versions = vec![t.latest_version];
@@ -338,7 +344,10 @@ pub async fn create_task(
     Json(body): Json<TaskInput>,
 ) -> ApiResult<(StatusCode, Json<TaskView>)> {
     if body.revision.is_some() {
-        return Err(ApiError::invalid("revision", "only an update takes a revision"));
+        return Err(ApiError::invalid(
+            "revision",
+            "only an update takes a revision",
+        ));
     }
     let c = check(&s, &body.spec, body.schedule.as_ref()).await?;
     let t = s
@@ -486,13 +495,20 @@ async fn decide(
             "`{}` wrote version {} and cannot also {} it; another approver must",
             caller.user.name,
             latest.version,
-            if decision == Decision::Approved { "approve" } else { "reject" }
+            if decision == Decision::Approved {
+                "approve"
+            } else {
+                "reject"
+            }
         )));
     }
     if let Some(c) = &body.comment
         && c.chars().count() > 2000
     {
-        return Err(ApiError::invalid("comment", "must be at most 2000 characters"));
+        return Err(ApiError::invalid(
+            "comment",
+            "must be at most 2000 characters",
+        ));
     }
     // The version is checked again at approval time: a connection may have
     // changed or vanished since it was submitted.
@@ -531,7 +547,9 @@ pub async fn approve_task(
     Path(id): Path<String>,
     Json(body): Json<ActionInput>,
 ) -> ApiResult<Json<TaskView>> {
-    Ok(Json(decide(&s, &caller, &id, body, Decision::Approved).await?))
+    Ok(Json(
+        decide(&s, &caller, &id, body, Decision::Approved).await?,
+    ))
 }
 
 /// Rejects the latest (submitted) version.
@@ -545,7 +563,9 @@ pub async fn reject_task(
     Path(id): Path<String>,
     Json(body): Json<ActionInput>,
 ) -> ApiResult<Json<TaskView>> {
-    Ok(Json(decide(&s, &caller, &id, body, Decision::Rejected).await?))
+    Ok(Json(
+        decide(&s, &caller, &id, body, Decision::Rejected).await?,
+    ))
 }
 
 async fn move_to(
@@ -572,7 +592,9 @@ pub async fn pause_task(
     Path(id): Path<String>,
     Json(body): Json<ActionInput>,
 ) -> ApiResult<Json<TaskView>> {
-    Ok(Json(move_to(&s, &caller, &id, body, TaskState::Paused).await?))
+    Ok(Json(
+        move_to(&s, &caller, &id, body, TaskState::Paused).await?,
+    ))
 }
 
 /// Activates an approved or paused task.
@@ -586,7 +608,9 @@ pub async fn resume_task(
     Path(id): Path<String>,
     Json(body): Json<ActionInput>,
 ) -> ApiResult<Json<TaskView>> {
-    Ok(Json(move_to(&s, &caller, &id, body, TaskState::Active).await?))
+    Ok(Json(
+        move_to(&s, &caller, &id, body, TaskState::Active).await?,
+    ))
 }
 
 fn instant(field: &str, t: &str) -> ApiResult<DateTime<Utc>> {
@@ -642,7 +666,10 @@ pub async fn start_instance(
     let logical_time = match (&body.logical_time, &grid) {
         (Some(lt), _) => instant("logical_time", lt)?,
         (None, Some(g)) => g.at_or_before(Utc::now()).ok_or_else(|| {
-            ApiError::invalid("logical_time", "the schedule has no logical time before now")
+            ApiError::invalid(
+                "logical_time",
+                "the schedule has no logical time before now",
+            )
         })?,
         (None, None) => {
             let now = Utc::now();
@@ -653,7 +680,10 @@ pub async fn start_instance(
         (Some(a), Some(b)) => {
             let (a, b) = (instant("window_start", a)?, instant("window_end", b)?);
             if b <= a {
-                return Err(ApiError::invalid("window_end", "must be after window_start"));
+                return Err(ApiError::invalid(
+                    "window_end",
+                    "must be after window_start",
+                ));
             }
             Some((a, b))
         }

@@ -163,14 +163,18 @@ pub async fn create_token(
     let expires = body
         .expires_at
         .as_deref()
-        .map(|t| {
-            ferry_store::normalize_timestamp("expires_at", t).map_err(ApiError::from)
-        })
+        .map(|t| ferry_store::normalize_timestamp("expires_at", t).map_err(ApiError::from))
         .transpose()?;
     let t = new_token();
     let info = s
         .store
-        .create_token(&user.id, &t.hash, &t.prefix, &body.label, expires.as_deref())
+        .create_token(
+            &user.id,
+            &t.hash,
+            &t.prefix,
+            &body.label,
+            expires.as_deref(),
+        )
         .await?;
     tracing::info!(by = %caller.user.name, user = %user.name, token = %info.prefix, "token created");
     Ok((

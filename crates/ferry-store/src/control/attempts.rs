@@ -75,13 +75,11 @@ fn attempt(row: &AnyRow) -> Result<Attempt> {
 impl Store {
     /// The attempts of an instance, first first.
     pub async fn attempts(&self, instance_id: &str) -> Result<Vec<Attempt>> {
-        let rows = sqlx::query(&format!(
-            "{COLUMNS} WHERE instance_id = $1 ORDER BY number"
-        ))
-        .bind(instance_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.db("listing attempts", e))?;
+        let rows = sqlx::query(&format!("{COLUMNS} WHERE instance_id = $1 ORDER BY number"))
+            .bind(instance_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.db("listing attempts", e))?;
         rows.iter().map(attempt).collect()
     }
 

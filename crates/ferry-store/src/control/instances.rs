@@ -186,9 +186,8 @@ impl Store {
         let cond = "WHERE ($1 IS NULL OR task_id = $2) AND ($3 IS NULL OR state = $4) \
                     AND ($5 IS NULL OR logical_time >= $6) AND ($7 IS NULL OR logical_time < $8)";
         let state = f.state.map(|s| s.as_str().to_string());
-        let list_sql = format!(
-            "{COLUMNS} {cond} ORDER BY logical_time DESC, id LIMIT $9 OFFSET $10"
-        );
+        let list_sql =
+            format!("{COLUMNS} {cond} ORDER BY logical_time DESC, id LIMIT $9 OFFSET $10");
         let count_sql = format!("SELECT count(*) AS n FROM ferry_instances {cond}");
         macro_rules! filtered {
             ($sql:expr) => {
@@ -317,12 +316,13 @@ impl Store {
                 Backend::Postgres => " FOR UPDATE",
                 Backend::Sqlite => "",
             };
-            let limits_sql = format!("SELECT max_parallel FROM ferry_tasks WHERE id = $1{task_lock}");
+            let limits_sql =
+                format!("SELECT max_parallel FROM ferry_tasks WHERE id = $1{task_lock}");
             let limits = sqlx::query(&limits_sql)
-            .bind(task_id.as_str())
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(|e| self.db("locking the task", e))?;
+                .bind(task_id.as_str())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| self.db("locking the task", e))?;
             let running = sqlx::query(
                 "SELECT count(*) AS n FROM ferry_instances WHERE task_id = $1 \
                  AND state = 'running' AND lease_expires_at >= $2 AND id <> $3",
@@ -443,11 +443,10 @@ impl Store {
 
     /// Counts of instances by state.
     pub async fn instance_counts(&self) -> Result<Vec<(InstanceState, i64)>> {
-        let rows =
-            sqlx::query("SELECT state, count(*) AS n FROM ferry_instances GROUP BY state")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(|e| self.db("counting instances", e))?;
+        let rows = sqlx::query("SELECT state, count(*) AS n FROM ferry_instances GROUP BY state")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.db("counting instances", e))?;
         rows.iter()
             .map(|r| Ok((r.text("state")?.parse()?, r.int("n")?)))
             .collect()

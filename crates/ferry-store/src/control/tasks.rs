@@ -135,8 +135,16 @@ impl Store {
             }
             Err(e) => return Err(self.db("creating a task", e)),
         }
-        self.insert_version(&mut tx, &id, 1, &t.spec, t.schedule.as_deref(), &t.author, &at)
-            .await?;
+        self.insert_version(
+            &mut tx,
+            &id,
+            1,
+            &t.spec,
+            t.schedule.as_deref(),
+            &t.author,
+            &at,
+        )
+        .await?;
         self.commit(tx, "a new task").await?;
         self.task(&id).await
     }
@@ -187,15 +195,19 @@ impl Store {
     /// Tasks, optionally in one state, by name; deleted ones only when asked.
     pub async fn tasks(&self, state: Option<TaskState>) -> Result<Vec<TaskRecord>> {
         let rows = match state {
-            Some(s) => sqlx::query(&format!("{TASK_COLUMNS} WHERE state = $1 ORDER BY name"))
-                .bind(s.as_str())
+            Some(s) => {
+                sqlx::query(&format!("{TASK_COLUMNS} WHERE state = $1 ORDER BY name"))
+                    .bind(s.as_str())
+                    .fetch_all(&self.pool)
+                    .await
+            }
+            None => {
+                sqlx::query(&format!(
+                    "{TASK_COLUMNS} WHERE state <> 'deleted' ORDER BY name"
+                ))
                 .fetch_all(&self.pool)
-                .await,
-            None => sqlx::query(&format!(
-                "{TASK_COLUMNS} WHERE state <> 'deleted' ORDER BY name"
-            ))
-            .fetch_all(&self.pool)
-            .await,
+                .await
+            }
         }
         .map_err(|e| self.db("listing tasks", e))?;
         rows.iter().map(task).collect()
@@ -324,8 +336,16 @@ impl Store {
             .await
             .map_err(|err| self.db("reading the new version number", err))?;
         let v = row.int("latest_version")?;
-        self.insert_version(&mut tx, id, v, &e.spec, e.schedule.as_deref(), &e.author, &now())
-            .await?;
+        self.insert_version(
+            &mut tx,
+            id,
+            v,
+            &e.spec,
+            e.schedule.as_deref(),
+            &e.author,
+            &now(),
+        )
+        .await?;
         self.commit(tx, "a task edit").await?;
         self.task(id).await
     }
@@ -378,7 +398,11 @@ impl Store {
     }
 
     /// Submits the latest version for approval.
-    pub async fn submit_task(&self, id: &str, expected_revision: Option<i64>) -> Result<TaskRecord> {
+    pub async fn submit_task(
+        &self,
+        id: &str,
+        expected_revision: Option<i64>,
+    ) -> Result<TaskRecord> {
         use TaskState::*;
         let mut tx = self.begin_write().await?;
         self.transition(
@@ -393,8 +417,13 @@ impl Store {
             None,
         )
         .await?;
-        self.review_latest(&mut tx, id, &[Review::Draft, Review::Rejected], Review::Submitted)
-            .await?;
+        self.review_latest(
+            &mut tx,
+            id,
+            &[Review::Draft, Review::Rejected],
+            Review::Submitted,
+        )
+        .await?;
         self.commit(tx, "a submission").await?;
         self.task(id).await
     }
