@@ -8,6 +8,11 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ferry/target}"
 DB="${FERRY_TEST_DB:-ferry_test}"
 psql -X -q -h 127.0.0.1 -U postgres -d postgres -v ON_ERROR_STOP=1 \
   -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
+# Stores the server tests created in earlier runs (one database each).
+for old in $(psql -X -At -h 127.0.0.1 -U postgres -d postgres \
+    -c "SELECT datname FROM pg_database WHERE datname LIKE 'ferry\_store\_%'"); do
+  psql -X -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $old WITH (FORCE)"
+done
 mariadb -h 127.0.0.1 -u root -e "DROP DATABASE IF EXISTS $DB; CREATE DATABASE $DB CHARACTER SET utf8mb4"
 export FERRY_TEST_PG_URL="postgresql://postgres@127.0.0.1:5432/$DB"
 export FERRY_TEST_MYSQL_URL="mysql://root@127.0.0.1:3306/$DB"

@@ -303,7 +303,7 @@ async fn lifecycle(kind: &str) {
     let current = s.ok("GET", &path, &olga, None, 200).await;
     let rev = current["revision"].as_i64().unwrap();
     let mut spec2 = task_spec(&name, &source, &target);
-    spec2["columns"] = json!(["id", "name"]);
+    spec2["engine"] = json!({"parallelism": 1});
     let edited = s
         .ok(
             "PUT",
@@ -339,6 +339,117 @@ async fn lifecycle(kind: &str) {
         .await;
     assert_eq!(status, 409);
 
+    // The approved version runs until the edit is approved.
+    let v1 = s
+        .ok(
+            "POST",
+            &format!("{path}/instances"),
+            &olga,
+            Some(json!({"logical_time": "2026-03-02T00:00:00Z"})),
+            201,
+        )
+        .await;
+    assert_eq!(v1["version"], 1);
+    s.wait_instance(v1["id"].as_str().unwrap(), Duration::from_secs(120))
+        .await;
+    s.ok(
+        "POST",
+        &format!("{path}/submit"),
+        &olga,
+        Some(json!({})),
+        200,
+    )
+    .await;
+    let t = s
+        .ok(
+            "POST",
+            &format!("{path}/approve"),
+            &alice,
+            Some(json!({})),
+            200,
+        )
+        .await;
+    assert_eq!(t["approved_version"], 2);
+    // Schedules: read, replace (a new version), and the running one stays.
+    let sched = s
+        .ok("GET", &format!("{path}/schedule"), &olga, None, 200)
+        .await;
+    assert_eq!(sched["schedule"]["unit"], "hour");
+    let rev = t["revision"].as_i64().unwrap();
+    let (status, p) = s
+        .call(
+            "PUT",
+            &format!("{path}/schedule"),
+            Some(&olga),
+            Some(json!({"schedule": {"unit": "day", "interval": 0}, "revision": rev})),
+        )
+        .await;
+    assert_eq!(status, 422, "{p}");
+    assert_eq!(p["field"], "schedule.interval");
+    let t = s
+        .ok(
+            "PUT",
+            &format!("{path}/schedule"),
+            &olga,
+            Some(json!({"schedule": {"unit": "day"}, "revision": rev})),
+            200,
+        )
+        .await;
+    assert_eq!(t["latest_version"], 3);
+    let sched = s
+        .ok("GET", &format!("{path}/schedule"), &olga, None, 200)
+        .await;
+    assert_eq!(sched["schedule"]["unit"], "day");
+    assert_eq!(sched["approved_schedule"]["unit"], "hour");
+    // Pause holds the task; resume activates it.
+    let rev = t["revision"].as_i64().unwrap();
+    s.ok(
+        "POST",
+        &format!("{path}/resume"),
+        &olga,
+        Some(json!({"revision": rev})),
+        200,
+    )
+    .await;
+    let t = s
+        .ok(
+            "POST",
+            &format!("{path}/pause"),
+            &olga,
+            Some(json!({})),
+            200,
+        )
+        .await;
+    assert_eq!(t["state"], "paused");
+    let (status, _) = s.post(&format!("{path}/instances"), &olga, json!({})).await;
+    assert_eq!(status, 409, "a paused task takes no instances");
+    let v2 = {
+        s.ok(
+            "POST",
+            &format!("{path}/resume"),
+            &olga,
+            Some(json!({})),
+            200,
+        )
+        .await;
+        s.ok(
+            "POST",
+            &format!("{path}/instances"),
+            &olga,
+            Some(json!({"logical_time": "2026-03-03T00:00:00Z"})),
+            201,
+        )
+        .await
+    };
+    assert_eq!(
+        v2["version"], 2,
+        "the approved v2 runs, not the unreviewed v3"
+    );
+    let d = s
+        .wait_instance(v2["id"].as_str().unwrap(), Duration::from_secs(120))
+        .await;
+    assert_eq!(d["state"], "succeeded", "{d}");
+
     // Delete: gone from the list, its name free, instances refused.
     s.ok("DELETE", &path, &olga, None, 204).await;
     let (status, _) = s.post(&format!("{path}/instances"), &olga, json!({})).await;
@@ -347,7 +458,7 @@ async fn lifecycle(kind: &str) {
     // Metrics.
     let m = s.call("GET", "/metrics", Some(&olga), None).await.1;
     let m = m.as_str().unwrap();
-    assert!(m.contains("ferry_instances{state=\"succeeded\"} 6"), "{m}");
+    assert!(m.contains("ferry_instances{state=\"succeeded\"} 8"), "{m}");
     assert!(m.contains("ferry_rows_written_total"), "{m}");
     assert!(m.contains("ferry_attempt_duration_seconds_bucket"), "{m}");
 
@@ -374,17 +485,6 @@ async fn lifecycle_on_sqlite_store() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lifecycle_on_postgres_store() {
     lifecycle("postgres").await;
-}
-
-/// A source view that yields a row every ~2 ms, so a run lasts seconds.
-async fn make_slow_source(view: &str, rows: u32) {
-    pg_exec(&format!(
-        "CREATE OR REPLACE FUNCTION ferry_slow_row(i bigint) RETURNS bigint LANGUAGE sql VOLATILE AS \
-         $$ SELECT pg_sleep(0.002); SELECT i $$; \
-         DROP VIEW IF EXISTS {view}; \
-         CREATE VIEW {view} AS SELECT ferry_slow_row(g) AS id, 'v' || g AS v FROM generate_series(1, {rows}) g;"
-    ))
-    .await;
 }
 
 async fn stop_mid_run(kind: &str) {

@@ -45,6 +45,8 @@ fn rules() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("delete_task", OPERATE),
         ("list_versions", ALL),
         ("list_approvals", ALL),
+        ("get_schedule", ALL),
+        ("put_schedule", OPERATE),
         ("submit_task", OPERATE),
         ("approve_task", APPROVE),
         ("reject_task", APPROVE),

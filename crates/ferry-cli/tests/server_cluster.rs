@@ -124,16 +124,8 @@ async fn two_servers_share_the_work_and_take_over_a_killed_run() {
     );
 
     // 2. A slow run; kill its server; the other one finishes it.
-    pg_exec(
-        "CREATE OR REPLACE FUNCTION ferry_slow_row(i bigint) RETURNS bigint LANGUAGE sql VOLATILE AS \
-         $$ SELECT pg_sleep(0.002); SELECT i $$;",
-    )
-    .await;
     let view = unique("cl_slow");
-    pg_exec(&format!(
-        "CREATE VIEW {view} AS SELECT ferry_slow_row(g) AS id, 'v' || g AS v FROM generate_series(1, 2500) g"
-    ))
-    .await;
+    make_slow_source(&view, 2500).await;
     let slow_target = unique("cl_slow_dst");
     pg_exec(&format!(
         "CREATE TABLE {slow_target} (id bigint, v text); INSERT INTO {slow_target} VALUES (0, 'old')"

@@ -52,10 +52,14 @@ fn expected_dirty(ty: &ColumnType, label: &str, sink: &str) -> Option<&'static s
     }
 }
 
+/// One SQLite file per test (per test thread): the tests run in parallel,
+/// and the cancellation test holds a write transaction on its file for as
+/// long as its endless source runs, which would lock out the others.
 fn sqlite_path() -> PathBuf {
-    static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    PATH.get_or_init(|| scratch_dir().join(format!("{}.db", unique("conformance"))))
-        .clone()
+    thread_local! {
+        static PATH: PathBuf = scratch_dir().join(format!("{}.db", unique("conformance")));
+    }
+    PATH.with(Clone::clone)
 }
 
 fn endpoint(kind: &str, table: &str) -> Value {

@@ -258,3 +258,14 @@ impl Drop for Server {
         self.kill();
     }
 }
+
+/// A source view that yields a row every ~2 ms, so a run lasts seconds.
+pub async fn make_slow_source(view: &str, rows: u32) {
+    pg_exec(&format!(
+        "CREATE OR REPLACE FUNCTION ferry_slow_row(i bigint) RETURNS bigint LANGUAGE sql VOLATILE AS \
+         $$ SELECT pg_sleep(0.002); SELECT i $$; \
+         DROP VIEW IF EXISTS {view}; \
+         CREATE VIEW {view} AS SELECT ferry_slow_row(g) AS id, 'v' || g AS v FROM generate_series(1, {rows}) g;"
+    ))
+    .await;
+}

@@ -12,7 +12,9 @@ use std::path::PathBuf;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::endpoint::{SinkSpec, SourceSpec, SqlEndpoint, SqliteEndpoint, redact_url};
+use super::endpoint::{
+    SinkSpec, SourceSpec, SqlEndpoint, SqliteEndpoint, redact_url, wrong_scheme,
+};
 use crate::{Error, Result};
 
 /// What a connection reaches. `type` picks the connector.
@@ -119,18 +121,7 @@ impl ServerConnection {
             )
         })?;
         if !schemes.contains(&url.scheme()) {
-            return Err(Error::invalid(
-                "url",
-                format!(
-                    "{} must start with {}",
-                    redact_url(&self.url),
-                    schemes
-                        .iter()
-                        .map(|s| format!("{s}://"))
-                        .collect::<Vec<_>>()
-                        .join(" or ")
-                ),
-            ));
+            return Err(wrong_scheme("url", &self.url, schemes));
         }
         if let Some(pw) = url.password() {
             let decoded = percent_encoding::percent_decode_str(pw)

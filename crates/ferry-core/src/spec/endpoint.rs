@@ -156,18 +156,7 @@ impl SqlEndpoint {
         }
         let scheme = self.url.split("://").next().unwrap_or_default();
         if !self.url.contains("://") || !schemes.contains(&scheme) {
-            return Err(Error::invalid(
-                format!("{field}.url"),
-                format!(
-                    "{} is not a valid URL for this connector; it must start with {}",
-                    redact_url(&self.url),
-                    schemes
-                        .iter()
-                        .map(|s| format!("{s}://"))
-                        .collect::<Vec<_>>()
-                        .join(" or ")
-                ),
-            ));
+            return Err(wrong_scheme(&format!("{field}.url"), &self.url, schemes));
         }
         if let Some(var) = &self.password_env
             && (var.is_empty() || var.contains('='))
@@ -198,6 +187,22 @@ impl SqliteEndpoint {
         }
         Ok(t)
     }
+}
+
+/// The error for a URL whose scheme the connector does not take.
+pub(crate) fn wrong_scheme(field: &str, url: &str, schemes: &[&str]) -> Error {
+    Error::invalid(
+        field,
+        format!(
+            "{} is not a valid URL for this connector; it must start with {}",
+            redact_url(url),
+            schemes
+                .iter()
+                .map(|s| format!("{s}://"))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ),
+    )
 }
 
 /// The URL with any password replaced by `***`, for messages and logs.

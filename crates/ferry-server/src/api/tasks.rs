@@ -794,3 +794,86 @@ pub async fn backfill(
     tracing::info!(by = %caller.user.name, task = %t.name, created = result.created.len(), existing = result.existing.len(), "backfill");
     Ok(Json(result))
 }
+
+/// A task's schedule: the latest version's, and the running (approved) one.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ScheduleView {
+    /// The latest version's number.
+    pub version: i64,
+    /// The latest version's schedule (none: started by hand or externally).
+    #[schema(schema_with = schedule_ref)]
+    pub schedule: Option<serde_json::Value>,
+    /// The approved version's schedule, which is the one in force.
+    #[schema(schema_with = schedule_ref)]
+    pub approved_schedule: Option<serde_json::Value>,
+}
+
+/// A new schedule for a task.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleInput {
+    /// The schedule; `null` removes it.
+    #[schema(schema_with = schedule_ref)]
+    pub schedule: Option<serde_json::Value>,
+    /// The revision you read (required).
+    pub revision: i64,
+}
+
+/// The task's schedule.
+#[utoipa::path(get, path = "/api/v1/tasks/{id}/schedule", tag = "tasks",
+    params(("id" = String, Path, description = "Task id or name", example = "sample_orders")),
+    responses((status = 200, body = ScheduleView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn get_schedule(
+    State(s): State<AppState>,
+    _caller: Reader,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ScheduleView>> {
+    let t = s.store.task(&id).await?;
+    let latest = version_view(&s.store.task_version(&t.id, t.latest_version).await?);
+    let approved_schedule = match t.approved_version {
+        Some(v) => version_view(&s.store.task_version(&t.id, v).await?).schedule,
+        None => None,
+    };
+    Ok(Json(ScheduleView {
+        version: latest.version,
+        schedule: latest.schedule,
+        approved_schedule,
+    }))
+}
+
+/// Replaces (or with `null` removes) the schedule: a new task version with
+/// the latest spec, to be reviewed like any edit.
+#[utoipa::path(put, path = "/api/v1/tasks/{id}/schedule", tag = "tasks", request_body = ScheduleInput,
+    params(("id" = String, Path, description = "Task id or name", example = "sample_orders")),
+    responses((status = 200, body = TaskView), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn put_schedule(
+    State(s): State<AppState>,
+    caller: Operator,
+    Path(id): Path<String>,
+    Json(body): Json<ScheduleInput>,
+) -> ApiResult<Json<TaskView>> {
+    let current = s.store.task(&id).await?;
+    let latest = s
+        .store
+        .task_version(&current.id, current.latest_version)
+        .await?;
+    let spec: serde_json::Value = serde_json::from_str(&latest.spec)
+        .map_err(|e| ferry_core::Error::Internal(e.to_string()))?;
+    let c = check(&s, &spec, body.schedule.as_ref()).await?;
+    let t = s
+        .store
+        .edit_task(
+            &current.id,
+            &TaskEdit {
+                expected_revision: body.revision,
+                spec: latest.spec.clone(),
+                schedule: c.schedule.as_ref().map(to_json).transpose()?,
+                max_parallel: max_parallel(&c.schedule),
+                author: caller.user.name.clone(),
+            },
+        )
+        .await?;
+    tracing::info!(by = %caller.user.name, task = %t.name, version = t.latest_version, "schedule changed");
+    Ok(Json(task_view(&s, t).await?))
+}
