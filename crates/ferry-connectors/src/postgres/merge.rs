@@ -184,9 +184,13 @@ pub(crate) async fn ensure_checkpoints(
         .await
     {
         Ok(()) => Ok(()),
+        // Two first runs at once race on the catalog: the loser gets a
+        // unique violation on pg_type, "type already exists" or "relation
+        // already exists"; the table is there either way.
         Err(e)
             if e.code() == Some(&SqlState::UNIQUE_VIOLATION)
-                || e.code() == Some(&SqlState::DUPLICATE_TABLE) =>
+                || e.code() == Some(&SqlState::DUPLICATE_TABLE)
+                || e.code() == Some(&SqlState::DUPLICATE_OBJECT) =>
         {
             Ok(())
         }
