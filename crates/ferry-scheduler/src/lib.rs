@@ -6,4 +6,5 @@
 //! window each one covers, used by backfills and manual runs.
 #![deny(missing_docs)]
 
+pub mod engine;
 pub mod grid;
