@@ -72,6 +72,16 @@ struct ServeArgs {
     /// queued run) and, if the store has no admin, an admin token.
     #[arg(long, global = true)]
     sample: bool,
+    /// Do not take part in the scheduler election (run instances only).
+    #[arg(long, env = "FERRY_NO_SCHEDULER", global = true)]
+    no_scheduler: bool,
+    /// How often the scheduler ticks, in milliseconds.
+    #[arg(long, env = "FERRY_TICK_MS", default_value_t = 1000, global = true)]
+    tick_ms: u64,
+    /// Tests only: read the scheduler's "now" from this file (one RFC 3339
+    /// instant).
+    #[arg(long, hide = true, global = true)]
+    clock_file: Option<PathBuf>,
     /// Log format on stderr.
     #[arg(long, env = "FERRY_LOG_FORMAT", default_value = "json", value_parser = ["json", "text"], global = true)]
     log_format: String,
@@ -95,8 +105,11 @@ impl ServeArgs {
     }
 
     fn config(&self) -> anyhow::Result<ServerConfig> {
-        if self.runners == 0 || self.runners > 256 {
-            anyhow::bail!("--runners must be between 1 and 256");
+        if self.runners > 256 {
+            anyhow::bail!("--runners must be between 0 (schedule only) and 256");
+        }
+        if !(10..=3_600_000).contains(&self.tick_ms) {
+            anyhow::bail!("--tick-ms must be between 10 and 3600000");
         }
         if !(1.0..=3600.0).contains(&self.lease_secs) {
             anyhow::bail!("--lease-secs must be between 1 and 3600");
@@ -115,6 +128,8 @@ impl ServeArgs {
             lease_secs: self.lease_secs,
             poll_ms: 500,
             allow_self_approval: self.allow_self_approval,
+            scheduler: !self.no_scheduler,
+            tick_ms: self.tick_ms,
         })
     }
 }
@@ -174,6 +189,10 @@ pub fn main(args: ServerArgs) -> ExitCode {
                     store: args.opts.store(),
                     key_file: args.opts.key_file(),
                     sample: args.opts.sample,
+                    clock: match &args.opts.clock_file {
+                        Some(p) => std::sync::Arc::new(ferry_core::clock::FileClock(p.clone())),
+                        None => std::sync::Arc::new(ferry_core::clock::SystemClock),
+                    },
                 };
                 serve(opts, shutdown).await
             }

@@ -19,6 +19,7 @@
 //! * [`error`]: one error type whose [`ErrorKind`] drives retries and HTTP status.
 #![deny(missing_docs)]
 
+pub mod clock;
 pub mod connector;
 pub mod error;
 pub mod pushdown;

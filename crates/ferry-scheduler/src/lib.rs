@@ -6,5 +6,7 @@
 //! window each one covers, used by backfills and manual runs.
 #![deny(missing_docs)]
 
+pub mod builtin;
 pub mod engine;
 pub mod grid;
+pub mod policy;

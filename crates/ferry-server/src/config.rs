@@ -20,6 +20,10 @@ pub struct ServerConfig {
     pub poll_ms: u64,
     /// Whether the author of a version may approve it.
     pub allow_self_approval: bool,
+    /// Whether this node takes part in the scheduler election.
+    pub scheduler: bool,
+    /// How often the scheduler ticks, in milliseconds.
+    pub tick_ms: u64,
 }
 
 impl ServerConfig {

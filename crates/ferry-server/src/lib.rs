@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod pool;
 pub mod runner;
 pub mod sample;
+pub mod scheduler;
 pub mod secrets;
 pub mod server;
 pub mod state;

@@ -29,6 +29,8 @@ pub struct ServeOptions {
     pub key_file: PathBuf,
     /// Create the sample connections and task and queue one run.
     pub sample: bool,
+    /// Where the scheduler's "now" comes from.
+    pub clock: std::sync::Arc<dyn ferry_core::clock::Clock>,
 }
 
 /// Opens the store, creating the first admin if there is none: with the
@@ -89,6 +91,10 @@ pub async fn serve(opts: ServeOptions, shutdown: CancellationToken) -> anyhow::R
     let listener = tokio::net::TcpListener::bind(opts.config.listen).await?;
     let addr = listener.local_addr()?;
     let pool = crate::pool::spawn(state.clone(), shutdown.clone());
+    let scheduler = opts
+        .config
+        .scheduler
+        .then(|| crate::scheduler::spawn(state.clone(), opts.clock.clone(), shutdown.clone()));
     state.ready.store(true, Ordering::Release);
     eprintln!("Ferry is serving on http://{addr}");
     eprintln!("  API document: http://{addr}/api/openapi.json");
@@ -103,7 +109,7 @@ pub async fn serve(opts: ServeOptions, shutdown: CancellationToken) -> anyhow::R
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { stop.cancelled().await })
         .await?;
-    for handle in pool {
+    for handle in pool.into_iter().chain(scheduler) {
         let _ = handle.await;
     }
     state.store.close().await;

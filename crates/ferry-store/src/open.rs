@@ -282,6 +282,11 @@ fn migrations() -> Vec<Migration> {
             "control plane",
             include_str!("../migrations/0002_control.sql"),
         ),
+        migration(
+            3,
+            "scheduler state",
+            include_str!("../migrations/0003_schedule.sql"),
+        ),
     ]
 }
 

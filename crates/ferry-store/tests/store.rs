@@ -78,8 +78,8 @@ async fn migrations_are_idempotent(backend: Backend) {
         db.raw_text("SELECT CAST(COUNT(*) AS TEXT) FROM _sqlx_migrations")
             .await
             .as_deref(),
-        Some("2"),
-        "both migrations applied once"
+        Some("3"),
+        "every migration applied once"
     );
     third.close().await;
 }
@@ -110,8 +110,8 @@ async fn concurrent_opens_of_a_new_store(backend: Backend) {
         db.raw_text("SELECT CAST(COUNT(*) AS TEXT) FROM _sqlx_migrations")
             .await
             .as_deref(),
-        Some("2"),
-        "both migrations applied once"
+        Some("3"),
+        "every migration applied once"
     );
     for store in &stores {
         store.close().await;

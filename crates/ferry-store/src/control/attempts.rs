@@ -35,6 +35,9 @@ pub struct AttemptOutcome {
     pub error_message: Option<String>,
     /// Where dirty rows went.
     pub dirty_location: Option<String>,
+    /// For a failed attempt with retries left: when the instance may run
+    /// again (it goes back to the queue instead of failing).
+    pub retry_at: Option<String>,
 }
 
 /// One captured log line of an attempt.
@@ -125,6 +128,7 @@ impl Store {
             AttemptState::Succeeded => InstanceState::Succeeded,
             AttemptState::Cancelled => InstanceState::Cancelled,
             AttemptState::Lost => InstanceState::Queued,
+            AttemptState::Failed if o.retry_at.is_some() => InstanceState::Queued,
             AttemptState::Failed | AttemptState::Running => InstanceState::Failed,
         };
         let at = now();
@@ -152,12 +156,13 @@ impl Store {
         .await
         .map_err(|e| self.db("recording an attempt's result", e))?;
         let r = sqlx::query(
-            "UPDATE ferry_instances SET state = $1, finished_at = $2, lease_owner = NULL, \
-             lease_expires_at = NULL, cancel_requested = 0, revision = revision + 1 \
-             WHERE id = $3 AND lease_owner = $4 AND state = 'running'",
+            "UPDATE ferry_instances SET state = $1, finished_at = $2, not_before = $3, \
+             lease_owner = NULL, lease_expires_at = NULL, cancel_requested = 0, \
+             revision = revision + 1 WHERE id = $4 AND lease_owner = $5 AND state = 'running'",
         )
         .bind(instance_state.as_str())
         .bind(finished_at)
+        .bind(o.retry_at.clone())
         .bind(instance_id)
         .bind(runner)
         .execute(&mut *tx)

@@ -27,7 +27,8 @@ use crate::{Backend, Store, now};
 
 const COLUMNS: &str = "SELECT id, task_id, version, logical_time, window_start, window_end, state, \
                        trigger, run_key, attempts, lease_owner, lease_expires_at, cancel_requested, \
-                       created_by, queued_at, started_at, finished_at, revision FROM ferry_instances ";
+                       created_by, queued_at, started_at, finished_at, revision, not_before \
+                       FROM ferry_instances ";
 
 /// An instance to create.
 #[derive(Debug, Clone)]
@@ -98,6 +99,7 @@ pub(crate) fn instance(row: &AnyRow) -> Result<Instance> {
         started_at: row.opt_text("started_at")?,
         finished_at: row.opt_text("finished_at")?,
         revision: row.int("revision")?,
+        not_before: row.opt_text("not_before")?,
     })
 }
 
@@ -221,7 +223,8 @@ impl Store {
     pub async fn rerun_instance(&self, id: &str, version: i64) -> Result<Instance> {
         let r = sqlx::query(
             "UPDATE ferry_instances SET state = 'queued', queued_at = $1, cancel_requested = 0, \
-             started_at = NULL, finished_at = NULL, version = $2, revision = revision + 1 \
+             started_at = NULL, finished_at = NULL, not_before = NULL, version = $2, \
+             revision = revision + 1 \
              WHERE id = $3 AND state IN ('succeeded', 'failed', 'cancelled')",
         )
         .bind(now())
@@ -298,11 +301,13 @@ impl Store {
             };
             let sql = format!(
                 "SELECT i.id, i.task_id FROM ferry_instances i JOIN ferry_tasks t ON t.id = i.task_id \
-                 WHERE (i.state = 'queued' OR (i.state = 'running' AND i.lease_expires_at < $1)) \
+                 WHERE ((i.state = 'queued' AND (i.not_before IS NULL OR i.not_before <= $1)) \
+                 OR (i.state = 'running' AND i.lease_expires_at < $2)) \
                  AND t.state IN ('approved', 'active'){skipped} \
                  ORDER BY i.queued_at, i.logical_time LIMIT 1{lock}"
             );
             let Some(row) = sqlx::query(&sql)
+                .bind(at.as_str())
                 .bind(at.as_str())
                 .fetch_optional(&mut *tx)
                 .await

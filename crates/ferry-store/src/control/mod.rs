@@ -10,13 +10,17 @@
 mod attempts;
 mod connections;
 mod instances;
+mod leader;
 mod records;
+mod schedule;
 mod tasks;
 mod users;
 
 pub use attempts::{AttemptOutcome, LogLine};
 pub use instances::{Claim, InstanceFilter, NewInstance};
+pub use leader::Leadership;
 pub use records::*;
+pub use schedule::ScheduleState;
 pub use tasks::{NewTask, TaskEdit};
 
 use rand::RngCore;

@@ -320,6 +320,8 @@ pub struct Instance {
     pub finished_at: Option<String>,
     /// Optimistic-concurrency revision.
     pub revision: i64,
+    /// A retry waits until then (its back-off).
+    pub not_before: Option<String>,
 }
 
 /// One try of an instance.

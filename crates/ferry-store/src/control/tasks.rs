@@ -48,7 +48,7 @@ pub struct TaskEdit {
     pub author: String,
 }
 
-fn task(row: &AnyRow) -> Result<TaskRecord> {
+pub(crate) fn task(row: &AnyRow) -> Result<TaskRecord> {
     Ok(TaskRecord {
         id: row.text("id")?,
         name: row.text("name")?,
@@ -63,7 +63,7 @@ fn task(row: &AnyRow) -> Result<TaskRecord> {
     })
 }
 
-fn version(row: &AnyRow) -> Result<TaskVersion> {
+pub(crate) fn version(row: &AnyRow) -> Result<TaskVersion> {
     Ok(TaskVersion {
         task_id: row.text("task_id")?,
         version: row.int("version")?,
