@@ -189,12 +189,16 @@ async fn lifecycle(kind: &str) {
     let a = s
         .ok(
             "POST",
-            &format!("{path}/instances"),
+            &format!("{path}/instances?wait_seconds=60"),
             &olga,
             Some(json!({"logical_time": lt2, "run_key": "k1"})),
             201,
         )
         .await;
+    assert_eq!(
+        a["state"], "succeeded",
+        "wait_seconds returns once the instance ended: {a}"
+    );
     let b = s
         .ok(
             "POST",

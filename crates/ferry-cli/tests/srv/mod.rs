@@ -87,6 +87,11 @@ pub struct Options<'a> {
 
 impl Server {
     pub fn start(o: Options<'_>) -> Server {
+        Server::start_with(o, &[])
+    }
+
+    /// Starts a server with extra arguments.
+    pub fn start_with(o: Options<'_>, extra: &[&str]) -> Server {
         std::fs::create_dir_all(&o.dir).unwrap();
         let data = o.dir.join("data");
         let key = o.dir.join("keys/secret.key");
@@ -100,6 +105,7 @@ impl Server {
             .args(["--node-id", o.node])
             .args(["--lease-secs", &o.lease_secs.to_string()])
             .args(["--runners", &o.runners.to_string()])
+            .args(extra)
             .env("FERRY_ADMIN_TOKEN", ADMIN)
             .env("FERRY_LOG", "info,sqlx=warn")
             .env_remove("FERRY_SECRET_KEY")

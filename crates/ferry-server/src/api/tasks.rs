@@ -115,6 +115,16 @@ pub struct StartInput {
     pub run_key: Option<String>,
 }
 
+/// Options of the start call.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct StartQuery {
+    /// Wait up to this many seconds (0–3600) for the instance to end before
+    /// answering (for schedulers that can only make one HTTP call per run:
+    /// the body then shows the final `state`).
+    pub wait_seconds: Option<u64>,
+}
+
 /// A logical-time range to backfill.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -650,7 +660,7 @@ async fn runnable(s: &AppState, t: &TaskRecord) -> ApiResult<(i64, Option<Grid>)
 /// Starts an instance now (or for a given logical time). With a `run_key`
 /// the call is idempotent: external schedulers retry it safely.
 #[utoipa::path(post, path = "/api/v1/tasks/{id}/instances", tag = "tasks", request_body = StartInput,
-    params(("id" = String, Path, description = "Task id or name", example = "sample_orders")),
+    params(("id" = String, Path, description = "Task id or name", example = "sample_orders"), StartQuery),
     responses((status = 201, body = Instance, description = "Created and queued"),
               (status = 200, body = Instance, description = "The instance of an earlier call with the same run_key"),
               (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
@@ -659,8 +669,16 @@ pub async fn start_instance(
     State(s): State<AppState>,
     caller: Operator,
     Path(id): Path<String>,
+    super::extract::Query(q): super::extract::Query<StartQuery>,
     Json(body): Json<StartInput>,
 ) -> ApiResult<(StatusCode, Json<Instance>)> {
+    let wait = q.wait_seconds.unwrap_or(0);
+    if wait > 3600 {
+        return Err(ApiError::invalid(
+            "wait_seconds",
+            "must be between 0 and 3600",
+        ));
+    }
     let t = s.store.task(&id).await?;
     let (version, grid) = runnable(&s, &t).await?;
     let logical_time = match (&body.logical_time, &grid) {
@@ -729,7 +747,19 @@ pub async fn start_instance(
     } else {
         StatusCode::OK
     };
+    let instance = wait_for_end(&s, instance, wait).await?;
     Ok((status, Json(instance)))
+}
+
+/// Polls the instance until it ends or `seconds` pass.
+async fn wait_for_end(s: &AppState, mut instance: Instance, seconds: u64) -> ApiResult<Instance> {
+    use ferry_store::control::InstanceState::{Queued, Running};
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while matches!(instance.state, Queued | Running) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        instance = s.store.instance(&instance.id).await?;
+    }
+    Ok(instance)
 }
 
 /// Creates the missing instances of the schedule's logical times in
