@@ -29,8 +29,8 @@ use ferry_core::schedule::{Overlap, ScheduleSpec};
 use ferry_store::Store;
 use ferry_store::control::{NewInstance, ScheduleState, Trigger};
 
-use crate::grid::Grid;
 use crate::policy::{Misfire, Policy};
+use crate::schedule::Schedule as Grid;
 
 /// How late a due time may be handled and still count as on time.
 pub const GRACE: Duration = Duration::seconds(60);
@@ -122,7 +122,7 @@ async fn tick_task(
     if horizon <= last {
         return Ok(report);
     }
-    let due = grid.times_between(last, horizon, crate::grid::MAX_TIMES * 10)?;
+    let due = grid.times_between(last, horizon, crate::schedule::MAX_TIMES * 10)?;
     let Some(&newest) = due.last() else {
         return Ok(report);
     };

@@ -1,12 +1,14 @@
-//! Schedule math (interval units, calendar months, windows), and — with the
-//! scheduler issue — cron, time zones, the durable built-in trigger loop
-//! and the `ScheduleEngine` plugin trait.
-//!
-//! So far: [`grid`], the logical times of an interval schedule and the
-//! window each one covers, used by backfills and manual runs.
+//! Ferry's scheduling: schedule math ([`schedule`]: interval units on the
+//! calendar of an IANA time zone, cron expressions, windows, delays), the
+//! durable built-in trigger loop ([`builtin`], with its [`policy`]), and
+//! the [`engine`] plugin framework (built-in, Airflow, DolphinScheduler).
+//! [`grid`] keeps the old name [`grid::Grid`].
 #![deny(missing_docs)]
 
 pub mod builtin;
 pub mod engine;
 pub mod grid;
 pub mod policy;
+pub mod schedule;
+
+pub use schedule::{MAX_TIMES, Schedule};

@@ -30,9 +30,14 @@ pub struct Policy {
 impl Policy {
     /// The policies of a validated schedule.
     pub fn of(s: &ValidSchedule) -> Policy {
+        use ferry_core::schedule::Misfire as M;
         Policy {
-            delay: Duration::zero(),
-            misfire: Misfire::RunOnce,
+            delay: s.delay,
+            misfire: match s.spec.misfire {
+                M::Skip => Misfire::Skip,
+                M::RunOnce => Misfire::RunOnce,
+                M::CatchUp => Misfire::CatchUp(s.max_catch_up as usize),
+            },
             overlap: s.spec.overlap,
             builtin: true,
         }

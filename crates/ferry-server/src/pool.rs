@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use ferry_core::pushdown::RunParams;
+use ferry_core::schedule::{ScheduleSpec, ValidSchedule};
 use ferry_core::spec::{DirtySinkSpec, resolve_endpoints};
 use ferry_core::{Error, ErrorKind, TaskSpec, ValidatedTask};
 use ferry_engine::{CancellationToken, RunSummary};
@@ -75,6 +76,8 @@ enum Interrupt {
     LeaseLost,
     /// The server is shutting down.
     Shutdown,
+    /// The schedule's timeout (seconds) passed.
+    Timeout(i64),
 }
 
 async fn run_claim(state: &AppState, claim: Claim, shutdown: &CancellationToken) {
@@ -99,6 +102,8 @@ async fn run_claim(state: &AppState, claim: Claim, shutdown: &CancellationToken)
         shutdown.clone(),
         interrupt.clone(),
     ));
+    let mut schedule: Option<ValidSchedule> = None;
+    let mut timer: Option<JoinHandle<()>> = None;
     let (task_name, result) = async {
         if let Some(lost) = &claim.lost {
             tracing::warn!(lost_attempt = %lost, "took the instance over from a runner whose lease expired");
@@ -113,10 +118,23 @@ async fn run_claim(state: &AppState, claim: Claim, shutdown: &CancellationToken)
         let prepared = prepare(state, &instance).await;
         let name = prepared
             .as_ref()
-            .map(|(t, _)| t.spec.name.clone())
+            .map(|(t, _, _)| t.spec.name.clone())
             .unwrap_or_default();
+        schedule = prepared.as_ref().ok().and_then(|(_, _, s)| s.clone());
+        if let Some(limit) = schedule.as_ref().and_then(|s| s.timeout) {
+            let (cancel, interrupt) = (cancel.clone(), interrupt.clone());
+            timer = Some(tokio::spawn(async move {
+                tokio::time::sleep(limit.to_std().unwrap_or_default()).await;
+                let mut guard = interrupt.lock().unwrap_or_else(|p| p.into_inner());
+                if *guard == Interrupt::None {
+                    *guard = Interrupt::Timeout(limit.num_seconds());
+                }
+                drop(guard);
+                cancel.cancel();
+            }));
+        }
         let result = match prepared {
-            Ok((task, params)) => {
+            Ok((task, params, _)) => {
                 let run_id = ferry_engine::new_run_id(&task.spec.name);
                 if let Err(e) = state.store.set_attempt_run_id(&attempt.id, &run_id).await {
                     tracing::warn!(error = %e, "could not record the run id");
@@ -151,8 +169,21 @@ async fn run_claim(state: &AppState, claim: Claim, shutdown: &CancellationToken)
     .instrument(span)
     .await;
     keeper.abort();
+    if let Some(t) = timer {
+        t.abort();
+    }
     let interrupt = *interrupt.lock().unwrap_or_else(|p| p.into_inner());
-    let outcome = outcome(&result, interrupt);
+    let mut outcome = outcome(&result, interrupt);
+    // Retries with exponential back-off, as the schedule allows.
+    if outcome.state == Some(AttemptState::Failed)
+        && let Some(s) = &schedule
+        && attempt.number <= i64::from(s.spec.max_retries)
+    {
+        let n = u32::try_from(attempt.number).unwrap_or(u32::MAX);
+        let at = chrono::Utc::now() + s.retry_delay(n);
+        tracing::info!(instance = %instance.id, attempt = attempt.number, retry_at = %at.to_rfc3339(), "attempt failed; retrying after its back-off");
+        outcome.retry_at = Some(ferry_store::format_timestamp(at));
+    }
     flush_logs(&state.store, &attempt.id, capture::end(&attempt.id)).await;
     let state_word = outcome.state.unwrap_or(AttemptState::Failed);
     match state
@@ -188,11 +219,19 @@ async fn run_claim(state: &AppState, claim: Claim, shutdown: &CancellationToken)
 async fn prepare(
     state: &AppState,
     instance: &ferry_store::control::Instance,
-) -> ferry_core::Result<(ValidatedTask, RunParams)> {
+) -> ferry_core::Result<(ValidatedTask, RunParams, Option<ValidSchedule>)> {
     let version = state
         .store
         .task_version(&instance.task_id, instance.version)
         .await?;
+    let schedule = match version.schedule.as_deref() {
+        Some(text) => Some(
+            serde_json::from_str::<ScheduleSpec>(text)
+                .map_err(|e| Error::Internal(format!("stored schedule: {e}")))?
+                .validate()?,
+        ),
+        None => None,
+    };
     let mut spec: TaskSpec = serde_json::from_str(&version.spec)
         .map_err(|e| Error::Internal(format!("stored task spec: {e}")))?;
     let lookup = crate::api::tasks::connection_lookup(state, &spec, true).await?;
@@ -214,7 +253,7 @@ async fn prepare(
         window,
     };
     params.validate()?;
-    Ok((task, params))
+    Ok((task, params, schedule))
 }
 
 fn dirty_location(spec: &TaskSpec) -> Option<String> {
@@ -254,15 +293,25 @@ fn outcome(
                     AttemptState::Lost,
                     "the server shut down; the instance is queued again".to_string(),
                 ),
+                (Interrupt::Timeout(secs), ErrorKind::Cancelled) => (
+                    AttemptState::Failed,
+                    format!(
+                        "timed out after {secs} s (the schedule's timeout); the target is as it was"
+                    ),
+                ),
                 (Interrupt::LeaseLost, _) => (
                     AttemptState::Lost,
                     "this runner lost its lease; another runner has the instance".to_string(),
                 ),
                 _ => (AttemptState::Failed, e.to_string()),
             };
+            let kind = match interrupt {
+                Interrupt::Timeout(_) if e.kind() == ErrorKind::Cancelled => "timeout".to_string(),
+                _ => e.kind().to_string(),
+            };
             AttemptOutcome {
                 state: Some(state),
-                error_kind: Some(e.kind().to_string()),
+                error_kind: Some(kind),
                 error_message: Some(message),
                 ..AttemptOutcome::default()
             }
