@@ -40,6 +40,29 @@ pub enum ScheduleUnit {
     Minute,
 }
 
+/// Which scheduler triggers a task's instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EngineKind {
+    /// Ferry's own durable trigger loop.
+    #[default]
+    Builtin,
+    /// Apache Airflow: a DAG per task calls Ferry's trigger endpoint.
+    Airflow,
+    /// Apache DolphinScheduler: a workflow per task calls the endpoint.
+    #[serde(rename = "dolphinscheduler")]
+    DolphinScheduler,
+    /// Nobody: instances are started through the API only.
+    None,
+}
+
+impl EngineKind {
+    /// Whether it is the default, `builtin`.
+    pub fn is_builtin(&self) -> bool {
+        *self == EngineKind::Builtin
+    }
+}
+
 /// What happens when an instance is due while earlier ones still run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -145,6 +168,10 @@ pub struct ScheduleSpec {
     /// With `overlap: parallel`: instances that may run at once (2–64).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_parallel: Option<u32>,
+    /// Which scheduler triggers the instances (`builtin`, `airflow`,
+    /// `dolphinscheduler`, `none`); Ferry computes every window itself.
+    #[serde(default, skip_serializing_if = "EngineKind::is_builtin")]
+    pub engine: EngineKind,
 }
 
 fn one() -> u32 {

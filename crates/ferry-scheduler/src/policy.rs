@@ -39,7 +39,7 @@ impl Policy {
                 M::CatchUp => Misfire::CatchUp(s.max_catch_up as usize),
             },
             overlap: s.spec.overlap,
-            builtin: true,
+            builtin: s.spec.engine == ferry_core::schedule::EngineKind::Builtin,
         }
     }
 

@@ -292,3 +292,36 @@ async fn paused_and_deleted_tasks_get_no_instances() {
     tick(&s, t("2026-01-01T03:00:00Z")).await.unwrap();
     assert_eq!(logical_times(&s, &id).await.len(), 2);
 }
+
+#[tokio::test]
+async fn tasks_of_other_engines_are_left_to_them() {
+    let (s, _) = store().await;
+    let ext = task(
+        &s,
+        "external",
+        serde_json::json!({"unit": "hour", "engine": "airflow"}),
+    )
+    .await;
+    let none = task(
+        &s,
+        "manual",
+        serde_json::json!({"unit": "hour", "engine": "none"}),
+    )
+    .await;
+    let own = task(
+        &s,
+        "own",
+        serde_json::json!({"unit": "hour", "engine": "builtin"}),
+    )
+    .await;
+    for now in [
+        "2026-01-01T00:30:00Z",
+        "2026-01-01T01:00:00Z",
+        "2026-01-01T02:00:00Z",
+    ] {
+        tick(&s, t(now)).await.unwrap();
+    }
+    assert!(logical_times(&s, &ext).await.is_empty());
+    assert!(logical_times(&s, &none).await.is_empty());
+    assert_eq!(logical_times(&s, &own).await.len(), 2);
+}
