@@ -47,6 +47,7 @@ fn rules() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("list_approvals", ALL),
         ("get_schedule", ALL),
         ("put_schedule", OPERATE),
+        ("preview_schedule", ALL),
         ("submit_task", OPERATE),
         ("approve_task", APPROVE),
         ("reject_task", APPROVE),

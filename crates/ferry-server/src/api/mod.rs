@@ -126,6 +126,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(tasks::list_versions))
         .routes(routes!(tasks::list_approvals))
         .routes(routes!(tasks::get_schedule, tasks::put_schedule))
+        .routes(routes!(tasks::preview_schedule))
         .routes(routes!(tasks::submit_task))
         .routes(routes!(tasks::approve_task))
         .routes(routes!(tasks::reject_task))

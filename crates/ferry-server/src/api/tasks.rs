@@ -907,3 +907,70 @@ pub async fn put_schedule(
     tracing::info!(by = %caller.user.name, task = %t.name, version = t.latest_version, "schedule changed");
     Ok(Json(task_view(&s, t).await?))
 }
+
+/// A schedule to preview.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewInput {
+    /// The schedule.
+    #[schema(schema_with = schedule_ref)]
+    pub schedule: serde_json::Value,
+    /// Logical times after this instant (RFC 3339); default now.
+    #[serde(default)]
+    pub after: Option<String>,
+    /// How many (1–100, default 5).
+    #[serde(default)]
+    pub count: Option<u32>,
+}
+
+/// One upcoming run.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PreviewTime {
+    /// The logical time.
+    pub logical_time: String,
+    /// When it fires (logical time + delay).
+    pub due_time: String,
+    /// Its window start, inclusive.
+    pub window_start: String,
+    /// Its window end, exclusive (= the logical time).
+    pub window_end: String,
+}
+
+/// The next logical times of a schedule, with windows and due times, to
+/// check a schedule before saving it. Errors name the field (`schedule.cron`,
+/// `schedule.time_zone`, …).
+#[utoipa::path(post, path = "/api/v1/schedules/preview", tag = "tasks", request_body = PreviewInput,
+    responses((status = 200, body = Vec<PreviewTime>), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 422, body = Problem)))]
+pub async fn preview_schedule(
+    _caller: Reader,
+    Json(body): Json<PreviewInput>,
+) -> ApiResult<Json<Vec<PreviewTime>>> {
+    let spec: ScheduleSpec = parse_json("schedule", &body.schedule)?;
+    let valid = spec.validate()?;
+    let count = body.count.unwrap_or(5);
+    if !(1..=100).contains(&count) {
+        return Err(ApiError::invalid("count", "must be between 1 and 100"));
+    }
+    let mut t = match &body.after {
+        Some(a) => instant("after", a)?,
+        None => Utc::now(),
+    };
+    let grid = Grid::new(&valid);
+    let fmt = ferry_store::format_timestamp;
+    let mut out = Vec::new();
+    while out.len() < count as usize {
+        let Some(next) = grid.next_after(t) else {
+            break;
+        };
+        let (start, end) = grid.window(next)?;
+        out.push(PreviewTime {
+            logical_time: fmt(next),
+            due_time: fmt(grid.due_time(next)),
+            window_start: fmt(start),
+            window_end: fmt(end),
+        });
+        t = next;
+    }
+    Ok(Json(out))
+}
