@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 pub mod builtin;
+pub mod dolphin;
 pub mod engine;
 pub mod grid;
 pub mod policy;
