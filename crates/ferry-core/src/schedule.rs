@@ -97,7 +97,10 @@ pub enum Misfire {
 pub struct ScheduleSpec {
     /// The calendar unit of an interval schedule (`year`, `month`, `week`,
     /// `day`, `hour`, `minute`). Give either `unit` (with `interval`) or
-    /// `cron`, not both.
+    /// `cron`, not both. `day` and longer keep the local time of day across
+    /// DST changes (a time in the spring-forward gap moves forward by the
+    /// gap; one that happens twice runs at the first); `hour` and `minute`
+    /// are fixed steps of real time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unit: Option<ScheduleUnit>,
     /// How many units between runs; at least 1 (default 1). Only with `unit`.
@@ -126,6 +129,13 @@ pub struct ScheduleSpec {
     ///
     /// Example: `30 2 * * *` (02:30 every day), `0 0 L * *` (midnight of
     /// each month's last day), `0 9 * * 1#1` (09:00 on each first Monday).
+    ///
+    /// Across DST changes, a single time of day (one value each in second,
+    /// minute and hour, like `30 2 * * *`) that falls in the spring-forward
+    /// gap runs at the first instant after the gap (03:00), and once, at the
+    /// first occurrence, when it happens twice; times from wildcards, steps,
+    /// ranges or lists (`0 * * * *`, `0,30 2 * * *`) that fall in the gap are
+    /// skipped, and run twice when they happen twice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cron: Option<String>,
     /// IANA time zone of the calendar and of `cron` (`Europe/Berlin`,

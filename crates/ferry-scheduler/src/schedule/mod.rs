@@ -59,7 +59,8 @@
 //!   minute or hour, like `0 * * * *` or `*/15 * * * *`:
 //!   - wall-clock times in the gap do not exist and are skipped (`0 * * * *`
 //!     has no 02:00 in Berlin on 2026-03-29; its runs stay one real hour
-//!     apart);
+//!     apart). A list within the gap's hour, like `0,30 2 * * *`, therefore
+//!     does not run at all that day;
 //!   - wall-clock times that happen twice fire twice, once in each offset
 //!     (`0 * * * *` fires at 02:00 CEST and 02:00 CET in Berlin on
 //!     2026-10-25).

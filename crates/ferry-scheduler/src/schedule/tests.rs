@@ -593,6 +593,31 @@ fn cron_0230_across_dst() {
 }
 
 #[test]
+fn cron_lists_in_the_gap_are_skipped_and_run_twice_in_the_overlap() {
+    let s = in_zone(BERLIN, r#""cron":"0,30 2 * * *""#);
+    assert_eq!(
+        times(&s, "2026-03-28T00:00:00Z", "2026-03-30T23:00:00Z"),
+        [
+            "2026-03-28T01:00:00Z", // 02:00 CET
+            "2026-03-28T01:30:00Z", // 02:30 CET
+            // 2026-03-29: 02:00–02:59 do not exist.
+            "2026-03-30T00:00:00Z", // 02:00 CEST
+            "2026-03-30T00:30:00Z", // 02:30 CEST
+        ]
+    );
+    assert_eq!(
+        times(&s, "2026-10-24T23:00:00Z", "2026-10-25T23:00:00Z"),
+        [
+            "2026-10-25T00:00:00Z", // 02:00 CEST
+            "2026-10-25T00:30:00Z", // 02:30 CEST
+            "2026-10-25T01:00:00Z", // 02:00 CET
+            "2026-10-25T01:30:00Z", // 02:30 CET
+        ]
+    );
+    consistent(&s, "2026-10-20T00:00:00Z", "2026-10-30T00:00:00Z");
+}
+
+#[test]
 fn hourly_across_dst() {
     for (tz, cadence) in [
         (BERLIN, r#""unit":"hour""#),
