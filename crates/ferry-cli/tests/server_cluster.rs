@@ -11,46 +11,6 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use srv::*;
 
-async fn setup_task(
-    s: &Server,
-    name: &str,
-    source: &str,
-    target: &str,
-    schedule: serde_json::Value,
-) {
-    let approver = s.user(&format!("ap_{name}"), "approver").await;
-    let spec = json!({
-        "name": name,
-        "source": {"type": "postgres", "connection": "pg", "table": source},
-        "sink": {"type": "postgres", "connection": "pg", "table": target},
-        "mode": "full_overwrite"
-    });
-    s.ok(
-        "POST",
-        "/api/v1/tasks",
-        ADMIN,
-        Some(json!({"spec": spec, "schedule": schedule})),
-        201,
-    )
-    .await;
-    s.ok(
-        "POST",
-        &format!("/api/v1/tasks/{name}/submit"),
-        ADMIN,
-        Some(json!({})),
-        200,
-    )
-    .await;
-    s.ok(
-        "POST",
-        &format!("/api/v1/tasks/{name}/approve"),
-        &approver,
-        Some(json!({})),
-        200,
-    )
-    .await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_share_the_work_and_take_over_a_killed_run() {
     let backend = Backend::fresh("postgres").await;
@@ -85,7 +45,7 @@ async fn two_servers_share_the_work_and_take_over_a_killed_run() {
     ))
     .await;
     let target = unique("cl_dst");
-    setup_task(
+    approved_pg_task(
         &a,
         "many",
         &source,
@@ -131,7 +91,7 @@ async fn two_servers_share_the_work_and_take_over_a_killed_run() {
         "CREATE TABLE {slow_target} (id bigint, v text); INSERT INTO {slow_target} VALUES (0, 'old')"
     ))
     .await;
-    setup_task(&a, "slow", &view, &slow_target, json!({"unit": "hour"})).await;
+    approved_pg_task(&a, "slow", &view, &slow_target, json!({"unit": "hour"})).await;
     let i = a
         .ok(
             "POST",

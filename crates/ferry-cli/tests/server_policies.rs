@@ -10,45 +10,6 @@ use chrono::DateTime;
 use serde_json::json;
 use srv::*;
 
-async fn approved_task(
-    s: &Server,
-    name: &str,
-    source: &str,
-    target: &str,
-    schedule: serde_json::Value,
-) {
-    let approver = s.user(&format!("ap_{name}"), "approver").await;
-    let spec = json!({
-        "name": name,
-        "source": {"type": "postgres", "connection": "pg", "table": source},
-        "sink": {"type": "postgres", "connection": "pg", "table": target}
-    });
-    s.ok(
-        "POST",
-        "/api/v1/tasks",
-        ADMIN,
-        Some(json!({"spec": spec, "schedule": schedule})),
-        201,
-    )
-    .await;
-    s.ok(
-        "POST",
-        &format!("/api/v1/tasks/{name}/submit"),
-        ADMIN,
-        Some(json!({})),
-        200,
-    )
-    .await;
-    s.ok(
-        "POST",
-        &format!("/api/v1/tasks/{name}/approve"),
-        &approver,
-        Some(json!({})),
-        200,
-    )
-    .await;
-}
-
 fn at(v: &serde_json::Value) -> DateTime<chrono::Utc> {
     v.as_str().unwrap().parse().unwrap()
 }
@@ -65,7 +26,7 @@ async fn failed_attempts_are_retried_with_backoff_then_the_instance_fails() {
     )
     .await;
     let missing = unique("no_such_table");
-    approved_task(
+    approved_pg_task(
         &s,
         "flaky",
         &missing,
@@ -120,7 +81,7 @@ async fn a_run_over_its_timeout_fails_and_leaves_the_target_unchanged() {
         "CREATE TABLE {target} (id bigint, v text); INSERT INTO {target} VALUES (1, 'kept')"
     ))
     .await;
-    approved_task(
+    approved_pg_task(
         &s,
         "slowpoke",
         &view,

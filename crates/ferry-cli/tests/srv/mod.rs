@@ -279,3 +279,38 @@ pub async fn make_slow_source(view: &str, rows: u32) {
     ))
     .await;
 }
+
+/// Creates a PostgreSQL → PostgreSQL task over the connection `pg`, submits
+/// it as the admin and has a new approver approve it.
+pub async fn approved_pg_task(s: &Server, name: &str, source: &str, target: &str, schedule: Value) {
+    let approver = s.user(&format!("ap_{name}"), "approver").await;
+    let spec = json!({
+        "name": name,
+        "source": {"type": "postgres", "connection": "pg", "table": source},
+        "sink": {"type": "postgres", "connection": "pg", "table": target}
+    });
+    s.ok(
+        "POST",
+        "/api/v1/tasks",
+        ADMIN,
+        Some(json!({"spec": spec, "schedule": schedule})),
+        201,
+    )
+    .await;
+    s.ok(
+        "POST",
+        &format!("/api/v1/tasks/{name}/submit"),
+        ADMIN,
+        Some(json!({})),
+        200,
+    )
+    .await;
+    s.ok(
+        "POST",
+        &format!("/api/v1/tasks/{name}/approve"),
+        &approver,
+        Some(json!({})),
+        200,
+    )
+    .await;
+}
