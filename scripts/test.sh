@@ -16,6 +16,21 @@ done
 mariadb -h 127.0.0.1 -u root -e "DROP DATABASE IF EXISTS $DB; CREATE DATABASE $DB CHARACTER SET utf8mb4"
 export FERRY_TEST_PG_URL="postgresql://postgres@127.0.0.1:5432/$DB"
 export FERRY_TEST_MYSQL_URL="mysql://root@127.0.0.1:3306/$DB"
+# A real Apache Airflow 3 (PyPI) for the Airflow engine's end-to-end test:
+# installed and started while the tests build, stopped when this script ends.
+mkdir -p "$HOME/.cache/ferry"
+AIRFLOW_LOG="$HOME/.cache/ferry/airflow-start.log"
+bash scripts/airflow.sh start >"$AIRFLOW_LOG" 2>&1 &
+airflow_pid=$!
+trap 'bash scripts/airflow.sh stop >/dev/null 2>&1 || true' EXIT
+cargo test --workspace --all-targets --no-run "$@"
+if ! wait "$airflow_pid"; then
+  echo "Airflow did not start:" >&2
+  cat "$AIRFLOW_LOG" >&2
+  exit 1
+fi
+cat "$AIRFLOW_LOG" >&2
+while IFS= read -r line; do export "$line"; done < <(bash scripts/airflow.sh env)
 cargo test --workspace --all-targets --no-fail-fast "$@"
 # The API under generated input: schemathesis from PyPI, 0 server errors.
 bash scripts/api_fuzz.sh

@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
+use ferry_scheduler::airflow::{AirflowConfig, DEFAULT_TOKEN_VARIABLE};
+use ferry_scheduler::dolphin::DolphinConfig;
 use ferry_server::config::ServerConfig;
+use ferry_server::engines::EngineSettings;
 use ferry_server::server::{ServeOptions, serve};
 
 /// `ferry server`.
@@ -82,12 +85,123 @@ struct ServeArgs {
     /// instant).
     #[arg(long, hide = true, global = true)]
     clock_file: Option<PathBuf>,
+    /// Apache Airflow 3 base URL (its API is under /api/v2): tasks whose
+    /// schedule says `engine: airflow` become DAGs there.
+    #[arg(
+        long,
+        env = "FERRY_AIRFLOW_URL",
+        global = true,
+        help_heading = "Schedule engines"
+    )]
+    airflow_url: Option<String>,
+    /// The Airflow user Ferry logs in as (may edit DAGs and variables).
+    #[arg(
+        long,
+        env = "FERRY_AIRFLOW_USER",
+        default_value = "admin",
+        global = true,
+        help_heading = "Schedule engines"
+    )]
+    airflow_user: String,
+    /// Its password (prefer the environment variable to the command line).
+    #[arg(
+        long,
+        env = "FERRY_AIRFLOW_PASSWORD",
+        hide_env_values = true,
+        global = true,
+        help_heading = "Schedule engines"
+    )]
+    airflow_password: Option<String>,
+    /// Airflow's dags folder, shared with this server: Ferry writes one
+    /// `ferry_<task>.py` per task there.
+    #[arg(
+        long,
+        env = "FERRY_AIRFLOW_DAGS",
+        global = true,
+        help_heading = "Schedule engines"
+    )]
+    airflow_dags: Option<PathBuf>,
+    /// DolphinScheduler 3 API URL: tasks with `engine: dolphinscheduler`
+    /// become workflows there.
+    #[arg(
+        long,
+        env = "FERRY_DOLPHIN_URL",
+        global = true,
+        help_heading = "Schedule engines"
+    )]
+    dolphin_url: Option<String>,
+    /// A DolphinScheduler access token (prefer the environment variable).
+    #[arg(
+        long,
+        env = "FERRY_DOLPHIN_TOKEN",
+        hide_env_values = true,
+        global = true,
+        help_heading = "Schedule engines"
+    )]
+    dolphin_token: Option<String>,
+    /// The DolphinScheduler project holding Ferry's workflows.
+    #[arg(
+        long,
+        env = "FERRY_DOLPHIN_PROJECT",
+        default_value = "ferry",
+        global = true,
+        help_heading = "Schedule engines"
+    )]
+    dolphin_project: String,
+    /// Ferry's URL as the engines' workers reach it (default: http:// and
+    /// the listen address).
+    #[arg(
+        long,
+        env = "FERRY_ENGINE_FERRY_URL",
+        global = true,
+        help_heading = "Schedule engines"
+    )]
+    engine_ferry_url: Option<String>,
     /// Log format on stderr.
     #[arg(long, env = "FERRY_LOG_FORMAT", default_value = "json", value_parser = ["json", "text"], global = true)]
     log_format: String,
 }
 
 impl ServeArgs {
+    fn engines(&self) -> anyhow::Result<EngineSettings> {
+        // Empty: the server's own address, once it listens.
+        let ferry_url = self.engine_ferry_url.clone().unwrap_or_default();
+        let airflow = match &self.airflow_url {
+            None => None,
+            Some(url) => {
+                let (Some(password), Some(dags)) = (&self.airflow_password, &self.airflow_dags)
+                else {
+                    anyhow::bail!(
+                        "--airflow-url needs --airflow-dags (Airflow's dags folder) and the \
+                         Airflow password in FERRY_AIRFLOW_PASSWORD"
+                    );
+                };
+                Some(AirflowConfig {
+                    api_url: url.clone(),
+                    user: self.airflow_user.clone(),
+                    password: password.clone(),
+                    dags_folder: dags.clone(),
+                    ferry_url: ferry_url.clone(),
+                    ferry_token_variable: DEFAULT_TOKEN_VARIABLE.to_string(),
+                })
+            }
+        };
+        let dolphin = match &self.dolphin_url {
+            None => None,
+            Some(url) => {
+                let Some(token) = &self.dolphin_token else {
+                    anyhow::bail!(
+                        "--dolphin-url needs a DolphinScheduler token in FERRY_DOLPHIN_TOKEN"
+                    );
+                };
+                let mut c = DolphinConfig::new(url.clone(), token.clone(), ferry_url.clone(), "");
+                c.project.clone_from(&self.dolphin_project);
+                Some(c)
+            }
+        };
+        Ok(EngineSettings { airflow, dolphin })
+    }
+
     fn store(&self) -> String {
         self.store
             .clone()
@@ -189,6 +303,7 @@ pub fn main(args: ServerArgs) -> ExitCode {
                     store: args.opts.store(),
                     key_file: args.opts.key_file(),
                     sample: args.opts.sample,
+                    engines: args.opts.engines()?,
                     clock: match &args.opts.clock_file {
                         Some(p) => std::sync::Arc::new(ferry_core::clock::FileClock(p.clone())),
                         None => std::sync::Arc::new(ferry_core::clock::SystemClock),

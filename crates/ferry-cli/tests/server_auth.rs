@@ -46,6 +46,7 @@ fn rules() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("list_versions", ALL),
         ("list_approvals", ALL),
         ("get_schedule", ALL),
+        ("get_engine", ALL),
         ("put_schedule", OPERATE),
         ("preview_schedule", ALL),
         ("submit_task", OPERATE),

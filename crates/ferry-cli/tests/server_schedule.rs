@@ -71,6 +71,20 @@ async fn preview_and_invalid_schedules() {
         assert_eq!(status, 422, "{schedule}: {p}");
         assert_eq!(p["field"], field, "{schedule}: {p}");
     }
+    // An engine this server was not started with: refused at create.
+    for engine in ["airflow", "dolphinscheduler"] {
+        let (status, p) = s
+            .post(
+                "/api/v1/tasks",
+                ADMIN,
+                json!({"spec": spec, "schedule": {"unit": "hour", "engine": engine}}),
+            )
+            .await;
+        assert_eq!(status, 422, "{engine}: {p}");
+        assert_eq!(p["field"], "schedule.engine", "{engine}: {p}");
+        let detail = p["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains("--"), "names the flag to set: {p}");
+    }
     let (status, _) = s.get("/api/v1/tasks/sched_bad", ADMIN).await;
     assert_eq!(status, 404, "nothing was created");
 }

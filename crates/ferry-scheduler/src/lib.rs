@@ -5,6 +5,7 @@
 //! [`grid`] keeps the old name [`grid::Grid`].
 #![deny(missing_docs)]
 
+pub mod airflow;
 pub mod builtin;
 pub mod dolphin;
 pub mod engine;

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod capture;
 pub mod client;
 pub mod config;
+pub mod engines;
 pub mod metrics;
 pub mod pool;
 pub mod runner;

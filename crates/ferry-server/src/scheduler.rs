@@ -1,5 +1,6 @@
 //! The built-in scheduler's place in a server: one elected leader per
-//! cluster ticks ([`ferry_scheduler::builtin::tick`]) every `tick_ms`.
+//! cluster ticks ([`ferry_scheduler::builtin::tick`]) every `tick_ms`, and
+//! runs the external engines' sync loop ([`crate::engines::sync`]).
 //!
 //! On PostgreSQL the leader holds a session advisory lock on a dedicated
 //! connection; if that connection drops (the node died or was cut off), the
@@ -36,6 +37,11 @@ pub fn spawn(
             };
             if let Some(mut lead) = leader {
                 tracing::info!(node = %state.config.node_id, "scheduler: this node leads");
+                let engines_stop = shutdown.child_token();
+                let engines = state
+                    .engines
+                    .any()
+                    .then(|| crate::engines::sync::spawn(state.clone(), engines_stop.clone()));
                 while !shutdown.is_cancelled() {
                     if let Err(e) = lead.check().await {
                         tracing::warn!(error = %e, "scheduler: lost leadership");
@@ -57,6 +63,10 @@ pub fn spawn(
                         _ = tokio::time::sleep(period) => {}
                         _ = shutdown.cancelled() => {}
                     }
+                }
+                engines_stop.cancel();
+                if let Some(h) = engines {
+                    let _ = h.await;
                 }
                 lead.release().await;
             }

@@ -31,6 +31,8 @@ pub struct ServeOptions {
     pub sample: bool,
     /// Where the scheduler's "now" comes from.
     pub clock: std::sync::Arc<dyn ferry_core::clock::Clock>,
+    /// External schedule engines (Airflow, DolphinScheduler).
+    pub engines: crate::engines::EngineSettings,
 }
 
 /// Opens the store, creating the first admin if there is none: with the
@@ -78,18 +80,22 @@ pub async fn serve(opts: ServeOptions, shutdown: CancellationToken) -> anyhow::R
             "the store has no admin: run `ferry server init` (prints a token) or set {ADMIN_TOKEN_ENV}"
         );
     }
+    let listener = tokio::net::TcpListener::bind(opts.config.listen).await?;
+    let addr = listener.local_addr()?;
+    let mut engines = opts.engines.clone();
+    engines.default_ferry_url(&format!("http://{addr}"));
     let state = AppState::new(Inner {
         store,
         secrets,
         config: opts.config.clone(),
         metrics: crate::metrics::install(),
         ready: Default::default(),
+        engines,
+        engine_wake: Default::default(),
     });
     if opts.sample {
         crate::sample::ensure(&state).await?;
     }
-    let listener = tokio::net::TcpListener::bind(opts.config.listen).await?;
-    let addr = listener.local_addr()?;
     let pool = crate::pool::spawn(state.clone(), shutdown.clone());
     let scheduler = opts
         .config

@@ -287,6 +287,11 @@ fn migrations() -> Vec<Migration> {
             "scheduler state",
             include_str!("../migrations/0003_schedule.sql"),
         ),
+        migration(
+            4,
+            "schedule engine sync",
+            include_str!("../migrations/0004_engine_sync.sql"),
+        ),
     ]
 }
 

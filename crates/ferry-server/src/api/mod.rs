@@ -8,6 +8,7 @@
 //! problem detail ([`error`]).
 
 pub mod connections;
+pub mod engine;
 pub mod error;
 pub mod extract;
 pub mod instances;
@@ -46,6 +47,10 @@ pub struct Inner {
     pub metrics: Option<PrometheusHandle>,
     /// Set once the runner pool is up.
     pub ready: AtomicBool,
+    /// The external schedule engines this server may use.
+    pub engines: crate::engines::EngineSettings,
+    /// Wakes the engine sync loop after a task change.
+    pub engine_wake: tokio::sync::Notify,
 }
 
 impl AppState {
@@ -127,6 +132,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(tasks::list_approvals))
         .routes(routes!(tasks::get_schedule, tasks::put_schedule))
         .routes(routes!(tasks::preview_schedule))
+        .routes(routes!(engine::get_engine))
         .routes(routes!(tasks::submit_task))
         .routes(routes!(tasks::approve_task))
         .routes(routes!(tasks::reject_task))

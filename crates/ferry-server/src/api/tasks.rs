@@ -243,7 +243,7 @@ pub(crate) async fn check(
         .map(|v| parse_json("schedule", v))
         .transpose()?;
     if let Some(sc) = &schedule {
-        sc.validate()?;
+        s.engines.check(&sc.validate()?)?;
     }
     let lookup = connection_lookup(s, &parsed, false).await?;
     let mut resolved = parsed.clone();
@@ -444,6 +444,7 @@ pub async fn delete_task(
         .set_task_state(&t.id, None, TaskState::Deleted)
         .await?;
     tracing::info!(by = %caller.user.name, task = %t.name, "task deleted");
+    s.engine_wake.notify_one();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -541,6 +542,7 @@ async fn decide(
         )
         .await?;
     tracing::info!(by = %caller.user.name, task = %t.name, version = latest.version, decision = %decision, "review decision");
+    s.engine_wake.notify_one();
     task_view(s, t).await
 }
 
@@ -588,6 +590,7 @@ async fn move_to(
     let t = s.store.task(id).await?;
     let t = s.store.set_task_state(&t.id, body.revision, to).await?;
     tracing::info!(by = %caller.user.name, task = %t.name, state = %t.state, "task state changed");
+    s.engine_wake.notify_one();
     task_view(s, t).await
 }
 

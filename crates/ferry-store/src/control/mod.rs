@@ -9,6 +9,7 @@
 
 mod attempts;
 mod connections;
+mod engine_sync;
 mod instances;
 mod leader;
 mod records;
@@ -17,6 +18,7 @@ mod tasks;
 mod users;
 
 pub use attempts::{AttemptOutcome, LogLine};
+pub use engine_sync::EngineSync;
 pub use instances::{Claim, InstanceFilter, NewInstance};
 pub use leader::Leadership;
 pub use records::*;

@@ -1,0 +1,758 @@
+//! Ferry's schedule as an Airflow timetable.
+//!
+//! Every Airflow run of a Ferry DAG sends `data_interval_end` as its logical
+//! time, so the translation's one job is that those ends are exactly the
+//! logical times of Ferry's schedule ([`Grid`]), from the same first one
+//! the built-in engine would run:
+//!
+//! * With a `start_time` the first logical time is `start_time` itself (the
+//!   first one at or after it for cron), so Airflow's `start_date` is the
+//!   start of that time's window. Without one, it is the first logical time
+//!   after the registration (history is left to a backfill).
+//! * `end_time`: `end_date` is the start of the last logical time's window.
+//! * `misfire: catch_up` is `catchup=True` (Airflow has no cap:
+//!   `max_catch_up` is not applied); `skip` and `run_once` are
+//!   `catchup=False`, where Airflow runs the latest missed interval once.
+//!
+//! The timetables:
+//!
+//! * `minute`, `hour` (fixed durations in Ferry too), and `day`/`week` in a
+//!   zone without daylight-saving changes: `DeltaDataIntervalTimetable`.
+//! * `day`/`week` × 1 in a zone with DST changes: a cron at the local time of
+//!   day (and weekday), in the zone, so local midnight stays local midnight.
+//!   Several days or weeks there cannot be expressed and are refused,
+//!   naming `schedule.time_zone`.
+//! * `month` / `year`: cron expressions anchored at the grid's local anchor,
+//!   in croniter's syntax (seconds 6th, year 7th). One expression when the
+//!   months repeat every year and the day is the same in each (the 31st is
+//!   `L`, the last day, as Ferry clamps it): `CronDataIntervalTimetable`.
+//!   Otherwise (every 5 months, every 2 years, the 30th with February's last
+//!   day) one expression per day-of-month and year of the cycle, as a
+//!   `MultipleCronTriggerTimetable` whose runs are the logical times
+//!   themselves. croniter's years end at 2099.
+//! * `cron`: `CronDataIntervalTimetable` with the seconds field moved last;
+//!   `W` and `+` (croniter has neither) are refused naming `schedule.cron`.
+//! * no logical time left to run: `schedule=None`.
+//!
+//! (Airflow 3.3.2's `EventsTimetable` cannot be used: DAGs with it fail to
+//! serialize, `KeyError: '_summary'`.)
+
+use std::collections::BTreeMap;
+
+use chrono::{
+    DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Offset, SecondsFormat, Timelike, Utc,
+};
+use chrono_tz::Tz;
+use ferry_core::schedule::{Cadence, Misfire, ScheduleUnit, ValidSchedule};
+use ferry_core::{Error, Result};
+
+use crate::grid::Grid;
+
+/// An Airflow timetable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Timetable {
+    /// `DeltaDataIntervalTimetable(timedelta(seconds=…))`.
+    Delta {
+        /// The period in seconds.
+        seconds: i64,
+    },
+    /// `CronDataIntervalTimetable(expression, timezone=…)`; the expression in
+    /// Airflow's (croniter's) syntax: 5 fields, a 6th for seconds, a 7th for
+    /// years.
+    Cron {
+        /// The expression.
+        expression: String,
+        /// IANA time zone the expression is read in.
+        time_zone: String,
+    },
+    /// `MultipleCronTriggerTimetable(*expressions, timezone=…)`: a run at
+    /// each instant any expression fires, its data interval that instant.
+    Crons {
+        /// The expressions (croniter's syntax).
+        expressions: Vec<String>,
+        /// IANA time zone they are read in.
+        time_zone: String,
+    },
+    /// `None`: no scheduled runs.
+    Never,
+}
+
+/// What a DAG's `schedule`, `start_date`, `end_date` and `catchup` are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AirflowSchedule {
+    /// The timetable.
+    pub timetable: Timetable,
+    /// `start_date`: the start of the first data interval (for
+    /// [`Timetable::Crons`]: the first run).
+    pub start_date: DateTime<Utc>,
+    /// `end_date`: no data interval starts after it (for
+    /// [`Timetable::Crons`]: no run after it).
+    pub end_date: Option<DateTime<Utc>>,
+    /// `catchup`: run every interval since `start_date`, not only the latest.
+    pub catchup: bool,
+}
+
+impl AirflowSchedule {
+    /// The Airflow form of a Ferry schedule; `now` is the registration time
+    /// (without `start_time`, the first run is the first logical time after
+    /// it, as with the built-in engine).
+    pub fn translate(s: &ValidSchedule, now: DateTime<Utc>) -> Result<AirflowSchedule> {
+        let grid = Grid::new(s);
+        let first = match s.start {
+            Some(start) => grid.next_after(start - Duration::nanoseconds(1)),
+            None => grid.next_after(now),
+        };
+        let last = match s.end {
+            Some(e) => grid.at_or_before(e),
+            None => None,
+        };
+        let never = AirflowSchedule {
+            timetable: Timetable::Never,
+            start_date: s.start.unwrap_or(now),
+            end_date: None,
+            catchup: false,
+        };
+        let Some(first) = first else {
+            return Ok(never);
+        };
+        if s.end.is_some() && last.is_none_or(|l| l < first) {
+            return Ok(never);
+        }
+        if !first.nanosecond().is_multiple_of(1_000) {
+            return Err(Error::invalid(
+                "schedule.start_time",
+                "Airflow keeps microseconds; give start_time in whole microseconds",
+            ));
+        }
+        let catchup = s.spec.misfire == Misfire::CatchUp;
+        // Data-interval timetables: the first interval is the first logical
+        // time's window, the last one starts where the last window starts.
+        let interval_start = grid.window(first)?.0;
+        let interval_end_date = last.map(|l| grid.window(l).map(|w| w.0)).transpose()?;
+        let intervals = |timetable| AirflowSchedule {
+            timetable,
+            start_date: interval_start,
+            end_date: interval_end_date,
+            catchup,
+        };
+        let time_zone = s.spec.time_zone.clone();
+        let (unit, n) = match &s.cadence {
+            Cadence::Cron(_) => {
+                let expr = s.spec.cron.as_deref().unwrap_or_default();
+                return Ok(intervals(Timetable::Cron {
+                    expression: airflow_cron(expr)?,
+                    time_zone,
+                }));
+            }
+            Cadence::Every { unit, interval } => (*unit, *interval),
+        };
+        let local = first.with_timezone(&s.tz);
+        let seconds = |per: i64| Timetable::Delta {
+            seconds: per * i64::from(n),
+        };
+        let at_local_time = |day_fields: &str| {
+            let mut expression = format!("{} {} {day_fields}", local.minute(), local.hour());
+            if local.second() != 0 {
+                expression.push_str(&format!(" {}", local.second()));
+            }
+            Timetable::Cron {
+                expression,
+                time_zone: time_zone.clone(),
+            }
+        };
+        let months = match unit {
+            ScheduleUnit::Minute => return Ok(intervals(seconds(60))),
+            ScheduleUnit::Hour => return Ok(intervals(seconds(3_600))),
+            ScheduleUnit::Day | ScheduleUnit::Week if fixed_offset(s.tz, first) => {
+                let per = if unit == ScheduleUnit::Day {
+                    86_400
+                } else {
+                    604_800
+                };
+                return Ok(intervals(seconds(per)));
+            }
+            ScheduleUnit::Day if n == 1 => return Ok(intervals(at_local_time("* * *"))),
+            ScheduleUnit::Week if n == 1 => {
+                let dow = local.weekday().num_days_from_sunday();
+                return Ok(intervals(at_local_time(&format!("* * {dow}"))));
+            }
+            ScheduleUnit::Day | ScheduleUnit::Week => {
+                let what = if unit == ScheduleUnit::Day {
+                    "days"
+                } else {
+                    "weeks"
+                };
+                return Err(Error::invalid(
+                    "schedule.time_zone",
+                    format!(
+                        "the Airflow engine cannot follow every {n} {what} in {} across its \
+                         daylight-saving changes (Airflow steps by fixed durations or cron); \
+                         use UTC, interval 1, a cron expression or the builtin engine",
+                        s.spec.time_zone
+                    ),
+                ));
+            }
+            ScheduleUnit::Month => s.spec.interval,
+            ScheduleUnit::Year => s.spec.interval.saturating_mul(12),
+        };
+        // The grid's local anchor: start_time, else local midnight 1970-01-01.
+        let anchor = s.start.map_or_else(
+            || {
+                NaiveDate::from_ymd_opt(1970, 1, 1)
+                    .unwrap_or_default()
+                    .into()
+            },
+            |a| a.with_timezone(&s.tz).naive_local(),
+        );
+        let mut expressions = month_crons(anchor, months)?;
+        if expressions.len() == 1 {
+            return Ok(intervals(Timetable::Cron {
+                expression: expressions.remove(0),
+                time_zone,
+            }));
+        }
+        // Trigger timetable: its runs are the logical times themselves.
+        Ok(AirflowSchedule {
+            timetable: Timetable::Crons {
+                expressions,
+                time_zone,
+            },
+            start_date: first,
+            end_date: last,
+            catchup,
+        })
+    }
+}
+
+/// Ferry's cron (5 fields, or 6 with the **seconds first**, croner's
+/// dialect) in Airflow's croniter syntax (seconds last). What croniter has
+/// no equivalent for is refused, naming `schedule.cron`.
+fn airflow_cron(expr: &str) -> Result<String> {
+    let refuse = |why: &str| {
+        Error::invalid(
+            "schedule.cron",
+            format!("`{expr}`: the Airflow engine (croniter) {why}"),
+        )
+    };
+    if expr.contains('W') || expr.contains('w') {
+        return Err(refuse("has no nearest-weekday `W`"));
+    }
+    if expr.contains('+') {
+        return Err(refuse("cannot AND day-of-month and day-of-week (`+`)"));
+    }
+    let fields: Vec<String> = expr
+        .split_whitespace()
+        .map(|f| {
+            if f == "?" {
+                "*".to_string()
+            } else {
+                f.to_string()
+            }
+        })
+        .collect();
+    match fields.as_slice() {
+        [_, _, _, _, _] => Ok(fields.join(" ")),
+        [sec, rest @ ..] if rest.len() == 5 => Ok(format!("{} {sec}", rest.join(" "))),
+        _ => Err(refuse("takes cron expressions of 5 or 6 fields")),
+    }
+}
+
+/// Whether `tz` keeps one UTC offset for a year from `from` (then days and
+/// weeks are fixed lengths).
+fn fixed_offset(tz: Tz, from: DateTime<Utc>) -> bool {
+    let offset = |t: DateTime<Utc>| t.with_timezone(&tz).offset().fix();
+    let o = offset(from);
+    (1..=13).all(|k| offset(from + Duration::days(30 * k)) == o)
+}
+
+/// The croniter expressions of "every `months` months from `anchor`" on
+/// Ferry's grid (the anchor's day clamped to each month's end): per year of
+/// the cycle (`lcm(months, 12)` months) and per day-of-month field, one.
+fn month_crons(anchor: NaiveDateTime, months: u32) -> Result<Vec<String>> {
+    if anchor.nanosecond() != 0 {
+        return Err(Error::invalid(
+            "schedule.start_time",
+            "monthly and yearly schedules run on Airflow cron, which has whole seconds",
+        ));
+    }
+    let m = i64::from(months.max(1));
+    let cycle_years = m / gcd(m, 12);
+    if cycle_years > 1 && anchor.year() > 2099 {
+        return Err(Error::invalid(
+            "schedule.start_time",
+            "Airflow's cron (croniter) has no years after 2099",
+        ));
+    }
+    let day = anchor.day();
+    let mut out = Vec::new();
+    for j in 0..cycle_years {
+        // The months of year anchor.year() + j that are on the grid, by day field.
+        let fired: Vec<u32> = (1..=12u32)
+            .filter(|&month| {
+                let offset = j * 12 + i64::from(month) - i64::from(anchor.month());
+                offset.rem_euclid(m) == 0
+            })
+            .collect();
+        // Ferry clamps the day to the month's end (chrono add_months): the
+        // last day (`L`) where the day is never shorter, else the day itself
+        // where it always exists; one of the two holds in every month.
+        let all_last = fired.iter().all(|&month| day >= max_days(month));
+        let mut by_day: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+        for month in fired {
+            let field = if all_last || day > min_days(month) {
+                "L".to_string()
+            } else {
+                day.to_string()
+            };
+            by_day.entry(field).or_default().push(month);
+        }
+        for (day_field, fired) in by_day {
+            let month_field = if fired.len() == 12 {
+                "*".to_string()
+            } else {
+                fired
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            let mut e = format!(
+                "{} {} {day_field} {month_field} *",
+                anchor.minute(),
+                anchor.hour()
+            );
+            if cycle_years > 1 {
+                // From the first such year since 1970: croniter fails (and
+                // Airflow with it) when a fire has no earlier one.
+                let first_year =
+                    1970 + (i64::from(anchor.year()) + j - 1970).rem_euclid(cycle_years);
+                e.push_str(&format!(" {} {first_year}/{cycle_years}", anchor.second()));
+            } else if anchor.second() != 0 {
+                e.push_str(&format!(" {}", anchor.second()));
+            }
+            out.push(e);
+        }
+    }
+    Ok(out)
+}
+
+fn gcd(a: i64, b: i64) -> i64 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+fn min_days(month: u32) -> u32 {
+    match month {
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+fn max_days(month: u32) -> u32 {
+    if month == 2 { 29 } else { min_days(month) }
+}
+
+/// An instant as a Python expression (`pendulum` is imported by the DAG).
+pub(crate) fn py_instant(t: DateTime<Utc>) -> String {
+    format!(
+        "pendulum.parse(\"{}\")",
+        t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    )
+}
+
+/// A string as a Python literal (JSON strings are Python strings).
+pub(crate) fn py_str(s: &str) -> String {
+    serde_json::Value::String(s.to_string()).to_string()
+}
+
+impl Timetable {
+    /// The Python expression of the DAG's `schedule`.
+    pub fn to_python(&self) -> String {
+        match self {
+            Timetable::Delta { seconds } => {
+                format!("DeltaDataIntervalTimetable(datetime.timedelta(seconds={seconds}))")
+            }
+            Timetable::Cron {
+                expression,
+                time_zone,
+            } => format!(
+                "CronDataIntervalTimetable({}, timezone={})",
+                py_str(expression),
+                py_str(time_zone)
+            ),
+            Timetable::Crons {
+                expressions,
+                time_zone,
+            } => format!(
+                "MultipleCronTriggerTimetable({}, timezone={})",
+                expressions
+                    .iter()
+                    .map(|e| py_str(e))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                py_str(time_zone)
+            ),
+            Timetable::Never => "None".to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_core::schedule::ScheduleSpec;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .expect("time")
+            .with_timezone(&Utc)
+    }
+
+    fn valid(json: &str) -> ValidSchedule {
+        let spec: ScheduleSpec = serde_json::from_str(json).expect("spec");
+        spec.validate().expect("valid")
+    }
+
+    fn tr(json: &str) -> AirflowSchedule {
+        AirflowSchedule::translate(&valid(json), t("2026-11-25T10:25:00Z")).expect(json)
+    }
+
+    fn cron(expr: &str) -> Timetable {
+        Timetable::Cron {
+            expression: expr.into(),
+            time_zone: "UTC".into(),
+        }
+    }
+
+    fn crons(exprs: &[&str]) -> Timetable {
+        Timetable::Crons {
+            expressions: exprs.iter().map(|e| e.to_string()).collect(),
+            time_zone: "UTC".into(),
+        }
+    }
+
+    /// Whether croniter would fire `expr` (the forms generated here) at `t`
+    /// (years `from/step`: from `from` on, every `step`).
+    fn fires(expr: &str, t: DateTime<Utc>) -> bool {
+        let f: Vec<&str> = expr.split(' ').collect();
+        let num = |s: &str| s.parse::<u32>().expect("number");
+        let last_day = (28..=31)
+            .rev()
+            .find(|&d| t.with_day(d).is_some_and(|x| x.month() == t.month()))
+            .expect("a last day");
+        let day_ok = match f[2] {
+            "L" => t.day() == last_day,
+            d => t.day() == num(d),
+        };
+        let month_ok = f[3] == "*" || f[3].split(',').any(|m| num(m) == t.month());
+        let sec = f.get(5).map_or(0, |s| num(s));
+        let year_ok = f.get(6).is_none_or(|y| {
+            let (from, step) = y.split_once('/').expect("from/step");
+            let (from, step) = (i64::from(num(from)), i64::from(num(step)));
+            let y = i64::from(t.year());
+            y >= from && (y - from) % step == 0
+        });
+        t.minute() == num(f[0])
+            && t.hour() == num(f[1])
+            && t.second() == sec
+            && day_ok
+            && month_ok
+            && year_ok
+    }
+
+    /// The expressions fire exactly on the grid, over `days` days from the anchor.
+    fn same_as_grid(json: &str, exprs: &[String], days: i64) {
+        let v = valid(json);
+        let grid = Grid::new(&v);
+        let a = v.start.expect("a start");
+        let mut fired = Vec::new();
+        for d in 0..days {
+            let x = a + Duration::days(d);
+            if exprs.iter().any(|e| fires(e, x)) {
+                fired.push(x);
+            }
+        }
+        let want = grid
+            .times_between(
+                a - Duration::seconds(1),
+                a + Duration::days(days - 1),
+                10_000,
+            )
+            .expect("grid");
+        assert_eq!(fired, want, "{json}: {exprs:?}");
+        assert!(want.len() > 5, "{json}: too few times to compare");
+    }
+
+    /// Airflow's data interval ends for a delta timetable are Ferry's
+    /// logical times, from the first one on.
+    fn delta_ends_are_the_grid(json: &str) {
+        let v = valid(json);
+        let a = AirflowSchedule::translate(&v, t("2026-11-25T10:25:00Z")).expect(json);
+        let Timetable::Delta { seconds } = a.timetable else {
+            panic!("{json}: {a:?}")
+        };
+        let grid = Grid::new(&v);
+        let ends: Vec<_> = (1..=40)
+            .map(|k| a.start_date + Duration::seconds(seconds * k))
+            .collect();
+        let want = grid
+            .times_between(ends[0] - Duration::seconds(1), ends[39], 100)
+            .expect("grid");
+        assert_eq!(ends, want, "{json}");
+        assert_eq!(grid.window(ends[0]).expect("window").0, a.start_date);
+    }
+
+    #[test]
+    fn fixed_units_are_deltas() {
+        let a = tr(r#"{"unit":"hour","start_time":"2026-11-25T07:00:00Z"}"#);
+        assert_eq!(a.timetable, Timetable::Delta { seconds: 3600 });
+        // The first logical time is start_time; its window starts an hour before.
+        assert_eq!(a.start_date, t("2026-11-25T06:00:00Z"));
+        assert!(!a.catchup, "run_once is Airflow's catchup=False");
+        assert_eq!(a.end_date, None);
+        let a = tr(r#"{"unit":"hour","start_time":"2026-11-25T07:00:00Z","misfire":"catch_up"}"#);
+        assert!(a.catchup);
+        // Without start_time: the first logical time after the registration.
+        let a = tr(r#"{"unit":"minute","interval":15}"#);
+        assert_eq!(a.timetable, Timetable::Delta { seconds: 900 });
+        assert_eq!(a.start_date, t("2026-11-25T10:15:00Z"));
+        assert_eq!(
+            tr(r#"{"unit":"day","interval":2}"#).timetable,
+            Timetable::Delta { seconds: 172_800 }
+        );
+        let a = tr(r#"{"unit":"week","interval":2,"start_time":"2026-01-07T06:30:00Z"}"#);
+        assert_eq!(a.timetable, Timetable::Delta { seconds: 1_209_600 });
+        assert_eq!(a.start_date, t("2025-12-24T06:30:00Z"));
+        // A week without start: Mondays on Ferry's grid.
+        let a = tr(r#"{"unit":"week"}"#);
+        assert_eq!(a.start_date, t("2026-11-23T00:00:00Z"));
+        // A zone without DST, and hours anywhere: fixed steps.
+        assert_eq!(
+            tr(r#"{"unit":"day","interval":3,"time_zone":"Asia/Tokyo"}"#).timetable,
+            Timetable::Delta { seconds: 259_200 }
+        );
+        for json in [
+            r#"{"unit":"hour","start_time":"2026-11-25T07:00:00Z"}"#,
+            r#"{"unit":"minute","interval":15}"#,
+            r#"{"unit":"hour","interval":5,"time_zone":"America/New_York"}"#,
+            r#"{"unit":"week","interval":3}"#,
+            r#"{"unit":"day","interval":3,"time_zone":"Asia/Tokyo"}"#,
+        ] {
+            delta_ends_are_the_grid(json);
+        }
+        let e = AirflowSchedule::translate(
+            &valid(r#"{"unit":"hour","start_time":"2026-11-25T07:00:00.000000001Z"}"#),
+            Utc::now(),
+        )
+        .expect_err("nanoseconds");
+        assert!(e.to_string().contains("schedule.start_time"), "{e}");
+    }
+
+    #[test]
+    fn days_in_a_dst_zone_are_local_crons() {
+        let berlin = |e: &str| Timetable::Cron {
+            expression: e.into(),
+            time_zone: "Europe/Berlin".into(),
+        };
+        let a = tr(
+            r#"{"unit":"day","time_zone":"Europe/Berlin","start_time":"2026-03-28T00:00:00+01:00"}"#,
+        );
+        assert_eq!(a.timetable, berlin("0 0 * * *"));
+        assert_eq!(a.start_date, t("2026-03-26T23:00:00Z"));
+        let a = tr(
+            r#"{"unit":"week","time_zone":"Europe/Berlin","start_time":"2026-03-23T06:30:15+01:00"}"#,
+        );
+        assert_eq!(a.timetable, berlin("30 6 * * 1 15"));
+        let a = tr(
+            r#"{"unit":"month","time_zone":"Europe/Berlin","start_time":"2026-01-15T06:30:00+01:00"}"#,
+        );
+        assert_eq!(a.timetable, berlin("30 6 15 * *"));
+        // Without start_time the local anchor is local midnight 1970-01-01.
+        assert_eq!(
+            tr(r#"{"unit":"month","time_zone":"America/New_York"}"#).timetable,
+            Timetable::Cron {
+                expression: "0 0 1 * *".into(),
+                time_zone: "America/New_York".into()
+            }
+        );
+        let e = AirflowSchedule::translate(
+            &valid(r#"{"unit":"day","interval":2,"time_zone":"Europe/Berlin"}"#),
+            Utc::now(),
+        )
+        .expect_err("every 2 days in Berlin");
+        assert!(e.to_string().contains("schedule.time_zone"), "{e}");
+    }
+
+    #[test]
+    fn end_date_is_the_start_of_the_last_window() {
+        // Logical times 07:00 … 12:00; the last window is [11:00, 12:00).
+        let a = tr(
+            r#"{"unit":"hour","start_time":"2026-11-25T07:00:00Z","end_time":"2026-11-25T12:30:00Z"}"#,
+        );
+        assert_eq!(a.end_date, Some(t("2026-11-25T11:00:00Z")));
+        let a = tr(
+            r#"{"unit":"month","start_time":"2026-01-01T00:00:00Z","end_time":"2026-03-15T00:00:00Z"}"#,
+        );
+        assert_eq!(a.timetable, cron("0 0 1 * *"));
+        assert_eq!(a.start_date, t("2025-12-01T00:00:00Z"));
+        assert_eq!(a.end_date, Some(t("2026-02-01T00:00:00Z")));
+        // No logical time between start and end: never.
+        let a = tr(
+            r#"{"cron":"0 0 1 1 *","start_time":"2026-01-02T00:00:00Z","end_time":"2026-06-01T00:00:00Z"}"#,
+        );
+        assert_eq!(a.timetable, Timetable::Never);
+        assert_eq!(a.timetable.to_python(), "None");
+        // Past the end: never.
+        let a = tr(r#"{"unit":"hour","end_time":"2026-01-01T00:00:00Z"}"#);
+        assert_eq!(a.timetable, Timetable::Never);
+    }
+
+    #[test]
+    fn months_and_years_are_one_cron_when_they_can_be() {
+        let a = tr(r#"{"unit":"month","start_time":"2026-01-15T06:30:00Z"}"#);
+        assert_eq!(a.timetable, cron("30 6 15 * *"));
+        // The first data interval is start_time's window: [Dec 15, Jan 15).
+        assert_eq!(a.start_date, t("2025-12-15T06:30:00Z"));
+        let a = tr(r#"{"unit":"month","interval":3,"start_time":"2026-02-01T00:00:00Z"}"#);
+        assert_eq!(a.timetable, cron("0 0 1 2,5,8,11 *"));
+        assert_eq!(
+            tr(r#"{"unit":"month","interval":6}"#).timetable,
+            cron("0 0 1 1,7 *")
+        );
+        assert_eq!(
+            tr(r#"{"unit":"year","start_time":"2026-03-10T12:00:05Z"}"#).timetable,
+            cron("0 12 10 3 * 5")
+        );
+        // The 31st is every month's last day on Ferry's grid.
+        assert_eq!(
+            tr(r#"{"unit":"month","start_time":"2026-01-31T00:00:00Z"}"#).timetable,
+            cron("0 0 L * *")
+        );
+        // The 30th of July and January is always there.
+        assert_eq!(
+            tr(r#"{"unit":"month","interval":6,"start_time":"2026-01-30T00:00:00Z"}"#).timetable,
+            cron("0 0 30 1,7 *")
+        );
+        // Every 2 years: a year field.
+        assert_eq!(
+            tr(r#"{"unit":"year","interval":2,"start_time":"2026-05-04T03:02:01Z"}"#).timetable,
+            cron("2 3 4 5 * 1 1970/2")
+        );
+        for (json, days) in [
+            (
+                r#"{"unit":"month","start_time":"2026-01-31T00:00:00Z"}"#,
+                800,
+            ),
+            (
+                r#"{"unit":"month","interval":4,"start_time":"2026-03-15T06:00:00Z"}"#,
+                1500,
+            ),
+            (
+                r#"{"unit":"year","interval":2,"start_time":"2026-05-04T03:02:01Z"}"#,
+                5000,
+            ),
+            (
+                r#"{"unit":"year","interval":2,"start_time":"2028-02-29T00:00:00Z"}"#,
+                6000,
+            ),
+            (
+                r#"{"unit":"year","start_time":"2028-02-29T00:00:00Z"}"#,
+                3000,
+            ),
+        ] {
+            let Timetable::Cron { expression, .. } = tr(json).timetable else {
+                panic!("{json}")
+            };
+            same_as_grid(json, &[expression], days);
+        }
+    }
+
+    #[test]
+    fn the_rest_is_several_crons() {
+        let json = r#"{"unit":"month","start_time":"2026-01-30T00:00:00Z","end_time":"2026-06-30T00:00:00Z"}"#;
+        let a = tr(json);
+        assert_eq!(
+            a.timetable,
+            crons(&["0 0 30 1,3,4,5,6,7,8,9,10,11,12 *", "0 0 L 2 *"])
+        );
+        // Trigger runs: from the first logical time (start_time) to the last.
+        assert_eq!(a.start_date, t("2026-01-30T00:00:00Z"));
+        assert_eq!(a.end_date, Some(t("2026-06-30T00:00:00Z")));
+        assert!(!a.catchup);
+        assert_eq!(
+            a.timetable.to_python(),
+            r#"MultipleCronTriggerTimetable("0 0 30 1,3,4,5,6,7,8,9,10,11,12 *", "0 0 L 2 *", timezone="UTC")"#
+        );
+        for (json, days) in [
+            (
+                r#"{"unit":"month","start_time":"2028-01-29T00:00:00Z"}"#,
+                1500,
+            ),
+            (
+                r#"{"unit":"month","interval":5,"start_time":"2026-01-31T10:00:00Z"}"#,
+                3000,
+            ),
+            (
+                r#"{"unit":"month","interval":7,"start_time":"2026-03-01T00:00:00Z"}"#,
+                3000,
+            ),
+        ] {
+            let Timetable::Crons { expressions, .. } = tr(json).timetable else {
+                panic!("{json}: {:?}", tr(json))
+            };
+            same_as_grid(json, &expressions, days);
+        }
+        // Without a start: on the grid from 1970, from the next logical time.
+        let a = tr(r#"{"unit":"month","interval":5}"#);
+        assert!(!a.catchup);
+        let Timetable::Crons { expressions, .. } = a.timetable else {
+            panic!("{a:?}")
+        };
+        assert_eq!(expressions.len(), 5);
+        assert_eq!(expressions[0], "0 0 1 1,6,11 * 0 1970/5");
+        assert_eq!(expressions[1], "0 0 1 4,9 * 0 1971/5");
+    }
+
+    #[test]
+    fn cron_moves_the_seconds_last() {
+        assert_eq!(airflow_cron("*/5 * * * *").expect("5"), "*/5 * * * *");
+        assert_eq!(
+            airflow_cron("30 0 12 * * MON-FRI").expect("6"),
+            "0 12 * * MON-FRI 30"
+        );
+        assert_eq!(airflow_cron("0 0 L * ?").expect("L"), "0 0 L * *");
+        for bad in ["* * *", "0 0 15W * *", "0 0 1 * +MON"] {
+            let e = airflow_cron(bad).expect_err(bad);
+            assert!(e.to_string().contains("schedule.cron"), "{e}");
+        }
+        let a = tr(
+            r#"{"cron":"0 6 * * MON-FRI","time_zone":"Europe/Berlin","start_time":"2026-11-25T06:00:00+01:00"}"#,
+        );
+        assert_eq!(
+            a.timetable,
+            Timetable::Cron {
+                expression: "0 6 * * MON-FRI".into(),
+                time_zone: "Europe/Berlin".into()
+            }
+        );
+        // Wednesday 06:00's window starts on Tuesday 06:00.
+        assert_eq!(a.start_date, t("2026-11-24T05:00:00Z"));
+    }
+
+    #[test]
+    fn python_forms() {
+        assert_eq!(
+            Timetable::Delta { seconds: 60 }.to_python(),
+            "DeltaDataIntervalTimetable(datetime.timedelta(seconds=60))"
+        );
+        assert_eq!(
+            cron("0 0 L * *").to_python(),
+            r#"CronDataIntervalTimetable("0 0 L * *", timezone="UTC")"#
+        );
+        assert_eq!(
+            py_instant(t("2026-03-30T00:00:00.25Z")),
+            r#"pendulum.parse("2026-03-30T00:00:00.250Z")"#
+        );
+        assert_eq!(py_str("a\"b\\c\nd"), r#""a\"b\\c\nd""#);
+    }
+}

@@ -1,0 +1,86 @@
+//! External schedule engines (Apache Airflow, Apache DolphinScheduler) as a
+//! server uses them: their settings, the check that a schedule can run on
+//! the engine it names (at create, edit and approval, so a schedule an
+//! engine cannot express is a 422, not a later failure), and the
+//! [`sync`] loop that keeps each engine in step with the tasks.
+
+pub mod sync;
+
+use chrono::Utc;
+use ferry_core::schedule::{EngineKind, ValidSchedule};
+use ferry_core::{Error, Result};
+use ferry_scheduler::airflow::AirflowConfig;
+use ferry_scheduler::airflow::schedule::AirflowSchedule;
+use ferry_scheduler::dolphin::{DolphinConfig, quartz_cron};
+
+/// The external engines this server may register tasks with.
+#[derive(Debug, Clone, Default)]
+pub struct EngineSettings {
+    /// Airflow, when configured (`--airflow-url` …).
+    pub airflow: Option<AirflowConfig>,
+    /// DolphinScheduler, when configured (`--dolphin-url` …); its
+    /// `ferry_token` is minted by the sync loop.
+    pub dolphin: Option<DolphinConfig>,
+}
+
+impl EngineSettings {
+    /// Whether any external engine is configured.
+    pub fn any(&self) -> bool {
+        self.airflow.is_some() || self.dolphin.is_some()
+    }
+
+    /// Sets the URL the engines reach Ferry at where none was given
+    /// (the server's own listen address, once bound).
+    pub fn default_ferry_url(&mut self, url: &str) {
+        if let Some(a) = &mut self.airflow
+            && a.ferry_url.is_empty()
+        {
+            a.ferry_url = url.to_string();
+        }
+        if let Some(d) = &mut self.dolphin
+            && d.ferry_url.is_empty()
+        {
+            d.ferry_url = url.to_string();
+        }
+    }
+
+    /// Refuses a schedule whose engine is not configured here or cannot
+    /// express it, naming the field.
+    pub fn check(&self, schedule: &ValidSchedule) -> Result<()> {
+        match schedule.spec.engine {
+            EngineKind::Builtin | EngineKind::None => Ok(()),
+            EngineKind::Airflow => {
+                if self.airflow.is_none() {
+                    return Err(not_configured("Airflow", "--airflow-url"));
+                }
+                AirflowSchedule::translate(schedule, Utc::now()).map(|_| ())
+            }
+            EngineKind::DolphinScheduler => {
+                if self.dolphin.is_none() {
+                    return Err(not_configured("DolphinScheduler", "--dolphin-url"));
+                }
+                quartz_cron(schedule).map(|_| ())
+            }
+        }
+    }
+}
+
+fn not_configured(engine: &str, flag: &str) -> Error {
+    Error::invalid(
+        "schedule.engine",
+        format!(
+            "this Ferry server has no {engine} configured (start it with {flag}); \
+             use `builtin` or `none`"
+        ),
+    )
+}
+
+/// The engine name as stored and shown (`airflow`, `dolphinscheduler`).
+pub fn engine_name(kind: EngineKind) -> &'static str {
+    match kind {
+        EngineKind::Builtin => "builtin",
+        EngineKind::Airflow => "airflow",
+        EngineKind::DolphinScheduler => "dolphinscheduler",
+        EngineKind::None => "none",
+    }
+}
