@@ -76,7 +76,7 @@ enum Command {
     Types,
     /// Serve the REST API and run instances (`ferry server init` creates
     /// the first admin).
-    Server(server_cmd::ServerArgs),
+    Server(Box<server_cmd::ServerArgs>),
     /// Tasks on a server: create, review, run.
     Task {
         #[command(subcommand)]
@@ -144,7 +144,7 @@ impl RunArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let cli = match cli.command {
-        Command::Server(args) => return server_cmd::main(args),
+        Command::Server(args) => return server_cmd::main(*args),
         Command::Task { command, remote } => return remote::task(remote, command),
         Command::Instance { command, remote } => return remote::instance(remote, command),
         Command::Backfill { args, remote } => return remote::backfill(remote, args),
