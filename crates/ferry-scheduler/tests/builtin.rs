@@ -6,7 +6,7 @@
 use chrono::{DateTime, Duration, Utc};
 use ferry_scheduler::builtin::{TickReport, tick};
 use ferry_store::Store;
-use ferry_store::control::{Decision, InstanceFilter, NewTask, TaskState};
+use ferry_store::control::{Decision, EngineSync, InstanceFilter, NewTask, TaskState};
 
 fn t(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
@@ -324,4 +324,66 @@ async fn tasks_of_other_engines_are_left_to_them() {
     assert!(logical_times(&s, &ext).await.is_empty());
     assert!(logical_times(&s, &none).await.is_empty());
     assert_eq!(logical_times(&s, &own).await.len(), 2);
+}
+
+/// The engine sync's records: the approved tasks it reads (deleted ones
+/// included, for removals) and its per-task registration, replaced in place.
+#[tokio::test]
+async fn engine_sync_records_round_trip() {
+    let (store, _) = store().await;
+    let a = task(
+        &store,
+        "eng_a",
+        serde_json::json!({"unit": "hour", "engine": "airflow"}),
+    )
+    .await;
+    let b = task(&store, "eng_b", serde_json::json!({"unit": "day"})).await;
+    store
+        .set_task_state(&b, None, TaskState::Deleted)
+        .await
+        .unwrap();
+    let approved = store.approved_tasks().await.unwrap();
+    let names: Vec<(&str, TaskState)> = approved
+        .iter()
+        .map(|(t, _)| (t.name.split('#').next().unwrap(), t.state))
+        .collect();
+    // (A deleted task's name is freed: `eng_b#deleted-…`.)
+    assert_eq!(
+        names,
+        [("eng_a", TaskState::Active), ("eng_b", TaskState::Deleted)]
+    );
+    assert!(
+        approved[0]
+            .1
+            .schedule
+            .as_deref()
+            .unwrap()
+            .contains("airflow")
+    );
+    // Paused tasks are approved too, but not scheduled by the built-in loop.
+    store
+        .set_task_state(&a, None, TaskState::Paused)
+        .await
+        .unwrap();
+    assert_eq!(store.approved_tasks().await.unwrap().len(), 2);
+    assert!(store.scheduled_tasks().await.unwrap().is_empty());
+
+    assert_eq!(store.engine_sync(&a).await.unwrap(), None);
+    let mut s = EngineSync {
+        task_id: a.clone(),
+        task_name: "eng_a".into(),
+        engine: "airflow".into(),
+        fingerprint: "f1".into(),
+        registered: true,
+        active: false,
+        synced_at: "2026-11-25T10:00:00.000000Z".into(),
+        error: Some("Airflow unreachable".into()),
+    };
+    store.put_engine_sync(&s).await.unwrap();
+    assert_eq!(store.engine_sync(&a).await.unwrap().as_ref(), Some(&s));
+    s.fingerprint = "f2".into();
+    s.active = true;
+    s.error = None;
+    store.put_engine_sync(&s).await.unwrap();
+    assert_eq!(store.engine_syncs().await.unwrap(), vec![s]);
 }

@@ -4,7 +4,7 @@
 
 use ferry_core::Result;
 
-use super::tasks::{task, version};
+use super::schedule::{APPROVED_TASKS, task_with_version};
 use super::{Get, TaskRecord, TaskVersion};
 use crate::Store;
 
@@ -33,24 +33,11 @@ impl Store {
     /// Every task with an approved version, deleted ones included, with that
     /// version: the reconciler's input.
     pub async fn approved_tasks(&self) -> Result<Vec<(TaskRecord, TaskVersion)>> {
-        let rows = sqlx::query(
-            "SELECT t.id, t.name, t.state, t.latest_version, t.approved_version, t.max_parallel, \
-             t.revision, t.created_by, t.created_at, t.updated_at, \
-             v.task_id, v.version, v.spec, v.schedule, v.review, v.author, v.created_at AS v_created_at \
-             FROM ferry_tasks t JOIN ferry_task_versions v \
-             ON v.task_id = t.id AND v.version = t.approved_version ORDER BY t.created_at, t.id",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.db("listing approved tasks", e))?;
-        rows.iter()
-            .map(|r| {
-                let t = task(r)?;
-                let mut v = version(r)?;
-                v.created_at = r.text("v_created_at")?;
-                Ok((t, v))
-            })
-            .collect()
+        let rows = sqlx::query(&format!("{APPROVED_TASKS} ORDER BY t.created_at, t.id"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.db("listing approved tasks", e))?;
+        rows.iter().map(task_with_version).collect()
     }
 
     /// Every recorded registration.

@@ -16,29 +16,32 @@ pub struct ScheduleState {
     pub last_logical_time: Option<String>,
 }
 
+/// Tasks joined with their approved version (`t.`, `v.`).
+pub(super) const APPROVED_TASKS: &str = "SELECT t.id, t.name, t.state, t.latest_version, t.approved_version, t.max_parallel, \
+     t.revision, t.created_by, t.created_at, t.updated_at, \
+     v.task_id, v.version, v.spec, v.schedule, v.review, v.author, v.created_at AS v_created_at \
+     FROM ferry_tasks t JOIN ferry_task_versions v \
+     ON v.task_id = t.id AND v.version = t.approved_version ";
+
+/// A row of [`APPROVED_TASKS`].
+pub(super) fn task_with_version(r: &sqlx::any::AnyRow) -> Result<(TaskRecord, TaskVersion)> {
+    let t = task(r)?;
+    let mut v = version(r)?;
+    v.created_at = r.text("v_created_at")?;
+    Ok((t, v))
+}
+
 impl Store {
     /// Active tasks whose approved version has a schedule, with that
     /// version.
     pub async fn scheduled_tasks(&self) -> Result<Vec<(TaskRecord, TaskVersion)>> {
-        let rows = sqlx::query(
-            "SELECT t.id, t.name, t.state, t.latest_version, t.approved_version, t.max_parallel, \
-             t.revision, t.created_by, t.created_at, t.updated_at, \
-             v.task_id, v.version, v.spec, v.schedule, v.review, v.author, v.created_at AS v_created_at \
-             FROM ferry_tasks t JOIN ferry_task_versions v \
-             ON v.task_id = t.id AND v.version = t.approved_version \
-             WHERE t.state = 'active' AND v.schedule IS NOT NULL ORDER BY t.name",
-        )
+        let rows = sqlx::query(&format!(
+            "{APPROVED_TASKS} WHERE t.state = 'active' AND v.schedule IS NOT NULL ORDER BY t.name"
+        ))
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.db("listing scheduled tasks", e))?;
-        rows.iter()
-            .map(|r| {
-                let t = task(r)?;
-                let mut v = version(r)?;
-                v.created_at = r.text("v_created_at")?;
-                Ok((t, v))
-            })
-            .collect()
+        rows.iter().map(task_with_version).collect()
     }
 
     /// The scheduler's state for a task.
