@@ -16,9 +16,12 @@
 //! larger units are expressed in those (120 minutes = 2 hours, 7 days =
 //! 1 week, 24 months = 2 years — the last still an error).
 //!
-//! Time zone: UTC (the only one Ferry schedules have so far); the DS schedule
-//! carries `timezoneId: UTC`. When cron schedules arrive in Ferry
-//! (`schedule.cron`), their 5/6-field expressions translate here too.
+//! Time zone: UTC only; the DS schedule carries `timezoneId: UTC` (the HTTP
+//! task renders the logical time assuming a UTC master). A schedule in
+//! another zone is refused naming `schedule.time_zone`, and a `cron`
+//! schedule naming `schedule.cron` (Quartz numbers weekdays from Sunday = 1,
+//! needs `?` and cannot OR day-of-month with day-of-week): both are left to
+//! the built-in or the Airflow engine.
 
 use chrono::{DateTime, Datelike, TimeZone, Timelike, Utc};
 use ferry_core::schedule::{ScheduleUnit, ValidSchedule};
