@@ -10,9 +10,11 @@
 //!   start of that time's window. Without one, it is the first logical time
 //!   after the registration (history is left to a backfill).
 //! * `end_time`: `end_date` is the start of the last logical time's window.
-//! * `misfire: catch_up` is `catchup=True` (Airflow has no cap:
-//!   `max_catch_up` is not applied); `skip` and `run_once` are
-//!   `catchup=False`, where Airflow runs the latest missed interval once.
+//! * `misfire: catch_up` is `catchup=True`, from the oldest of the latest
+//!   `max_catch_up` logical times missed at registration (Airflow itself
+//!   has no cap: a later outage of Airflow is caught up whole); `skip` and
+//!   `run_once` are `catchup=False`, where Airflow runs the latest missed
+//!   interval once.
 //!
 //! The timetables:
 //!
@@ -125,6 +127,13 @@ impl AirflowSchedule {
             ));
         }
         let catchup = s.spec.misfire == Misfire::CatchUp;
+        // Catching up runs at most the latest `max_catch_up` missed times,
+        // as the built-in engine does: start from the oldest of those.
+        let first = if catchup && s.start.is_some() {
+            oldest_to_catch_up(&grid, first, now, s.max_catch_up)
+        } else {
+            first
+        };
         // Data-interval timetables: the first interval is the first logical
         // time's window, the last one starts where the last window starts.
         let interval_start = grid.window(first)?.0;
@@ -222,6 +231,26 @@ impl AirflowSchedule {
             catchup,
         })
     }
+}
+
+/// The oldest logical time a catch-up from `first` runs at `now`: the
+/// `cap`-th latest one at or before `now`, or `first` when fewer are missed.
+fn oldest_to_catch_up(
+    grid: &Grid,
+    first: DateTime<Utc>,
+    now: DateTime<Utc>,
+    cap: u32,
+) -> DateTime<Utc> {
+    let Some(mut t) = grid.at_or_before(now) else {
+        return first;
+    };
+    for _ in 1..cap.max(1) {
+        match grid.window(t) {
+            Ok((previous, _)) if previous >= first => t = previous,
+            _ => break,
+        }
+    }
+    t.max(first)
 }
 
 /// Ferry's cron (5 fields, or 6 with the **seconds first**, croner's
@@ -512,6 +541,15 @@ mod tests {
         assert_eq!(a.end_date, None);
         let a = tr(r#"{"unit":"hour","start_time":"2026-11-25T07:00:00Z","misfire":"catch_up"}"#);
         assert!(a.catchup);
+        assert_eq!(a.start_date, t("2026-11-25T06:00:00Z"));
+        // At most max_catch_up missed times (now is 10:25): 06:00 … 10:00.
+        let a = tr(
+            r#"{"unit":"hour","start_time":"2026-11-20T00:00:00Z","misfire":"catch_up","max_catch_up":5}"#,
+        );
+        assert_eq!(a.start_date, t("2026-11-25T05:00:00Z"));
+        // The default cap is 100 hours.
+        let a = tr(r#"{"unit":"hour","start_time":"2026-01-01T00:00:00Z","misfire":"catch_up"}"#);
+        assert_eq!(a.start_date, t("2026-11-21T06:00:00Z"));
         // Without start_time: the first logical time after the registration.
         let a = tr(r#"{"unit":"minute","interval":15}"#);
         assert_eq!(a.timetable, Timetable::Delta { seconds: 900 });
