@@ -358,6 +358,55 @@ async fn airflow_runs_three_hourly_windows() {
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
 
+    // A cron schedule in a DST zone, with the month's last Friday: Airflow
+    // imports the translated DAG (croniter's `L5`) in the zone.
+    let cron_name = unique("af_cron");
+    let cron_spec = json!({
+        "name": cron_name,
+        "source": {"type": "postgres", "connection": "src", "table": source},
+        "sink": {"type": "postgres", "connection": "dst", "table": target},
+    });
+    let cron_schedule =
+        json!({"cron": "30 6 * * 5L", "time_zone": "Europe/Berlin", "engine": "airflow"});
+    s.ok(
+        "POST",
+        "/api/v1/tasks",
+        &olga,
+        Some(json!({"spec": cron_spec, "schedule": cron_schedule})),
+        201,
+    )
+    .await;
+    let cron_path = format!("/api/v1/tasks/{cron_name}");
+    s.ok(
+        "POST",
+        &format!("{cron_path}/submit"),
+        &olga,
+        Some(json!({})),
+        200,
+    )
+    .await;
+    s.ok(
+        "POST",
+        &format!("{cron_path}/approve"),
+        &alice,
+        Some(json!({})),
+        200,
+    )
+    .await;
+    let _cron_cleanup = RemoveOnDrop(engine.dag_file(&cron_name).unwrap());
+    wait_engine(&s, &olga, &cron_name, "registered the cron DAG", |v| {
+        v["in_sync"] == true
+    })
+    .await;
+    let dag = engine.dag(&cron_name).await.unwrap().expect("the cron DAG");
+    let summary = dag["timetable_summary"].as_str().unwrap_or_default();
+    assert!(
+        summary.contains("0 6 * * L5") || summary.contains("30 6 * * L5"),
+        "{dag}"
+    );
+    assert_eq!(dag["is_paused"], true, "{dag}");
+    s.ok("DELETE", &cron_path, &olga, None, 204).await;
+
     // Pause the task: the DAG is paused.
     s.ok(
         "POST",

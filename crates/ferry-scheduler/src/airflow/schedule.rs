@@ -32,8 +32,9 @@
 //!   day) one expression per day-of-month and year of the cycle, as a
 //!   `MultipleCronTriggerTimetable` whose runs are the logical times
 //!   themselves. croniter's years end at 2099.
-//! * `cron`: `CronDataIntervalTimetable` with the seconds field moved last;
-//!   `W` and `+` (croniter has neither) are refused naming `schedule.cron`.
+//! * `cron`: `CronDataIntervalTimetable` in croniter's syntax (seconds
+//!   last, `5L` as `L5`; see [`airflow_cron`]); `+` (croniter cannot AND
+//!   the day fields) is refused naming `schedule.cron`.
 //! * no logical time left to run: `schedule=None`.
 //!
 //! (Airflow 3.3.2's `EventsTimetable` cannot be used: DAGs with it fail to
@@ -254,8 +255,10 @@ fn oldest_to_catch_up(
 }
 
 /// Ferry's cron (5 fields, or 6 with the **seconds first**, croner's
-/// dialect) in Airflow's croniter syntax (seconds last). What croniter has
-/// no equivalent for is refused, naming `schedule.cron`.
+/// dialect) in Airflow's croniter syntax: the seconds field last, `?` as
+/// `*`, the month's last weekday `5L`/`FRI#L` as croniter's `L5`; `L`, `W`,
+/// `#n`, names and nicknames (`@daily`) read the same. croniter cannot AND
+/// the day fields, so `+` is refused, naming `schedule.cron`.
 fn airflow_cron(expr: &str) -> Result<String> {
     let refuse = |why: &str| {
         Error::invalid(
@@ -263,13 +266,14 @@ fn airflow_cron(expr: &str) -> Result<String> {
             format!("`{expr}`: the Airflow engine (croniter) {why}"),
         )
     };
-    if expr.contains('W') || expr.contains('w') {
-        return Err(refuse("has no nearest-weekday `W`"));
+    let trimmed = expr.trim();
+    if trimmed.starts_with('@') {
+        return Ok(trimmed.to_ascii_lowercase());
     }
     if expr.contains('+') {
-        return Err(refuse("cannot AND day-of-month and day-of-week (`+`)"));
+        return Err(refuse("cannot require both day fields (`+`)"));
     }
-    let fields: Vec<String> = expr
+    let mut fields: Vec<String> = expr
         .split_whitespace()
         .map(|f| {
             if f == "?" {
@@ -279,11 +283,42 @@ fn airflow_cron(expr: &str) -> Result<String> {
             }
         })
         .collect();
+    if let Some(dow) = fields.last_mut() {
+        *dow = dow
+            .split(',')
+            .map(last_weekday)
+            .collect::<Result<Vec<_>>>()
+            .map_err(|_| refuse("has no such day-of-week item"))?
+            .join(",");
+    }
     match fields.as_slice() {
         [_, _, _, _, _] => Ok(fields.join(" ")),
         [sec, rest @ ..] if rest.len() == 5 => Ok(format!("{} {sec}", rest.join(" "))),
         _ => Err(refuse("takes cron expressions of 5 or 6 fields")),
     }
+}
+
+/// A day-of-week item, with Ferry's "last <weekday> of the month" (`5L`,
+/// `5#L`, `FRIL`, `FRI#L`) as croniter's `L5`.
+fn last_weekday(item: &str) -> Result<String> {
+    let upper = item.to_ascii_uppercase();
+    let Some(day) = upper
+        .strip_suffix("#L")
+        .or_else(|| upper.strip_suffix('L'))
+        .filter(|d| !d.is_empty())
+    else {
+        return Ok(item.to_string());
+    };
+    const NAMES: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+    let n = match NAMES.iter().position(|n| *n == day) {
+        Some(i) => i,
+        None => day
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n <= 7)
+            .ok_or_else(|| Error::invalid("schedule.cron", item.to_string()))?,
+    };
+    Ok(format!("L{}", n % 7))
 }
 
 /// Whether `tz` keeps one UTC offset for a year from `from` (then days and
@@ -759,7 +794,21 @@ mod tests {
             "0 12 * * MON-FRI 30"
         );
         assert_eq!(airflow_cron("0 0 L * ?").expect("L"), "0 0 L * *");
-        for bad in ["* * *", "0 0 15W * *", "0 0 1 * +MON"] {
+        assert_eq!(airflow_cron("0 0 15W * *").expect("W"), "0 0 15W * *");
+        assert_eq!(
+            airflow_cron("0 9 * * 5L,1#2").expect("last Friday"),
+            "0 9 * * L5,1#2"
+        );
+        assert_eq!(
+            airflow_cron("0 9 * * fri#L").expect("last Friday"),
+            "0 9 * * L5"
+        );
+        assert_eq!(
+            airflow_cron("0 9 * * 7L").expect("last Sunday"),
+            "0 9 * * L0"
+        );
+        assert_eq!(airflow_cron(" @Daily").expect("nickname"), "@daily");
+        for bad in ["* * *", "0 0 1 * +MON"] {
             let e = airflow_cron(bad).expect_err(bad);
             assert!(e.to_string().contains("schedule.cron"), "{e}");
         }
