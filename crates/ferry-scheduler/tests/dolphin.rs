@@ -416,3 +416,35 @@ async fn the_fake_refuses_what_ds_refuses() {
     assert!(dsfake::check_quartz("30 7/15 * L 2/3 ? *").is_ok());
     assert!(fake.ds().violations.is_empty());
 }
+
+#[tokio::test]
+async fn cron_schedules_register_as_quartz() {
+    let fake = Fake::start(DS_TOKEN, FERRY_URL, FERRY_TOKEN, WAIT).await;
+    let engine = fake.engine();
+    for (name, schedule, crontab) in [
+        (
+            "weekdays",
+            r#"{"cron":"0 9 * * 1-5"}"#,
+            "0 0 9 ? * 2,3,4,5,6 *",
+        ),
+        (
+            "quarter_hours",
+            r#"{"cron":"*/15 * * * *"}"#,
+            "0 0/15 * * * ? *",
+        ),
+        ("month_end", r#"{"cron":"30 23 L * *"}"#, "0 30 23 L * ? *"),
+    ] {
+        engine
+            .register(&task(name, schedule, true))
+            .await
+            .expect(name);
+        assert_eq!(fake.schedule(name).expect(name).1, crontab, "{name}");
+    }
+    fake.assert_clean();
+    let e = engine
+        .register(&task("either_day", r#"{"cron":"0 0 1 * MON"}"#, true))
+        .await
+        .expect_err("day-of-month OR day-of-week");
+    assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{e}");
+    assert!(e.to_string().contains("schedule.cron"), "{e}");
+}

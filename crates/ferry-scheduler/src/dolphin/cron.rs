@@ -18,10 +18,9 @@
 //!
 //! Time zone: UTC only; the DS schedule carries `timezoneId: UTC` (the HTTP
 //! task renders the logical time assuming a UTC master). A schedule in
-//! another zone is refused naming `schedule.time_zone`, and a `cron`
-//! schedule naming `schedule.cron` (Quartz numbers weekdays from Sunday = 1,
-//! needs `?` and cannot OR day-of-month with day-of-week): both are left to
-//! the built-in or the Airflow engine.
+//! another zone is refused naming `schedule.time_zone` (left to the built-in
+//! or the Airflow engine). `cron` schedules translate in
+//! [`super::quartz`].
 
 use chrono::{DateTime, Datelike, TimeZone, Timelike, Utc};
 use ferry_core::schedule::{ScheduleUnit, ValidSchedule};
@@ -40,13 +39,8 @@ pub fn quartz_cron(s: &ValidSchedule) -> Result<String> {
             ),
         ));
     }
-    // A cron schedule is not translated yet: DolphinScheduler's Quartz
-    // dialect differs from Ferry's (day-of-week numbering, `?`, years).
     let Some(written_unit) = spec.unit else {
-        return Err(Error::invalid(
-            "schedule.cron",
-            "the DolphinScheduler engine translates unit/interval schedules only so far",
-        ));
+        return super::quartz::from_cron(spec.cron.as_deref().unwrap_or_default());
     };
     // The grid's anchor, from the unit as written (an unanchored week starts
     // on Monday 1970-01-05, every other unit on 1970-01-01).

@@ -49,6 +49,7 @@
 
 mod api;
 mod cron;
+mod quartz;
 
 pub use cron::quartz_cron;
 
