@@ -212,7 +212,10 @@ async fn airflow_runs_three_hourly_windows() {
     assert_eq!(v["active"], false, "{v}");
     let registered_in = t_register.elapsed();
     let text = std::fs::read_to_string(&file).unwrap();
-    assert!(text.contains("DeltaDataIntervalTimetable"), "{text}");
+    assert!(
+        text.contains(r#"CronDataIntervalTimetable("0 * * * *", timezone="UTC")"#),
+        "{text}"
+    );
     assert!(!text.contains("fry_"), "no Ferry token in the DAG file");
     let st = engine.describe(&name).await.unwrap();
     assert!(st.registered && st.paused, "{st:?}");

@@ -215,5 +215,46 @@ async fn dolphinscheduler_follows_the_task_state() {
     assert!(fake.workflow(&name).is_none(), "workflow deleted");
     assert!(fake.ds().schedules.is_empty(), "schedule deleted");
     fake.assert_clean();
+
+    // A restart (a new leader) rotates the token: DS gets the new one, and
+    // only then is the old one revoked.
     s.kill();
+    let s = Server::start_with(
+        Options {
+            backend: &Backend::Sqlite,
+            dir: s.dir.clone(),
+            node: "dolphin2",
+            lease_secs: 30.0,
+            runners: 0,
+            transcript: Transcript::default(),
+        },
+        &[
+            "--dolphin-url",
+            &fake.url,
+            "--dolphin-token",
+            DS_TOKEN,
+            "--tick-ms",
+            "100",
+        ],
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let fresh = loop {
+        let value = fake.ds().params[0].value.clone();
+        if value != token {
+            break value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no new token in DS\n{}",
+            s.transcript.text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while s.get("/api/v1/users/me", &token).await.0 != 401 {
+        assert!(Instant::now() < deadline, "the old token still works");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(s.get("/api/v1/users/me", &fresh).await.0, 200);
+    fake.assert_clean();
 }

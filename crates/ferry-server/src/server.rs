@@ -83,7 +83,14 @@ pub async fn serve(opts: ServeOptions, shutdown: CancellationToken) -> anyhow::R
     let listener = tokio::net::TcpListener::bind(opts.config.listen).await?;
     let addr = listener.local_addr()?;
     let mut engines = opts.engines.clone();
+    if addr.ip().is_unspecified() && engines.needs_ferry_url() {
+        anyhow::bail!(
+            "listening on {addr}: give --engine-ferry-url, the address Airflow's or \
+             DolphinScheduler's workers reach this server at"
+        );
+    }
     engines.default_ferry_url(&format!("http://{addr}"));
+    engines.validate()?;
     let state = AppState::new(Inner {
         store,
         secrets,

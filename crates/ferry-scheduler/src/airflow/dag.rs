@@ -70,10 +70,21 @@ impl DagFile<'_> {
                 if s.catchup { "True" } else { "False" }.to_string(),
             ),
         ];
-        let mut text = TEMPLATE.to_string();
-        for (placeholder, value) in pairs {
-            text = text.replace(placeholder, &value);
+        // One pass: a value (a task name may hold `__SCHEDULE__`) is never
+        // searched for placeholders again.
+        let mut text = String::with_capacity(TEMPLATE.len() + 512);
+        let mut rest = TEMPLATE;
+        while let Some(at) = rest.find("__") {
+            let hit = pairs.iter().find(|(p, _)| rest[at..].starts_with(p));
+            let skip = hit.map_or(2, |(p, _)| p.len());
+            text.push_str(&rest[..at]);
+            match hit {
+                Some((_, value)) => text.push_str(value),
+                None => text.push_str("__"),
+            }
+            rest = &rest[at + skip..];
         }
+        text.push_str(rest);
         Ok(text)
     }
 }
@@ -168,6 +179,27 @@ mod tests {
             text.contains(r#"schedule=CronDataIntervalTimetable("0 0 1 * *", timezone="UTC"),"#),
             "{text}"
         );
+    }
+
+    #[test]
+    fn values_are_not_searched_for_placeholders() {
+        let schedule = AirflowSchedule {
+            timetable: Timetable::Never,
+            start_date: t("2026-11-25T07:00:00Z"),
+            end_date: None,
+            catchup: false,
+        };
+        let text = DagFile {
+            task_id: "x",
+            name: "a__SCHEDULE__b",
+            ferry_url: "http://f",
+            token_variable: "v",
+            schedule: &schedule,
+        }
+        .render()
+        .expect("render");
+        assert!(text.contains(r#"dag_id="ferry_a__SCHEDULE__b","#), "{text}");
+        assert!(text.contains("    schedule=None,\n"), "{text}");
     }
 
     #[test]

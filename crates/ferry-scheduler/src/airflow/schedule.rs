@@ -18,12 +18,16 @@
 //!
 //! The timetables:
 //!
-//! * `minute`, `hour` (fixed durations in Ferry too), and `day`/`week` in a
-//!   zone without daylight-saving changes: `DeltaDataIntervalTimetable`.
-//! * `day`/`week` × 1 in a zone with DST changes: a cron at the local time of
-//!   day (and weekday), in the zone, so local midnight stays local midnight.
-//!   Several days or weeks there cannot be expressed and are refused,
-//!   naming `schedule.time_zone`.
+//! * `minute`, `hour` (fixed UTC steps in Ferry too) whose step divides the
+//!   hour or the day: a UTC cron (`7/15 * * * *`, `45 5/6 * * *`).
+//! * `day`/`week` × 1: a cron at the anchor's local time of day (and
+//!   weekday) in the zone, so local midnight stays local midnight.
+//! * Other steps (every 7 minutes, 5 hours, 2 days in a zone without DST):
+//!   `DeltaDataIntervalTimetable`, which stays on the grid only with
+//!   `catchup=True` (without it Airflow starts the next interval at "now"),
+//!   so they need `misfire: catch_up` (else a 422 naming `schedule.misfire`).
+//!   Several days or weeks in a zone with DST changes cannot be expressed
+//!   and are refused, naming `schedule.time_zone`.
 //! * `month` / `year`: cron expressions anchored at the grid's local anchor,
 //!   in croniter's syntax (seconds 6th, year 7th). One expression when the
 //!   months repeat every year and the day is the same in each (the 31st is
@@ -156,36 +160,104 @@ impl AirflowSchedule {
             }
             Cadence::Every { unit, interval } => (*unit, *interval),
         };
-        let local = first.with_timezone(&s.tz);
-        let seconds = |per: i64| Timetable::Delta {
-            seconds: per * i64::from(n),
+        // The grid's local anchor: start_time, else local midnight of
+        // 1970-01-01 (Monday 1970-01-05 for weeks); its time of day and
+        // weekday are every day/week logical time's (up to DST gaps).
+        let anchor = s.start.map_or_else(
+            || {
+                let day = if unit == ScheduleUnit::Week { 5 } else { 1 };
+                NaiveDate::from_ymd_opt(1970, 1, day)
+                    .unwrap_or_default()
+                    .into()
+            },
+            |a| a.with_timezone(&s.tz).naive_local(),
+        );
+        if unit != ScheduleUnit::Minute && unit != ScheduleUnit::Hour && anchor.nanosecond() != 0 {
+            return Err(Error::invalid(
+                "schedule.start_time",
+                "Airflow's cron fires on whole seconds; give start_time in whole seconds",
+            ));
+        }
+        let with_seconds = |mut expression: String, second: u32| {
+            if second != 0 {
+                expression.push_str(&format!(" {second}"));
+            }
+            expression
         };
-        let at_local_time = |day_fields: &str| {
-            let mut expression = format!("{} {} {day_fields}", local.minute(), local.hour());
-            if local.second() != 0 {
-                expression.push_str(&format!(" {}", local.second()));
+        // Minutes and hours are fixed UTC steps: a UTC cron when the step
+        // divides the hour or the day (any logical time gives the phase).
+        let utc_cron = |expression: String| {
+            if first.nanosecond() != 0 {
+                return Err(Error::invalid(
+                    "schedule.start_time",
+                    "Airflow's cron fires on whole seconds; give start_time in whole seconds",
+                ));
             }
-            Timetable::Cron {
-                expression,
+            Ok(intervals(Timetable::Cron {
+                expression: with_seconds(expression, first.second()),
+                time_zone: "UTC".to_string(),
+            }))
+        };
+        let step = |phase: u32| {
+            if n == 1 {
+                "*".to_string()
+            } else {
+                format!("{}/{n}", phase % n)
+            }
+        };
+        let local_cron = |day_fields: String| {
+            Ok(intervals(Timetable::Cron {
+                expression: with_seconds(
+                    format!("{} {} {day_fields}", anchor.minute(), anchor.hour()),
+                    anchor.second(),
+                ),
                 time_zone: time_zone.clone(),
+            }))
+        };
+        // Other steps: a fixed-length delta, which stays on the grid only
+        // while Airflow catches up (without it, Airflow starts the next
+        // interval at "now").
+        let delta = |per: i64, what: &str| {
+            if !catchup {
+                return Err(Error::invalid(
+                    "schedule.misfire",
+                    format!(
+                        "every {n} {what} runs on Airflow as a fixed-length timetable, which \
+                         keeps Ferry's logical times only when it catches up: set `misfire: \
+                         catch_up`, or use an interval that divides the hour (minutes) or the \
+                         day (hours), a cron expression, or the builtin engine"
+                    ),
+                ));
             }
+            Ok(intervals(Timetable::Delta {
+                seconds: per * i64::from(n),
+            }))
         };
         let months = match unit {
-            ScheduleUnit::Minute => return Ok(intervals(seconds(60))),
-            ScheduleUnit::Hour => return Ok(intervals(seconds(3_600))),
-            ScheduleUnit::Day | ScheduleUnit::Week if fixed_offset(s.tz, first) => {
-                let per = if unit == ScheduleUnit::Day {
-                    86_400
+            ScheduleUnit::Minute if 60 % n == 0 => {
+                return utc_cron(format!("{} * * * *", step(first.minute())));
+            }
+            ScheduleUnit::Minute if n % 60 == 0 && 24 % (n / 60) == 0 => {
+                let hours = n / 60;
+                let hour = if hours == 1 {
+                    "*".to_string()
                 } else {
-                    604_800
+                    format!("{}/{hours}", first.hour() % hours)
                 };
-                return Ok(intervals(seconds(per)));
+                return utc_cron(format!("{} {hour} * * *", first.minute()));
             }
-            ScheduleUnit::Day if n == 1 => return Ok(intervals(at_local_time("* * *"))),
+            ScheduleUnit::Minute => return delta(60, "minutes"),
+            ScheduleUnit::Hour if 24 % n == 0 => {
+                return utc_cron(format!("{} {} * * *", first.minute(), step(first.hour())));
+            }
+            ScheduleUnit::Hour => return delta(3_600, "hours"),
+            ScheduleUnit::Day if n == 1 => return local_cron("* * *".to_string()),
             ScheduleUnit::Week if n == 1 => {
-                let dow = local.weekday().num_days_from_sunday();
-                return Ok(intervals(at_local_time(&format!("* * {dow}"))));
+                let dow = anchor.weekday().num_days_from_sunday();
+                return local_cron(format!("* * {dow}"));
             }
+            ScheduleUnit::Day if fixed_offset(s.tz, first) => return delta(86_400, "days"),
+            ScheduleUnit::Week if fixed_offset(s.tz, first) => return delta(604_800, "weeks"),
             ScheduleUnit::Day | ScheduleUnit::Week => {
                 let what = if unit == ScheduleUnit::Day {
                     "days"
@@ -205,15 +277,6 @@ impl AirflowSchedule {
             ScheduleUnit::Month => s.spec.interval,
             ScheduleUnit::Year => s.spec.interval.saturating_mul(12),
         };
-        // The grid's local anchor: start_time, else local midnight 1970-01-01.
-        let anchor = s.start.map_or_else(
-            || {
-                NaiveDate::from_ymd_opt(1970, 1, 1)
-                    .unwrap_or_default()
-                    .into()
-            },
-            |a| a.with_timezone(&s.tz).naive_local(),
-        );
         let mut expressions = month_crons(anchor, months)?;
         if expressions.len() == 1 {
             return Ok(intervals(Timetable::Cron {
@@ -566,10 +629,14 @@ mod tests {
         assert_eq!(grid.window(ends[0]).expect("window").0, a.start_date);
     }
 
+    fn utc(e: &str) -> Timetable {
+        cron(e)
+    }
+
     #[test]
-    fn fixed_units_are_deltas() {
+    fn minutes_and_hours_are_utc_crons_when_the_step_divides() {
         let a = tr(r#"{"unit":"hour","start_time":"2026-11-25T07:00:00Z"}"#);
-        assert_eq!(a.timetable, Timetable::Delta { seconds: 3600 });
+        assert_eq!(a.timetable, utc("0 * * * *"));
         // The first logical time is start_time; its window starts an hour before.
         assert_eq!(a.start_date, t("2026-11-25T06:00:00Z"));
         assert!(!a.catchup, "run_once is Airflow's catchup=False");
@@ -587,34 +654,54 @@ mod tests {
         assert_eq!(a.start_date, t("2026-11-21T06:00:00Z"));
         // Without start_time: the first logical time after the registration.
         let a = tr(r#"{"unit":"minute","interval":15}"#);
-        assert_eq!(a.timetable, Timetable::Delta { seconds: 900 });
+        assert_eq!(a.timetable, utc("0/15 * * * *"));
         assert_eq!(a.start_date, t("2026-11-25T10:15:00Z"));
         assert_eq!(
-            tr(r#"{"unit":"day","interval":2}"#).timetable,
-            Timetable::Delta { seconds: 172_800 }
+            tr(r#"{"unit":"minute","interval":20,"start_time":"2026-11-25T07:07:30Z"}"#).timetable,
+            utc("7/20 * * * * 30")
         );
-        let a = tr(r#"{"unit":"week","interval":2,"start_time":"2026-01-07T06:30:00Z"}"#);
-        assert_eq!(a.timetable, Timetable::Delta { seconds: 1_209_600 });
-        assert_eq!(a.start_date, t("2025-12-24T06:30:00Z"));
-        // A week without start: Mondays on Ferry's grid.
-        let a = tr(r#"{"unit":"week"}"#);
-        assert_eq!(a.start_date, t("2026-11-23T00:00:00Z"));
-        // A zone without DST, and hours anywhere: fixed steps.
         assert_eq!(
-            tr(r#"{"unit":"day","interval":3,"time_zone":"Asia/Tokyo"}"#).timetable,
-            Timetable::Delta { seconds: 259_200 }
+            tr(r#"{"unit":"hour","interval":6,"start_time":"2026-11-25T05:45:00Z"}"#).timetable,
+            utc("45 5/6 * * *")
         );
+        assert_eq!(
+            tr(r#"{"unit":"minute","interval":180,"start_time":"2026-11-25T05:45:00Z"}"#).timetable,
+            utc("45 2/3 * * *")
+        );
+        // In any zone: hours are fixed UTC steps.
+        assert_eq!(
+            tr(r#"{"unit":"hour","interval":6,"time_zone":"Europe/Berlin"}"#).timetable,
+            utc("0 5/6 * * *"),
+            "local midnight 1970 in Berlin is 23:00 UTC"
+        );
+    }
+
+    #[test]
+    fn other_steps_are_deltas_that_must_catch_up() {
         for json in [
-            r#"{"unit":"hour","start_time":"2026-11-25T07:00:00Z"}"#,
-            r#"{"unit":"minute","interval":15}"#,
-            r#"{"unit":"hour","interval":5,"time_zone":"America/New_York"}"#,
-            r#"{"unit":"week","interval":3}"#,
-            r#"{"unit":"day","interval":3,"time_zone":"Asia/Tokyo"}"#,
+            r#"{"unit":"minute","interval":7,"misfire":"catch_up"}"#,
+            r#"{"unit":"hour","interval":5,"time_zone":"America/New_York","misfire":"catch_up"}"#,
+            r#"{"unit":"week","interval":3,"misfire":"catch_up"}"#,
+            r#"{"unit":"day","interval":3,"time_zone":"Asia/Tokyo","misfire":"catch_up"}"#,
+            r#"{"unit":"day","interval":2,"start_time":"2026-11-01T06:00:00Z","misfire":"catch_up"}"#,
         ] {
             delta_ends_are_the_grid(json);
         }
+        let a = tr(
+            r#"{"unit":"week","interval":2,"start_time":"2026-01-07T06:30:00Z","misfire":"catch_up"}"#,
+        );
+        assert_eq!(a.timetable, Timetable::Delta { seconds: 1_209_600 });
+        assert_eq!(a.start_date, t("2025-12-24T06:30:00Z"));
+        for json in [
+            r#"{"unit":"hour","interval":5}"#,
+            r#"{"unit":"day","interval":2,"misfire":"skip"}"#,
+        ] {
+            let e = AirflowSchedule::translate(&valid(json), t("2026-11-25T10:25:00Z"))
+                .expect_err(json);
+            assert!(e.to_string().contains("schedule.misfire"), "{e}");
+        }
         let e = AirflowSchedule::translate(
-            &valid(r#"{"unit":"hour","start_time":"2026-11-25T07:00:00.000000001Z"}"#),
+            &valid(r#"{"unit":"hour","interval":5,"misfire":"catch_up","start_time":"2026-11-25T07:00:00.000000001Z"}"#),
             Utc::now(),
         )
         .expect_err("nanoseconds");
@@ -649,7 +736,9 @@ mod tests {
             }
         );
         let e = AirflowSchedule::translate(
-            &valid(r#"{"unit":"day","interval":2,"time_zone":"Europe/Berlin"}"#),
+            &valid(
+                r#"{"unit":"day","interval":2,"time_zone":"Europe/Berlin","misfire":"catch_up"}"#,
+            ),
             Utc::now(),
         )
         .expect_err("every 2 days in Berlin");

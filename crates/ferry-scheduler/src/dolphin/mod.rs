@@ -278,6 +278,16 @@ impl DolphinEngine {
         code_of(&data, "code", "create project").map(Some)
     }
 
+    /// Creates the project if needed and writes the current Ferry token into
+    /// its parameter: after a token rotation, before the old one is revoked.
+    pub async fn hand_over_token(&self) -> Result<()> {
+        let project = self
+            .project(true)
+            .await?
+            .ok_or_else(|| Error::Internal("DolphinScheduler project was not created".into()))?;
+        self.ensure_token_param(project).await
+    }
+
     /// Writes the Ferry token into the project parameter (if it differs).
     async fn ensure_token_param(&self, project: i64) -> Result<()> {
         let path = format!("/projects/{project}/project-parameter");

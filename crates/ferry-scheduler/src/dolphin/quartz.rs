@@ -48,7 +48,8 @@ pub fn from_cron(expr: &str) -> Result<String> {
     };
     let any = |x: &str| x == "*" || x == "?";
     let (dom, dow) = match (any(dom), any(dow)) {
-        (_, true) => (plain(dom, 1, "day-of-month")?, "?".to_string()),
+        (true, true) => ("*".to_string(), "?".to_string()),
+        (false, true) => (plain(dom, 1, "day-of-month")?, "?".to_string()),
         (true, false) => ("?".to_string(), weekdays(dow).map_err(|w| refuse(&w))?),
         (false, false) => {
             return Err(refuse(
@@ -159,6 +160,7 @@ mod tests {
             ("10-50/20 * * * *", "0 10-50/20 * * * ? *"),
             ("@weekly", "0 0 0 ? * 1 *"),
             ("@daily", "0 0 0 * * ? *"),
+            ("0 0 ? * ?", "0 0 0 * * ? *"),
         ] {
             assert_eq!(from_cron(ferry).expect(ferry), quartz, "{ferry}");
         }

@@ -29,6 +29,32 @@ impl EngineSettings {
         self.airflow.is_some() || self.dolphin.is_some()
     }
 
+    /// Builds each configured engine once, so a bad setting stops the
+    /// server at start (the service token is not known yet: a placeholder
+    /// stands in).
+    pub fn validate(&self) -> Result<()> {
+        if let Some(a) = &self.airflow {
+            ferry_scheduler::airflow::AirflowEngine::new(a.clone())?;
+        }
+        if let Some(d) = &self.dolphin {
+            let mut d = d.clone();
+            d.ferry_token = "placeholder".into();
+            ferry_scheduler::dolphin::DolphinEngine::new(d)?;
+        }
+        Ok(())
+    }
+
+    /// Whether a configured engine has no URL to reach Ferry at yet.
+    pub fn needs_ferry_url(&self) -> bool {
+        self.airflow
+            .as_ref()
+            .is_some_and(|a| a.ferry_url.is_empty())
+            || self
+                .dolphin
+                .as_ref()
+                .is_some_and(|d| d.ferry_url.is_empty())
+    }
+
     /// Sets the URL the engines reach Ferry at where none was given
     /// (the server's own listen address, once bound).
     pub fn default_ferry_url(&mut self, url: &str) {

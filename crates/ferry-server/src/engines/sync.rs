@@ -11,10 +11,10 @@
 //!
 //! The engines reach Ferry with the token of the service user
 //! [`SERVICE_USER`] (role operator): a new token is minted whenever a node
-//! becomes leader and handed to the engines (an Airflow Variable, a
-//! DolphinScheduler project parameter); the user's older tokens are then
-//! revoked. Airflow's DAGs read the Variable again on a 401, so a run in
-//! flight survives the rotation.
+//! becomes leader and handed to every engine (an Airflow Variable, a
+//! DolphinScheduler project parameter); only then are the user's older
+//! tokens revoked. Airflow's DAGs read the Variable again on a 401, so a
+//! run in flight survives the rotation.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -62,8 +62,13 @@ pub fn spawn(state: AppState, stop: CancellationToken) -> JoinHandle<()> {
             failed: HashMap::new(),
         };
         loop {
-            if let Err(e) = sync.pass().await {
-                tracing::warn!(error = %e, "engine sync pass failed; retrying");
+            // Leadership lost or shutdown: stop mid-pass (every action is
+            // idempotent; the next leader redoes what was cut short).
+            tokio::select! {
+                r = sync.pass() => if let Err(e) = r {
+                    tracing::warn!(error = %e, "engine sync pass failed; retrying");
+                },
+                _ = stop.cancelled() => return,
             }
             tokio::select! {
                 _ = tokio::time::sleep(PERIOD) => {}
@@ -77,19 +82,26 @@ pub fn spawn(state: AppState, stop: CancellationToken) -> JoinHandle<()> {
 /// The configured engines, holding the current service token.
 struct Engines {
     airflow: Option<AirflowEngine>,
-    airflow_token: Option<String>,
     dolphin: Option<DolphinEngine>,
+    /// The service user and its new token (id, secret).
+    user_id: String,
+    token_id: String,
+    token: String,
+    /// Whether every engine has the new token (older ones are then revoked).
+    handed_over: bool,
 }
 
 impl Engines {
     async fn start(state: &AppState) -> Result<Engines> {
-        let token = mint_service_token(state).await?;
         let settings = &state.engines;
+        // The settings were validated when the server started
+        // (`EngineSettings::validate`), so this does not fail after minting.
         let airflow = settings
             .airflow
             .clone()
             .map(AirflowEngine::new)
             .transpose()?;
+        let (user_id, token_id, token) = mint_service_token(state).await?;
         let dolphin = match settings.dolphin.clone() {
             Some(mut c) => {
                 c.ferry_token.clone_from(&token);
@@ -98,9 +110,12 @@ impl Engines {
             None => None,
         };
         Ok(Engines {
-            airflow_token: airflow.as_ref().map(|_| token),
             airflow,
             dolphin,
+            user_id,
+            token_id,
+            token,
+            handed_over: false,
         })
     }
 
@@ -112,19 +127,36 @@ impl Engines {
         }
     }
 
-    /// Hands the token to Airflow once (retried every pass until it lands).
-    async fn prepare(&mut self) -> Result<()> {
-        if let (Some(a), Some(token)) = (&self.airflow, &self.airflow_token) {
-            a.set_ferry_token(token).await?;
-            self.airflow_token = None;
+    /// Hands the new token to every engine, then revokes the service user's
+    /// older tokens (retried every pass until it succeeds).
+    async fn hand_over(&mut self, state: &AppState) -> Result<()> {
+        if self.handed_over {
+            return Ok(());
         }
+        if let Some(a) = &self.airflow {
+            a.set_ferry_token(&self.token).await?;
+        }
+        if let Some(d) = &self.dolphin {
+            d.hand_over_token().await?;
+        }
+        let store = &state.store;
+        for old in store.tokens(&self.user_id).await? {
+            if old.id != self.token_id && old.revoked_at.is_none() {
+                store.revoke_token(&self.user_id, &old.id).await?;
+            }
+        }
+        self.handed_over = true;
+        tracing::info!(
+            user = SERVICE_USER,
+            "engine sync: the engines have the new token"
+        );
         Ok(())
     }
 }
 
-/// Creates the service user if needed, mints it a token and revokes its
-/// older ones.
-async fn mint_service_token(state: &AppState) -> Result<String> {
+/// Creates the service user if needed and mints it a token: (user id,
+/// token id, token).
+async fn mint_service_token(state: &AppState) -> Result<(String, String, String)> {
     let store = &state.store;
     let user = match store.user(SERVICE_USER).await {
         Ok(u) => u,
@@ -139,15 +171,11 @@ async fn mint_service_token(state: &AppState) -> Result<String> {
             "the engines' service user is disabled: Airflow and DolphinScheduler runs will get 401"
         );
     }
-    let old = store.tokens(&user.id).await?;
     let t = new_token();
-    store
+    let info = store
         .create_token(&user.id, &t.hash, &t.prefix, "schedule engines", None)
         .await?;
-    for o in old.iter().filter(|o| o.revoked_at.is_none()) {
-        store.revoke_token(&user.id, &o.id).await?;
-    }
-    Ok(t.token)
+    Ok((user.id, info.id, t.token))
 }
 
 /// What an engine should hold for a live task.
@@ -166,7 +194,9 @@ struct Sync {
 
 impl Sync {
     async fn pass(&mut self) -> Result<()> {
-        self.engines.prepare().await?;
+        if let Err(e) = self.engines.hand_over(&self.state).await {
+            tracing::warn!(error = %e, "engine sync: handing the new token to the engines failed; retrying");
+        }
         let store = &self.state.store;
         let mut wants = Vec::new();
         for (t, v) in store.approved_tasks().await? {
@@ -176,8 +206,13 @@ impl Sync {
             let Some(text) = v.schedule.as_deref() else {
                 continue;
             };
-            let spec: ScheduleSpec = serde_json::from_str(text)
-                .map_err(|e| Error::Internal(format!("task {}: stored schedule: {e}", t.name)))?;
+            let spec: ScheduleSpec = match serde_json::from_str(text) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(task = %t.name, error = %e, "unreadable stored schedule; not synced");
+                    continue;
+                }
+            };
             if matches!(spec.engine, EngineKind::Builtin | EngineKind::None) {
                 continue;
             }
@@ -244,7 +279,9 @@ impl Sync {
                 (false, None) => Err(not_here(&s.engine)),
             };
             tracing::info!(task = %s.task_name, engine = %s.engine, ok = result.is_ok(), "engine sync: removed");
-            if result.is_err() {
+            // An engine this server is not configured for cannot be cleaned
+            // here: say so, and let the task register elsewhere.
+            if result.is_err() && self.engines.get(&s.engine).is_some() {
                 blocked.insert(s.task_id.clone());
             }
             let record = EngineSync {
@@ -281,8 +318,13 @@ impl Sync {
             "engine sync: {what}"
         );
         // A failed registration may have left something behind: count it as
-        // registered, so it is removed if the task goes away.
-        self.record(sync_record(w, true), result).await
+        // registered (so it is removed if the task goes away), with no
+        // fingerprint (so it is registered again, not just resumed).
+        let mut record = sync_record(w, true);
+        if result.is_err() && same.is_none() {
+            record.fingerprint.clear();
+        }
+        self.record(record, result).await
     }
 
     fn waiting(&self, task_id: &str) -> bool {
