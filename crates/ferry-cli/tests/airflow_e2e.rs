@@ -44,7 +44,7 @@ fn canonical(table: &str) -> String {
     )
 }
 
-/// Polls `GET /api/v1/tasks/{task}/engine` until `done` holds (3 min).
+/// Waits up to 3 min for the engine sync (Airflow parses DAGs every few seconds).
 async fn wait_engine(
     s: &Server,
     token: &str,
@@ -52,20 +52,8 @@ async fn wait_engine(
     what: &str,
     done: impl Fn(&Value) -> bool,
 ) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        let (status, v) = s.get(&format!("/api/v1/tasks/{task}/engine"), token).await;
-        assert_eq!(status, 200, "{v}");
-        if done(&v) {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "after 3 min the engine sync has not {what}: {v}\n{}",
-            s.transcript.text()
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    s.wait_engine(token, task, what, Duration::from_secs(180), done)
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

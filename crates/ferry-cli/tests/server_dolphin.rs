@@ -21,45 +21,37 @@ use srv::*;
 
 const DS_TOKEN: &str = "ds-token-for-ferry-9d41";
 
-/// Polls `GET /api/v1/tasks/{task}/engine` until `done` holds (60 s).
 async fn wait_engine(s: &Server, task: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (status, v) = s.get(&format!("/api/v1/tasks/{task}/engine"), ADMIN).await;
-        assert_eq!(status, 200, "{v}");
-        if done(&v) {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the engine sync has not {what}: {v}\n{}",
-            s.transcript.text()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    s.wait_engine(ADMIN, task, what, Duration::from_secs(60), done)
+        .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dolphinscheduler_follows_the_task_state() {
-    let fake = dsfake::Fake::start(DS_TOKEN, "", "", 3600).await;
-    let mut s = Server::start_with(
+/// A server (SQLite store in `dir`) with the fake DS as its DolphinScheduler.
+fn server(dir: std::path::PathBuf, node: &str, ds_url: &str) -> Server {
+    Server::start_with(
         Options {
             backend: &Backend::Sqlite,
-            dir: scratch_dir().join(unique("dolphin")),
-            node: "dolphin",
+            dir,
+            node,
             lease_secs: 30.0,
             runners: 0,
             transcript: Transcript::default(),
         },
         &[
             "--dolphin-url",
-            &fake.url,
+            ds_url,
             "--dolphin-token",
             DS_TOKEN,
             "--tick-ms",
             "100",
         ],
-    );
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dolphinscheduler_follows_the_task_state() {
+    let fake = dsfake::Fake::start(DS_TOKEN, "", "", 3600).await;
+    let mut s = server(scratch_dir().join(unique("dolphin")), "dolphin", &fake.url);
     // The HTTP task must call this server.
     fake.ds().ferry_url = s.base.clone();
     let approver = s.user("ds_approver", "approver").await;
@@ -219,24 +211,7 @@ async fn dolphinscheduler_follows_the_task_state() {
     // A restart (a new leader) rotates the token: DS gets the new one, and
     // only then is the old one revoked.
     s.kill();
-    let s = Server::start_with(
-        Options {
-            backend: &Backend::Sqlite,
-            dir: s.dir.clone(),
-            node: "dolphin2",
-            lease_secs: 30.0,
-            runners: 0,
-            transcript: Transcript::default(),
-        },
-        &[
-            "--dolphin-url",
-            &fake.url,
-            "--dolphin-token",
-            DS_TOKEN,
-            "--tick-ms",
-            "100",
-        ],
-    );
+    let s = server(s.dir.clone(), "dolphin2", &fake.url);
     let deadline = Instant::now() + Duration::from_secs(30);
     let fresh = loop {
         let value = fake.ds().params[0].value.clone();

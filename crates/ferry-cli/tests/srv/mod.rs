@@ -245,6 +245,33 @@ impl Server {
         }
     }
 
+    /// Polls `GET /api/v1/tasks/{task}/engine` until `done` holds.
+    pub async fn wait_engine(
+        &self,
+        token: &str,
+        task: &str,
+        what: &str,
+        timeout: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let (status, v) = self
+                .get(&format!("/api/v1/tasks/{task}/engine"), token)
+                .await;
+            assert_eq!(status, 200, "{v}");
+            if done(&v) {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "after {timeout:?} the engine sync has not {what}: {v}\n{}",
+                self.transcript.text()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
