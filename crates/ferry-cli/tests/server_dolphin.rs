@@ -1,8 +1,9 @@
 //! The server's engine sync with DolphinScheduler: a `ferry server` started
 //! with `--dolphin-url` registers an approved task's workflow (schedule
-//! offline while the task is only approved), puts the schedule online when
-//! the task is resumed and offline when it is paused, and deletes workflow
-//! and schedule when the task is deleted. The token DS keeps in its project
+//! offline while the task is only approved; a task without `start_time`
+//! only once activated), puts the schedule online when the task is resumed
+//! and offline when it is paused, and deletes workflow and schedule when the
+//! task is deleted. The token DS keeps in its project
 //! parameter is the service user's, and it authenticates against Ferry.
 //!
 //! DS is the strict fake of its REST API shared with the engine's own tests
@@ -72,7 +73,8 @@ async fn dolphinscheduler_follows_the_task_state() {
     assert_eq!(status, 422, "{p}");
     assert_eq!(p["field"], "schedule.interval", "{p}");
 
-    let schedule = json!({"unit": "hour", "engine": "dolphinscheduler"});
+    let schedule = json!({"unit": "hour", "start_time": "2026-01-01T00:00:00Z",
+                          "engine": "dolphinscheduler"});
     s.ok(
         "POST",
         "/api/v1/tasks",
@@ -136,6 +138,66 @@ async fn dolphinscheduler_follows_the_task_state() {
         !s.transcript.text().contains(&token),
         "the token is not logged"
     );
+
+    // Without start_time the first run is the first logical time after
+    // activation: nothing is registered until then.
+    let lazy = unique("ds_lazy");
+    let lazy_spec = json!({
+        "name": lazy,
+        "source": {"type": "sqlite", "path": "/tmp/ferry-ds-a.db", "table": "t"},
+        "sink": {"type": "sqlite", "path": "/tmp/ferry-ds-b.db", "table": "t"}
+    });
+    s.ok(
+        "POST",
+        "/api/v1/tasks",
+        ADMIN,
+        Some(json!({"spec": lazy_spec, "schedule": {"unit": "day", "engine": "dolphinscheduler"}})),
+        201,
+    )
+    .await;
+    let lazy_path = format!("/api/v1/tasks/{lazy}");
+    s.ok(
+        "POST",
+        &format!("{lazy_path}/submit"),
+        ADMIN,
+        Some(json!({})),
+        200,
+    )
+    .await;
+    let lazy_id = s
+        .ok(
+            "POST",
+            &format!("{lazy_path}/approve"),
+            &approver,
+            Some(json!({})),
+            200,
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    tokio::time::sleep(Duration::from_millis(500)).await; // a few sync passes
+    let v = wait_engine(&s, &lazy, "left the task alone", |v| v["in_sync"] == true).await;
+    assert_eq!(v["registered"], false, "{v}");
+    assert!(
+        fake.workflow(&lazy).is_none(),
+        "no workflow before activation"
+    );
+    s.ok(
+        "POST",
+        &format!("{lazy_path}/resume"),
+        ADMIN,
+        Some(json!({})),
+        200,
+    )
+    .await;
+    wait_engine(&s, &lazy, "registered on activation", |v| {
+        v["in_sync"] == true && v["registered"] == true && v["active"] == true
+    })
+    .await;
+    let (_, crontab, online) = fake.schedule(&lazy).unwrap();
+    assert_eq!((crontab.as_str(), online), ("0 0 0 * * ? *", true));
+    s.ok("DELETE", &lazy_path, ADMIN, None, 204).await;
 
     // Resume → online; pause → offline.
     s.ok(
@@ -205,7 +267,11 @@ async fn dolphinscheduler_follows_the_task_state() {
     })
     .await;
     assert!(fake.workflow(&name).is_none(), "workflow deleted");
-    assert!(fake.ds().schedules.is_empty(), "schedule deleted");
+    wait_engine(&s, &lazy_id, "removed the lazy workflow", |v| {
+        v["registered"] == false
+    })
+    .await;
+    assert!(fake.ds().schedules.is_empty(), "schedules deleted");
     fake.assert_clean();
 
     // A restart (a new leader) rotates the token: DS gets the new one, and

@@ -10,8 +10,8 @@ use super::AppState;
 use super::error::{ApiResult, Problem};
 use super::extract::{Json, Path};
 use crate::auth::Reader;
-use crate::engines::engine_name;
 use crate::engines::sync::fingerprint;
+use crate::engines::{engine_name, waits_for_activation};
 use ferry_store::control::TaskState;
 
 /// A task's registration in its schedule engine.
@@ -26,7 +26,8 @@ pub struct EngineView {
     pub registered: bool,
     /// Whether it triggers the task there (else paused).
     pub active: bool,
-    /// Whether the registration matches the approved schedule and state.
+    /// Whether the registration matches the approved schedule and state
+    /// (a task without `start_time` is registered when first activated).
     pub in_sync: bool,
     /// When the sync loop last acted on the task.
     pub synced_at: Option<String>,
@@ -56,7 +57,14 @@ pub async fn get_engine(
     let engine = spec.as_ref().map(|sc| engine_name(sc.engine));
     let sync = s.store.engine_sync(&t.id).await?;
     let wanted_active = t.state == TaskState::Active;
-    let wants_external = t.state != TaskState::Deleted && engine.is_some_and(is_external);
+    let registered_there = sync
+        .as_ref()
+        .is_some_and(|x| x.registered && Some(x.engine.as_str()) == engine);
+    let waiting = spec
+        .as_ref()
+        .is_some_and(|sc| waits_for_activation(sc, wanted_active, registered_there));
+    let wants_external =
+        t.state != TaskState::Deleted && engine.is_some_and(is_external) && !waiting;
     let in_sync = match (&sync, &schedule) {
         (Some(x), Some(text)) if wants_external => {
             engine == Some(x.engine.as_str())

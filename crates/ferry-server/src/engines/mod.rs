@@ -3,11 +3,15 @@
 //! the engine it names (at create, edit and approval, so a schedule an
 //! engine cannot express is a 422, not a later failure), and the
 //! [`sync`] loop that keeps each engine in step with the tasks.
+//!
+//! A task is registered when approved (paused until it is active), except
+//! one without `start_time`, which is registered when it first becomes
+//! active ([`waits_for_activation`]).
 
 pub mod sync;
 
 use chrono::Utc;
-use ferry_core::schedule::{EngineKind, ValidSchedule};
+use ferry_core::schedule::{EngineKind, ScheduleSpec, ValidSchedule};
 use ferry_core::{Error, Result};
 use ferry_scheduler::airflow::AirflowConfig;
 use ferry_scheduler::airflow::schedule::AirflowSchedule;
@@ -89,6 +93,14 @@ impl EngineSettings {
             }
         }
     }
+}
+
+/// Whether a task's registration waits for its first activation: without
+/// `start_time` its first logical time is the first one after it becomes
+/// active (as in the built-in engine), so nothing is registered before
+/// that. Once registered, it stays (paused) across pauses.
+pub fn waits_for_activation(schedule: &ScheduleSpec, active: bool, registered: bool) -> bool {
+    schedule.start_time.is_none() && !active && !registered
 }
 
 fn not_configured(engine: &str, flag: &str) -> Error {

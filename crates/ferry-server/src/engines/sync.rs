@@ -29,7 +29,7 @@ use ferry_store::control::{EngineSync, Role, TaskState};
 use sha2::{Digest, Sha256};
 use tokio::task::JoinHandle;
 
-use super::engine_name;
+use super::{engine_name, waits_for_activation};
 use crate::api::AppState;
 use crate::auth::new_token;
 
@@ -198,6 +198,12 @@ impl Sync {
             tracing::warn!(error = %e, "engine sync: handing the new token to the engines failed; retrying");
         }
         let store = &self.state.store;
+        let syncs: HashMap<String, EngineSync> = store
+            .engine_syncs()
+            .await?
+            .into_iter()
+            .map(|s| (s.task_id.clone(), s))
+            .collect();
         let mut wants = Vec::new();
         for (t, v) in store.approved_tasks().await? {
             if t.state == TaskState::Deleted {
@@ -216,6 +222,14 @@ impl Sync {
             if matches!(spec.engine, EngineKind::Builtin | EngineKind::None) {
                 continue;
             }
+            let engine = engine_name(spec.engine);
+            let active = t.state == TaskState::Active;
+            let registered = syncs
+                .get(&t.id)
+                .is_some_and(|s| s.registered && s.engine == engine);
+            if waits_for_activation(&spec, active, registered) {
+                continue;
+            }
             let schedule = match spec.validate() {
                 Ok(s) => s,
                 Err(e) => {
@@ -224,22 +238,16 @@ impl Sync {
                 }
             };
             wants.push(Want {
-                engine: engine_name(spec.engine),
+                engine,
                 fingerprint: fingerprint(&t.name, text),
                 task: ScheduledTask {
                     task_id: t.id.clone(),
                     name: t.name.clone(),
                     schedule,
-                    active: t.state == TaskState::Active,
+                    active,
                 },
             });
         }
-        let syncs: HashMap<String, EngineSync> = store
-            .engine_syncs()
-            .await?
-            .into_iter()
-            .map(|s| (s.task_id.clone(), s))
-            .collect();
         let blocked = self.remove_stale(&syncs, &wants).await?;
         for w in &wants {
             if !blocked.contains(&w.task.task_id) {
