@@ -357,8 +357,8 @@ async fn airflow_runs_three_hourly_windows() {
         "source": {"type": "postgres", "connection": "src", "table": source},
         "sink": {"type": "postgres", "connection": "dst", "table": target},
     });
-    let cron_schedule =
-        json!({"cron": "30 6 * * 5L", "time_zone": "Europe/Berlin", "engine": "airflow"});
+    let cron_schedule = json!({"cron": "30 6 * * 5L", "time_zone": "Europe/Berlin",
+               "start_time": "2026-01-01T00:00:00+01:00", "engine": "airflow"});
     s.ok(
         "POST",
         "/api/v1/tasks",
