@@ -368,22 +368,7 @@ async fn airflow_runs_three_hourly_windows() {
     )
     .await;
     let cron_path = format!("/api/v1/tasks/{cron_name}");
-    s.ok(
-        "POST",
-        &format!("{cron_path}/submit"),
-        &olga,
-        Some(json!({})),
-        200,
-    )
-    .await;
-    s.ok(
-        "POST",
-        &format!("{cron_path}/approve"),
-        &alice,
-        Some(json!({})),
-        200,
-    )
-    .await;
+    s.submit_and_approve(&cron_name, &olga, &alice).await;
     let _cron_cleanup = RemoveOnDrop(engine.dag_file(&cron_name).unwrap());
     wait_engine(&s, &olga, &cron_name, "registered the cron DAG", |v| {
         v["in_sync"] == true

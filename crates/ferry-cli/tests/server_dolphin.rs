@@ -84,23 +84,7 @@ async fn dolphinscheduler_follows_the_task_state() {
     )
     .await;
     let path = format!("/api/v1/tasks/{name}");
-    s.ok(
-        "POST",
-        &format!("{path}/submit"),
-        ADMIN,
-        Some(json!({})),
-        200,
-    )
-    .await;
-    let t = s
-        .ok(
-            "POST",
-            &format!("{path}/approve"),
-            &approver,
-            Some(json!({})),
-            200,
-        )
-        .await;
+    let t = s.submit_and_approve(&name, ADMIN, &approver).await;
     let task_id = t["id"].as_str().unwrap().to_string();
 
     // Approved: workflow and schedule exist, the schedule offline.
@@ -156,23 +140,7 @@ async fn dolphinscheduler_follows_the_task_state() {
     )
     .await;
     let lazy_path = format!("/api/v1/tasks/{lazy}");
-    s.ok(
-        "POST",
-        &format!("{lazy_path}/submit"),
-        ADMIN,
-        Some(json!({})),
-        200,
-    )
-    .await;
-    let lazy_id = s
-        .ok(
-            "POST",
-            &format!("{lazy_path}/approve"),
-            &approver,
-            Some(json!({})),
-            200,
-        )
-        .await["id"]
+    let lazy_id = s.submit_and_approve(&lazy, ADMIN, &approver).await["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -240,22 +208,7 @@ async fn dolphinscheduler_follows_the_task_state() {
         200,
     )
     .await;
-    s.ok(
-        "POST",
-        &format!("{path}/submit"),
-        ADMIN,
-        Some(json!({})),
-        200,
-    )
-    .await;
-    s.ok(
-        "POST",
-        &format!("{path}/approve"),
-        &approver,
-        Some(json!({})),
-        200,
-    )
-    .await;
+    s.submit_and_approve(&name, ADMIN, &approver).await;
     wait_engine(&s, &name, "updated the schedule", |v| v["in_sync"] == true).await;
     assert_eq!(fake.schedule(&name).unwrap().1, "0 0/15 * * * ? *");
     assert_eq!(fake.ds().workflows.len(), 1, "updated in place");

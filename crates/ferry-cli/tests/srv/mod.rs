@@ -272,6 +272,28 @@ impl Server {
         }
     }
 
+    /// Submits a task's latest version as `author` and approves it as
+    /// `approver`; returns the approved task.
+    pub async fn submit_and_approve(&self, task: &str, author: &str, approver: &str) -> Value {
+        let path = format!("/api/v1/tasks/{task}");
+        self.ok(
+            "POST",
+            &format!("{path}/submit"),
+            author,
+            Some(json!({})),
+            200,
+        )
+        .await;
+        self.ok(
+            "POST",
+            &format!("{path}/approve"),
+            approver,
+            Some(json!({})),
+            200,
+        )
+        .await
+    }
+
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -324,20 +346,5 @@ pub async fn approved_pg_task(s: &Server, name: &str, source: &str, target: &str
         201,
     )
     .await;
-    s.ok(
-        "POST",
-        &format!("/api/v1/tasks/{name}/submit"),
-        ADMIN,
-        Some(json!({})),
-        200,
-    )
-    .await;
-    s.ok(
-        "POST",
-        &format!("/api/v1/tasks/{name}/approve"),
-        &approver,
-        Some(json!({})),
-        200,
-    )
-    .await;
+    s.submit_and_approve(name, ADMIN, &approver).await;
 }

@@ -81,13 +81,13 @@ impl EngineSettings {
             EngineKind::Builtin | EngineKind::None => Ok(()),
             EngineKind::Airflow => {
                 if self.airflow.is_none() {
-                    return Err(not_configured("Airflow", "--airflow-url"));
+                    return Err(not_configured("airflow"));
                 }
                 AirflowSchedule::translate(schedule, Utc::now()).map(|_| ())
             }
             EngineKind::DolphinScheduler => {
                 if self.dolphin.is_none() {
-                    return Err(not_configured("DolphinScheduler", "--dolphin-url"));
+                    return Err(not_configured("dolphinscheduler"));
                 }
                 quartz_cron(schedule).map(|_| ())
             }
@@ -103,11 +103,18 @@ pub fn waits_for_activation(schedule: &ScheduleSpec, active: bool, registered: b
     schedule.start_time.is_none() && !active && !registered
 }
 
-fn not_configured(engine: &str, flag: &str) -> Error {
+/// The 422 for a task whose engine (`airflow`, `dolphinscheduler`) this
+/// server was not started with.
+pub(crate) fn not_configured(engine: &str) -> Error {
+    let (name, flag) = match engine {
+        "airflow" => ("Airflow", "--airflow-url"),
+        "dolphinscheduler" => ("DolphinScheduler", "--dolphin-url"),
+        other => (other, "its settings"),
+    };
     Error::invalid(
         "schedule.engine",
         format!(
-            "this Ferry server has no {engine} configured (start it with {flag}); \
+            "this Ferry server has no {name} configured (start it with {flag}); \
              use `builtin` or `none`"
         ),
     )

@@ -19,8 +19,8 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use ferry_core::Result;
 use ferry_core::schedule::{EngineKind, ScheduleSpec};
-use ferry_core::{Error, Result};
 use ferry_engine::CancellationToken;
 use ferry_scheduler::airflow::AirflowEngine;
 use ferry_scheduler::dolphin::DolphinEngine;
@@ -29,7 +29,7 @@ use ferry_store::control::{EngineSync, Role, TaskState};
 use sha2::{Digest, Sha256};
 use tokio::task::JoinHandle;
 
-use super::{engine_name, waits_for_activation};
+use super::{engine_name, not_configured, waits_for_activation};
 use crate::api::AppState;
 use crate::auth::new_token;
 
@@ -284,7 +284,7 @@ impl Sync {
             let result = match (taken, self.engines.get(&s.engine)) {
                 (true, _) => Ok(()),
                 (false, Some(e)) => e.unregister(&s.task_name).await,
-                (false, None) => Err(not_here(&s.engine)),
+                (false, None) => Err(not_configured(&s.engine)),
             };
             tracing::info!(task = %s.task_name, engine = %s.engine, ok = result.is_ok(), "engine sync: removed");
             // An engine this server is not configured for cannot be cleaned
@@ -311,7 +311,7 @@ impl Sync {
         }
         let Some(engine) = self.engines.get(w.engine) else {
             let record = sync_record(w, current.is_some_and(|c| c.registered));
-            return self.record(record, Err(not_here(w.engine))).await;
+            return self.record(record, Err(not_configured(w.engine))).await;
         };
         let (what, result) = match same {
             Some(_) if w.task.active => ("resumed", engine.resume(&w.task.name).await),
@@ -369,13 +369,6 @@ fn sync_record(w: &Want, registered: bool) -> EngineSync {
         synced_at: String::new(),
         error: None,
     }
-}
-
-fn not_here(engine: &str) -> Error {
-    Error::invalid(
-        "schedule.engine",
-        format!("this Ferry server has no {engine} configured"),
-    )
 }
 
 /// What a registration depends on: the task's name and its schedule.
