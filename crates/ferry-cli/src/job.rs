@@ -28,7 +28,7 @@ pub fn load(path: &Path) -> Result<ValidatedTask> {
 /// Parses and validates job YAML.
 pub fn parse(text: &str) -> Result<ValidatedTask> {
     let spec: TaskSpec = serde_saphyr::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let task = spec.validate()?;
+    let task = ferry_connectors::validate_local(&spec)?;
     // The SQL of mapping/filter/sql, parsed without the source schema.
     ferry_engine::transform::check_syntax(&task.spec)?;
     Ok(task)

@@ -172,10 +172,10 @@ fn main() -> ExitCode {
                     "{}: ok (task {}, {} {} -> {} {}, {})",
                     job.display(),
                     task.spec.name,
-                    task.spec.source.connector(),
-                    task.source_table,
-                    task.spec.sink.connector(),
-                    task.sink_table,
+                    task.source.connector(),
+                    task.source.dataset(),
+                    task.sink.connector(),
+                    task.sink.dataset(),
                     task.spec.mode
                 );
                 ExitCode::SUCCESS
@@ -186,7 +186,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Connectors { json } => {
-            let reg = ferry_connectors::registry();
+            let reg = ferry_connectors::info();
             if json {
                 println!("{}", serde_json::to_string_pretty(&reg).unwrap_or_default());
             } else {
@@ -194,20 +194,21 @@ fn main() -> ExitCode {
                     let roles = match (c.source, c.sink) {
                         (true, true) => "source, sink",
                         (true, false) => "source",
-                        _ => "sink",
+                        (false, true) => "sink",
+                        (false, false) => "-",
                     };
-                    let state = if c.enabled {
-                        ""
+                    let aliases = if c.aliases.is_empty() {
+                        String::new()
                     } else {
-                        " [not in this build]"
+                        format!(" (also: {})", c.aliases.join(", "))
                     };
-                    println!("{:<10} {:<13} {}{state}", c.name, roles, c.description);
+                    println!("{:<10} {:<13} {}{aliases}", c.name, roles, c.description);
                 }
             }
             ExitCode::SUCCESS
         }
         Command::Schema => {
-            let s = ferry_core::spec::task_json_schema();
+            let s = ferry_connectors::schema::task_json_schema();
             println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
             ExitCode::SUCCESS
         }

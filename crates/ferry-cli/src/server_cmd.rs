@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use ferry_scheduler::airflow::{AirflowConfig, DEFAULT_TOKEN_VARIABLE};
 use ferry_scheduler::dolphin::DolphinConfig;
@@ -49,6 +50,14 @@ struct ServeArgs {
         global = true
     )]
     data_dir: PathBuf,
+    /// The only directory whose files tasks and connections sent to this
+    /// server may use (SQLite files, dirty-record files, later file sinks);
+    /// relative paths in specs are taken relative to it. Without it, no
+    /// local file may be used (with `--sample`: `ferry-files` beside the
+    /// data directory). Never inside the data directory; paths into the data
+    /// directory are refused even when it lies under the files root.
+    #[arg(long, env = "FERRY_FILES_ROOT", global = true)]
+    files_root: Option<PathBuf>,
     /// The store: a PostgreSQL URL (several servers) or a SQLite file
     /// (default: `<data-dir>/ferry.db`).
     #[arg(long, env = "FERRY_STORE", global = true)]
@@ -234,9 +243,35 @@ impl ServeArgs {
                 .unwrap_or_else(|_| "node".into());
             format!("{host}-{}", std::process::id())
         });
+        let files_root = match (&self.files_root, self.sample) {
+            (Some(root), _) => Some(root.clone()),
+            (None, true) => Some(
+                self.data_dir
+                    .parent()
+                    .unwrap_or(std::path::Path::new("."))
+                    .join("ferry-files"),
+            ),
+            (None, false) => None,
+        };
+        if let Some(root) = &files_root {
+            std::fs::create_dir_all(root)
+                .with_context(|| format!("cannot create --files-root {}", root.display()))?;
+            let r = root.canonicalize()?;
+            let d = std::fs::canonicalize(&self.data_dir)
+                .or_else(|_| std::path::absolute(&self.data_dir))?;
+            if r.starts_with(&d) {
+                anyhow::bail!(
+                    "--files-root {} is inside --data-dir {}: \
+                     tasks must not reach the store or the secret key",
+                    root.display(),
+                    self.data_dir.display()
+                );
+            }
+        }
         Ok(ServerConfig {
             listen: self.listen,
             data_dir: self.data_dir.clone(),
+            files_root,
             node_id,
             runners: self.runners,
             lease_secs: self.lease_secs,

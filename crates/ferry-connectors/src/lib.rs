@@ -1,110 +1,90 @@
 //! Every Ferry connector, one folder each, each behind a Cargo feature.
 //!
-//! [`registry()`] lists them explicitly (no registration before `main`), and
-//! [`source_for`]/[`sink_for`] build a connector from a validated task.
+//! A connector is a folder `src/<name>/` that owns its spec types, checks,
+//! source and/or sink, type mapping and catalog, and implements
+//! [`Connector`]; plus **one line** in the [`connectors!`] list below, which
+//! declares the module behind its feature and puts it in [`registry()`]
+//! (explicitly: no registration before `main`). Nothing else matches on
+//! connector names: task validation ([`Registry`] implements
+//! [`ferry_core::Connectors`]), `connection: NAME` resolution
+//! ([`resolve_endpoint`]), the JSON Schemas of job files and connections
+//! ([`schema`]), and `ferry connectors` all go through the registry.
+//! `docs/connectors.md` is the guide to adding one.
 
 #![deny(missing_docs)]
 
 pub mod catalog;
 pub mod common;
-#[cfg(all(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+mod connector;
 pub mod matrix;
-#[cfg(feature = "mysql")]
-pub mod mysql;
-#[cfg(feature = "postgres")]
-pub mod postgres;
-#[cfg(feature = "sqlite")]
-pub mod sqlite;
+mod registry;
+mod resolve;
+pub mod schema;
+mod task_secrets;
 
-use ferry_core::spec::{SinkSpec, SourceSpec, TableName};
-use ferry_core::{Error, Result, Sink, Source};
+pub use connector::{Connection, Connector, parse_options, to_options, unresolved};
+pub use registry::{ConnectorInfo, Entry, Registry, find, info};
+pub use resolve::{connection_names, open_connection, resolve_endpoint, resolve_task};
+pub use task_secrets::{
+    keep_stored_secrets, put_task_secrets, redacted_secrets, take_task_secrets,
+};
 
-/// One entry of the connector registry.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ConnectorInfo {
-    /// The `type` value in a task spec.
-    pub name: &'static str,
-    /// Whether it can be a source.
-    pub source: bool,
-    /// Whether it can be a sink.
-    pub sink: bool,
-    /// Whether this binary was built with it.
-    pub enabled: bool,
-    /// What it reads and writes, and how.
-    pub description: &'static str,
+/// Declares each connector's module behind its feature and lists it in
+/// [`registry()`]: `"feature" => module::ConnectorType`, one line each.
+macro_rules! connectors {
+    ($($feature:literal => $module:ident :: $connector:ident),* $(,)?) => {
+        $(
+            #[cfg(feature = $feature)]
+            pub mod $module;
+        )*
+
+        /// Every connector Ferry knows, in one explicit list; those this
+        /// binary was built without are [`Entry::NotBuilt`].
+        #[allow(clippy::vec_init_then_push)] // one `push` per feature, each behind its `cfg`
+        pub fn registry() -> Vec<Entry> {
+            #[allow(unused_mut)]
+            let mut all = Vec::new();
+            $(
+                #[cfg(feature = $feature)]
+                all.push(Entry::Built(&$module::$connector));
+                #[cfg(not(feature = $feature))]
+                all.push(Entry::NotBuilt($feature));
+            )*
+            all
+        }
+    };
 }
 
-/// Every connector Ferry knows, in one explicit list.
-pub fn registry() -> Vec<ConnectorInfo> {
-    vec![
-        ConnectorInfo {
-            name: "postgres",
-            source: true,
-            sink: true,
-            enabled: cfg!(feature = "postgres"),
-            description: "PostgreSQL: binary COPY out in parallel key/ctid-range splits from one exported snapshot; binary COPY in, loaded and published in one transaction (new table, or TRUNCATE + reload: a storage-level swap at COMMIT)",
-        },
-        ConnectorInfo {
-            name: "mysql",
-            source: true,
-            sink: true,
-            enabled: cfg!(feature = "mysql"),
-            description: "MySQL/MariaDB: streaming result sets in a consistent snapshot; LOAD DATA LOCAL INFILE streamed from memory into a staging table, swapped with an atomic RENAME TABLE",
-        },
-        ConnectorInfo {
-            name: "sqlite",
-            source: true,
-            sink: true,
-            enabled: cfg!(feature = "sqlite"),
-            description: "SQLite database file: read in one transaction; written in one transaction (create or delete + prepared inserts), published by COMMIT",
-        },
-    ]
+connectors! {
+    "postgres" => postgres::PostgresConnector,
+    "mysql" => mysql::MysqlConnector,
+    "sqlite" => sqlite::SqliteConnector,
 }
 
-fn disabled(name: &'static str) -> Error {
-    Error::Unsupported {
-        connector: name,
-        capability: "use in this build (it was compiled without this connector's feature)".into(),
-    }
+/// Validates a task written by the machine's own user (`ferry run`, tests):
+/// [`ferry_core::TaskSpec::validate`] with this registry and local trust.
+pub fn validate_local(
+    spec: &ferry_core::TaskSpec,
+) -> ferry_core::Result<ferry_core::ValidatedTask> {
+    spec.validate(&Registry, &ferry_core::spec::Trust::Local)
 }
 
-/// Builds the source connector of a validated task.
-pub fn source_for(spec: &SourceSpec, table: &TableName) -> Result<Box<dyn Source>> {
-    match spec {
-        #[cfg(feature = "postgres")]
-        SourceSpec::Postgres(e) => Ok(Box::new(postgres::PostgresSource::new(e, table)?)),
-        #[cfg(feature = "mysql")]
-        SourceSpec::Mysql(e) => Ok(Box::new(mysql::MysqlSource::new(e, table)?)),
-        #[cfg(feature = "sqlite")]
-        SourceSpec::Sqlite(e) => Ok(Box::new(sqlite::SqliteSource::new(e, table)?)),
-        #[allow(unreachable_patterns)]
-        other => Err(disabled(other.connector())),
-    }
+/// Builds the source of one endpoint written by the machine's own user.
+pub fn open_source(
+    spec: &ferry_core::spec::EndpointSpec,
+) -> ferry_core::Result<Box<dyn ferry_core::Source>> {
+    use ferry_core::Connectors as _;
+    Registry
+        .source("source", spec, &ferry_core::spec::Trust::Local)?
+        .open()
 }
 
-/// Builds the sink connector of a validated task.
-pub fn sink_for(spec: &SinkSpec, table: &TableName) -> Result<Box<dyn Sink>> {
-    match spec {
-        #[cfg(feature = "postgres")]
-        SinkSpec::Postgres(e) => Ok(Box::new(postgres::PostgresSink::new(e, table)?)),
-        #[cfg(feature = "mysql")]
-        SinkSpec::Mysql(e) => Ok(Box::new(mysql::MysqlSink::new(e, table)?)),
-        #[cfg(feature = "sqlite")]
-        SinkSpec::Sqlite(e) => Ok(Box::new(sqlite::SqliteSink::new(e, table)?)),
-        #[allow(unreachable_patterns)]
-        other => Err(disabled(other.connector())),
-    }
-}
-
-/// Reads the password of an endpoint from `password_env`, if set.
-pub fn password_from_env(field: &str, var: Option<&str>) -> Result<Option<String>> {
-    match var {
-        None => Ok(None),
-        Some(v) => std::env::var(v).map(Some).map_err(|_| {
-            Error::invalid(
-                format!("{field}.password_env"),
-                format!("environment variable {v} is not set"),
-            )
-        }),
-    }
+/// Builds the sink of one endpoint written by the machine's own user.
+pub fn open_sink(
+    spec: &ferry_core::spec::EndpointSpec,
+) -> ferry_core::Result<Box<dyn ferry_core::Sink>> {
+    use ferry_core::Connectors as _;
+    Registry
+        .sink("sink", spec, &ferry_core::spec::Trust::Local)?
+        .open()
 }

@@ -17,9 +17,10 @@
 
 use std::path::PathBuf;
 
-use ferry_connectors::catalog::{ColumnInfo, TableInfo, list_tables, test_connection};
-use ferry_core::ErrorKind;
-use ferry_core::spec::{ConnectionSpec, FileConnection, ServerConnection};
+use ferry_connectors::Connection;
+use ferry_connectors::catalog::{ColumnInfo, DatasetInfo as TableInfo, Probe};
+use ferry_core::spec::{ConnectionSpec, Trust};
+use ferry_core::{ErrorKind, Result};
 use ferry_testkit::{my_exec, pg_exec};
 
 fn col(name: &str, data_type: &str, nullable: bool) -> ColumnInfo {
@@ -30,23 +31,31 @@ fn col(name: &str, data_type: &str, nullable: bool) -> ColumnInfo {
     }
 }
 
-/// A connection as the server stores it: the URL's password moved out.
-fn pg_connection(url: &str, password: Option<&str>) -> ConnectionSpec {
-    ConnectionSpec::Postgres(ServerConnection {
-        url: url.into(),
-        password: password.map(str::to_string),
-    })
-    .normalize()
-    .unwrap()
+/// A connection parsed by its connector as the server does (the URL's
+/// password moved out).
+fn connection(settings: serde_json::Value) -> Box<dyn Connection> {
+    let spec: ConnectionSpec = serde_json::from_value(settings).unwrap();
+    ferry_connectors::open_connection(&spec, &Trust::Local).unwrap()
 }
 
-fn my_connection(url: &str, password: Option<&str>) -> ConnectionSpec {
-    ConnectionSpec::Mysql(ServerConnection {
-        url: url.into(),
-        password: password.map(str::to_string),
-    })
-    .normalize()
-    .unwrap()
+fn pg_connection(url: &str, password: Option<&str>) -> Box<dyn Connection> {
+    connection(serde_json::json!({"type": "postgres", "url": url, "password": password}))
+}
+
+fn my_connection(url: &str, password: Option<&str>) -> Box<dyn Connection> {
+    connection(serde_json::json!({"type": "mariadb", "url": url, "password": password}))
+}
+
+fn sqlite_connection(path: &std::path::Path) -> Box<dyn Connection> {
+    connection(serde_json::json!({"type": "sqlite", "path": path}))
+}
+
+async fn test_connection(c: &dyn Connection) -> Result<Probe> {
+    c.test().await
+}
+
+async fn list_tables(c: &dyn Connection, namespace: Option<&str>) -> Result<Vec<TableInfo>> {
+    c.datasets(namespace).await
 }
 
 fn find<'a>(tables: &'a [TableInfo], schema: Option<&str>, name: &str) -> Option<&'a TableInfo> {
@@ -82,14 +91,14 @@ async fn postgres_probe_and_tables() {
     .await;
     let c = pg_connection(&ferry_testkit::pg_url(), None);
 
-    let probe = test_connection(&c).await.unwrap();
+    let probe = test_connection(c.as_ref()).await.unwrap();
     assert!(!probe.server_version.is_empty(), "{probe:?}");
     assert!(
         probe.server_version.starts_with(char::is_numeric),
         "{probe:?}"
     );
 
-    let all = list_tables(&c, None).await.unwrap();
+    let all = list_tables(c.as_ref(), None).await.unwrap();
     let orders = find(&all, Some("ferry_cat"), "cat_orders").expect("cat_orders listed");
     assert_eq!(orders.kind, "table");
     assert_eq!(
@@ -129,14 +138,14 @@ async fn postgres_probe_and_tables() {
     sorted.sort();
     assert_eq!(keys, sorted, "ordered by schema, table");
 
-    let only = list_tables(&c, Some("ferry_cat")).await.unwrap();
+    let only = list_tables(c.as_ref(), Some("ferry_cat")).await.unwrap();
     let names: Vec<&str> = only.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["cat_empty", "cat_orders", "cat_orders_v"]);
     assert_eq!(find(&only, Some("ferry_cat"), "cat_orders"), Some(orders));
-    let public = list_tables(&c, Some("public")).await.unwrap();
+    let public = list_tables(c.as_ref(), Some("public")).await.unwrap();
     assert!(public.iter().all(|t| t.schema.as_deref() == Some("public")));
     assert!(
-        list_tables(&c, Some("ferry_cat_none"))
+        list_tables(c.as_ref(), Some("ferry_cat_none"))
             .await
             .unwrap()
             .is_empty()
@@ -161,7 +170,7 @@ async fn postgres_wrong_password_is_auth_and_not_shown() {
     let url = u.to_string();
 
     let wrong = pg_connection(&url, Some("wrong-pw"));
-    match test_connection(&wrong).await {
+    match test_connection(wrong.as_ref()).await {
         Ok(p) => panic!(
             "the server accepted a wrong password for ferry_cat_user ({p:?}): its pg_hba.conf \
              trusts loopback logins; add `host all ferry_cat_user 127.0.0.1/32 scram-sha-256` \
@@ -173,31 +182,31 @@ async fn postgres_wrong_password_is_auth_and_not_shown() {
             assert!(!format!("{e:?}").contains("wrong-pw"), "{e:?}");
         }
     }
-    let e = list_tables(&wrong, None).await.unwrap_err();
+    let e = list_tables(wrong.as_ref(), None).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Auth, "{e}");
     assert!(!e.to_string().contains("wrong-pw"), "{e}");
 
     // The same password written in the URL is moved out and still used.
     let mut in_url = u.clone();
     in_url.set_password(Some("wrong-pw")).unwrap();
-    let e = test_connection(&pg_connection(in_url.as_str(), None))
+    let e = test_connection(pg_connection(in_url.as_str(), None).as_ref())
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Auth, "{e}");
     assert!(!e.to_string().contains("wrong-pw"), "{e}");
 
     let right = pg_connection(&url, Some("right-pw"));
-    let probe = test_connection(&right).await.unwrap();
+    let probe = test_connection(right.as_ref()).await.unwrap();
     assert!(!probe.server_version.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_refused_port_is_transient() {
     let c = pg_connection(&refused(&ferry_testkit::pg_url()), Some("s3cret-pw"));
-    let e = test_connection(&c).await.unwrap_err();
+    let e = test_connection(c.as_ref()).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Transient, "{e}");
     assert!(!e.to_string().contains("s3cret-pw"), "{e}");
-    let e = list_tables(&c, None).await.unwrap_err();
+    let e = list_tables(c.as_ref(), None).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Transient, "{e}");
 }
 
@@ -229,7 +238,7 @@ async fn mariadb_probe_and_tables() {
     .await;
     let c = my_connection(&ferry_testkit::mysql_url(), None);
 
-    let probe = test_connection(&c).await.unwrap();
+    let probe = test_connection(c.as_ref()).await.unwrap();
     assert!(!probe.server_version.is_empty(), "{probe:?}");
 
     let expected = vec![
@@ -240,7 +249,7 @@ async fn mariadb_probe_and_tables() {
         col("seen", "datetime(3)", true),
     ];
     // The URL's database.
-    let tables = list_tables(&c, None).await.unwrap();
+    let tables = list_tables(c.as_ref(), None).await.unwrap();
     assert!(
         tables
             .iter()
@@ -259,7 +268,7 @@ async fn mariadb_probe_and_tables() {
     let mut server = url::Url::parse(&ferry_testkit::mysql_url()).unwrap();
     server.set_path("");
     let s = my_connection(server.as_str(), None);
-    let all = list_tables(&s, None).await.unwrap();
+    let all = list_tables(s.as_ref(), None).await.unwrap();
     assert_eq!(
         find(&all, Some(&db), "cat_items").map(|t| &t.columns),
         Some(&expected)
@@ -272,17 +281,17 @@ async fn mariadb_probe_and_tables() {
             t.name
         );
     }
-    let only = list_tables(&s, Some(&db)).await.unwrap();
+    let only = list_tables(s.as_ref(), Some(&db)).await.unwrap();
     assert!(
         only.iter()
             .all(|t| t.schema.as_deref() == Some(db.as_str()))
     );
     assert_eq!(find(&only, Some(&db), "cat_items"), Some(items));
-    let system = list_tables(&s, Some("mysql")).await.unwrap();
+    let system = list_tables(s.as_ref(), Some("mysql")).await.unwrap();
     assert!(find(&system, Some("mysql"), "user").is_some());
     assert!(find(&system, Some(&db), "cat_items").is_none());
     assert!(
-        list_tables(&s, Some("ferry_cat_none"))
+        list_tables(s.as_ref(), Some("ferry_cat_none"))
             .await
             .unwrap()
             .is_empty()
@@ -292,11 +301,11 @@ async fn mariadb_probe_and_tables() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_errors_are_classified_without_the_password() {
     let c = my_connection(&ferry_testkit::mysql_url(), Some("wrong-pw"));
-    let e = test_connection(&c).await.unwrap_err();
+    let e = test_connection(c.as_ref()).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Auth, "{e}");
     assert!(!e.to_string().contains("wrong-pw"), "{e}");
     let c = my_connection(&refused(&ferry_testkit::mysql_url()), Some("wrong-pw"));
-    let e = list_tables(&c, None).await.unwrap_err();
+    let e = list_tables(c.as_ref(), None).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Transient, "{e}");
     assert!(!e.to_string().contains("wrong-pw"), "{e}");
 }
@@ -324,12 +333,12 @@ async fn sqlite_probe_and_tables() {
     )
     .unwrap();
     drop(db);
-    let c = ConnectionSpec::Sqlite(FileConnection { path: path.clone() });
+    let c = sqlite_connection(&path);
 
-    let probe = test_connection(&c).await.unwrap();
+    let probe = test_connection(c.as_ref()).await.unwrap();
     assert!(probe.server_version.starts_with('3'), "{probe:?}");
 
-    let tables = list_tables(&c, None).await.unwrap();
+    let tables = list_tables(c.as_ref(), None).await.unwrap();
     assert_eq!(
         tables,
         vec![
@@ -353,8 +362,8 @@ async fn sqlite_probe_and_tables() {
         ],
         "sqlite_sequence and the index are left out"
     );
-    assert_eq!(list_tables(&c, Some("main")).await.unwrap(), tables);
-    let e = list_tables(&c, Some("other")).await.unwrap_err();
+    assert_eq!(list_tables(c.as_ref(), Some("main")).await.unwrap(), tables);
+    let e = list_tables(c.as_ref(), Some("other")).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{e}");
     std::fs::remove_file(&path).unwrap();
 }
@@ -362,10 +371,10 @@ async fn sqlite_probe_and_tables() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_missing_file_is_not_found_and_not_created() {
     let path = sqlite_file("cat_missing");
-    let c = ConnectionSpec::Sqlite(FileConnection { path: path.clone() });
-    let e = test_connection(&c).await.unwrap_err();
+    let c = sqlite_connection(&path);
+    let e = test_connection(c.as_ref()).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
-    let e = list_tables(&c, None).await.unwrap_err();
+    let e = list_tables(c.as_ref(), None).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
     assert!(!path.exists(), "the file was created");
 }

@@ -14,10 +14,11 @@ use arrow::array::{ArrayRef, BooleanArray, Int64Array, StringArray, TimestampMic
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use chrono::{DateTime, Utc};
+use ferry_connectors::common::server_spec::SqlEndpoint;
 use ferry_connectors::mysql::{MysqlSink, MysqlSource};
 use ferry_core::connector::{Checkpoint, ReadOptions, WriteSpec};
 use ferry_core::pushdown::{CursorRange, PredicatePart, ReadFilter, SourcePredicate, WindowRange};
-use ferry_core::spec::{CursorOffset, SqlEndpoint, SyncMode, TableName};
+use ferry_core::spec::{CursorOffset, SyncMode, TableName};
 use ferry_core::{
     ColumnDef, ColumnType, Error, ErrorKind, Rejected, Rejects, Sink, Source, TableSchema,
 };

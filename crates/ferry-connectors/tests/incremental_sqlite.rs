@@ -11,10 +11,11 @@ use arrow::array::{ArrayRef, BooleanArray, Int64Array, StringArray, TimestampMic
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use chrono::{DateTime, Utc};
+use ferry_connectors::sqlite::SqliteEndpoint;
 use ferry_connectors::sqlite::{SqliteSink, SqliteSource};
 use ferry_core::connector::{Checkpoint, ReadOptions, WriteSpec};
 use ferry_core::pushdown::{CursorRange, PredicatePart, ReadFilter, SourcePredicate, WindowRange};
-use ferry_core::spec::{CursorOffset, SqliteEndpoint, SyncMode, TableName};
+use ferry_core::spec::{CursorOffset, SyncMode, TableName};
 use ferry_core::{ColumnDef, ColumnType, Error, ErrorKind, Rejects, Sink, Source, TableSchema};
 use futures::{StreamExt, stream};
 

@@ -19,9 +19,10 @@ use arrow::datatypes::{
     Time64MicrosecondType, TimestampMicrosecondType,
 };
 use arrow::record_batch::RecordBatch;
+use ferry_connectors::common::server_spec::SqlEndpoint;
 use ferry_connectors::mysql::{MysqlSink, MysqlSource};
 use ferry_core::connector::ReadOptions;
-use ferry_core::spec::{SqlEndpoint, SyncMode, TableName};
+use ferry_core::spec::{SyncMode, TableName};
 use ferry_core::{BatchStream, ColumnDef, ColumnType, Error, ErrorKind, Sink, Source, TableSchema};
 use futures::StreamExt;
 use mysql_async::prelude::Queryable;

@@ -17,9 +17,10 @@ use arrow::datatypes::{
     Decimal128Type, Int32Type, Int64Type, IntervalMonthDayNano, IntervalMonthDayNanoType,
 };
 use arrow::record_batch::RecordBatch;
+use ferry_connectors::common::server_spec::SqlEndpoint;
 use ferry_connectors::postgres::{PostgresSink, PostgresSource};
 use ferry_core::connector::ReadOptions;
-use ferry_core::spec::{SqlEndpoint, SyncMode, TableName};
+use ferry_core::spec::{SyncMode, TableName};
 use ferry_core::{
     BatchStream, ColumnDef, ColumnType, ErrorKind, Rejects, Sink, Source, TableSchema,
 };

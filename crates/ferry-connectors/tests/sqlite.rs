@@ -13,9 +13,10 @@ use arrow::array::{
     Time64MicrosecondArray, TimestampMicrosecondArray,
 };
 use arrow::record_batch::RecordBatch;
+use ferry_connectors::sqlite::SqliteEndpoint;
 use ferry_connectors::sqlite::{SqliteSink, SqliteSource};
 use ferry_core::connector::ReadOptions;
-use ferry_core::spec::{SqliteEndpoint, SyncMode, TableName};
+use ferry_core::spec::{SyncMode, TableName};
 use ferry_core::{ColumnDef, ColumnType, Error, Sink, Source, TableSchema};
 use futures::{StreamExt, stream};
 

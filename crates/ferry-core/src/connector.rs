@@ -280,3 +280,114 @@ pub fn unsupported(connector: &'static str, capability: impl Into<String>) -> Er
         capability: capability.into(),
     }
 }
+
+/// What kind of dataset an endpoint addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DatasetKind {
+    /// A table of a database (`schema.table`).
+    Table,
+    /// Files under a path prefix, in one format.
+    Files,
+    /// A topic or stream of a message broker.
+    Topic,
+    /// A table of a catalog (Hive, Iceberg, Delta): an identifier, not a path.
+    CatalogTable,
+}
+
+/// The dataset an endpoint addresses: named for people, located for
+/// comparisons (two endpoints of one connector with the same location are
+/// the same dataset).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dataset {
+    /// What it is.
+    pub kind: DatasetKind,
+    /// How messages and summaries name it, e.g. `public.orders`.
+    pub name: String,
+    /// Where it is, without secrets, e.g. `postgresql://app@db:5432/sales#public.orders`.
+    pub location: String,
+}
+
+impl std::fmt::Display for Dataset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+/// How a source learns its columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SchemaSource {
+    /// The source discovers them ([`Source::schema`]); a task lists column
+    /// names only.
+    Discovered,
+    /// The task declares them (`columns:` with types): the data carries no
+    /// usable schema (CSV, JSON lines, a topic).
+    Declared,
+}
+
+/// What a connector can do, declared once in the registry and shown by
+/// `ferry connectors`; validation refuses a task that asks for more.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Capabilities {
+    /// How its sources learn their columns (`None`: not a source).
+    pub schema: Option<SchemaSource>,
+    /// Whether a read is planned in several splits read in parallel.
+    pub splits: bool,
+    /// Whether its sources evaluate an incremental cursor range.
+    pub incremental: bool,
+    /// Whether its sources evaluate a window range and a `source_filter`.
+    pub pushdown: bool,
+    /// The sync modes its sinks apply (empty: not a sink).
+    pub sink_modes: Vec<SyncMode>,
+    /// Whether its sinks keep checkpoints in the target.
+    pub checkpoints: bool,
+}
+
+/// A source endpoint its connector has validated: it knows its dataset and
+/// builds the reader.
+pub trait SourceEndpoint: std::fmt::Debug + Send + Sync {
+    /// The connector's name (canonical, never an alias).
+    fn connector(&self) -> &'static str;
+
+    /// The dataset it reads.
+    fn dataset(&self) -> &Dataset;
+
+    /// Builds the source (no I/O yet).
+    fn open(&self) -> Result<Box<dyn Source>>;
+}
+
+/// A sink endpoint its connector has validated.
+pub trait SinkEndpoint: std::fmt::Debug + Send + Sync {
+    /// The connector's name (canonical, never an alias).
+    fn connector(&self) -> &'static str;
+
+    /// The dataset it writes.
+    fn dataset(&self) -> &Dataset;
+
+    /// Builds the sink (no I/O yet).
+    fn open(&self) -> Result<Box<dyn Sink>>;
+}
+
+/// The connectors a build has, as task validation sees them: implemented
+/// by the registry of `ferry-connectors`.
+pub trait Connectors: Send + Sync {
+    /// Parses and checks a source endpoint; errors name `field`'s options.
+    fn source(
+        &self,
+        field: &str,
+        spec: &crate::spec::EndpointSpec,
+        trust: &crate::spec::Trust,
+    ) -> Result<std::sync::Arc<dyn SourceEndpoint>>;
+
+    /// Parses and checks a sink endpoint.
+    fn sink(
+        &self,
+        field: &str,
+        spec: &crate::spec::EndpointSpec,
+        trust: &crate::spec::Trust,
+    ) -> Result<std::sync::Arc<dyn SinkEndpoint>>;
+
+    /// The capabilities of the connector named `connector` (canonical name).
+    fn capabilities(&self, connector: &str) -> Option<Capabilities>;
+}

@@ -30,7 +30,10 @@ pub mod spec;
 pub mod text_form;
 pub mod types;
 
-pub use connector::{BatchStream, ReadSession, Sink, SinkWriter, Source, Split};
+pub use connector::{
+    BatchStream, Capabilities, Connectors, Dataset, DatasetKind, ReadSession, SchemaSource, Sink,
+    SinkEndpoint, SinkWriter, Source, SourceEndpoint, Split,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use reject::{Rejected, Rejects};
 pub use schema::{ColumnDef, TableSchema};

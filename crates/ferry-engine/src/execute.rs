@@ -486,7 +486,7 @@ async fn run(
     Ok(RunSummary {
         task: task.spec.name.clone(),
         mode: task.spec.mode.to_string(),
-        source: format!("{} {}", task.spec.source.connector(), task.source_table),
+        source: format!("{} {}", task.source.connector(), task.source.dataset()),
         target,
         splits,
         rows_read,

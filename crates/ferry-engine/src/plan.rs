@@ -355,9 +355,7 @@ mod tests {
         if let Some(c) = columns {
             v["columns"] = serde_json::json!(c);
         }
-        serde_json::from_value::<TaskSpec>(v)
-            .expect("spec")
-            .validate()
+        ferry_connectors::validate_local(&serde_json::from_value::<TaskSpec>(v).expect("spec"))
             .expect("valid")
     }
 
@@ -385,10 +383,9 @@ mod tests {
         for (k, x) in extra.as_object().expect("object") {
             v[k] = x.clone();
         }
-        let task = serde_json::from_value::<TaskSpec>(v)
-            .expect("spec")
-            .validate()
-            .expect("valid");
+        let task =
+            ferry_connectors::validate_local(&serde_json::from_value::<TaskSpec>(v).expect("spec"))
+                .expect("valid");
         let mut s = schema();
         s.columns.push(ColumnDef {
             name: "at".into(),
@@ -428,16 +425,15 @@ mod tests {
 
     #[test]
     fn a_saved_watermark_over_other_columns_is_refused() {
-        let task = serde_json::from_value::<TaskSpec>(serde_json::json!({
+        let spec = serde_json::from_value::<TaskSpec>(serde_json::json!({
             "name": "t",
             "source": {"type": "postgres", "url": "postgresql://h/db", "table": "a"},
             "sink": {"type": "sqlite", "path": "/tmp/x.db", "table": "b"},
             "mode": "incremental_append",
             "incremental": {"cursor": "x"}
         }))
-        .expect("spec")
-        .validate()
-        .expect("valid");
+        .expect("spec");
+        let task = ferry_connectors::validate_local(&spec).expect("valid");
         let input = RunInput {
             params: RunParams::default(),
             watermark: Some((vec!["y".into(), "id".into()], vec!["1".into(), "2".into()])),

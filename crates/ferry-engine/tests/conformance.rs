@@ -80,7 +80,7 @@ fn task(source: Value, sink: Value, dirty: &Path) -> ValidatedTask {
         "engine": {"parallelism": 2, "min_rows_per_split": 1, "batch_bytes": 262144}
     }))
     .unwrap();
-    spec.validate().unwrap()
+    ferry_connectors::validate_local(&spec).unwrap()
 }
 
 /// Runs `source` into `sink_kind.table`; returns the summary (or the error
@@ -94,7 +94,7 @@ async fn run(
 ) -> (Result<RunSummary, String>, BTreeMap<i64, String>) {
     let dirty = scratch_dir().join(format!("{}.jsonl", unique("dirty")));
     let t = task(source_spec, endpoint(sink_kind, table), &dirty);
-    let sink = ferry_connectors::sink_for(&t.spec.sink, &t.sink_table).unwrap();
+    let sink = t.sink.open().unwrap();
     let result = execute(&t, source, sink.as_ref(), None, None, cancel)
         .await
         .map_err(|e| e.to_string());
@@ -114,8 +114,7 @@ async fn run(
 
 async fn read_back(kind: &str, table: &str) -> Vec<RecordBatch> {
     let spec: ferry_core::SourceSpec = serde_json::from_value(endpoint(kind, table)).unwrap();
-    let name = ferry_core::spec::TableName::parse("table", table).unwrap();
-    let source = ferry_connectors::source_for(&spec, &name).unwrap();
+    let source = ferry_connectors::open_source(&spec).unwrap();
     let schema = source.schema().await.unwrap();
     let options = ReadOptions {
         columns: schema.columns.iter().map(|c| c.name.clone()).collect(),
@@ -261,8 +260,7 @@ async fn every_type_through_every_source_and_sink() {
                 let source_spec = endpoint(from, &src_table);
                 let spec: ferry_core::SourceSpec =
                     serde_json::from_value(source_spec.clone()).unwrap();
-                let name = ferry_core::spec::TableName::parse("table", &src_table).unwrap();
-                let source = ferry_connectors::source_for(&spec, &name).unwrap();
+                let source = ferry_connectors::open_source(&spec).unwrap();
                 let mut cell = Cell::default();
                 // Twice: a new target, then the same run over the existing one.
                 for attempt in ["first run", "rerun"] {
@@ -385,8 +383,7 @@ async fn empty_input_through_every_pair_creates_an_empty_target() {
             let dst = unique("cf_empty_dst");
             let spec: ferry_core::SourceSpec =
                 serde_json::from_value(endpoint(from, &src)).unwrap();
-            let name = ferry_core::spec::TableName::parse("table", &src).unwrap();
-            let source = ferry_connectors::source_for(&spec, &name).unwrap();
+            let source = ferry_connectors::open_source(&spec).unwrap();
             let (res, dirty) = run(
                 source.as_ref(),
                 endpoint(from, &src),

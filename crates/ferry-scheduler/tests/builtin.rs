@@ -41,6 +41,7 @@ async fn task(store: &Store, name: &str, schedule: serde_json::Value) -> String 
             name: name.into(),
             spec: spec.to_string(),
             schedule: Some(schedule.to_string()),
+            secret: None,
             max_parallel: 1,
             author: "a".into(),
         })

@@ -10,6 +10,9 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Directory of the embedded store and other local files.
     pub data_dir: PathBuf,
+    /// `--files-root`: the only directory whose files tasks and connections
+    /// sent to this server may read or write (`None`: no local files).
+    pub files_root: Option<PathBuf>,
     /// This node's name in leases and attempts.
     pub node_id: String,
     /// Instances this server runs at once (its runner slots).
@@ -27,6 +30,15 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
+    /// What specs sent to this server may reach: no environment, files
+    /// only under the files root and outside the data directory.
+    pub fn trust(&self) -> ferry_core::spec::Trust {
+        ferry_core::spec::Trust::Server(ferry_core::spec::FileRoots {
+            files_root: self.files_root.clone(),
+            data_dir: Some(self.data_dir.clone()),
+        })
+    }
+
     /// How often a runner renews its lease (a third of it, so two renewals
     /// can fail before the lease expires).
     pub fn heartbeat(&self) -> std::time::Duration {

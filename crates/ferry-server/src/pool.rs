@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use ferry_core::pushdown::RunParams;
 use ferry_core::schedule::{ScheduleSpec, ValidSchedule};
-use ferry_core::spec::{DirtySinkSpec, resolve_endpoints};
+use ferry_core::spec::DirtySinkSpec;
 use ferry_core::{Error, ErrorKind, TaskSpec, ValidatedTask};
 use ferry_engine::{CancellationToken, RunSummary};
 use ferry_store::Store;
@@ -234,9 +234,12 @@ async fn prepare(
     };
     let mut spec: TaskSpec = serde_json::from_str(&version.spec)
         .map_err(|e| Error::Internal(format!("stored task spec: {e}")))?;
+    let trust = state.config.trust();
+    let secrets = crate::api::tasks::open_secrets(state, &version)?;
+    ferry_connectors::put_task_secrets(&mut spec, &secrets)?;
     let lookup = crate::api::tasks::connection_lookup(state, &spec, true).await?;
-    resolve_endpoints(&mut spec.source, &mut spec.sink, &lookup)?;
-    let task = spec.validate()?;
+    ferry_connectors::resolve_task(&mut spec, &lookup, &trust)?;
+    let task = spec.validate(&ferry_connectors::Registry, &trust)?;
     let t = |s: &Option<String>| -> ferry_core::Result<Option<DateTime<Utc>>> {
         s.as_deref()
             .map(|v| {

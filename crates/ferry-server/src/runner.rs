@@ -20,7 +20,6 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use ferry_core::pushdown::RunParams;
-use ferry_core::spec::DirtySinkSpec;
 use ferry_core::{Error, Result, ValidatedTask};
 use ferry_engine::{CancellationToken, ProgressFn, RunInput, RunOptions, RunSummary};
 use ferry_store::{NewRun, RunCounts, RunStatus, Store, Watermark, format_timestamp};
@@ -57,14 +56,9 @@ pub async fn run_task(req: RunRequest<'_>) -> Result<RunSummary> {
             ),
         ));
     }
-    let source = ferry_connectors::source_for(&task.spec.source, &task.source_table)?;
-    let sink = ferry_connectors::sink_for(&task.spec.sink, &task.sink_table)?;
-    let dirty_table = match (&task.spec.dirty.sink, &task.dirty_table) {
-        (Some(DirtySinkSpec::Table { target }), Some(name)) => {
-            Some(ferry_connectors::sink_for(target, name)?)
-        }
-        _ => None,
-    };
+    let source = task.source.open()?;
+    let sink = task.sink.open()?;
+    let dirty_table = task.dirty_table.as_ref().map(|d| d.open()).transpose()?;
     let Some(store) = req.store else {
         let options = RunOptions {
             input: RunInput {

@@ -1,9 +1,8 @@
-//! `ferry server --sample`: a self-contained demo in the data directory — a
-//! SQLite source with 10,000 orders, two named connections, an approved
+//! `ferry server --sample`: a self-contained demo under the files root
+//! (`<files-root>/sample`, where tasks may reach files) — a SQLite source with 10,000 orders, two named connections, an approved
 //! hourly task copying the orders, and one queued run — so a first start
 //! shows a task, an instance and its logs without any other server.
 
-use ferry_core::spec::{ConnectionSpec, FileConnection};
 use ferry_store::control::{ConnectionRecord, Decision, NewInstance, NewTask, TaskState, Trigger};
 
 use crate::api::AppState;
@@ -15,7 +14,10 @@ const ROWS: i64 = 10_000;
 
 /// Creates whatever of the sample is missing.
 pub async fn ensure(state: &AppState) -> anyhow::Result<()> {
-    let dir = state.config.data_dir.join("sample");
+    let Some(root) = &state.config.files_root else {
+        anyhow::bail!("the sample needs a files root (--files-root)");
+    };
+    let dir = std::fs::canonicalize(root)?.join("sample");
     std::fs::create_dir_all(&dir)?;
     let source = dir.join("source.db");
     let target = dir.join("target.db");
@@ -25,7 +27,7 @@ pub async fn ensure(state: &AppState) -> anyhow::Result<()> {
         match state.store.connection(name).await {
             Ok(_) => {}
             Err(e) if e.kind() == ferry_core::ErrorKind::NotFound => {
-                let spec = ConnectionSpec::Sqlite(FileConnection { path: path.clone() });
+                let spec = serde_json::json!({"type": "sqlite", "path": path});
                 state
                     .store
                     .create_connection(ConnectionRecord {
@@ -61,6 +63,7 @@ pub async fn ensure(state: &AppState) -> anyhow::Result<()> {
             name: TASK.into(),
             spec: spec.to_string(),
             schedule: Some(schedule.to_string()),
+            secret: None,
             max_parallel: 1,
             author: AUTHOR.into(),
         })

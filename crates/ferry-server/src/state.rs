@@ -36,7 +36,7 @@ pub async fn validate_watermark(
             ),
         ));
     }
-    let source = ferry_connectors::source_for(&task.spec.source, &task.source_table)?;
+    let source = task.source.open()?;
     let schema = source.schema().await?;
     let plan = plan_run(task, &schema, &RunInput::default())?;
     let cursor = plan

@@ -137,6 +137,23 @@ fn non_empty(field: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
+/// The format of the task and connection specs this build writes (the
+/// `spec_format` column). Bump it when a stored spec must be read
+/// differently, and teach the readers the older formats.
+pub const SPEC_FORMAT: i64 = 1;
+
+/// Refuses a stored spec of a format newer than this build reads (written
+/// by a newer Ferry sharing the store), instead of misreading it.
+fn check_spec_format(format: i64, what: &str) -> Result<()> {
+    if format > SPEC_FORMAT {
+        return Err(Error::Conflict(format!(
+            "a stored {what} has spec format {format}, newer than this server reads \
+             ({SPEC_FORMAT}); upgrade this server"
+        )));
+    }
+    Ok(())
+}
+
 /// Now, in the stored timestamp form.
 fn now() -> String {
     format_timestamp(chrono::Utc::now())

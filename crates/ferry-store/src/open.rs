@@ -292,6 +292,11 @@ fn migrations() -> Vec<Migration> {
             "schedule engine sync",
             include_str!("../migrations/0004_engine_sync.sql"),
         ),
+        migration(
+            5,
+            "spec formats and sealed task secrets",
+            include_str!("../migrations/0005_task_secrets.sql"),
+        ),
     ]
 }
 

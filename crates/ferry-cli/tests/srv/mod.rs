@@ -105,6 +105,8 @@ impl Server {
             .args(["--node-id", o.node])
             .args(["--lease-secs", &o.lease_secs.to_string()])
             .args(["--runners", &o.runners.to_string()])
+            .arg("--files-root")
+            .arg(std::env::temp_dir())
             .args(extra)
             .env("FERRY_ADMIN_TOKEN", ADMIN)
             .env("FERRY_LOG", "info,sqlx=warn")

@@ -3,11 +3,15 @@
 //! isolating the rows a target refuses inside a bulk load.
 
 pub mod builder;
-#[cfg(any(feature = "mysql", feature = "sqlite"))]
+#[cfg(feature = "_tuple-cursor")]
 pub(crate) mod cursor;
-#[cfg(any(feature = "postgres", feature = "mysql"))]
+#[cfg(feature = "_server")]
 pub(crate) mod isolate;
 pub mod list;
+#[cfg(feature = "_server")]
+pub mod server_spec;
+#[cfg(feature = "_server")]
+pub(crate) mod server_table;
 pub mod stream;
 pub mod values;
 

@@ -3,7 +3,9 @@
 
 use std::fmt::Display;
 
-use ferry_core::spec::{SqlEndpoint, TableName, redact_url};
+use ferry_core::spec::{TableName, redact_url};
+
+use crate::common::server_spec::{SqlEndpoint, password_from_env};
 use ferry_core::{Error, Result};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, Row, Value};
@@ -47,7 +49,7 @@ impl Endpoint {
     /// Parses `endpoint` (pure, no I/O); `field` is `source` or `sink` for messages.
     pub(crate) fn parse(endpoint: &SqlEndpoint, table: &TableName, field: &str) -> Result<Self> {
         let (mut opts, redacted, url_database) = driver_opts(&endpoint.url, field)?;
-        if let Some(pw) = crate::password_from_env(field, endpoint.password_env.as_deref())? {
+        if let Some(pw) = password_from_env(field, endpoint.password_env.as_deref())? {
             opts = opts.pass(Some(pw));
         }
         let database = match (&table.schema, url_database) {

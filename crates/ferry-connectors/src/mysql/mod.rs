@@ -75,9 +75,12 @@
 //! key before `COMMIT`; the checkpoint of an incremental run is checked and
 //! stored in that same transaction (see [`merge`]).
 
+mod browse;
 pub(crate) mod conn;
+mod connector;
 mod encode;
 mod isolate;
+mod matrix;
 mod merge;
 mod pushdown;
 mod sink;
@@ -85,6 +88,7 @@ mod source;
 mod types;
 mod writer;
 
+pub use connector::MysqlConnector;
 pub use sink::MysqlSink;
 pub use source::MysqlSource;
 pub(crate) use types::{column_type_of_declared, ddl_type};

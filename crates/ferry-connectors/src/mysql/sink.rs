@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use ferry_core::connector::{Checkpoint, Sink, SinkWriter, TargetPlan, WriteSpec};
-use ferry_core::spec::{SqlEndpoint, SyncMode, TableName};
+use ferry_core::spec::{SyncMode, TableName};
+
+use crate::common::server_spec::SqlEndpoint;
 use ferry_core::{Error, Result, TableSchema};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};

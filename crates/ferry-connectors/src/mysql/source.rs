@@ -13,7 +13,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use ferry_core::connector::{ReadOptions, ReadSession, Source, Split};
-use ferry_core::spec::{DirtyReason, SqlEndpoint, TableName};
+use ferry_core::spec::{DirtyReason, TableName};
+
+use crate::common::server_spec::SqlEndpoint;
 use ferry_core::{BatchStream, ColumnType, Error, Rejects, Result, TableSchema};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Value};

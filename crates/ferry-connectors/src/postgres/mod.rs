@@ -33,11 +33,14 @@
 //! was and nothing is left behind.
 
 mod array;
+mod browse;
 mod catalog;
+mod connector;
 mod decode;
 mod encode;
 mod interval;
 mod isolate;
+mod matrix;
 mod merge;
 mod numeric;
 mod pushdown;
@@ -46,10 +49,13 @@ mod source;
 mod split;
 pub mod types;
 
+pub use connector::PostgresConnector;
 pub use sink::PostgresSink;
 pub use source::PostgresSource;
 
-use ferry_core::spec::{SqlEndpoint, redact_url};
+use ferry_core::spec::redact_url;
+
+use crate::common::server_spec::{SqlEndpoint, password_from_env};
 use ferry_core::{Error, Result};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config, NoTls};
@@ -71,7 +77,7 @@ impl PgEndpoint {
                 format!("{display} is not a valid PostgreSQL URL: {err}"),
             )
         })?;
-        if let Some(pw) = crate::password_from_env(field, e.password_env.as_deref())? {
+        if let Some(pw) = password_from_env(field, e.password_env.as_deref())? {
             config.password(pw);
         }
         config.application_name("ferry");

@@ -20,7 +20,9 @@ use std::pin::Pin;
 use async_trait::async_trait;
 use bytes::Bytes;
 use ferry_core::connector::{Checkpoint, TargetPlan, WriteSpec};
-use ferry_core::spec::{SqlEndpoint, TableName};
+use ferry_core::spec::{TableName};
+
+use crate::common::server_spec::SqlEndpoint;
 use ferry_core::{
     BatchStream, ColumnType, Error, Rejects, Result, Sink, SinkWriter, SyncMode, TableSchema,
 };

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use ferry_core::connector::ReadOptions;
-use ferry_core::spec::{SqlEndpoint, TableName};
+use ferry_core::spec::{TableName};
+
+use crate::common::server_spec::SqlEndpoint;
 use ferry_core::{BatchStream, Error, ReadSession, Rejects, Result, Source, Split, TableSchema};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};

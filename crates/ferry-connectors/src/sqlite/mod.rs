@@ -107,25 +107,32 @@
 //! dirty row (`conversion`) before it reaches this sink
 //! ([`ferry_core::SinkWriter::float_specials`]); ±Infinity is stored as is.
 
+mod browse;
+mod connector;
 mod ddl;
+mod matrix;
 mod merge;
 mod prepare;
 mod pushdown;
 mod read;
 mod sink;
 mod source;
+mod spec;
 mod types;
 mod write;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ferry_core::spec::{SqliteEndpoint, TableName};
+use ferry_core::spec::TableName;
+
 use ferry_core::{Error, Result};
 use rusqlite::{Connection, OpenFlags};
 
+pub use connector::SqliteConnector;
 pub use sink::SqliteSink;
 pub use source::SqliteSource;
+pub use spec::{FileConnection, SqliteEndpoint};
 pub(crate) use types::affinity;
 pub use types::{column_type, declared_type};
 

@@ -26,7 +26,9 @@ use async_trait::async_trait;
 use ferry_core::connector::{Checkpoint, Sink, SinkWriter, TargetPlan, WriteSpec};
 use ferry_core::reject::{row_json, row_position};
 use ferry_core::spec::DirtyReason;
-use ferry_core::spec::{SqliteEndpoint, SyncMode, TableName};
+use ferry_core::spec::{SyncMode, TableName};
+
+use super::spec::SqliteEndpoint;
 use ferry_core::{BatchStream, Error, Rejected, Rejects, Result, TableSchema};
 use futures::StreamExt;
 use rusqlite::Connection;

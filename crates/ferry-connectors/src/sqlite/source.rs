@@ -11,7 +11,9 @@ use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use ferry_core::connector::{ReadOptions, ReadSession, Source, Split};
 use ferry_core::pushdown::ReadFilter;
-use ferry_core::spec::{DirtyReason, SqliteEndpoint, TableName};
+use ferry_core::spec::{DirtyReason, TableName};
+
+use super::spec::SqliteEndpoint;
 use ferry_core::{BatchStream, ColumnDef, Error, Rejects, Result, TableSchema};
 use futures::Stream;
 use rusqlite::types::ValueRef;

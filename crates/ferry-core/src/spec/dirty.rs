@@ -3,10 +3,12 @@
 //! requires a dirty sink to record it.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::connector::SinkEndpoint;
 use crate::{Error, Result};
 
 /// What to do with rows whose values the target cannot hold exactly.
@@ -48,6 +50,7 @@ pub enum DirtySinkSpec {
     /// appends its records in their own transaction, before the run publishes.
     Table {
         /// The table, as a sink: `{type: postgres, url: …, table: …}`.
+        #[schemars(with = "super::SinkSchema")]
         target: super::SinkSpec,
     },
 }
@@ -101,8 +104,13 @@ impl DirtyPolicy {
         })
     }
 
-    /// Checks the policy; returns the dirty table's name when the sink is a table.
-    pub(crate) fn validate(&self) -> Result<Option<super::TableName>> {
+    /// Checks the policy; returns it with its local paths as the run uses
+    /// them, and the dirty table's sink when the sink is a table.
+    pub(crate) fn validate(
+        &self,
+        connectors: &dyn super::Connectors,
+        trust: &super::Trust,
+    ) -> Result<(DirtyPolicy, Option<Arc<dyn SinkEndpoint>>)> {
         if let Some(r) = self.max_ratio
             && !(0.0..=1.0).contains(&r)
         {
@@ -120,22 +128,37 @@ impl DirtyPolicy {
                  so that no row is dropped without a record; e.g. sink: {type: jsonl, path: dirty.jsonl}",
             ));
         }
-        match &self.sink {
-            Some(DirtySinkSpec::Jsonl { path }) if path.as_os_str().is_empty() => {
-                Err(Error::invalid("dirty.sink.path", "must name a file"))
+        let mut policy = self.clone();
+        let table = match &mut policy.sink {
+            Some(DirtySinkSpec::Jsonl { path }) => {
+                *path = trust.local_path("dirty.sink.path", path)?;
+                None
             }
-            Some(DirtySinkSpec::Parquet { dir }) if dir.as_os_str().is_empty() => {
-                Err(Error::invalid("dirty.sink.dir", "must name a directory"))
+            Some(DirtySinkSpec::Parquet { dir }) => {
+                *dir = trust.local_path("dirty.sink.dir", dir)?;
+                None
             }
-            Some(DirtySinkSpec::Table { target }) => target.validate("dirty.sink.target").map(Some),
-            _ => Ok(None),
-        }
+            Some(DirtySinkSpec::Table { target }) => {
+                let sink = connectors.sink("dirty.sink.target", target, trust)?;
+                target.connector = sink.connector().to_string();
+                Some(sink)
+            }
+            None => None,
+        };
+        Ok((policy, table))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spec::testing::{Fake, local};
+
+    impl DirtyPolicy {
+        fn check(&self) -> Result<()> {
+            self.validate(&Fake, &local()).map(|_| ())
+        }
+    }
 
     #[test]
     fn allowing_dirty_rows_needs_a_sink() {
@@ -144,7 +167,7 @@ mod tests {
             ..Default::default()
         };
         assert!(
-            p.validate()
+            p.check()
                 .expect_err("no sink")
                 .to_string()
                 .contains("dirty.sink")
@@ -156,14 +179,14 @@ mod tests {
             }),
             ..Default::default()
         };
-        assert!(p.validate().is_ok());
+        assert!(p.check().is_ok());
         assert_eq!(DirtyPolicy::default().row_limit(), 0);
         let p = DirtyPolicy {
             max_ratio: Some(1.5),
             ..Default::default()
         };
         assert!(
-            p.validate()
+            p.check()
                 .expect_err("ratio")
                 .to_string()
                 .contains("dirty.max_ratio")

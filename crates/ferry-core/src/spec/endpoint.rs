@@ -1,229 +1,249 @@
-//! Source and sink endpoints: one variant per connector, tagged by `type`.
+//! Source and sink endpoints, and named connections: `type` names the
+//! connector, every other key is one of that connector's options.
+//!
+//! Core knows no connector. It keeps an endpoint as its `type` plus the raw
+//! options, and the registry in `ferry-connectors` parses the options into
+//! the connector's own typed, strict spec (unknown fields refused, a doc on
+//! every field) when a task is validated ([`crate::spec::Connectors`]). So a
+//! new connector is one folder there, and nothing here changes. The JSON
+//! Schema of job files gets each connector's schema from the registry too;
+//! the [`SourceSchema`]/[`SinkSchema`]/[`ConnectionSchema`] placeholders
+//! below only mark where they go.
+//!
+//! `Debug` of every type here redacts secrets (see [`redact_options`]), so a
+//! spec can be logged.
 
-use std::path::PathBuf;
+use std::borrow::Cow;
+use std::fmt;
 
-use schemars::JsonSchema;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
-use super::ident::TableName;
-use crate::{Error, Result};
+use crate::Error;
 
-/// Where a task reads from. `type` picks the connector.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum SourceSpec {
-    /// A PostgreSQL table, read with binary `COPY` in parallel key-range splits.
-    Postgres(SqlEndpoint),
-    /// A MySQL or MariaDB table, read with streaming result sets.
-    #[serde(alias = "mariadb")]
-    Mysql(SqlEndpoint),
-    /// A table in a SQLite database file.
-    Sqlite(SqliteEndpoint),
+/// Where a task reads from or writes to: `type` picks the connector, the
+/// other keys are its options (e.g. `url` and `table`, or `path` and
+/// `format`), checked by that connector.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct EndpointSpec {
+    /// The connector's name (or one of its aliases), e.g. `postgres`.
+    #[serde(rename = "type")]
+    pub connector: String,
+    /// The connector's options, as written.
+    #[serde(flatten)]
+    pub options: Map<String, Value>,
 }
 
-/// Where a task writes to. `type` picks the connector.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum SinkSpec {
-    /// A PostgreSQL table, written with binary `COPY … FROM STDIN`.
-    Postgres(SqlEndpoint),
-    /// A MySQL or MariaDB table, written with `LOAD DATA LOCAL INFILE` from a stream.
-    #[serde(alias = "mariadb")]
-    Mysql(SqlEndpoint),
-    /// A table in a SQLite database file (created if missing).
-    Sqlite(SqliteEndpoint),
+/// A task's source endpoint.
+pub type SourceSpec = EndpointSpec;
+/// A task's sink endpoint.
+pub type SinkSpec = EndpointSpec;
+
+/// What a named connection reaches (a server, a file, a bucket): `type`
+/// picks the connector, the other keys are its connection settings.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectionSpec {
+    /// The connector's name (or one of its aliases).
+    #[serde(rename = "type")]
+    pub connector: String,
+    /// The connector's connection settings; secrets included only in memory.
+    #[serde(flatten)]
+    pub options: Map<String, Value>,
 }
 
-/// A table on a database server reached by URL.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SqlEndpoint {
-    /// Connection URL, e.g. `postgresql://user@host:5432/db` or
-    /// `mysql://user@host:3306/db`. Prefer `password_env` to a password in the URL;
-    /// either way it is never printed. Give either `url` or `connection`.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub url: String,
-    /// Name of a connection kept by `ferry server` (which fills in its URL
-    /// and password at run time); instead of `url`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub connection: Option<String>,
-    /// Name of an environment variable holding the password (overrides one in `url`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub password_env: Option<String>,
-    /// Table name: `table` or `schema.table` (PostgreSQL; default schema `public`)
-    /// or `database.table` (MySQL; default: the URL's database).
-    pub table: String,
-}
+/// What the API shows in place of a secret.
+pub const REDACTED: &str = "***";
 
-/// A table in a SQLite database file.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SqliteEndpoint {
-    /// Path of the database file. Give either `path` or `connection`.
-    #[serde(default, skip_serializing_if = "path_is_empty")]
-    pub path: PathBuf,
-    /// Name of a SQLite connection kept by `ferry server`; instead of `path`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub connection: Option<String>,
-    /// Table name.
-    pub table: String,
-}
+/// The option by which an endpoint names a connection kept by `ferry server`.
+pub const CONNECTION_OPTION: &str = "connection";
 
-impl SourceSpec {
-    /// The connector's name.
-    pub fn connector(&self) -> &'static str {
-        match self {
-            SourceSpec::Postgres(_) => "postgres",
-            SourceSpec::Mysql(_) => "mysql",
-            SourceSpec::Sqlite(_) => "sqlite",
+impl EndpointSpec {
+    /// An endpoint of `connector` with `options` (a JSON object; anything
+    /// else gives no options).
+    pub fn new(connector: impl Into<String>, options: Value) -> EndpointSpec {
+        EndpointSpec {
+            connector: connector.into(),
+            options: match options {
+                Value::Object(m) => m,
+                _ => Map::new(),
+            },
         }
     }
 
-    pub(crate) fn validate(&self, field: &str) -> Result<TableName> {
-        match self {
-            SourceSpec::Postgres(e) => e.validate(field, &["postgres", "postgresql"]),
-            SourceSpec::Mysql(e) => e.validate(field, &["mysql", "mariadb"]),
-            SourceSpec::Sqlite(e) => e.validate(field),
-        }
+    /// The connector's name as written (it may be an alias).
+    pub fn connector(&self) -> &str {
+        &self.connector
     }
 
-    pub(crate) fn same_table_as(&self, sink: &SinkSpec) -> bool {
-        let norm = |t: &str, default: Option<&str>| {
-            TableName::parse("", t).ok().map(|mut n| {
-                if n.schema.is_none() {
-                    n.schema = default.map(str::to_string);
-                }
-                n
-            })
-        };
-        match (self, sink) {
-            (SourceSpec::Postgres(a), SinkSpec::Postgres(b)) => {
-                a.url == b.url && norm(&a.table, Some("public")) == norm(&b.table, Some("public"))
-            }
-            (SourceSpec::Mysql(a), SinkSpec::Mysql(b)) => {
-                a.url == b.url && norm(&a.table, None) == norm(&b.table, None)
-            }
-            (SourceSpec::Sqlite(a), SinkSpec::Sqlite(b)) => a.path == b.path && a.table == b.table,
-            _ => false,
-        }
+    /// The connection this endpoint names (`connection: NAME`), if any.
+    pub fn connection_name(&self) -> Option<&str> {
+        self.options.get(CONNECTION_OPTION).and_then(Value::as_str)
     }
 }
 
-impl SinkSpec {
-    /// The connector's name.
-    pub fn connector(&self) -> &'static str {
-        match self {
-            SinkSpec::Postgres(_) => "postgres",
-            SinkSpec::Mysql(_) => "mysql",
-            SinkSpec::Sqlite(_) => "sqlite",
-        }
-    }
-
-    pub(crate) fn validate(&self, field: &str) -> Result<TableName> {
-        match self {
-            SinkSpec::Postgres(e) => e.validate(field, &["postgres", "postgresql"]),
-            SinkSpec::Mysql(e) => e.validate(field, &["mysql", "mariadb"]),
-            SinkSpec::Sqlite(e) => e.validate(field),
-        }
+impl ConnectionSpec {
+    /// The connector's name as written (it may be an alias).
+    pub fn connector(&self) -> &str {
+        &self.connector
     }
 }
 
-fn path_is_empty(p: &std::path::Path) -> bool {
-    p.as_os_str().is_empty()
-}
-
-/// A `connection:` the server has not resolved (`ferry run` cannot).
-fn unresolved(field: &str, name: &str) -> Error {
-    Error::invalid(
-        format!("{field}.connection"),
-        format!(
-            "names the connection `{name}`, which only `ferry server` can resolve; \
-             in a job file run by `ferry run`, give the `url` (or `path`) instead"
-        ),
-    )
-}
-
-impl SqlEndpoint {
-    fn validate(&self, field: &str, schemes: &[&str]) -> Result<TableName> {
-        if let Some(name) = &self.connection {
-            return Err(unresolved(field, name));
-        }
-        if self.url.is_empty() {
-            return Err(Error::invalid(
-                format!("{field}.url"),
-                "is required: give `url` (or `connection`, with `ferry server`)",
-            ));
-        }
-        let scheme = self.url.split("://").next().unwrap_or_default();
-        if !self.url.contains("://") || !schemes.contains(&scheme) {
-            return Err(wrong_scheme(&format!("{field}.url"), &self.url, schemes));
-        }
-        if let Some(var) = &self.password_env
-            && (var.is_empty() || var.contains('='))
-        {
-            return Err(Error::invalid(
-                format!("{field}.password_env"),
-                "must name an environment variable",
-            ));
-        }
-        TableName::parse(&format!("{field}.table"), &self.table)
+impl fmt::Debug for EndpointSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EndpointSpec")
+            .field("connector", &self.connector)
+            .field("options", &Value::Object(redact_options(&self.options)))
+            .finish()
     }
 }
 
-impl SqliteEndpoint {
-    fn validate(&self, field: &str) -> Result<TableName> {
-        if let Some(name) = &self.connection {
-            return Err(unresolved(field, name));
-        }
-        if self.path.as_os_str().is_empty() {
-            return Err(Error::invalid(format!("{field}.path"), "must name a file"));
-        }
-        let t = TableName::parse(&format!("{field}.table"), &self.table)?;
-        if t.schema.is_some() {
-            return Err(Error::invalid(
-                format!("{field}.table"),
-                "SQLite tables are not schema-qualified; write just the table name",
-            ));
-        }
-        Ok(t)
+impl fmt::Debug for ConnectionSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectionSpec")
+            .field("connector", &self.connector)
+            .field("options", &Value::Object(redact_options(&self.options)))
+            .finish()
     }
 }
 
-/// The error for a URL whose scheme the connector does not take.
-pub(crate) fn wrong_scheme(field: &str, url: &str, schemes: &[&str]) -> Error {
-    Error::invalid(
-        field,
-        format!(
-            "{} is not a valid URL for this connector; it must start with {}",
-            redact_url(url),
-            schemes
-                .iter()
-                .map(|s| format!("{s}://"))
-                .collect::<Vec<_>>()
-                .join(" or ")
-        ),
-    )
+/// Whether an option of this name holds a secret whatever the connector:
+/// the names the connectors use for secrets, so that logs and `Debug` never
+/// show one even before a connector has parsed the options.
+pub fn is_secret_option(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    k.contains("password")
+        || k.contains("secret")
+        || k.contains("token")
+        || k.ends_with("_key")
+        || k == "key"
+        || k.contains("credential")
 }
 
-/// The URL with any password replaced by `***`, for messages and logs.
+/// The options with every secret replaced by [`REDACTED`]: options whose
+/// name says secret ([`is_secret_option`]), and passwords inside URLs
+/// (nested objects and arrays included).
+pub fn redact_options(options: &Map<String, Value>) -> Map<String, Value> {
+    options
+        .iter()
+        .map(|(k, v)| {
+            let v = if is_secret_option(k) && !v.is_null() {
+                Value::String(REDACTED.to_string())
+            } else {
+                redact_value(v)
+            };
+            (k.clone(), v)
+        })
+        .collect()
+}
+
+fn redact_value(v: &Value) -> Value {
+    match v {
+        Value::String(s) if s.contains("://") => Value::String(redact_url(s)),
+        Value::Object(m) => Value::Object(redact_options(m)),
+        Value::Array(a) => Value::Array(a.iter().map(redact_value).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The URL with any password replaced by `***` (in the user-info part and
+/// in a `password=` query parameter), for messages and logs.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
-    match authority.rfind('@') {
+    let authority = match authority.rfind('@') {
         Some(at) => {
             let userinfo = &authority[..at];
             let host = &authority[at + 1..];
             let user = userinfo.split(':').next().unwrap_or_default();
             if userinfo.contains(':') {
-                format!("{scheme}://{user}:***@{host}{tail}")
+                format!("{user}:{REDACTED}@{host}")
             } else {
-                format!("{scheme}://{user}@{host}{tail}")
+                format!("{user}@{host}")
             }
         }
-        None => url.to_string(),
+        None => authority.to_string(),
+    };
+    format!("{scheme}://{authority}{}", redact_query(tail))
+}
+
+/// `tail` (path and query) with the value of every secret-named query
+/// parameter replaced by `***`.
+fn redact_query(tail: &str) -> Cow<'_, str> {
+    let Some((path, query)) = tail.split_once('?') else {
+        return Cow::Borrowed(tail);
+    };
+    let parts: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _)) if is_secret_option(k) => format!("{k}={REDACTED}"),
+            _ => pair.to_string(),
+        })
+        .collect();
+    Cow::Owned(format!("{path}?{}", parts.join("&")))
+}
+
+/// The error for a `type` no connector of this build answers to.
+pub fn unknown_connector(field: &str, name: &str, known: &[&str]) -> Error {
+    Error::invalid(
+        format!("{field}.type"),
+        format!(
+            "`{name}` is not a connector; allowed: {}",
+            known
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    )
+}
+
+fn placeholder(what: &str) -> Schema {
+    json_schema!({
+        "type": "object",
+        "description": format!(
+            "{what}: `type` names the connector, the other keys are its options (see `ferry connectors`)"
+        ),
+        "required": ["type"],
+        "properties": {"type": {"type": "string"}}
+    })
+}
+
+/// Placeholder of the source schema in the task's JSON Schema; the registry
+/// replaces it with one schema per source connector.
+pub struct SourceSchema;
+/// Placeholder of the sink schema in the task's JSON Schema.
+pub struct SinkSchema;
+/// Placeholder of the connection schema.
+pub struct ConnectionSchema;
+
+impl JsonSchema for SourceSchema {
+    fn schema_name() -> Cow<'static, str> {
+        "SourceSpec".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        placeholder("Where the data comes from")
+    }
+}
+
+impl JsonSchema for SinkSchema {
+    fn schema_name() -> Cow<'static, str> {
+        "SinkSpec".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        placeholder("Where the data goes")
+    }
+}
+
+impl JsonSchema for ConnectionSchema {
+    fn schema_name() -> Cow<'static, str> {
+        "ConnectionSpec".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        placeholder("What a connection reaches")
     }
 }
 
@@ -239,24 +259,32 @@ mod tests {
         );
         assert_eq!(redact_url("mysql://root@h/db"), "mysql://root@h/db");
         assert_eq!(redact_url("mysql://h/db"), "mysql://h/db");
+        assert_eq!(
+            redact_url("postgresql://h/db?user=a&password=pw1&sslmode=require"),
+            "postgresql://h/db?user=a&password=***&sslmode=require"
+        );
     }
 
     #[test]
-    fn wrong_scheme_is_named() {
-        let e = SqlEndpoint {
-            connection: None,
-            url: "mysql://root:pw@h/db".into(),
-            password_env: None,
-            table: "t".into(),
-        };
-        let err = e
-            .validate("source", &["postgres", "postgresql"])
-            .expect_err("scheme");
-        let msg = err.to_string();
-        assert!(
-            msg.contains("source.url") && msg.contains("postgresql://"),
-            "{msg}"
+    fn debug_hides_secrets() {
+        let e = EndpointSpec::new(
+            "postgres",
+            serde_json::json!({"url": "postgresql://u:pw1@h/db", "password": "pw2",
+                               "nested": {"secret_access_key": "pw3"}, "table": "t"}),
         );
-        assert!(!msg.contains("pw"), "password leaked: {msg}");
+        let d = format!("{e:?}");
+        for pw in ["pw1", "pw2", "pw3"] {
+            assert!(!d.contains(pw), "{d}");
+        }
+        assert!(d.contains("table"), "{d}");
+    }
+
+    #[test]
+    fn type_and_options_round_trip() {
+        let v = serde_json::json!({"type": "postgres", "url": "postgresql://h/db", "table": "t"});
+        let e: EndpointSpec = serde_json::from_value(v.clone()).expect("parses");
+        assert_eq!(e.connector(), "postgres");
+        assert_eq!(e.options.len(), 2);
+        assert_eq!(serde_json::to_value(&e).expect("json"), v);
     }
 }

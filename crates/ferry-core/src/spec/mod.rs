@@ -6,25 +6,29 @@
 //! starts on a spec that has not been checked. [`task_json_schema`] generates
 //! the JSON Schema from these same structs.
 
-mod connection;
 mod dirty;
 mod endpoint;
 mod ident;
 mod incremental;
 mod transform;
+mod trust;
+
+use std::sync::Arc;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use connection::{
-    ConnectionLookup, ConnectionSpec, FileConnection, REDACTED, ServerConnection,
-    named_connections, resolve_endpoints,
-};
+pub use crate::connector::Connectors;
 pub use dirty::{DirtyPolicy, DirtyReason, DirtyRecord, DirtySinkSpec};
-pub use endpoint::{SinkSpec, SourceSpec, SqlEndpoint, SqliteEndpoint, redact_url};
+pub use endpoint::{
+    CONNECTION_OPTION, ConnectionSchema, ConnectionSpec, EndpointSpec, REDACTED, SinkSchema,
+    SinkSpec, SourceSchema, SourceSpec, is_secret_option, redact_options, redact_url,
+    unknown_connector,
+};
 pub use ident::TableName;
 pub use incremental::{Columns, CursorOffset, IncrementalSpec, MergeSpec, NullCursor, WindowSpec};
 pub use transform::{CastRule, CastSpec, MappingSpec};
+pub use trust::{FileRoots, Trust};
 
 use crate::{Error, Result};
 
@@ -46,8 +50,10 @@ pub struct TaskSpec {
     /// Name of the task: letters, digits, `_`, `-` and `.`, at most 128 characters.
     pub name: String,
     /// Where the data comes from.
+    #[schemars(with = "SourceSchema")]
     pub source: SourceSpec,
     /// Where the data goes.
+    #[schemars(with = "SinkSchema")]
     pub sink: SinkSpec,
     /// How the target is updated; default `full_overwrite`.
     #[serde(default)]
@@ -109,6 +115,15 @@ pub enum SyncMode {
 }
 
 impl SyncMode {
+    /// Every mode.
+    pub const ALL: [SyncMode; 5] = [
+        SyncMode::FullOverwrite,
+        SyncMode::FullAppend,
+        SyncMode::IncrementalAppend,
+        SyncMode::IncrementalMerge,
+        SyncMode::WindowOverwrite,
+    ];
+
     /// Whether the mode reads from a saved watermark.
     pub fn is_incremental(self) -> bool {
         matches!(
@@ -181,17 +196,19 @@ impl Default for EngineOptions {
     }
 }
 
-/// A task that passed [`TaskSpec::validate`]: identifiers parsed, limits in range.
-#[derive(Debug, Clone, PartialEq)]
+/// A task that passed [`TaskSpec::validate`]: its endpoints checked by
+/// their connectors, limits in range.
+#[derive(Debug, Clone)]
 pub struct ValidatedTask {
-    /// The spec as written.
+    /// The spec as written, with connector aliases replaced by their names
+    /// and local paths by the ones the run uses.
     pub spec: TaskSpec,
-    /// The source table, parsed.
-    pub source_table: TableName,
-    /// The sink table, parsed.
-    pub sink_table: TableName,
-    /// The dirty-record table, when the dirty sink is a table.
-    pub dirty_table: Option<TableName>,
+    /// The source, checked by its connector.
+    pub source: Arc<dyn crate::connector::SourceEndpoint>,
+    /// The sink, checked by its connector.
+    pub sink: Arc<dyn crate::connector::SinkEndpoint>,
+    /// The sink of dirty records, when the dirty sink is a table.
+    pub dirty_table: Option<Arc<dyn crate::connector::SinkEndpoint>>,
 }
 
 fn check_range(field: &str, value: u64, min: u64, max: u64) -> Result<()> {
@@ -205,8 +222,11 @@ fn check_range(field: &str, value: u64, min: u64, max: u64) -> Result<()> {
 }
 
 impl TaskSpec {
-    /// Checks every field without I/O; errors name the field and what is allowed.
-    pub fn validate(&self) -> Result<ValidatedTask> {
+    /// Checks every field; errors name the field and what is allowed. The
+    /// endpoints are checked by their connectors (`connectors`, the registry
+    /// of `ferry-connectors`), with what the spec's author may reach
+    /// (`trust`). No I/O beyond resolving local paths on a server.
+    pub fn validate(&self, connectors: &dyn Connectors, trust: &Trust) -> Result<ValidatedTask> {
         if self.name.is_empty()
             || self.name.len() > 128
             || !self
@@ -222,8 +242,8 @@ impl TaskSpec {
                 ),
             ));
         }
-        let source_table = self.source.validate("source")?;
-        let sink_table = self.sink.validate("sink")?;
+        let source = connectors.source("source", &self.source, trust)?;
+        let sink = connectors.sink("sink", &self.sink, trust)?;
         if let Some(cols) = &self.columns {
             if cols.is_empty() {
                 return Err(Error::invalid(
@@ -247,7 +267,7 @@ impl TaskSpec {
                 }
             }
         }
-        let dirty_table = self.dirty.validate()?;
+        let (dirty, dirty_table) = self.dirty.validate(connectors, trust)?;
         let e = &self.engine;
         check_range("engine.parallelism", e.parallelism.into(), 1, 64)?;
         check_range(
@@ -270,22 +290,81 @@ impl TaskSpec {
         )?;
         self.validate_mode()?;
         self.validate_parameters()?;
-        if self.source.same_table_as(&self.sink) {
+        self.validate_capabilities(connectors, source.connector(), sink.connector())?;
+        if source.connector() == sink.connector()
+            && source.dataset().location == sink.dataset().location
+        {
             return Err(Error::invalid(
-                "sink.table",
-                "the sink is the source table itself; choose another target table",
+                "sink",
+                format!(
+                    "the sink is the source {} itself; choose another target",
+                    source.dataset()
+                ),
             ));
         }
+        let mut spec = self.clone();
+        spec.source.connector = source.connector().to_string();
+        spec.sink.connector = sink.connector().to_string();
+        spec.dirty = dirty;
         Ok(ValidatedTask {
-            spec: self.clone(),
-            source_table,
-            sink_table,
+            spec,
+            source,
+            sink,
             dirty_table,
         })
     }
 }
 
 impl TaskSpec {
+    /// Checks that the connectors declare what the mode needs.
+    fn validate_capabilities(
+        &self,
+        connectors: &dyn Connectors,
+        source: &str,
+        sink: &str,
+    ) -> Result<()> {
+        let (Some(src), Some(snk)) = (
+            connectors.capabilities(source),
+            connectors.capabilities(sink),
+        ) else {
+            return Err(Error::Internal(format!(
+                "no capabilities for {source} or {sink}"
+            )));
+        };
+        let mode = self.mode;
+        if !snk.sink_modes.contains(&mode) {
+            return Err(Error::invalid(
+                "mode",
+                format!(
+                    "the {sink} sink does not apply {mode}; allowed: {}",
+                    snk.sink_modes
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        if mode.is_incremental() && !src.incremental {
+            return Err(Error::invalid(
+                "mode",
+                format!("the {source} source cannot read incrementally (no cursor range)"),
+            ));
+        }
+        let pushes_down = mode == SyncMode::WindowOverwrite || self.source_filter.is_some();
+        if pushes_down && !src.pushdown {
+            return Err(Error::invalid(
+                if self.source_filter.is_some() {
+                    "source_filter"
+                } else {
+                    "mode"
+                },
+                format!("the {source} source cannot evaluate a window or a source_filter"),
+            ));
+        }
+        Ok(())
+    }
+
     /// `${…}` parameters are bound by the source, so they belong in
     /// `source_filter`; their names are checked here, their values per run.
     fn validate_parameters(&self) -> Result<()> {
@@ -380,10 +459,109 @@ impl TaskSpec {
     }
 }
 
-/// The JSON Schema of [`TaskSpec`], generated from the same structs serde uses.
+/// The JSON Schema of [`TaskSpec`], generated from the same structs serde
+/// uses, with placeholders for the endpoints: `ferry-connectors` fills them
+/// with its connectors' schemas (that is the schema users see).
 pub fn task_json_schema() -> serde_json::Value {
     let schema = schemars::schema_for!(TaskSpec);
     serde_json::to_value(schema).unwrap_or(serde_json::Value::Null)
+}
+
+/// A stand-in for the registry in this crate's unit tests: connectors
+/// `db` (a table at a `url`) and `file` (a table in a file at `path`).
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+    use crate::connector::{
+        Capabilities, Dataset, DatasetKind, SchemaSource, Sink, SinkEndpoint, Source,
+        SourceEndpoint,
+    };
+
+    pub(crate) struct Fake;
+
+    #[derive(Debug)]
+    pub(crate) struct FakeEndpoint(Dataset);
+
+    pub(crate) fn local() -> Trust {
+        Trust::Local
+    }
+
+    impl FakeEndpoint {
+        fn parse(field: &str, spec: &EndpointSpec) -> Result<FakeEndpoint> {
+            let text = |k: &str| spec.options.get(k).and_then(|v| v.as_str());
+            let place = match spec.connector.as_str() {
+                "db" => text("url"),
+                "file" => text("path"),
+                other => return Err(unknown_connector(field, other, &["db", "file"])),
+            };
+            let table = text("table")
+                .ok_or_else(|| Error::invalid(format!("{field}.table"), "is required"))?;
+            Ok(FakeEndpoint(Dataset {
+                kind: DatasetKind::Table,
+                name: table.to_string(),
+                location: format!("{}#{table}", place.unwrap_or_default()),
+            }))
+        }
+    }
+
+    impl SourceEndpoint for FakeEndpoint {
+        fn connector(&self) -> &'static str {
+            "db"
+        }
+        fn dataset(&self) -> &Dataset {
+            &self.0
+        }
+        fn open(&self) -> Result<Box<dyn Source>> {
+            Err(Error::Internal("fake".into()))
+        }
+    }
+
+    impl SinkEndpoint for FakeEndpoint {
+        fn connector(&self) -> &'static str {
+            "db"
+        }
+        fn dataset(&self) -> &Dataset {
+            &self.0
+        }
+        fn open(&self) -> Result<Box<dyn Sink>> {
+            Err(Error::Internal("fake".into()))
+        }
+    }
+
+    impl Connectors for Fake {
+        fn source(
+            &self,
+            field: &str,
+            spec: &EndpointSpec,
+            _: &Trust,
+        ) -> Result<Arc<dyn SourceEndpoint>> {
+            Ok(Arc::new(FakeEndpoint::parse(field, spec)?))
+        }
+        fn sink(
+            &self,
+            field: &str,
+            spec: &EndpointSpec,
+            _: &Trust,
+        ) -> Result<Arc<dyn SinkEndpoint>> {
+            Ok(Arc::new(FakeEndpoint::parse(field, spec)?))
+        }
+        fn capabilities(&self, _: &str) -> Option<Capabilities> {
+            Some(Capabilities {
+                schema: Some(SchemaSource::Discovered),
+                splits: true,
+                incremental: true,
+                pushdown: true,
+                sink_modes: SyncMode::ALL.to_vec(),
+                checkpoints: true,
+            })
+        }
+    }
+
+    impl TaskSpec {
+        pub(crate) fn check(&self) -> Result<ValidatedTask> {
+            self.validate(&Fake, &local())
+        }
+    }
 }
 
 #[cfg(test)]
@@ -393,8 +571,8 @@ mod tests {
     fn sample() -> TaskSpec {
         serde_json::from_value(serde_json::json!({
             "name": "orders",
-            "source": {"type": "postgres", "url": "postgresql://u:secret@127.0.0.1/db", "table": "public.orders"},
-            "sink": {"type": "sqlite", "path": "/tmp/x.db", "table": "orders"}
+            "source": {"type": "db", "url": "postgresql://u:secret@127.0.0.1/db", "table": "public.orders"},
+            "sink": {"type": "file", "path": "/tmp/x.db", "table": "orders"}
         }))
         .expect("valid sample")
     }
@@ -404,9 +582,8 @@ mod tests {
         let t = sample();
         assert_eq!(t.mode, SyncMode::FullOverwrite);
         assert_eq!(t.engine, EngineOptions::default());
-        let v = t.validate().expect("valid");
-        assert_eq!(v.source_table.schema.as_deref(), Some("public"));
-        assert_eq!(v.source_table.name, "orders");
+        let v = t.check().expect("valid");
+        assert_eq!(v.source.dataset().name, "public.orders");
     }
 
     #[test]
@@ -418,37 +595,25 @@ mod tests {
         }))
         .expect_err("unknown field");
         assert!(err.to_string().contains("colums"), "{err}");
-        let err = serde_json::from_value::<TaskSpec>(serde_json::json!({
-            "name": "x",
-            "source": {"type": "postgres", "url": "postgresql://h/db", "table": "t", "tabel": "u"},
-            "sink": {"type": "postgres", "url": "postgresql://h/db", "table": "u"}
-        }))
-        .expect_err("unknown nested field");
-        assert!(err.to_string().contains("tabel"), "{err}");
     }
 
     #[test]
     fn limits_are_checked_with_the_field_name() {
         let mut t = sample();
         t.engine.parallelism = 0;
-        let err = t.validate().expect_err("out of range");
+        let err = t.check().expect_err("out of range");
         assert!(err.to_string().contains("engine.parallelism"), "{err}");
         let mut t = sample();
         t.columns = Some(vec!["a".into(), "a".into()]);
         assert!(
-            t.validate()
+            t.check()
                 .expect_err("dup")
                 .to_string()
                 .contains("columns[1]")
         );
         let mut t = sample();
         t.name = "bad name".into();
-        assert!(
-            t.validate()
-                .expect_err("name")
-                .to_string()
-                .contains("`name`")
-        );
+        assert!(t.check().expect_err("name").to_string().contains("`name`"));
     }
 
     #[test]
@@ -460,7 +625,7 @@ mod tests {
             }
             serde_json::from_value::<TaskSpec>(v)
                 .expect("parses")
-                .validate()
+                .check()
         };
         let field = |r: Result<ValidatedTask>| match r {
             Err(Error::InvalidConfig { field, .. }) => field,
@@ -517,11 +682,11 @@ mod tests {
     fn same_table_is_rejected() {
         let t: TaskSpec = serde_json::from_value(serde_json::json!({
             "name": "loop",
-            "source": {"type": "postgres", "url": "postgresql://h/db", "table": "t"},
-            "sink": {"type": "postgres", "url": "postgresql://h/db", "table": "public.t"}
+            "source": {"type": "db", "url": "postgresql://h/db", "table": "t"},
+            "sink": {"type": "db", "url": "postgresql://h/db", "table": "t"}
         }))
         .expect("parses");
-        assert!(t.validate().is_err());
+        assert!(t.check().expect_err("same").to_string().contains("`sink`"));
     }
 
     #[test]
@@ -531,9 +696,8 @@ mod tests {
             "parallelism",
             "batch_bytes",
             "full_overwrite",
-            "postgres",
-            "sqlite",
-            "mysql",
+            "SourceSpec",
+            "SinkSpec",
         ] {
             assert!(s.contains(needle), "schema lacks {needle}");
         }

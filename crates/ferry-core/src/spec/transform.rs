@@ -246,8 +246,8 @@ mod tests {
     fn spec(extra: serde_json::Value) -> std::result::Result<TaskSpec, serde_json::Error> {
         let mut v = serde_json::json!({
             "name": "t",
-            "source": {"type": "postgres", "url": "postgresql://h/db", "table": "a"},
-            "sink": {"type": "postgres", "url": "postgresql://h/db", "table": "b"}
+            "source": {"type": "db", "url": "postgresql://h/db", "table": "a"},
+            "sink": {"type": "db", "url": "postgresql://h/db", "table": "b"}
         });
         for (k, x) in extra.as_object().expect("object") {
             v[k] = x.clone();
@@ -260,8 +260,8 @@ mod tests {
         // From text: a JSON object's keys keep the order they are written in.
         let t: TaskSpec = serde_json::from_str(
             r#"{"name": "t",
-                "source": {"type": "postgres", "url": "postgresql://h/db", "table": "a"},
-                "sink": {"type": "postgres", "url": "postgresql://h/db", "table": "b"},
+                "source": {"type": "db", "url": "postgresql://h/db", "table": "a"},
+                "sink": {"type": "db", "url": "postgresql://h/db", "table": "b"},
                 "mapping": {
                     "rename": {"name": "customer"},
                     "drop": ["note"],
@@ -275,7 +275,7 @@ mod tests {
         assert_eq!(m.add[0].0, "z");
         assert_eq!(m.add[1], ("a".into(), "amount * 2".into()));
         assert_eq!(m.cast["ts"].time_zone(), Some("UTC"));
-        t.validate().expect("valid");
+        t.check().expect("valid");
     }
 
     #[test]
@@ -297,10 +297,7 @@ mod tests {
             serde_json::json!({"sql": "SELECT * FROM input", "mapping": {"drop": ["x"]}}),
             serde_json::json!({"sql": "SELECT * FROM input", "filter": "x > 1"}),
         ] {
-            let err = spec(extra)
-                .expect("parses")
-                .validate()
-                .expect_err("exclusive");
+            let err = spec(extra).expect("parses").check().expect_err("exclusive");
             let msg = err.to_string();
             assert!(msg.contains("`sql`") && msg.contains("either"), "{msg}");
         }
@@ -310,7 +307,7 @@ mod tests {
     fn bad_cast_type_text_names_the_column_and_the_allowed_types() {
         let err = spec(serde_json::json!({"mapping": {"cast": {"amount": "decimal(50,2)"}}}))
             .expect("parses")
-            .validate()
+            .check()
             .expect_err("bad type");
         let msg = err.to_string();
         assert!(
@@ -321,7 +318,7 @@ mod tests {
             serde_json::json!({"mapping": {"cast": {"d": {"to": "int64", "time_zone": "UTC"}}}}),
         )
         .expect("parses")
-        .validate()
+        .check()
         .expect_err("tz on int");
         assert!(err.to_string().contains("time_zone"), "{err}");
     }
@@ -348,10 +345,7 @@ mod tests {
                 "dropped",
             ),
         ] {
-            let err = spec(extra)
-                .expect("parses")
-                .validate()
-                .expect_err("invalid");
+            let err = spec(extra).expect("parses").check().expect_err("invalid");
             assert!(err.to_string().contains(needle), "{err}");
         }
     }

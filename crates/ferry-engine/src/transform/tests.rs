@@ -57,7 +57,7 @@ fn spec(extra: serde_json::Value) -> TaskSpec {
         v[k] = x.clone();
     }
     let t: TaskSpec = serde_json::from_value(v).unwrap();
-    t.validate().unwrap();
+    ferry_connectors::validate_local(&t).unwrap();
     t
 }
 

@@ -2,12 +2,15 @@
 //! concurrency), delete (refused while a task names it), test, and list the
 //! tables a connection reaches.
 
+use std::collections::BTreeMap;
+
 use axum::extract::State;
 use axum::http::StatusCode;
-use ferry_connectors::catalog;
-use ferry_core::spec::{ConnectionSpec, FileConnection, REDACTED, ServerConnection};
+use ferry_connectors::{Connection, open_connection};
+use ferry_core::spec::{ConnectionSpec, REDACTED};
 use ferry_store::control::ConnectionRecord;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
@@ -16,44 +19,27 @@ use super::extract::{Json, Path, Query};
 use super::users::check_name;
 use crate::auth::{Operator, Reader};
 
-/// The connector of a connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ConnectorType {
-    /// PostgreSQL.
-    Postgres,
-    /// MySQL or MariaDB.
-    Mysql,
-    /// A SQLite file.
-    Sqlite,
-}
-
-/// A connection as sent by a client.
+/// A connection as sent by a client: its name, its connector's `type`, and
+/// that connector's settings (the document lists each connector's).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct ConnectionInput {
     /// Unique name tasks refer to (`connection: <name>`).
     pub name: String,
-    /// The connector.
+    /// The connector (`ferry connectors` lists them).
     #[serde(rename = "type")]
-    pub connector: ConnectorType,
-    /// Server URL (postgres, mysql), e.g. `postgresql://app@db:5432/sales`. A
-    /// password in it is moved to `password`.
-    #[serde(default)]
-    pub url: Option<String>,
-    /// Password (write-only). On update: omit it or send `***` to keep the
-    /// stored one, `""` to remove it.
-    #[serde(default)]
-    pub password: Option<String>,
-    /// File path (sqlite).
-    #[serde(default)]
-    pub path: Option<String>,
+    pub connector: String,
     /// On update: the revision you read (required).
     #[serde(default)]
     pub revision: Option<i64>,
+    /// The connector's settings, e.g. `url` and `password` for a database
+    /// server, `path` for a SQLite file. Secrets are write-only: on update,
+    /// omit one or send `***` to keep the stored one, `""` to remove it.
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub settings: Map<String, Value>,
 }
 
-/// A connection as the API shows it: never the password.
+/// A connection as the API shows it: never a secret (`***` where one is stored).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ConnectionView {
     /// Id.
@@ -63,15 +49,6 @@ pub struct ConnectionView {
     /// Connector.
     #[serde(rename = "type")]
     pub connector: String,
-    /// URL without password.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    /// `***` when a password is stored.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub password: Option<String>,
-    /// File path.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
     /// Send it back with an update.
     pub revision: i64,
     /// Creator.
@@ -80,6 +57,10 @@ pub struct ConnectionView {
     pub created_at: String,
     /// Last changed.
     pub updated_at: String,
+    /// The connector's settings (`url`, `path`, …), secrets as `***`.
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub settings: Map<String, Value>,
 }
 
 /// A successful connection test.
@@ -102,110 +83,139 @@ pub struct ColumnView {
     pub nullable: bool,
 }
 
-/// A table or view.
+/// A dataset: a table or view, a file prefix, a topic.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TableView {
-    /// PostgreSQL schema or MySQL database.
+    /// Its namespace: PostgreSQL schema or MySQL database.
     pub schema: Option<String>,
     /// Name.
     pub name: String,
-    /// `table` or `view`.
+    /// `table` or `view`, or the connector's own kind.
     pub kind: String,
     /// Columns in order.
     pub columns: Vec<ColumnView>,
 }
 
-/// Filter of the table listing.
+/// Filter of the dataset listing.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct TablesQuery {
-    /// Only this schema (PostgreSQL) or database (MySQL).
+    /// Only this namespace: a schema (PostgreSQL) or database (MySQL).
     pub schema: Option<String>,
 }
 
-impl ConnectionInput {
-    /// The spec this input describes; `keep` is the stored password, used
-    /// when the input omits it or sends `***`.
-    fn to_spec(&self, keep: Option<String>) -> ApiResult<ConnectionSpec> {
-        let password = match self.password.as_deref() {
-            None | Some(REDACTED) => keep,
-            Some("") => None,
-            Some(p) => Some(p.to_string()),
+/// A connection parsed by its connector, with its secrets.
+struct Parsed {
+    spec: ConnectionSpec,
+    connection: Box<dyn Connection>,
+}
+
+impl Parsed {
+    /// Parses `settings` as a `connector` connection, as the server's
+    /// trust allows (paths under `--files-root`).
+    fn new(state: &AppState, connector: &str, settings: Map<String, Value>) -> ApiResult<Parsed> {
+        let spec = ConnectionSpec {
+            connector: connector.to_string(),
+            options: settings,
         };
-        let server = |url: &Option<String>| -> ApiResult<ServerConnection> {
-            match url {
-                Some(u) if !u.is_empty() => Ok(ServerConnection {
-                    url: u.clone(),
-                    password: password.clone(),
-                }),
-                _ => Err(ApiError::invalid(
-                    "url",
-                    "is required for a server connection",
-                )),
-            }
-        };
-        let spec = match self.connector {
-            ConnectorType::Postgres => ConnectionSpec::Postgres(server(&self.url)?),
-            ConnectorType::Mysql => ConnectionSpec::Mysql(server(&self.url)?),
-            ConnectorType::Sqlite => {
-                if self.url.is_some() || self.password.is_some() {
-                    return Err(ApiError::invalid(
-                        "url",
-                        "a sqlite connection takes `path`, not `url` or `password`",
-                    ));
-                }
-                let path = self.path.clone().unwrap_or_default();
-                ConnectionSpec::Sqlite(FileConnection { path: path.into() })
-            }
-        };
-        if !matches!(self.connector, ConnectorType::Sqlite) && self.path.is_some() {
-            return Err(ApiError::invalid(
-                "path",
-                "only a sqlite connection takes `path`",
-            ));
-        }
-        Ok(spec.normalize()?)
+        let connection = open_connection(&spec, &state.config.trust())?;
+        let name = ferry_connectors::find("type", connector)?.name();
+        Ok(Parsed {
+            spec: ConnectionSpec {
+                connector: name.to_string(),
+                options: connection.options()?,
+            },
+            connection,
+        })
     }
 }
 
-/// Stored form: the spec without its password, and the password sealed.
-fn seal(state: &AppState, spec: &ConnectionSpec) -> ApiResult<(String, Option<String>)> {
-    let mut bare = spec.clone();
-    bare.set_password(None);
+/// Stored form: the settings without their secrets (JSON), and the secrets
+/// sealed (a JSON object of field → value).
+fn seal(state: &AppState, p: &Parsed) -> ApiResult<(String, Option<String>)> {
+    let mut bare = p.spec.clone();
+    let mut secrets = BTreeMap::new();
+    for field in p.connection.secret_fields() {
+        if let Some(v) = bare.options.remove(*field)
+            && !v.is_null()
+        {
+            secrets.insert(field.to_string(), v);
+        }
+    }
     let json = serde_json::to_string(&bare)
         .map_err(|e| ApiError::from(ferry_core::Error::Internal(e.to_string())))?;
-    let secret = spec.password().map(|p| state.secrets.seal(p)).transpose()?;
+    let secret = if secrets.is_empty() {
+        None
+    } else {
+        let text = serde_json::to_string(&secrets)
+            .map_err(|e| ApiError::from(ferry_core::Error::Internal(e.to_string())))?;
+        Some(state.secrets.seal(&text)?)
+    };
     Ok((json, secret))
 }
 
-/// The stored connection with its password opened (server side only).
+/// The stored connection with its secrets opened (server side only).
 pub(crate) fn open(state: &AppState, r: &ConnectionRecord) -> ferry_core::Result<ConnectionSpec> {
-    let mut spec: ConnectionSpec = serde_json::from_str(&r.spec)
-        .map_err(|e| ferry_core::Error::Internal(format!("stored connection `{}`: {e}", r.name)))?;
+    let mut spec = stored_spec(r)?;
     if let Some(sealed) = &r.secret {
-        spec.set_password(Some(state.secrets.open(sealed, r.key_id.as_deref())?));
+        let plain = state.secrets.open(sealed, r.key_id.as_deref())?;
+        for (k, v) in unseal(&spec, &plain)? {
+            spec.options.insert(k, v);
+        }
     }
     Ok(spec)
 }
 
-fn view(r: &ConnectionRecord) -> ApiResult<ConnectionView> {
-    let spec: ConnectionSpec = serde_json::from_str(&r.spec)
-        .map_err(|e| ApiError::from(ferry_core::Error::Internal(e.to_string())))?;
-    let (url, path) = match &spec {
-        ConnectionSpec::Postgres(s) | ConnectionSpec::Mysql(s) => (Some(s.url.clone()), None),
-        ConnectionSpec::Sqlite(f) => (None, Some(f.path.display().to_string())),
-    };
+/// The stored settings, without secrets.
+pub(crate) fn stored_spec(r: &ConnectionRecord) -> ferry_core::Result<ConnectionSpec> {
+    serde_json::from_str(&r.spec)
+        .map_err(|e| ferry_core::Error::Internal(format!("stored connection `{}`: {e}", r.name)))
+}
+
+/// The secrets of a sealed text: a JSON object of the connector's secret
+/// fields, or (connections stored before secrets were objects) the bare
+/// value of its first secret field.
+fn unseal(spec: &ConnectionSpec, plain: &str) -> ferry_core::Result<Map<String, Value>> {
+    let fields = open_connection(spec, &ferry_core::spec::Trust::Local)
+        .map(|c| c.secret_fields())
+        .unwrap_or(&[]);
+    if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(plain)
+        && !m.is_empty()
+        && m.iter()
+            .all(|(k, v)| v.is_string() && fields.contains(&k.as_str()))
+    {
+        return Ok(m);
+    }
+    match fields.first() {
+        Some(f) => Ok(Map::from_iter([(
+            f.to_string(),
+            Value::String(plain.to_string()),
+        )])),
+        None => Err(ferry_core::Error::Internal(format!(
+            "a {} connection has a stored secret but no secret field",
+            spec.connector
+        ))),
+    }
+}
+
+fn view(state: &AppState, r: &ConnectionRecord) -> ApiResult<ConnectionView> {
+    let spec = stored_spec(r)?;
+    let mut settings = spec.options.clone();
+    if let Some(sealed) = &r.secret {
+        let plain = state.secrets.open(sealed, r.key_id.as_deref())?;
+        for k in unseal(&spec, &plain)?.keys() {
+            settings.insert(k.clone(), Value::String(REDACTED.to_string()));
+        }
+    }
     Ok(ConnectionView {
         id: r.id.clone(),
         name: r.name.clone(),
         connector: r.connector.clone(),
-        url,
-        password: r.secret.as_ref().map(|_| REDACTED.to_string()),
-        path,
         revision: r.revision,
         created_by: r.created_by.clone(),
         created_at: r.created_at.clone(),
         updated_at: r.updated_at.clone(),
+        settings,
     })
 }
 
@@ -217,7 +227,9 @@ pub async fn list_connections(
     _caller: Reader,
 ) -> ApiResult<Json<Vec<ConnectionView>>> {
     let all = s.store.connections().await?;
-    Ok(Json(all.iter().map(view).collect::<ApiResult<_>>()?))
+    Ok(Json(
+        all.iter().map(|r| view(&s, r)).collect::<ApiResult<_>>()?,
+    ))
 }
 
 /// Creates a connection.
@@ -236,14 +248,14 @@ pub async fn create_connection(
             "only an update takes a revision",
         ));
     }
-    let spec = body.to_spec(None)?;
-    let (json, secret) = seal(&s, &spec)?;
+    let parsed = Parsed::new(&s, &body.connector, body.settings.clone())?;
+    let (json, secret) = seal(&s, &parsed)?;
     let r = s
         .store
         .create_connection(ConnectionRecord {
             id: String::new(),
             name: body.name.clone(),
-            connector: spec.connector().to_string(),
+            connector: parsed.spec.connector.clone(),
             spec: json,
             key_id: secret.as_ref().map(|_| s.secrets.key_id().to_string()),
             secret,
@@ -254,7 +266,7 @@ pub async fn create_connection(
         })
         .await?;
     tracing::info!(by = %caller.user.name, connection = %r.name, "connection created");
-    Ok((StatusCode::CREATED, Json(view(&r)?)))
+    Ok((StatusCode::CREATED, Json(view(&s, &r)?)))
 }
 
 /// One connection.
@@ -267,7 +279,7 @@ pub async fn get_connection(
     _caller: Reader,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ConnectionView>> {
-    Ok(Json(view(&s.store.connection(&id).await?)?))
+    Ok(Json(view(&s, &s.store.connection(&id).await?)?))
 }
 
 /// Replaces a connection (send the `revision` you read; 409 if it changed).
@@ -291,15 +303,31 @@ pub async fn update_connection(
             "a connection cannot be renamed (tasks refer to it by name)",
         ));
     }
-    let keep = open(&s, &current)?.password().map(str::to_string);
-    let spec = body.to_spec(keep)?;
-    if spec.connector() != current.connector {
+    if ferry_connectors::find("type", &body.connector)?.name() != current.connector {
         return Err(ApiError::invalid(
             "type",
             format!("a {} connection cannot change its type", current.connector),
         ));
     }
-    let (json, secret) = seal(&s, &spec)?;
+    let stored = open(&s, &current)?;
+    let secret_fields = open_connection(&stored, &ferry_core::spec::Trust::Local)?.secret_fields();
+    let mut settings = body.settings.clone();
+    for field in secret_fields {
+        let keep = match settings.get(*field) {
+            None | Some(Value::Null) => true,
+            Some(Value::String(v)) => v == REDACTED,
+            Some(_) => false,
+        };
+        let remove = settings.get(*field).and_then(Value::as_str) == Some("");
+        if keep || remove {
+            settings.remove(*field);
+        }
+        if keep && let Some(kept) = stored.options.get(*field) {
+            settings.insert(field.to_string(), kept.clone());
+        }
+    }
+    let parsed = Parsed::new(&s, &body.connector, settings)?;
+    let (json, secret) = seal(&s, &parsed)?;
     let key_id = secret.as_ref().map(|_| s.secrets.key_id().to_string());
     let r = s
         .store
@@ -312,7 +340,7 @@ pub async fn update_connection(
         )
         .await?;
     tracing::info!(by = %caller.user.name, connection = %r.name, "connection updated");
-    Ok(Json(view(&r)?))
+    Ok(Json(view(&s, &r)?))
 }
 
 /// Deletes a connection no task uses.
@@ -350,7 +378,8 @@ pub async fn test_connection(
     Path(id): Path<String>,
 ) -> ApiResult<Json<ProbeView>> {
     let spec = open(&s, &s.store.connection(&id).await?)?;
-    let probe = catalog::test_connection(&spec)
+    let probe = open_connection(&spec, &s.config.trust())?
+        .test()
         .await
         .map_err(not_found_is_422)?;
     Ok(Json(ProbeView {
@@ -371,7 +400,8 @@ pub async fn list_tables(
     Query(q): Query<TablesQuery>,
 ) -> ApiResult<Json<Vec<TableView>>> {
     let spec = open(&s, &s.store.connection(&id).await?)?;
-    let tables = catalog::list_tables(&spec, q.schema.as_deref())
+    let tables = open_connection(&spec, &s.config.trust())?
+        .datasets(q.schema.as_deref())
         .await
         .map_err(not_found_is_422)?;
     Ok(Json(

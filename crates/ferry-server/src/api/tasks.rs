@@ -7,14 +7,21 @@ use std::collections::HashMap;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
+use ferry_connectors::{
+    Registry, connection_names, keep_stored_secrets, put_task_secrets, redacted_secrets,
+    resolve_task, take_task_secrets,
+};
 use ferry_core::TaskSpec;
 use ferry_core::schedule::ScheduleSpec;
-use ferry_core::spec::{ConnectionSpec, named_connections, resolve_endpoints};
+use ferry_core::spec::ConnectionSpec;
 use ferry_scheduler::grid::{Grid, MAX_TIMES};
 use ferry_store::control::{
-    Approval, Decision, Instance, NewInstance, NewTask, Review, TaskEdit, TaskRecord, TaskState,
-    TaskVersion, Trigger,
+    Approval, Decision, Instance, NewInstance, NewTask, Review, Sealed, TaskEdit, TaskRecord,
+    TaskState, TaskVersion, Trigger,
 };
+
+/// Inline secrets of a task by endpoint field (see `ferry_connectors::take_task_secrets`).
+pub(crate) type SecretMap = serde_json::Map<String, serde_json::Value>;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa::openapi::{RefOr, Schema};
@@ -171,7 +178,8 @@ pub fn add_task_spec_schema(doc: utoipa::openapi::OpenApi) -> serde_json::Value 
         }
         schemas[name] = schema;
     };
-    add("TaskSpec", ferry_core::spec::task_json_schema());
+    add("TaskSpec", ferry_connectors::schema::task_json_schema());
+    add("ConnectionInput", connection_input_schema());
     add(
         "ScheduleSpec",
         serde_json::to_value(schemars::schema_for!(ScheduleSpec)).unwrap_or_default(),
@@ -179,10 +187,56 @@ pub fn add_task_spec_schema(doc: utoipa::openapi::OpenApi) -> serde_json::Value 
     doc
 }
 
-fn version_view(v: &TaskVersion) -> VersionView {
-    VersionView {
+/// The body of `POST/PUT /connections`: `name`, `revision` and one
+/// connector's settings, assembled from the registry.
+fn connection_input_schema() -> serde_json::Value {
+    let extra = serde_json::json!({
+        "name": {"type": "string", "description": "Unique name tasks refer to (`connection: <name>`)."},
+        "revision": {"type": ["integer", "null"], "format": "int64", "description": "On update: the revision you read (required)."}
+    });
+    let extra = extra.as_object().cloned().unwrap_or_default();
+    ferry_connectors::schema::connection_json_schema(&extra, &["name"])
+}
+
+/// The stored spec as the API shows it: inline secrets as `***`.
+fn shown_spec(s: &AppState, v: &TaskVersion) -> ApiResult<serde_json::Value> {
+    let raw: serde_json::Value = serde_json::from_str(&v.spec).unwrap_or_default();
+    if v.secret.is_none() {
+        return Ok(raw);
+    }
+    let Ok(mut spec) = serde_json::from_value::<TaskSpec>(raw.clone()) else {
+        return Ok(raw);
+    };
+    let secrets = open_secrets(s, v)?;
+    put_task_secrets(&mut spec, &redacted_secrets(&secrets))?;
+    Ok(serde_json::to_value(&spec).unwrap_or(raw))
+}
+
+/// The inline secrets of a stored version, opened (server side only).
+pub(crate) fn open_secrets(s: &AppState, v: &TaskVersion) -> ferry_core::Result<SecretMap> {
+    let Some(sealed) = &v.secret else {
+        return Ok(SecretMap::new());
+    };
+    let text = s.secrets.open(&sealed.text, Some(&sealed.key_id))?;
+    serde_json::from_str(&text)
+        .map_err(|e| ferry_core::Error::Internal(format!("stored task secrets: {e}")))
+}
+
+fn seal_secrets(s: &AppState, secrets: &SecretMap) -> ApiResult<Option<Sealed>> {
+    if secrets.is_empty() {
+        return Ok(None);
+    }
+    let text = to_json(secrets)?;
+    Ok(Some(Sealed {
+        text: s.secrets.seal(&text)?,
+        key_id: s.secrets.key_id().to_string(),
+    }))
+}
+
+fn version_view(s: &AppState, v: &TaskVersion) -> ApiResult<VersionView> {
+    Ok(VersionView {
         version: v.version,
-        spec: serde_json::from_str(&v.spec).unwrap_or_default(),
+        spec: shown_spec(s, v)?,
         schedule: v
             .schedule
             .as_deref()
@@ -190,19 +244,19 @@ fn version_view(v: &TaskVersion) -> VersionView {
         review: v.review,
         author: v.author.clone(),
         created_at: v.created_at.clone(),
-    }
+    })
 }
 
 async fn task_view(s: &AppState, t: TaskRecord) -> ApiResult<TaskView> {
     let latest = s.store.task_version(&t.id, t.latest_version).await?;
     let approved = match t.approved_version {
         Some(v) if v != t.latest_version => {
-            Some(version_view(&s.store.task_version(&t.id, v).await?))
+            Some(version_view(s, &s.store.task_version(&t.id, v).await?)?)
         }
         _ => None,
     };
     Ok(TaskView {
-        latest: version_view(&latest),
+        latest: version_view(s, &latest)?,
         approved,
         task: t,
     })
@@ -211,7 +265,10 @@ async fn task_view(s: &AppState, t: TaskRecord) -> ApiResult<TaskView> {
 /// A task spec and schedule checked as the runner will check them, with
 /// connections resolved by name (errors name the field).
 pub(crate) struct Checked {
+    /// The spec to store: inline secrets taken out.
     pub spec: TaskSpec,
+    /// The inline secrets, to store sealed.
+    pub secrets: SecretMap,
     pub schedule: Option<ScheduleSpec>,
 }
 
@@ -232,12 +289,21 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// Checks a spec and schedule sent by a client; `stored` is the version
+/// it edits, whose secrets a `***` keeps.
 pub(crate) async fn check(
     s: &AppState,
     spec: &serde_json::Value,
     schedule: Option<&serde_json::Value>,
+    stored: Option<&TaskVersion>,
 ) -> ApiResult<Checked> {
-    let parsed: TaskSpec = parse_json("spec", spec)?;
+    let mut parsed: TaskSpec = parse_json("spec", spec)?;
+    let mut secrets = take_task_secrets(&mut parsed).map_err(|e| prefix_field("spec", e))?;
+    let kept = match stored {
+        Some(v) => open_secrets(s, v)?,
+        None => SecretMap::new(),
+    };
+    keep_stored_secrets(&mut secrets, &kept).map_err(|e| prefix_field("spec", e))?;
     let schedule: Option<ScheduleSpec> = schedule
         .filter(|v| !v.is_null())
         .map(|v| parse_json("schedule", v))
@@ -245,13 +311,17 @@ pub(crate) async fn check(
     if let Some(sc) = &schedule {
         s.engines.check(&sc.validate()?)?;
     }
+    let trust = s.config.trust();
     let lookup = connection_lookup(s, &parsed, false).await?;
     let mut resolved = parsed.clone();
-    resolve_endpoints(&mut resolved.source, &mut resolved.sink, &lookup)
+    put_task_secrets(&mut resolved, &secrets).map_err(|e| prefix_field("spec", e))?;
+    resolve_task(&mut resolved, &lookup, &trust).map_err(|e| prefix_field("spec", e))?;
+    resolved
+        .validate(&Registry, &trust)
         .map_err(|e| prefix_field("spec", e))?;
-    resolved.validate().map_err(|e| prefix_field("spec", e))?;
     Ok(Checked {
         spec: parsed,
+        secrets,
         schedule,
     })
 }
@@ -273,14 +343,13 @@ pub(crate) async fn connection_lookup(
     open: bool,
 ) -> ferry_core::Result<HashMap<String, ConnectionSpec>> {
     let mut lookup = HashMap::new();
-    for name in named_connections(&spec.source, &spec.sink) {
+    for name in connection_names(spec) {
         match s.store.connection(&name).await {
             Ok(r) if r.name == name => {
                 let spec = if open {
                     super::connections::open(s, &r)?
                 } else {
-                    serde_json::from_str(&r.spec)
-                        .map_err(|e| ferry_core::Error::Internal(e.to_string()))?
+                    super::connections::stored_spec(&r)?
                 };
                 lookup.insert(name, spec);
             }
@@ -304,9 +373,7 @@ pub(crate) async fn tasks_using_connection(
         for v in versions {
             let version = s.store.task_version(&t.id, v).await?;
             if let Ok(spec) = serde_json::from_str::<TaskSpec>(&version.spec)
-                && named_connections(&spec.source, &spec.sink)
-                    .iter()
-                    .any(|n| n == connection)
+                && connection_names(&spec).iter().any(|n| n == connection)
                 && !users.contains(&t.name)
             {
                 users.push(t.name.clone());
@@ -359,13 +426,14 @@ pub async fn create_task(
             "only an update takes a revision",
         ));
     }
-    let c = check(&s, &body.spec, body.schedule.as_ref()).await?;
+    let c = check(&s, &body.spec, body.schedule.as_ref(), None).await?;
     let t = s
         .store
         .create_task(&NewTask {
             name: c.spec.name.clone(),
             spec: to_json(&c.spec)?,
             schedule: c.schedule.as_ref().map(to_json).transpose()?,
+            secret: seal_secrets(&s, &c.secrets)?,
             max_parallel: max_parallel(&c.schedule),
             author: caller.user.name.clone(),
         })
@@ -404,7 +472,11 @@ pub async fn update_task(
     let revision = body
         .revision
         .ok_or_else(|| ApiError::invalid("revision", "is required: send the revision you read"))?;
-    let c = check(&s, &body.spec, body.schedule.as_ref()).await?;
+    let latest = s
+        .store
+        .task_version(&current.id, current.latest_version)
+        .await?;
+    let c = check(&s, &body.spec, body.schedule.as_ref(), Some(&latest)).await?;
     if c.spec.name != current.name {
         return Err(ApiError::invalid(
             "spec.name",
@@ -419,6 +491,7 @@ pub async fn update_task(
                 expected_revision: revision,
                 spec: to_json(&c.spec)?,
                 schedule: c.schedule.as_ref().map(to_json).transpose()?,
+                secret: seal_secrets(&s, &c.secrets)?,
                 max_parallel: max_parallel(&c.schedule),
                 author: caller.user.name.clone(),
             },
@@ -459,7 +532,12 @@ pub async fn list_versions(
 ) -> ApiResult<Json<Vec<VersionView>>> {
     let t = s.store.task(&id).await?;
     let versions = s.store.task_versions(&t.id).await?;
-    Ok(Json(versions.iter().map(version_view).collect()))
+    Ok(Json(
+        versions
+            .iter()
+            .map(|v| version_view(&s, v))
+            .collect::<ApiResult<_>>()?,
+    ))
 }
 
 /// The approval records: who decided what, when, and why.
@@ -529,7 +607,7 @@ async fn decide(
             .schedule
             .as_deref()
             .and_then(|x| serde_json::from_str(x).ok());
-        check(s, &spec, schedule.as_ref()).await?;
+        check(s, &spec, schedule.as_ref(), Some(&latest)).await?;
     }
     let t = s
         .store
@@ -862,9 +940,9 @@ pub async fn get_schedule(
     Path(id): Path<String>,
 ) -> ApiResult<Json<ScheduleView>> {
     let t = s.store.task(&id).await?;
-    let latest = version_view(&s.store.task_version(&t.id, t.latest_version).await?);
+    let latest = version_view(&s, &s.store.task_version(&t.id, t.latest_version).await?)?;
     let approved_schedule = match t.approved_version {
-        Some(v) => version_view(&s.store.task_version(&t.id, v).await?).schedule,
+        Some(v) => version_view(&s, &s.store.task_version(&t.id, v).await?)?.schedule,
         None => None,
     };
     Ok(Json(ScheduleView {
@@ -893,7 +971,7 @@ pub async fn put_schedule(
         .await?;
     let spec: serde_json::Value = serde_json::from_str(&latest.spec)
         .map_err(|e| ferry_core::Error::Internal(e.to_string()))?;
-    let c = check(&s, &spec, body.schedule.as_ref()).await?;
+    let c = check(&s, &spec, body.schedule.as_ref(), Some(&latest)).await?;
     let t = s
         .store
         .edit_task(
@@ -902,6 +980,7 @@ pub async fn put_schedule(
                 expected_revision: body.revision,
                 spec: latest.spec.clone(),
                 schedule: c.schedule.as_ref().map(to_json).transpose()?,
+                secret: latest.secret.clone(),
                 max_parallel: max_parallel(&c.schedule),
                 author: caller.user.name.clone(),
             },

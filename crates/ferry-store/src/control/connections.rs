@@ -7,10 +7,11 @@ use super::{ConnectionRecord, Get, new_id};
 use crate::db_error::is_unique_violation;
 use crate::{Store, non_empty, now};
 
-const COLUMNS: &str = "SELECT id, name, connector, spec, secret, key_id, revision, created_by, \
-                       created_at, updated_at FROM ferry_connections ";
+const COLUMNS: &str = "SELECT id, name, connector, spec, spec_format, secret, key_id, revision, \
+                       created_by, created_at, updated_at FROM ferry_connections ";
 
 fn record(row: &AnyRow) -> Result<ConnectionRecord> {
+    crate::check_spec_format(row.int("spec_format")?, "connection")?;
     Ok(ConnectionRecord {
         id: row.text("id")?,
         name: row.text("name")?,
@@ -35,7 +36,8 @@ impl Store {
         c.updated_at = c.created_at.clone();
         let r = sqlx::query(
             "INSERT INTO ferry_connections (id, name, connector, spec, secret, key_id, revision, \
-             created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             created_by, created_at, updated_at, spec_format) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(c.id.as_str())
         .bind(c.name.as_str())
@@ -47,6 +49,7 @@ impl Store {
         .bind(c.created_by.as_str())
         .bind(c.created_at.as_str())
         .bind(c.updated_at.as_str())
+        .bind(crate::SPEC_FORMAT)
         .execute(&self.pool)
         .await;
         match r {
@@ -94,7 +97,8 @@ impl Store {
     ) -> Result<ConnectionRecord> {
         let r = sqlx::query(
             "UPDATE ferry_connections SET spec = $1, secret = $2, key_id = $3, \
-             revision = revision + 1, updated_at = $4 WHERE id = $5 AND revision = $6",
+             revision = revision + 1, updated_at = $4, spec_format = $7 \
+             WHERE id = $5 AND revision = $6",
         )
         .bind(spec)
         .bind(secret)
@@ -102,6 +106,7 @@ impl Store {
         .bind(now())
         .bind(id)
         .bind(expected_revision)
+        .bind(crate::SPEC_FORMAT)
         .execute(&self.pool)
         .await
         .map_err(|e| self.db("updating a connection", e))?;

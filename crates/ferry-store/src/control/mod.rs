@@ -23,7 +23,7 @@ pub use instances::{Claim, InstanceFilter, NewInstance};
 pub use leader::Leadership;
 pub use records::*;
 pub use schedule::ScheduleState;
-pub use tasks::{NewTask, TaskEdit};
+pub use tasks::{NewTask, Sealed, TaskEdit};
 
 use rand::RngCore;
 use sqlx::Row;

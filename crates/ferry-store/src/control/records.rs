@@ -254,6 +254,8 @@ pub struct TaskVersion {
     pub spec: String,
     /// JSON of the schedule, if any.
     pub schedule: Option<String>,
+    /// The spec's inline secrets, sealed (never shown).
+    pub secret: Option<super::tasks::Sealed>,
     /// Review state.
     pub review: Review,
     /// Who wrote it.

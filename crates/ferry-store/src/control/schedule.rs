@@ -19,7 +19,8 @@ pub struct ScheduleState {
 /// Tasks joined with their approved version (`t.`, `v.`).
 pub(super) const APPROVED_TASKS: &str = "SELECT t.id, t.name, t.state, t.latest_version, t.approved_version, t.max_parallel, \
      t.revision, t.created_by, t.created_at, t.updated_at, \
-     v.task_id, v.version, v.spec, v.schedule, v.review, v.author, v.created_at AS v_created_at \
+     v.task_id, v.version, v.spec, v.spec_format, v.schedule, v.secret, v.key_id, v.review, v.author, \
+     v.created_at AS v_created_at \
      FROM ferry_tasks t JOIN ferry_task_versions v \
      ON v.task_id = t.id AND v.version = t.approved_version ";
 

@@ -15,8 +15,8 @@ use crate::{Store, non_empty, now};
 
 const TASK_COLUMNS: &str = "SELECT id, name, state, latest_version, approved_version, max_parallel, \
                             revision, created_by, created_at, updated_at FROM ferry_tasks ";
-const VERSION_COLUMNS: &str = "SELECT task_id, version, spec, schedule, review, author, created_at \
-                               FROM ferry_task_versions ";
+const VERSION_COLUMNS: &str = "SELECT task_id, version, spec, spec_format, schedule, secret, \
+                               key_id, review, author, created_at FROM ferry_task_versions ";
 
 /// A task to create.
 #[derive(Debug, Clone)]
@@ -27,10 +27,21 @@ pub struct NewTask {
     pub spec: String,
     /// JSON of the schedule.
     pub schedule: Option<String>,
+    /// The spec's inline secrets, sealed, and the id of the key that sealed them.
+    pub secret: Option<Sealed>,
     /// Instances that may run at once.
     pub max_parallel: i64,
     /// The author.
     pub author: String,
+}
+
+/// A secret sealed by the server's key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    /// The sealed text.
+    pub text: String,
+    /// The id of the key that sealed it.
+    pub key_id: String,
 }
 
 /// A new version of a task.
@@ -42,6 +53,8 @@ pub struct TaskEdit {
     pub spec: String,
     /// JSON of the schedule.
     pub schedule: Option<String>,
+    /// The spec's inline secrets, sealed.
+    pub secret: Option<Sealed>,
     /// Instances that may run at once.
     pub max_parallel: i64,
     /// The author.
@@ -64,11 +77,16 @@ pub(crate) fn task(row: &AnyRow) -> Result<TaskRecord> {
 }
 
 pub(crate) fn version(row: &AnyRow) -> Result<TaskVersion> {
+    crate::check_spec_format(row.int("spec_format")?, "task version")?;
     Ok(TaskVersion {
         task_id: row.text("task_id")?,
         version: row.int("version")?,
         spec: row.text("spec")?,
         schedule: row.opt_text("schedule")?,
+        secret: match (row.opt_text("secret")?, row.opt_text("key_id")?) {
+            (Some(text), Some(key_id)) => Some(Sealed { text, key_id }),
+            _ => None,
+        },
         review: row.text("review")?.parse()?,
         author: row.text("author")?,
         created_at: row.text("created_at")?,
@@ -139,8 +157,7 @@ impl Store {
             &mut tx,
             &id,
             1,
-            &t.spec,
-            t.schedule.as_deref(),
+            (&t.spec, t.schedule.as_deref(), t.secret.as_ref()),
             &t.author,
             &at,
         )
@@ -149,27 +166,32 @@ impl Store {
         self.task(&id).await
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Records version `version`: `content` is the spec, the schedule and
+    /// the sealed secrets.
     async fn insert_version(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         task_id: &str,
         version: i64,
-        spec: &str,
-        schedule: Option<&str>,
+        content: (&str, Option<&str>, Option<&Sealed>),
         author: &str,
         at: &str,
     ) -> Result<()> {
+        let (spec, schedule, secret) = content;
         sqlx::query(
-            "INSERT INTO ferry_task_versions (task_id, version, spec, schedule, review, author, \
-             created_at) VALUES ($1, $2, $3, $4, 'draft', $5, $6)",
+            "INSERT INTO ferry_task_versions (task_id, version, spec, schedule, secret, key_id, \
+             review, author, created_at, spec_format) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'draft', $7, $8, $9)",
         )
         .bind(task_id)
         .bind(version)
         .bind(spec)
         .bind(schedule)
+        .bind(secret.map(|s| s.text.as_str()))
+        .bind(secret.map(|s| s.key_id.as_str()))
         .bind(author)
         .bind(at)
+        .bind(crate::SPEC_FORMAT)
         .execute(&mut **tx)
         .await
         .map_err(|e| self.db("recording a task version", e))?;
@@ -340,8 +362,7 @@ impl Store {
             &mut tx,
             id,
             v,
-            &e.spec,
-            e.schedule.as_deref(),
+            (&e.spec, e.schedule.as_deref(), e.secret.as_ref()),
             &e.author,
             &now(),
         )

@@ -1,10 +1,11 @@
-//! Connection test and schema discovery for named connections.
+//! What connection tests and dataset discovery return, shared by every
+//! connector's [`Connection`](crate::Connection).
 //!
-//! [`test_connection`] opens one connection the way a run would (same URL
-//! parsing, password handling and error mapping as the connector) and asks
-//! the server its version; [`list_tables`] lists the tables and views a
-//! connection reaches, with their columns. Both read only: catalog queries
-//! with every value bound, a SQLite file opened read-only (never created).
+//! A test opens one connection the way a run would (same URL parsing,
+//! password handling and error mapping as the connector) and asks the
+//! server its version; a listing returns the datasets a connection reaches,
+//! with their columns. Both read only: catalog queries with every value
+//! bound, a SQLite file opened read-only (never created).
 //!
 //! Errors are the connectors' own: rejected credentials are
 //! [`ErrorKind::Auth`](ferry_core::ErrorKind::Auth), an unreachable server
@@ -12,17 +13,9 @@
 //! password. Opening a server connection gives up after
 //! [`CONNECT_TIMEOUT`], so a black-holed host fails in bounded time.
 
-#[cfg(feature = "mysql")]
-mod mysql;
-#[cfg(feature = "postgres")]
-mod postgres;
-#[cfg(feature = "sqlite")]
-mod sqlite;
-
 use std::time::{Duration, Instant};
 
 use ferry_core::Result;
-use ferry_core::spec::ConnectionSpec;
 
 /// How long opening a server connection (TCP connect, login, session
 /// set-up) may take before the attempt fails as `Transient`.
@@ -42,15 +35,17 @@ pub struct ColumnInfo {
     pub nullable: bool,
 }
 
-/// One table (or view) of a connection.
+/// One dataset of a connection: a table or view, a file prefix, a topic.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct TableInfo {
-    /// The PostgreSQL schema or the MySQL database; `None` for SQLite.
+pub struct DatasetInfo {
+    /// Its namespace: the PostgreSQL schema, the MySQL database; `None` for
+    /// SQLite.
     pub schema: Option<String>,
-    /// The table's name.
+    /// The dataset's name.
     pub name: String,
     /// `table` or `view` (a materialized view is a `view`; partitioned and
-    /// foreign tables, and MariaDB's system-versioned tables, are `table`s).
+    /// foreign tables, and MariaDB's system-versioned tables, are `table`s);
+    /// other connectors name their own kinds.
     pub kind: String,
     /// Columns in their position order.
     pub columns: Vec<ColumnInfo>,
@@ -68,51 +63,24 @@ pub struct Probe {
     pub latency_ms: u64,
 }
 
-/// Connects (or opens the SQLite file read-only) and asks the server its version.
-pub async fn test_connection(c: &ConnectionSpec) -> Result<Probe> {
+/// Runs `version` (connect and ask the server's version) and times it.
+#[allow(dead_code)] // a build may have no connector
+pub(crate) async fn probe(version: impl Future<Output = Result<String>>) -> Result<Probe> {
     let start = Instant::now();
-    let server_version = match c {
-        #[cfg(feature = "postgres")]
-        ConnectionSpec::Postgres(s) => postgres::version(s).await?,
-        #[cfg(feature = "mysql")]
-        ConnectionSpec::Mysql(s) => mysql::version(s).await?,
-        #[cfg(feature = "sqlite")]
-        ConnectionSpec::Sqlite(f) => sqlite::version(f).await?,
-        #[allow(unreachable_patterns)]
-        other => return Err(crate::disabled(other.connector())),
-    };
+    let server_version = version.await?;
     Ok(Probe {
         server_version,
         latency_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
     })
 }
 
-/// Tables and their columns, ordered by schema, table, column position.
-/// `schema` filters to one schema/database. PG: every schema except
-/// pg_catalog/information_schema/pg_toast* (and other sessions' temporary
-/// schemas, pg_temp*); MySQL: the URL's database, or all non-system
-/// databases when the URL names none; SQLite: sqlite_master (excluding
-/// sqlite_* internal tables).
-///
-/// A `schema` given explicitly is listed even if it is a system one. SQLite
-/// has no schemas: only `main` is accepted (it names the file itself).
-pub async fn list_tables(c: &ConnectionSpec, schema: Option<&str>) -> Result<Vec<TableInfo>> {
-    match c {
-        #[cfg(feature = "postgres")]
-        ConnectionSpec::Postgres(s) => postgres::list_tables(s, schema).await,
-        #[cfg(feature = "mysql")]
-        ConnectionSpec::Mysql(s) => mysql::list_tables(s, schema).await,
-        #[cfg(feature = "sqlite")]
-        ConnectionSpec::Sqlite(f) => sqlite::list_tables(f, schema).await,
-        #[allow(unreachable_patterns)]
-        other => Err(crate::disabled(other.connector())),
-    }
-}
-
 /// `connect` within [`CONNECT_TIMEOUT`]; `endpoint` (password redacted)
 /// names the server in the timeout error.
-#[cfg(any(feature = "postgres", feature = "mysql"))]
-async fn bounded<T>(endpoint: &str, connect: impl Future<Output = Result<T>>) -> Result<T> {
+#[allow(dead_code)] // a build may have no server connector
+pub(crate) async fn bounded<T>(
+    endpoint: &str,
+    connect: impl Future<Output = Result<T>>,
+) -> Result<T> {
     tokio::time::timeout(CONNECT_TIMEOUT, connect)
         .await
         .map_err(|_| ferry_core::Error::Transient {
@@ -127,17 +95,17 @@ async fn bounded<T>(endpoint: &str, connect: impl Future<Output = Result<T>>) ->
 /// Groups rows of `(schema, table, kind, column)` — sorted by schema, table
 /// and column position, a table without columns given once with `None` —
 /// into tables.
-#[cfg(feature = "postgres")]
-fn group(
+#[allow(dead_code)] // a build may have no connector that groups catalog rows
+pub(crate) fn group(
     rows: impl IntoIterator<Item = (Option<String>, String, String, Option<ColumnInfo>)>,
-) -> Vec<TableInfo> {
-    let mut tables: Vec<TableInfo> = Vec::new();
+) -> Vec<DatasetInfo> {
+    let mut tables: Vec<DatasetInfo> = Vec::new();
     for (schema, name, kind, column) in rows {
         let same = tables
             .last()
             .is_some_and(|t| t.schema == schema && t.name == name);
         if !same {
-            tables.push(TableInfo {
+            tables.push(DatasetInfo {
                 schema,
                 name,
                 kind,
@@ -151,7 +119,7 @@ fn group(
     tables
 }
 
-#[cfg(all(test, feature = "postgres"))]
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -2,10 +2,10 @@
 //! discovery from `pg_class`/`pg_attribute`.
 
 use ferry_core::Result;
-use ferry_core::spec::ServerConnection;
+use crate::common::server_spec::ServerConnection;
 use tokio_postgres::Client;
 
-use super::{ColumnInfo, TableInfo, bounded, group};
+use crate::catalog::{ColumnInfo, DatasetInfo, bounded, group};
 use crate::postgres::{PgEndpoint, map_err};
 
 /// Tables, views, materialized views of every schema but the system ones
@@ -47,7 +47,7 @@ pub(super) async fn version(s: &ServerConnection) -> Result<String> {
 pub(super) async fn list_tables(
     s: &ServerConnection,
     schema: Option<&str>,
-) -> Result<Vec<TableInfo>> {
+) -> Result<Vec<DatasetInfo>> {
     let (ep, client) = connect(s).await?;
     let rows = client
         .query(LIST, &[&schema])

@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 
 use ferry_core::Result;
-use ferry_core::spec::ServerConnection;
+use crate::common::server_spec::ServerConnection;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
 
-use super::{ColumnInfo, TableInfo, bounded};
+use crate::catalog::{ColumnInfo, DatasetInfo, bounded};
 use crate::mysql::conn::{Endpoint, text};
 
 /// The server's own databases, left out when no database is named.
@@ -34,7 +34,7 @@ pub(super) async fn version(s: &ServerConnection) -> Result<String> {
 pub(super) async fn list_tables(
     s: &ServerConnection,
     schema: Option<&str>,
-) -> Result<Vec<TableInfo>> {
+) -> Result<Vec<DatasetInfo>> {
     let (ep, mut conn) = connect(s).await?;
     let database = schema
         .map(str::to_string)
@@ -94,7 +94,7 @@ pub(super) async fn list_tables(
             } else {
                 "table"
             };
-            TableInfo {
+            DatasetInfo {
                 schema: Some(key.0),
                 name: key.1,
                 kind: kind.to_string(),

@@ -4,10 +4,10 @@
 
 use std::path::PathBuf;
 
-use ferry_core::spec::FileConnection;
+use super::spec::FileConnection;
 use ferry_core::{Error, Result};
 
-use super::{ColumnInfo, TableInfo};
+use crate::catalog::{ColumnInfo, DatasetInfo};
 use crate::sqlite::{open_read_only, sql_error, table_info};
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
@@ -35,7 +35,7 @@ pub(super) async fn version(f: &FileConnection) -> Result<String> {
 pub(super) async fn list_tables(
     f: &FileConnection,
     schema: Option<&str>,
-) -> Result<Vec<TableInfo>> {
+) -> Result<Vec<DatasetInfo>> {
     if let Some(s) = schema
         && !s.eq_ignore_ascii_case("main")
     {
@@ -61,7 +61,7 @@ pub(super) async fn list_tables(
             let Some(info) = table_info(&conn, &path, &name)? else {
                 continue;
             };
-            tables.push(TableInfo {
+            tables.push(DatasetInfo {
                 schema: None,
                 name: info.name,
                 kind: info.kind,

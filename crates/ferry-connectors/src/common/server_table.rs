@@ -1,0 +1,201 @@
+//! The endpoint of a table on a database server ([`SqlEndpoint`]), checked
+//! once and shared by the connectors that reach a server by URL: each gives
+//! a [`ServerKind`] (its name, schemes, default schema and constructors)
+//! and gets the source/sink endpoints and the connection plumbing.
+
+use std::sync::Arc;
+
+use ferry_core::spec::{TableName, Trust};
+use ferry_core::{Dataset, DatasetKind, Result, Sink, SinkEndpoint, Source, SourceEndpoint};
+use serde_json::{Map, Value};
+
+use super::server_spec::{SERVER_SECRETS, ServerConnection, SqlEndpoint};
+use crate::connector::{parse_options, to_options};
+
+/// What differs between the connectors of this shape.
+pub(crate) struct ServerKind {
+    /// The connector's name.
+    pub name: &'static str,
+    /// URL schemes it accepts.
+    pub schemes: &'static [&'static str],
+    /// The schema an unqualified table is in, for comparing locations
+    /// (`None`: the URL's database, already part of the location).
+    pub default_schema: Option<&'static str>,
+    /// Builds the source.
+    pub source: fn(&SqlEndpoint, &TableName) -> Result<Box<dyn Source>>,
+    /// Builds the sink.
+    pub sink: fn(&SqlEndpoint, &TableName) -> Result<Box<dyn Sink>>,
+}
+
+/// A checked table endpoint.
+#[derive(Debug)]
+pub(crate) struct ServerTable {
+    kind: &'static ServerKind,
+    endpoint: SqlEndpoint,
+    table: TableName,
+    dataset: Dataset,
+    trust: Trust,
+    field: String,
+}
+
+impl std::fmt::Debug for ServerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+impl ServerTable {
+    /// Parses and checks `options` as `field` (`source`, `sink`, …).
+    pub(crate) fn parse(
+        kind: &'static ServerKind,
+        field: &str,
+        options: &Map<String, Value>,
+        trust: &Trust,
+    ) -> Result<Arc<ServerTable>> {
+        let endpoint: SqlEndpoint = parse_options(field, options)?;
+        let table = endpoint.check(field, kind.schemes, trust)?;
+        let mut located = table.clone();
+        if located.schema.is_none() {
+            located.schema = kind.default_schema.map(str::to_string);
+        }
+        let dataset = Dataset {
+            kind: DatasetKind::Table,
+            name: table.to_string(),
+            location: format!("{}#{located}", endpoint.public_url()),
+        };
+        Ok(Arc::new(ServerTable {
+            kind,
+            endpoint,
+            table,
+            dataset,
+            trust: trust.clone(),
+            field: field.to_string(),
+        }))
+    }
+
+    /// Checks again, at build time, what the spec's author may reach.
+    fn recheck(&self) -> Result<()> {
+        if let Some(var) = &self.endpoint.password_env {
+            self.trust
+                .check_env(&format!("{}.password_env", self.field), var)?;
+        }
+        Ok(())
+    }
+}
+
+impl SourceEndpoint for ServerTable {
+    fn connector(&self) -> &'static str {
+        self.kind.name
+    }
+    fn dataset(&self) -> &Dataset {
+        &self.dataset
+    }
+    fn open(&self) -> Result<Box<dyn Source>> {
+        self.recheck()?;
+        (self.kind.source)(&self.endpoint, &self.table)
+    }
+}
+
+impl SinkEndpoint for ServerTable {
+    fn connector(&self) -> &'static str {
+        self.kind.name
+    }
+    fn dataset(&self) -> &Dataset {
+        &self.dataset
+    }
+    fn open(&self) -> Result<Box<dyn Sink>> {
+        self.recheck()?;
+        (self.kind.sink)(&self.endpoint, &self.table)
+    }
+}
+
+/// Parses and normalizes a server connection's settings.
+pub(crate) fn parse_connection(
+    kind: &ServerKind,
+    options: &Map<String, Value>,
+) -> Result<ServerConnection> {
+    let mut c: ServerConnection = parse_options("", options)?;
+    c.normalize(kind.schemes)?;
+    Ok(c)
+}
+
+/// The pieces of [`crate::Connection`] that every server connection shares.
+pub(crate) trait ServerConnectionParts {
+    fn spec(&self) -> &ServerConnection;
+
+    fn all_options(&self) -> Result<Map<String, Value>> {
+        to_options(self.spec())
+    }
+
+    fn secrets(&self) -> &'static [&'static str] {
+        SERVER_SECRETS
+    }
+
+    fn url_option(&self) -> Result<Map<String, Value>> {
+        let url = self.spec().url_with_password("connection")?;
+        Ok(Map::from_iter([("url".to_string(), Value::String(url))]))
+    }
+}
+
+/// The URL option of a server endpoint, and the secret it may carry.
+const URL: &str = "url";
+const PASSWORD: &str = "password";
+
+/// Moves a password out of the `url` option (user-info or a `password`
+/// query parameter) and returns it as the secret `password`.
+pub(crate) fn take_url_password(options: &mut Map<String, Value>) -> Result<Map<String, Value>> {
+    let mut secrets = Map::new();
+    let Some(text) = options.get(URL).and_then(Value::as_str) else {
+        return Ok(secrets);
+    };
+    let Ok(mut url) = url::Url::parse(text) else {
+        return Ok(secrets); // validation names the bad URL
+    };
+    let mut password = url.password().map(|pw| {
+        percent_encoding::percent_decode_str(pw)
+            .decode_utf8_lossy()
+            .into_owned()
+    });
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let (given, kept): (Vec<_>, Vec<_>) = pairs
+        .into_iter()
+        .partition(|(k, _)| k.eq_ignore_ascii_case(PASSWORD));
+    if let Some((_, v)) = given.into_iter().last() {
+        password.get_or_insert(v);
+    }
+    let Some(password) = password else {
+        return Ok(secrets);
+    };
+    let _ = url.set_password(None);
+    if kept.is_empty() {
+        url.set_query(None);
+    } else {
+        url.query_pairs_mut().clear().extend_pairs(kept);
+    }
+    options.insert(URL.into(), Value::String(url.to_string()));
+    secrets.insert(PASSWORD.into(), Value::String(password));
+    Ok(secrets)
+}
+
+/// Puts the secret `password` back into the `url` option's user-info.
+pub(crate) fn put_url_password(
+    options: &mut Map<String, Value>,
+    secrets: &Map<String, Value>,
+) -> Result<()> {
+    let (Some(pw), Some(text)) = (
+        secrets.get(PASSWORD).and_then(Value::as_str),
+        options.get(URL).and_then(Value::as_str),
+    ) else {
+        return Ok(());
+    };
+    let mut url = url::Url::parse(text)
+        .map_err(|e| ferry_core::Error::Internal(format!("a stored endpoint URL: {e}")))?;
+    url.set_password(Some(pw)).map_err(|()| {
+        ferry_core::Error::invalid("url", "has a password but names no host to use it with")
+    })?;
+    options.insert(URL.into(), Value::String(url.to_string()));
+    Ok(())
+}

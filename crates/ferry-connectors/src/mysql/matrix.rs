@@ -1,0 +1,102 @@
+//! MySQL/MariaDB's rows of the published type matrix (`docs/type-matrix.md`).
+
+use std::fmt::Write as _;
+
+use ferry_core::ColumnType;
+
+use super::{column_type_of_declared, ddl_type};
+use crate::matrix::{TypeMapping, code, round_trip};
+
+/// MySQL/MariaDB native types shown in the matrix, as `COLUMN_TYPE` reports them.
+const MYSQL_NATIVE: &[&str] = &[
+    "tinyint(1)",
+    "tinyint",
+    "tinyint unsigned",
+    "smallint",
+    "smallint unsigned",
+    "mediumint",
+    "int",
+    "int unsigned",
+    "bigint",
+    "bigint unsigned",
+    "decimal(15,2)",
+    "decimal(65,30)",
+    "float",
+    "double",
+    "char(10)",
+    "varchar(255)",
+    "text",
+    "longtext",
+    "binary(16)",
+    "varbinary(255)",
+    "blob",
+    "date",
+    "time",
+    "time(6)",
+    "datetime",
+    "datetime(6)",
+    "timestamp",
+    "timestamp(6)",
+    "json",
+    "uuid",
+    "enum('a','b')",
+    "set('a','b')",
+    "year",
+    "bit(1)",
+    "bit(8)",
+    "bit(63)",
+    "bit(64)",
+    "geometry",
+];
+
+/// The MySQL/MariaDB part of the matrix.
+pub(crate) struct MysqlTypes;
+
+impl TypeMapping for MysqlTypes {
+    fn title(&self) -> &'static str {
+        "MySQL/MariaDB"
+    }
+
+    fn created(&self, ty: &ColumnType) -> (String, String) {
+        let my = ddl_type(ty, true);
+        let my_plain = ddl_type(ty, false);
+        let cell = if my_plain == my {
+            code(&my)
+        } else {
+            format!(
+                "{}; {} on servers without a `UUID` type (round trip: {})",
+                code(&my),
+                code(&my_plain),
+                round_trip(ty, column_type_of_declared(&my_plain).as_ref())
+            )
+        };
+        (cell, round_trip(ty, column_type_of_declared(&my).as_ref()))
+    }
+
+    fn target_notes(&self) -> &'static [&'static str] {
+        &[
+            "In MySQL/MariaDB, `timestamptz` is created as `DATETIME(6)` holding UTC (MariaDB's \
+             `TIMESTAMP` only covers 1970–2038) and `decimal_text` as `LONGTEXT` holding the exact \
+             decimal text; Ferry accepts those columns as targets of those types.",
+            "MySQL/MariaDB and SQLite have no interval or array types: an `interval` is stored as its \
+             ISO 8601 duration text as PostgreSQL prints it with `intervalstyle = iso_8601` \
+             (`P1Y2M3DT4H5M6.789S`), and a `list<T>` as a compact JSON array as PostgreSQL's \
+             `to_json` prints it (`[1,null,3]`, `[\"a\",\"b\"]`, `[1.50,2.00]`; NaN and ±Infinity \
+             floats as strings). Both read back as text/JSON, not as the original type.",
+        ]
+    }
+
+    fn native_section(&self, w: &mut String) {
+        let _ = writeln!(w, "## MySQL/MariaDB: native type → ColumnType");
+        let _ = writeln!(w);
+        let _ = writeln!(w, "| native | ColumnType |\n|---|---|");
+        for native in MYSQL_NATIVE {
+            let ty = match column_type_of_declared(native) {
+                Some(t) => format!("`{t}`"),
+                None => "not supported (an error naming the column)".into(),
+            };
+            let _ = writeln!(w, "| {} | {ty} |", code(native));
+        }
+        let _ = writeln!(w);
+    }
+}

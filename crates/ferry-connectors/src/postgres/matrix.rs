@@ -1,0 +1,181 @@
+//! PostgreSQL's rows of the published type matrix (`docs/type-matrix.md`):
+//! the target type created for each `ColumnType`, and how the native types
+//! read, computed by the connector's own mapping functions.
+
+use std::fmt::Write as _;
+
+use ferry_core::ColumnType;
+
+use super::types::{PgColumn, Wire, ddl_type};
+use crate::matrix::{TypeMapping, code, round_trip};
+
+/// PostgreSQL native types shown in the matrix, as they are written in SQL.
+const PG_NATIVE: &[&str] = &[
+    "bool",
+    "int2",
+    "int4",
+    "int8",
+    "float4",
+    "float8",
+    "numeric(15,2)",
+    "numeric(38,0)",
+    "numeric(50,10)",
+    "numeric",
+    "text",
+    "name",
+    "varchar(44)",
+    "varchar",
+    "bpchar(1)",
+    "bpchar(10)",
+    "bytea",
+    "date",
+    "time",
+    "timestamp",
+    "timestamptz",
+    "uuid",
+    "json",
+    "jsonb",
+    "interval",
+    "int2[]",
+    "int4[]",
+    "int8[]",
+    "float8[]",
+    "numeric(10,2)[]",
+    "numeric[]",
+    "bool[]",
+    "text[]",
+    "varchar(20)[]",
+    "date[]",
+    "timestamp[]",
+    "timestamptz[]",
+    "uuid[]",
+    "interval[]",
+    "jsonb[]",
+    "inet",
+    "inet[]",
+    "my_enum",
+    "my_enum[]",
+];
+
+/// The `pg_type.typname` and `atttypmod` PostgreSQL's catalog holds for a
+/// column declared `declared` (SQL spelling such as `integer`, `varchar(44)`,
+/// `numeric(15,2)` or `int4[]`).
+fn pg_catalog(declared: &str) -> (String, i32) {
+    let lower = declared.trim().to_ascii_lowercase();
+    if let Some(elem) = lower.strip_suffix("[]") {
+        // An array column keeps its element's typmod (`numeric(10,2)[]`).
+        let (typname, typmod) = pg_catalog(elem);
+        return (format!("_{typname}"), typmod);
+    }
+    let (head, args) = match lower.find('(') {
+        Some(i) => (lower[..i].trim(), lower[i + 1..].trim_end_matches(')')),
+        None => (lower.as_str(), ""),
+    };
+    let nums: Vec<i32> = args
+        .split(',')
+        .filter_map(|x| x.trim().parse().ok())
+        .collect();
+    let typname = match head {
+        "boolean" => "bool",
+        "smallint" => "int2",
+        "integer" | "int" => "int4",
+        "bigint" => "int8",
+        "real" => "float4",
+        "double precision" => "float8",
+        "decimal" => "numeric",
+        "character varying" => "varchar",
+        "char" | "character" => "bpchar",
+        "timestamp without time zone" => "timestamp",
+        "timestamp with time zone" => "timestamptz",
+        "time without time zone" => "time",
+        other => other,
+    };
+    let typmod = match (typname, nums.as_slice()) {
+        ("numeric", [p]) => (p << 16) + 4,
+        ("numeric", [p, s]) => ((p << 16) | s) + 4,
+        ("varchar" | "bpchar", [n]) => n + 4,
+        _ => -1,
+    };
+    (typname.to_string(), typmod)
+}
+
+/// The enum type the matrix shows (`CREATE TYPE my_enum AS ENUM (...)`).
+const PG_ENUM: &str = "my_enum";
+
+/// How PostgreSQL reads a column declared `declared`.
+fn pg_mapping(declared: &str) -> (ColumnType, Option<Wire>) {
+    let (typname, typmod) = pg_catalog(declared);
+    PgColumn {
+        name: "c".into(),
+        is_enum: typname == PG_ENUM,
+        typname,
+        formatted: declared.to_string(),
+        typmod,
+        not_null: false,
+        has_default: false,
+    }
+    .mapping()
+}
+
+/// The PostgreSQL part of the matrix.
+pub(crate) struct PgTypes;
+
+impl TypeMapping for PgTypes {
+    fn title(&self) -> &'static str {
+        "PostgreSQL"
+    }
+
+    fn created(&self, ty: &ColumnType) -> (String, String) {
+        let pg = ddl_type(ty, "");
+        (code(&pg), round_trip(ty, Some(&pg_mapping(&pg).0)))
+    }
+
+    fn native_section(&self, w: &mut String) {
+        let _ = writeln!(w, "## PostgreSQL: native type → ColumnType");
+        let _ = writeln!(w);
+        let _ = writeln!(
+            w,
+            "An array column's dimensions belong to each value, not to the column: Ferry reads \
+             one-dimensional arrays with lower bound 1 as lists; a value with more dimensions \
+             (`{{{{1,2}},{{3,4}}}}`) or another lower bound (`[0:1]={{1,2}}`) is an error naming the \
+             column (never a flattened list). Arrays of types without a binary mapping, and arrays \
+             of enums, are read as their `::text` form. An enum column is read as its label and \
+             accepts text when it is a target (the server checks each label)."
+        );
+        let _ = writeln!(w);
+        let _ = writeln!(w, "| native | ColumnType | read as |\n|---|---|---|");
+        for native in PG_NATIVE {
+            let (ty, wire) = pg_mapping(native);
+            let read = match wire {
+                Some(Wire::Array(elem)) => {
+                    format!("binary COPY (`Array({elem:?})`; one dimension, lower bound 1)")
+                }
+                Some(wire) => format!("binary COPY (`{wire:?}`)"),
+                None => "`::text` (lossless text form)".into(),
+            };
+            let _ = writeln!(w, "| {} | `{ty}` | {read} |", code(native));
+        }
+        let _ = writeln!(w);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pg_catalog_names_match_postgres() {
+        assert_eq!(
+            pg_catalog("numeric(15,2)"),
+            ("numeric".into(), (15 << 16 | 2) + 4)
+        );
+        assert_eq!(pg_catalog("double precision"), ("float8".into(), -1));
+        assert_eq!(pg_catalog("char(3)"), ("bpchar".into(), 7));
+        assert_eq!(pg_catalog("int4[]"), ("_int4".into(), -1));
+        assert_eq!(
+            pg_catalog("numeric(10,2)[]"),
+            ("_numeric".into(), (10 << 16 | 2) + 4)
+        );
+    }
+
+}
