@@ -285,6 +285,20 @@ impl TaskSpec {
     }
 }
 
+/// The SQL dialect a `source_filter` is checked in, by source connector;
+/// `None` for a source that takes no SQL filter (no generic fallback: a
+/// dialect that tokenises differently from the source is no check at all).
+// TODO(connector model): the connector declares its dialect
+fn filter_dialect(connector: &str) -> Option<Box<dyn sqlparser::dialect::Dialect>> {
+    use sqlparser::dialect::{MySqlDialect, PostgreSqlDialect, SQLiteDialect};
+    match connector {
+        "postgres" => Some(Box::new(PostgreSqlDialect {})),
+        "mysql" => Some(Box::new(MySqlDialect {})),
+        "sqlite" => Some(Box::new(SQLiteDialect {})),
+        _ => None,
+    }
+}
+
 impl TaskSpec {
     /// `${…}` parameters are bound by the source, so they belong in
     /// `source_filter`; their names are checked here, their values per run.
@@ -311,6 +325,14 @@ impl TaskSpec {
                 window: Some((now, now)),
             };
             crate::pushdown::SourcePredicate::parse("source_filter", f, &every)?;
+            let connector = self.source.connector();
+            let dialect = filter_dialect(connector).ok_or_else(|| {
+                Error::invalid(
+                    "source_filter",
+                    format!("source `{connector}` does not evaluate a source filter"),
+                )
+            })?;
+            crate::pushdown::check_source_filter("source_filter", f, dialect.as_ref())?;
         }
         Ok(())
     }
