@@ -108,24 +108,41 @@ async fn lifecycle(kind: &str) {
     let path = format!("/api/v1/tasks/{name}");
     let (status, p) = s.post(&format!("{path}/instances"), &olga, json!({})).await;
     assert_eq!(status, 409, "a draft cannot run: {p}");
-    let (status, p) = s.post(&format!("{path}/approve"), &alice, json!({})).await;
+    let (status, p) = s
+        .post(
+            &format!("{path}/approve"),
+            &alice,
+            json!({"revision": t["revision"]}),
+        )
+        .await;
     assert_eq!(status, 409, "not submitted yet: {p}");
-    s.ok(
-        "POST",
-        &format!("{path}/submit"),
-        &olga,
-        Some(json!({})),
-        200,
-    )
-    .await;
-    let (status, p) = s.post(&format!("{path}/approve"), &olga, json!({})).await;
+    let (status, p) = s.post(&format!("{path}/approve"), &alice, json!({})).await;
+    assert_eq!(status, 422, "approval needs the revision read: {p}");
+    assert!(p["detail"].to_string().contains("revision"), "{p}");
+    let submitted = s
+        .ok(
+            "POST",
+            &format!("{path}/submit"),
+            &olga,
+            Some(json!({})),
+            200,
+        )
+        .await;
+    let revision = &submitted["revision"];
+    let (status, p) = s
+        .post(
+            &format!("{path}/approve"),
+            &olga,
+            json!({"revision": revision}),
+        )
+        .await;
     assert_eq!(status, 403, "an operator cannot approve: {p}");
     let t = s
         .ok(
             "POST",
             &format!("{path}/approve"),
             &alice,
-            Some(json!({"comment": "looks right"})),
+            Some(json!({"comment": "looks right", "revision": revision})),
             200,
         )
         .await;
@@ -356,20 +373,33 @@ async fn lifecycle(kind: &str) {
     assert_eq!(v1["version"], 1);
     s.wait_instance(v1["id"].as_str().unwrap(), Duration::from_secs(120))
         .await;
-    s.ok(
-        "POST",
-        &format!("{path}/submit"),
-        &olga,
-        Some(json!({})),
-        200,
-    )
-    .await;
+    let read = s.ok("GET", &path, &alice, None, 200).await;
+    let submitted = s
+        .ok(
+            "POST",
+            &format!("{path}/submit"),
+            &olga,
+            Some(json!({})),
+            200,
+        )
+        .await;
+    // Approval is of the version the approver read: a revision read before
+    // the task changed (here: before its submission) is refused.
+    let (status, p) = s
+        .post(
+            &format!("{path}/approve"),
+            &alice,
+            json!({"revision": read["revision"]}),
+        )
+        .await;
+    assert_eq!(status, 409, "a stale revision cannot be approved: {p}");
+    assert!(p["detail"].to_string().contains("revision"), "{p}");
     let t = s
         .ok(
             "POST",
             &format!("{path}/approve"),
             &alice,
-            Some(json!({})),
+            Some(json!({"revision": submitted["revision"]})),
             200,
         )
         .await;
@@ -513,20 +543,21 @@ async fn stop_mid_run(kind: &str) {
         201,
     )
     .await;
-    s.ok(
-        "POST",
-        "/api/v1/tasks/slow/submit",
-        ADMIN,
-        Some(json!({})),
-        200,
-    )
-    .await;
+    let submitted = s
+        .ok(
+            "POST",
+            "/api/v1/tasks/slow/submit",
+            ADMIN,
+            Some(json!({})),
+            200,
+        )
+        .await;
     let approver = s.user(&format!("ap_{kind}"), "approver").await;
     s.ok(
         "POST",
         "/api/v1/tasks/slow/approve",
         &approver,
-        Some(json!({})),
+        Some(json!({"revision": submitted["revision"]})),
         200,
     )
     .await;

@@ -276,19 +276,20 @@ impl Server {
     /// `approver`; returns the approved task.
     pub async fn submit_and_approve(&self, task: &str, author: &str, approver: &str) -> Value {
         let path = format!("/api/v1/tasks/{task}");
-        self.ok(
-            "POST",
-            &format!("{path}/submit"),
-            author,
-            Some(json!({})),
-            200,
-        )
-        .await;
+        let submitted = self
+            .ok(
+                "POST",
+                &format!("{path}/submit"),
+                author,
+                Some(json!({})),
+                200,
+            )
+            .await;
         self.ok(
             "POST",
             &format!("{path}/approve"),
             approver,
-            Some(json!({})),
+            Some(json!({"revision": submitted["revision"]})),
             200,
         )
         .await

@@ -85,7 +85,9 @@ pub struct TaskView {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActionInput {
-    /// The revision you read; when given, a changed task is a 409.
+    /// The revision you read; a changed task is a 409. Required to approve
+    /// or reject (a decision is about the version you reviewed); optional
+    /// for the other actions.
     #[serde(default)]
     pub revision: Option<i64>,
     /// Why (kept with an approval or rejection).
@@ -499,7 +501,19 @@ async fn decide(
     body: ActionInput,
     decision: Decision,
 ) -> ApiResult<TaskView> {
+    // A decision is about the version the approver read: without the
+    // revision, an edit made after they read it could be approved unseen.
+    let revision = body
+        .revision
+        .ok_or_else(|| ApiError::invalid("revision", "is required: send the revision you read"))?;
     let t = s.store.task(id).await?;
+    if t.revision != revision {
+        return Err(ApiError::conflict(format!(
+            "task `{}` is at revision {}, not {revision}: it changed since you read it; \
+             read it again and review the current version",
+            t.name, t.revision
+        )));
+    }
     let latest = s.store.task_version(&t.id, t.latest_version).await?;
     if latest.author == caller.user.name && !s.config.allow_self_approval {
         return Err(ApiError::forbidden(format!(
@@ -535,7 +549,7 @@ async fn decide(
         .store
         .decide_task(
             &t.id,
-            body.revision,
+            Some(revision),
             decision,
             &caller.user.name,
             body.comment.as_deref(),
@@ -547,8 +561,9 @@ async fn decide(
 }
 
 /// Approves the latest (submitted) version: it becomes the one that runs.
-/// An approver may not approve a version they wrote (unless the server
-/// allows it).
+/// Send the task's `revision` you reviewed (required; 409 if the task
+/// changed since). An approver may not approve a version they wrote
+/// (unless the server allows it).
 #[utoipa::path(post, path = "/api/v1/tasks/{id}/approve", tag = "tasks", request_body = ActionInput,
     params(("id" = String, Path, description = "Task id or name", example = "sample_orders")),
     responses((status = 200, body = TaskView), (status = 401, body = Problem), (status = 403, body = Problem),
@@ -564,7 +579,8 @@ pub async fn approve_task(
     ))
 }
 
-/// Rejects the latest (submitted) version.
+/// Rejects the latest (submitted) version. Send the task's `revision` you
+/// reviewed (required; 409 if the task changed since).
 #[utoipa::path(post, path = "/api/v1/tasks/{id}/reject", tag = "tasks", request_body = ActionInput,
     params(("id" = String, Path, description = "Task id or name", example = "sample_orders")),
     responses((status = 200, body = TaskView), (status = 401, body = Problem), (status = 403, body = Problem),
