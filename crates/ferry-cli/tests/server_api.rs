@@ -617,3 +617,37 @@ async fn stop_mid_run_leaves_the_target_unchanged_sqlite_store() {
 async fn stop_mid_run_leaves_the_target_unchanged_postgres_store() {
     stop_mid_run("postgres").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_body_is_refused_with_413() {
+    let s = Server::start_with(
+        Options {
+            backend: &Backend::Sqlite,
+            dir: scratch_dir().join(unique("bodycap")),
+            node: "bodycap",
+            lease_secs: 30.0,
+            runners: 1,
+            transcript: Transcript::default(),
+        },
+        &["--max-body-bytes", "65536"],
+    );
+    let big = "x".repeat(100_000);
+    let (status, p) = s
+        .post(
+            "/api/v1/tasks",
+            ADMIN,
+            json!({"spec": {"name": "big", "filter": big}}),
+        )
+        .await;
+    assert_eq!(status, 413, "{p}");
+    assert_eq!(p["type"], "urn:ferry:payload_too_large", "{p}");
+    assert!(
+        p["detail"].as_str().unwrap().contains("--max-body-bytes"),
+        "{p}"
+    );
+    // Under the cap, the same route answers as usual.
+    let (status, p) = s
+        .post("/api/v1/tasks", ADMIN, json!({"spec": {"name": "small"}}))
+        .await;
+    assert_eq!(status, 422, "{p}");
+}

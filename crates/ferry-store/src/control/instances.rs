@@ -25,6 +25,9 @@ use super::{Attempt, AttemptState, Get, Instance, InstanceState, Trigger, new_id
 use crate::db_error::is_unique_violation;
 use crate::{Backend, Store, now};
 
+/// How many instances [`Store::create_instances`] is meant to get at once.
+pub const BATCH_INSTANCES: usize = 500;
+
 const COLUMNS: &str = "SELECT id, task_id, version, logical_time, window_start, window_end, state, \
                        trigger, run_key, attempts, lease_owner, lease_expires_at, cancel_requested, \
                        created_by, queued_at, started_at, finished_at, revision, not_before \
@@ -153,6 +156,43 @@ impl Store {
             }
             Err(e) => Err(self.db("creating an instance", e)),
         }
+    }
+
+    /// Creates the instances of `batch` (one task's, at distinct logical
+    /// times) in one transaction; a logical time the task already has keeps
+    /// its instance. Returns the ids created. Callers bound the batch (a
+    /// backfill sends [`BATCH_INSTANCES`] at a time), so no transaction
+    /// holds the store's write lock for thousands of inserts.
+    pub async fn create_instances(&self, batch: &[NewInstance]) -> Result<Vec<String>> {
+        let mut tx = self.begin_write().await?;
+        let mut created = Vec::with_capacity(batch.len());
+        for n in batch {
+            let id = new_id();
+            let r = sqlx::query(
+                "INSERT INTO ferry_instances (id, task_id, version, logical_time, window_start, \
+                 window_end, state, trigger, run_key, attempts, cancel_requested, created_by, \
+                 queued_at, revision) VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $8, 0, 0, $9, $10, 1) \
+                 ON CONFLICT (task_id, logical_time) DO NOTHING",
+            )
+            .bind(id.as_str())
+            .bind(n.task_id.as_str())
+            .bind(n.version)
+            .bind(n.logical_time.as_str())
+            .bind(n.window_start.clone())
+            .bind(n.window_end.clone())
+            .bind(n.trigger.as_str())
+            .bind(n.run_key.clone())
+            .bind(n.created_by.clone())
+            .bind(now())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.db("creating instances", e))?;
+            if r.rows_affected() == 1 {
+                created.push(id);
+            }
+        }
+        self.commit(tx, "a batch of instances").await?;
+        Ok(created)
     }
 
     /// The instance of a task at a logical time, if any.
