@@ -161,7 +161,7 @@ async fn attacks_are_refused(kind: Kind) {
         });
         let (status, p) = s.post("/api/v1/tasks", ADMIN, json!({"spec": spec})).await;
         assert_eq!(status, 422, "API {filter:?}: {p}");
-        assert_eq!(p["field"], "source_filter", "{filter:?}: {p}");
+        assert_eq!(p["field"], "spec.source_filter", "{filter:?}: {p}");
     }
     assert_eq!(
         setup.state().await,
