@@ -107,13 +107,36 @@ pub(crate) fn instance(row: &AnyRow) -> Result<Instance> {
 }
 
 /// Now plus `secs`, in the stored form.
-fn after(secs: f64) -> String {
-    crate::format_timestamp(
-        chrono::Utc::now() + chrono::Duration::milliseconds((secs * 1000.0) as i64),
-    )
+/// `at` plus `secs`, in the stored form.
+fn after(at: chrono::DateTime<chrono::Utc>, secs: f64) -> String {
+    crate::format_timestamp(at + chrono::Duration::milliseconds((secs * 1000.0) as i64))
 }
 
 impl Store {
+    /// The store's clock: leases are set and compared in it, never in a
+    /// node's own clock, so nodes whose clocks drift apart neither steal
+    /// live leases nor keep dead ones.
+    async fn store_now<'c, E>(&self, conn: E) -> Result<chrono::DateTime<chrono::Utc>>
+    where
+        E: sqlx::Executor<'c, Database = sqlx::Any>,
+    {
+        let sql = match self.backend {
+            Backend::Postgres => {
+                "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', \
+                 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS now"
+            }
+            Backend::Sqlite => "SELECT strftime('%Y-%m-%dT%H:%M:%f000Z', 'now') AS now",
+        };
+        let row = sqlx::query(sql)
+            .fetch_one(conn)
+            .await
+            .map_err(|e| self.db("reading the store's clock", e))?;
+        let text = row.text("now")?;
+        chrono::DateTime::parse_from_rfc3339(&text)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .map_err(|e| Error::Internal(format!("the store's clock said {text:?}: {e}")))
+    }
+
     /// Creates an instance, or returns the existing one for the same task
     /// and logical time when `run_key` matches it (a retried trigger). The
     /// flag says whether it was created. Another instance at that logical
@@ -323,7 +346,8 @@ impl Store {
         // passed over.
         for _ in 0..8 {
             let mut tx = self.begin_write().await?;
-            let at = now();
+            let clock = self.store_now(&mut *tx).await?;
+            let at = crate::format_timestamp(clock);
             let lock = match self.backend {
                 Backend::Postgres => " FOR UPDATE OF i SKIP LOCKED",
                 Backend::Sqlite => "",
@@ -411,7 +435,7 @@ impl Store {
                  WHERE id = $4",
             )
             .bind(runner)
-            .bind(after(lease_secs))
+            .bind(after(clock, lease_secs))
             .bind(at.as_str())
             .bind(id.as_str())
             .execute(&mut *tx)
@@ -468,11 +492,12 @@ impl Store {
     /// asked for; a lease that is no longer the runner's is a conflict (the
     /// runner must stop: another runner has the instance).
     pub async fn heartbeat(&self, id: &str, runner: &str, lease_secs: f64) -> Result<bool> {
+        let clock = self.store_now(&self.pool).await?;
         let r = sqlx::query(
             "UPDATE ferry_instances SET lease_expires_at = $1 \
              WHERE id = $2 AND lease_owner = $3 AND state = 'running'",
         )
-        .bind(after(lease_secs))
+        .bind(after(clock, lease_secs))
         .bind(id)
         .bind(runner)
         .execute(&self.pool)
