@@ -287,8 +287,15 @@ fn init_logging(format: &str) {
             )
             .init();
     } else {
+        // Colours only for a terminal: a log redirected to a file (`serve.sh
+        // > log`) or collected by a supervisor gets plain text.
+        use std::io::IsTerminal;
         registry
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(std::io::stderr().is_terminal())
+                    .with_writer(std::io::stderr),
+            )
             .init();
     }
 }
