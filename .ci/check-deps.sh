@@ -11,7 +11,7 @@ allowed = {
     "ferry-connectors": {"ferry-core"},
     "ferry-engine": {"ferry-core"},
     "ferry-store": {"ferry-core"},
-    "ferry-scheduler": {"ferry-core", "ferry-engine", "ferry-store"},
+    "ferry-scheduler": {"ferry-core", "ferry-store"},
     "ferry-server": {"ferry-core", "ferry-engine", "ferry-store", "ferry-scheduler", "ferry-connectors"},
     "ferry-cli": {"ferry-core", "ferry-connectors", "ferry-engine", "ferry-store", "ferry-scheduler", "ferry-server"},
     "ferry-testkit": {"ferry-core"},

@@ -60,6 +60,11 @@ pub enum TaskCommand {
         /// Why.
         #[arg(long)]
         comment: Option<String>,
+        /// The task revision you reviewed (`ferry task show`); the server
+        /// refuses to approve a task changed since (409). Default: the current
+        /// revision, read just before.
+        #[arg(long)]
+        revision: Option<i64>,
     },
     /// Reject the submitted version.
     Reject {
@@ -68,6 +73,11 @@ pub enum TaskCommand {
         /// Why.
         #[arg(long)]
         comment: Option<String>,
+        /// The task revision you reviewed (`ferry task show`); the server
+        /// refuses to reject a task changed since (409). Default: the current
+        /// revision, read just before.
+        #[arg(long)]
+        revision: Option<i64>,
     },
     /// Pause an active task.
     Pause {
@@ -206,15 +216,33 @@ pub fn task(remote: Remote, cmd: TaskCommand) -> ExitCode {
                     .await?
             }
             TaskCommand::Show { task } => c.task(&task).await?,
-            TaskCommand::Submit { task } => c.task_action(&task, "submit", None).await?,
-            TaskCommand::Approve { task, comment } => {
-                c.task_action(&task, "approve", comment.as_deref()).await?
+            TaskCommand::Submit { task } => c.task_action(&task, "submit", None, None).await?,
+            TaskCommand::Approve {
+                task,
+                comment,
+                revision,
+            } => {
+                let revision = match revision {
+                    Some(r) => r,
+                    None => c.task(&task).await?.task.revision,
+                };
+                c.task_action(&task, "approve", Some(revision), comment.as_deref())
+                    .await?
             }
-            TaskCommand::Reject { task, comment } => {
-                c.task_action(&task, "reject", comment.as_deref()).await?
+            TaskCommand::Reject {
+                task,
+                comment,
+                revision,
+            } => {
+                let revision = match revision {
+                    Some(r) => r,
+                    None => c.task(&task).await?.task.revision,
+                };
+                c.task_action(&task, "reject", Some(revision), comment.as_deref())
+                    .await?
             }
-            TaskCommand::Pause { task } => c.task_action(&task, "pause", None).await?,
-            TaskCommand::Resume { task } => c.task_action(&task, "resume", None).await?,
+            TaskCommand::Pause { task } => c.task_action(&task, "pause", None, None).await?,
+            TaskCommand::Resume { task } => c.task_action(&task, "resume", None, None).await?,
             TaskCommand::Run { task, logical_time } => {
                 print(&c.start(&task, logical_time.as_deref()).await?);
                 return Ok(());

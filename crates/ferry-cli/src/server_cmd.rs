@@ -90,6 +90,13 @@ struct ServeArgs {
     /// How often the scheduler ticks, in milliseconds.
     #[arg(long, env = "FERRY_TICK_MS", default_value_t = 1000, global = true)]
     tick_ms: u64,
+    /// Largest API request body, in bytes (1024–268435456); larger ones get 413.
+    #[arg(long, env = "FERRY_MAX_BODY_BYTES", default_value_t = ferry_server::config::DEFAULT_MAX_BODY_BYTES, global = true)]
+    max_body_bytes: usize,
+    /// Seconds an API request may take (1–3600) before it is answered 503
+    /// (a start's `wait_seconds` comes on top; log streams are bounded by lines).
+    #[arg(long, env = "FERRY_REQUEST_TIMEOUT_SECS", default_value_t = ferry_server::config::DEFAULT_REQUEST_TIMEOUT_SECS, global = true)]
+    request_timeout_secs: u64,
     /// Tests only: read the scheduler's "now" from this file (one RFC 3339
     /// instant).
     #[arg(long, hide = true, global = true)]
@@ -234,6 +241,18 @@ impl ServeArgs {
         if !(10..=3_600_000).contains(&self.tick_ms) {
             anyhow::bail!("--tick-ms must be between 10 and 3600000");
         }
+        if !(1024..=256 * 1024 * 1024).contains(&self.max_body_bytes) {
+            anyhow::bail!(
+                "--max-body-bytes {} is out of range; allowed: 1024 to 268435456",
+                self.max_body_bytes
+            );
+        }
+        if !(1..=3600).contains(&self.request_timeout_secs) {
+            anyhow::bail!(
+                "--request-timeout-secs {} is out of range; allowed: 1 to 3600",
+                self.request_timeout_secs
+            );
+        }
         if !(1.0..=3600.0).contains(&self.lease_secs) {
             anyhow::bail!("--lease-secs must be between 1 and 3600");
         }
@@ -279,6 +298,8 @@ impl ServeArgs {
             allow_self_approval: self.allow_self_approval,
             scheduler: !self.no_scheduler,
             tick_ms: self.tick_ms,
+            max_body_bytes: self.max_body_bytes,
+            request_timeout_secs: self.request_timeout_secs,
         })
     }
 }
@@ -301,8 +322,15 @@ fn init_logging(format: &str) {
             )
             .init();
     } else {
+        // Colours only for a terminal: a log redirected to a file (`serve.sh
+        // > log`) or collected by a supervisor gets plain text.
+        use std::io::IsTerminal;
         registry
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(std::io::stderr().is_terminal())
+                    .with_writer(std::io::stderr),
+            )
             .init();
     }
 }

@@ -168,21 +168,22 @@ async fn airflow_runs_three_hourly_windows() {
     )
     .await;
     let path = format!("/api/v1/tasks/{name}");
-    s.ok(
-        "POST",
-        &format!("{path}/submit"),
-        &olga,
-        Some(json!({})),
-        200,
-    )
-    .await;
+    let submitted = s
+        .ok(
+            "POST",
+            &format!("{path}/submit"),
+            &olga,
+            Some(json!({})),
+            200,
+        )
+        .await;
     let t_register = Instant::now();
     let t = s
         .ok(
             "POST",
             &format!("{path}/approve"),
             &alice,
-            Some(json!({})),
+            Some(json!({"revision": submitted["revision"]})),
             200,
         )
         .await;

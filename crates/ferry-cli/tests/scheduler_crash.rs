@@ -75,19 +75,20 @@ async fn a_killed_scheduler_neither_misses_nor_repeats_over_1000_ticks() {
         201,
     )
     .await;
-    s.ok(
-        "POST",
-        "/api/v1/tasks/every_minute/submit",
-        ADMIN,
-        Some(json!({})),
-        200,
-    )
-    .await;
+    let submitted = s
+        .ok(
+            "POST",
+            "/api/v1/tasks/every_minute/submit",
+            ADMIN,
+            Some(json!({})),
+            200,
+        )
+        .await;
     s.ok(
         "POST",
         "/api/v1/tasks/every_minute/approve",
         &approver,
-        Some(json!({})),
+        Some(json!({"revision": submitted["revision"]})),
         200,
     )
     .await;

@@ -108,24 +108,41 @@ async fn lifecycle(kind: &str) {
     let path = format!("/api/v1/tasks/{name}");
     let (status, p) = s.post(&format!("{path}/instances"), &olga, json!({})).await;
     assert_eq!(status, 409, "a draft cannot run: {p}");
-    let (status, p) = s.post(&format!("{path}/approve"), &alice, json!({})).await;
+    let (status, p) = s
+        .post(
+            &format!("{path}/approve"),
+            &alice,
+            json!({"revision": t["revision"]}),
+        )
+        .await;
     assert_eq!(status, 409, "not submitted yet: {p}");
-    s.ok(
-        "POST",
-        &format!("{path}/submit"),
-        &olga,
-        Some(json!({})),
-        200,
-    )
-    .await;
-    let (status, p) = s.post(&format!("{path}/approve"), &olga, json!({})).await;
+    let (status, p) = s.post(&format!("{path}/approve"), &alice, json!({})).await;
+    assert_eq!(status, 422, "approval needs the revision read: {p}");
+    assert!(p["detail"].to_string().contains("revision"), "{p}");
+    let submitted = s
+        .ok(
+            "POST",
+            &format!("{path}/submit"),
+            &olga,
+            Some(json!({})),
+            200,
+        )
+        .await;
+    let revision = &submitted["revision"];
+    let (status, p) = s
+        .post(
+            &format!("{path}/approve"),
+            &olga,
+            json!({"revision": revision}),
+        )
+        .await;
     assert_eq!(status, 403, "an operator cannot approve: {p}");
     let t = s
         .ok(
             "POST",
             &format!("{path}/approve"),
             &alice,
-            Some(json!({"comment": "looks right"})),
+            Some(json!({"comment": "looks right", "revision": revision})),
             200,
         )
         .await;
@@ -356,20 +373,33 @@ async fn lifecycle(kind: &str) {
     assert_eq!(v1["version"], 1);
     s.wait_instance(v1["id"].as_str().unwrap(), Duration::from_secs(120))
         .await;
-    s.ok(
-        "POST",
-        &format!("{path}/submit"),
-        &olga,
-        Some(json!({})),
-        200,
-    )
-    .await;
+    let read = s.ok("GET", &path, &alice, None, 200).await;
+    let submitted = s
+        .ok(
+            "POST",
+            &format!("{path}/submit"),
+            &olga,
+            Some(json!({})),
+            200,
+        )
+        .await;
+    // Approval is of the version the approver read: a revision read before
+    // the task changed (here: before its submission) is refused.
+    let (status, p) = s
+        .post(
+            &format!("{path}/approve"),
+            &alice,
+            json!({"revision": read["revision"]}),
+        )
+        .await;
+    assert_eq!(status, 409, "a stale revision cannot be approved: {p}");
+    assert!(p["detail"].to_string().contains("revision"), "{p}");
     let t = s
         .ok(
             "POST",
             &format!("{path}/approve"),
             &alice,
-            Some(json!({})),
+            Some(json!({"revision": submitted["revision"]})),
             200,
         )
         .await;
@@ -513,20 +543,21 @@ async fn stop_mid_run(kind: &str) {
         201,
     )
     .await;
-    s.ok(
-        "POST",
-        "/api/v1/tasks/slow/submit",
-        ADMIN,
-        Some(json!({})),
-        200,
-    )
-    .await;
+    let submitted = s
+        .ok(
+            "POST",
+            "/api/v1/tasks/slow/submit",
+            ADMIN,
+            Some(json!({})),
+            200,
+        )
+        .await;
     let approver = s.user(&format!("ap_{kind}"), "approver").await;
     s.ok(
         "POST",
         "/api/v1/tasks/slow/approve",
         &approver,
-        Some(json!({})),
+        Some(json!({"revision": submitted["revision"]})),
         200,
     )
     .await;
@@ -585,4 +616,38 @@ async fn stop_mid_run_leaves_the_target_unchanged_sqlite_store() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_mid_run_leaves_the_target_unchanged_postgres_store() {
     stop_mid_run("postgres").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_body_is_refused_with_413() {
+    let s = Server::start_with(
+        Options {
+            backend: &Backend::Sqlite,
+            dir: scratch_dir().join(unique("bodycap")),
+            node: "bodycap",
+            lease_secs: 30.0,
+            runners: 1,
+            transcript: Transcript::default(),
+        },
+        &["--max-body-bytes", "65536"],
+    );
+    let big = "x".repeat(100_000);
+    let (status, p) = s
+        .post(
+            "/api/v1/tasks",
+            ADMIN,
+            json!({"spec": {"name": "big", "filter": big}}),
+        )
+        .await;
+    assert_eq!(status, 413, "{p}");
+    assert_eq!(p["type"], "urn:ferry:payload_too_large", "{p}");
+    assert!(
+        p["detail"].as_str().unwrap().contains("--max-body-bytes"),
+        "{p}"
+    );
+    // Under the cap, the same route answers as usual.
+    let (status, p) = s
+        .post("/api/v1/tasks", ADMIN, json!({"spec": {"name": "small"}}))
+        .await;
+    assert_eq!(status, 422, "{p}");
 }

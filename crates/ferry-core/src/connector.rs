@@ -353,6 +353,13 @@ pub trait SourceEndpoint: std::fmt::Debug + Send + Sync {
     /// The dataset it reads.
     fn dataset(&self) -> &Dataset;
 
+    /// The SQL dialect its `source_filter` is checked in (`None`: it takes
+    /// no SQL filter; there is no generic fallback, since a dialect that
+    /// splits text into tokens differently from the source checks nothing).
+    fn filter_dialect(&self) -> Option<Box<dyn sqlparser::dialect::Dialect>> {
+        None
+    }
+
     /// Builds the source (no I/O yet).
     fn open(&self) -> Result<Box<dyn Source>>;
 }

@@ -136,14 +136,16 @@ impl Client {
             .await
     }
 
-    /// Submits, approves, rejects, pauses or resumes a task.
+    /// Submits, approves, rejects, pauses or resumes a task. `revision` is
+    /// the task revision the caller read (required to approve or reject).
     pub async fn task_action(
         &self,
         task: &str,
         action: &str,
+        revision: Option<i64>,
         comment: Option<&str>,
     ) -> ClientResult<TaskView> {
-        let body = json!({ "comment": comment });
+        let body = json!({ "revision": revision, "comment": comment });
         self.call(
             reqwest::Method::POST,
             &task_path(task, &format!("/{action}")),

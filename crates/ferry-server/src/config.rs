@@ -27,7 +27,17 @@ pub struct ServerConfig {
     pub scheduler: bool,
     /// How often the scheduler ticks, in milliseconds.
     pub tick_ms: u64,
+    /// Largest request body accepted, in bytes (413 above it).
+    pub max_body_bytes: usize,
+    /// How long a request may take, in seconds (503 after it); a start
+    /// that waits for its instance gets its `wait_seconds` on top.
+    pub request_timeout_secs: u64,
 }
+
+/// Default of [`ServerConfig::max_body_bytes`]: 4 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Default of [`ServerConfig::request_timeout_secs`].
+pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
 
 impl ServerConfig {
     /// What specs sent to this server may reach: no environment, files

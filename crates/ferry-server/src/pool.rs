@@ -174,8 +174,10 @@ async fn run_claim(state: &AppState, claim: Claim, shutdown: &CancellationToken)
     }
     let interrupt = *interrupt.lock().unwrap_or_else(|p| p.into_inner());
     let mut outcome = outcome(&result, interrupt);
-    // Retries with exponential back-off, as the schedule allows.
+    // Retries with exponential back-off, as the schedule allows, of what
+    // may pass by itself; a wrong task fails the same way every time.
     if outcome.state == Some(AttemptState::Failed)
+        && retryable(&result, interrupt)
         && let Some(s) = &schedule
         && attempt.number <= i64::from(s.spec.max_retries)
     {
@@ -212,6 +214,25 @@ async fn run_claim(state: &AppState, claim: Claim, shutdown: &CancellationToken)
         dirty,
         started.elapsed().as_secs_f64(),
     );
+}
+
+/// Whether a failed attempt may succeed if tried again: a transient error
+/// (a connection reset, a server restarting, a deadlock, a lock timeout) or
+/// the schedule's timeout. Invalid config, auth, missing objects, schema
+/// misfits, unsupported options, dirty data and internal errors fail the
+/// same way on every try, so they are not retried. (A lost lease is not a
+/// failure: the instance goes back to the queue.)
+fn retryable(
+    result: &ferry_core::Result<(RunSummary, Option<String>)>,
+    interrupt: Interrupt,
+) -> bool {
+    match result {
+        Ok(_) => false,
+        Err(e) => match (interrupt, e.kind()) {
+            (Interrupt::Timeout(_), ErrorKind::Cancelled) => true,
+            (_, kind) => kind == ErrorKind::Transient,
+        },
+    }
 }
 
 /// The task version of the instance with its connections resolved, and

@@ -278,19 +278,20 @@ impl Server {
     /// `approver`; returns the approved task.
     pub async fn submit_and_approve(&self, task: &str, author: &str, approver: &str) -> Value {
         let path = format!("/api/v1/tasks/{task}");
-        self.ok(
-            "POST",
-            &format!("{path}/submit"),
-            author,
-            Some(json!({})),
-            200,
-        )
-        .await;
+        let submitted = self
+            .ok(
+                "POST",
+                &format!("{path}/submit"),
+                author,
+                Some(json!({})),
+                200,
+            )
+            .await;
         self.ok(
             "POST",
             &format!("{path}/approve"),
             approver,
-            Some(json!({})),
+            Some(json!({"revision": submitted["revision"]})),
             200,
         )
         .await
@@ -319,14 +320,16 @@ impl Drop for Server {
 /// A source view that yields a row every ~2 ms, so a run lasts seconds.
 pub async fn make_slow_source(view: &str, rows: u32) {
     // Parallel tests replace the same function: PostgreSQL's catalog does
-    // not serialize concurrent CREATE OR REPLACE, so an advisory lock does.
+    // not serialize concurrent CREATE OR REPLACE, so an advisory lock does,
+    // held until the commit (a session lock released before the batch's
+    // implicit commit lets the next writer hit "tuple concurrently updated").
     pg_exec(&format!(
-        "SELECT pg_advisory_lock(7243); \
+        "BEGIN; SELECT pg_advisory_xact_lock(7243); \
          CREATE OR REPLACE FUNCTION ferry_slow_row(i bigint) RETURNS bigint LANGUAGE sql VOLATILE AS \
          $$ SELECT pg_sleep(0.002); SELECT i $$; \
          DROP VIEW IF EXISTS {view}; \
          CREATE VIEW {view} AS SELECT ferry_slow_row(g) AS id, 'v' || g AS v FROM generate_series(1, {rows}) g; \
-         SELECT pg_advisory_unlock(7243);"
+         COMMIT;"
     ))
     .await;
 }

@@ -25,6 +25,8 @@ pub(crate) struct ServerKind {
     pub source: fn(&SqlEndpoint, &TableName) -> Result<Box<dyn Source>>,
     /// Builds the sink.
     pub sink: fn(&SqlEndpoint, &TableName) -> Result<Box<dyn Sink>>,
+    /// The dialect a `source_filter` is checked in.
+    pub dialect: fn() -> Box<dyn sqlparser::dialect::Dialect>,
 }
 
 /// A checked table endpoint.
@@ -89,6 +91,9 @@ impl SourceEndpoint for ServerTable {
     }
     fn dataset(&self) -> &Dataset {
         &self.dataset
+    }
+    fn filter_dialect(&self) -> Option<Box<dyn sqlparser::dialect::Dialect>> {
+        Some((self.kind.dialect)())
     }
     fn open(&self) -> Result<Box<dyn Source>> {
         self.recheck()?;

@@ -123,6 +123,39 @@ impl Endpoint {
         Ok(conn)
     }
 
+    /// Maps an error of a read whose query holds the user's `source_filter`
+    /// (`filtered`): a parse, unknown-name, wrong-argument or bad-value error
+    /// is the filter's, so the user's to fix, not Ferry's.
+    pub(crate) fn read_error(
+        &self,
+        context: impl Display,
+        err: mysql_async::Error,
+        filtered: bool,
+    ) -> Error {
+        match err {
+            // parse error, unknown column, unknown function, wrong argument
+            // count/type, operand count, illegal collation mix, truncated value
+            mysql_async::Error::Server(s)
+                if filtered
+                    && matches!(
+                        s.code,
+                        1064 | 1054 | 1305 | 1582 | 1583 | 1584 | 1241 | 1267 | 1270 | 1292 | 1366
+                    ) =>
+            {
+                Error::invalid(
+                    "source_filter",
+                    format!(
+                        "{} refused the read with this filter ({context}): {} (error {})",
+                        self.display(),
+                        s.message,
+                        s.code
+                    ),
+                )
+            }
+            other => self.error(context, other),
+        }
+    }
+
     /// Maps a driver error to Ferry's error, naming what was being done.
     pub(crate) fn error(&self, context: impl Display, err: mysql_async::Error) -> Error {
         use mysql_async::{DriverError, Error as E};

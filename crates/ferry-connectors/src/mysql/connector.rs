@@ -25,6 +25,7 @@ static KIND: ServerKind = ServerKind {
     schemes: &["mysql", "mariadb"],
     default_schema: None,
     source: |e, t| Ok(Box::new(MysqlSource::new(e, t)?)),
+    dialect: || Box::new(sqlparser::dialect::MySqlDialect {}),
     sink: |e, t| Ok(Box::new(MysqlSink::new(e, t)?)),
 };
 

@@ -252,6 +252,11 @@ fn base_conditions(
         out.push(window(info, ep, w, p)?);
     }
     if let Some(pred) = &f.predicate {
+        // Checked again here, in this source's dialect and against its columns.
+        pred.check(
+            &sqlparser::dialect::MySqlDialect {},
+            info.columns.iter().map(|c| c.name.as_str()),
+        )?;
         out.push(pred.render(|v| format!("CAST({} AS DATETIME(6))", p.bind(utc_text(v)))));
     }
     Ok(out)
@@ -314,7 +319,7 @@ pub(crate) async fn cursor_high(
     let row: Option<Row> = conn
         .query_first(sql)
         .await
-        .map_err(|e| ep.error("finding the newest cursor value", e))?;
+        .map_err(|e| ep.read_error("finding the newest cursor value", e, f.predicate.is_some()))?;
     let Some(row) = row else {
         return Ok(None);
     };

@@ -81,10 +81,13 @@ impl Source for MysqlSource {
         };
         let ep = &self.ep;
         let mut conn = ep.connect().await?;
-        // A slow consumer may hold the result stream for a long time.
-        conn.query_drop("SET SESSION net_write_timeout = 3600")
+        // A slow consumer may hold the result stream for a long time. The
+        // sql_mode is fixed so that the query (and a `source_filter` in it)
+        // tokenises as it was checked: no ANSI_QUOTES, NO_BACKSLASH_ESCAPES,
+        // ORACLE or other parser-changing modes from the server's default.
+        conn.query_drop(READ_SESSION_SQL)
             .await
-            .map_err(|e| ep.error("setting net_write_timeout", e))?;
+            .map_err(|e| ep.error("setting up the read session", e))?;
         conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
             .await
             .map_err(|e| ep.error("starting the snapshot", e))?;
@@ -98,13 +101,18 @@ impl Source for MysqlSource {
         };
         let (condition, params) =
             pushdown::read_condition(&info, ep, &options.filter, high.as_deref())?;
+        let select = select_sql(ep, &schema, condition.as_deref());
+        if options.filter.predicate.is_some() {
+            single_statement(&mut conn, ep, &select).await?;
+        }
         let payload = SplitPayload {
             database: ep.database.clone(),
             table: ep.table.clone(),
             columns: schema.columns.iter().map(|c| c.name.clone()).collect(),
             snapshot: "held by the read session's connection".into(),
-            select: select_sql(ep, &schema, condition.as_deref()),
+            select,
             params: params.values,
+            filtered: options.filter.predicate.is_some(),
         };
         let split = Split {
             index: 0,
@@ -134,6 +142,27 @@ impl Source for MysqlSource {
     }
 }
 
+/// The session of a reading connection (see `open_read`).
+const READ_SESSION_SQL: &str =
+    "SET SESSION net_write_timeout = 3600, SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION'";
+
+/// Has the server parse `select` as a prepared statement (and drops it):
+/// the text protocol that reads rows accepts several statements at once,
+/// and mysql_async 0.36 always asks for CLIENT_MULTI_STATEMENTS (its
+/// capability flags are not configurable, and COM_SET_OPTION is not exposed),
+/// but a prepared statement is exactly one statement. A query with a
+/// `source_filter` that is more than one is refused here, by the server,
+/// besides the check of the filter itself.
+async fn single_statement(conn: &mut Conn, ep: &Endpoint, select: &str) -> Result<()> {
+    match conn.prep(select).await {
+        Ok(stmt) => conn
+            .close(stmt)
+            .await
+            .map_err(|e| ep.error("checking the read query", e)),
+        Err(e) => Err(ep.read_error("checking the read query", e, true)),
+    }
+}
+
 /// What the split reads: self-contained (the query and the values it
 /// binds), though the snapshot itself lives on the session's connection.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -147,6 +176,9 @@ struct SplitPayload {
     /// The values bound to `@ferry_p0`, `@ferry_p1`, … before the `SELECT`.
     #[serde(default)]
     params: Vec<String>,
+    /// Whether `select` holds the task's `source_filter` (its errors are the user's).
+    #[serde(default)]
+    filtered: bool,
 }
 
 /// `SELECT` with expressions that make the server send exact text: `FLOAT`
@@ -226,6 +258,7 @@ impl ReadSession for MysqlReadSession {
             ep: self.ep.clone(),
             select: payload.select,
             params: payload.params,
+            filtered: payload.filtered,
             builder,
             slot: self.conn.clone(),
         };
@@ -269,6 +302,8 @@ struct Reader {
     select: String,
     /// Values of `@ferry_pN`, set on the connection before the `SELECT`.
     params: Vec<String>,
+    /// Whether `select` holds the task's `source_filter`.
+    filtered: bool,
     builder: BatchBuilder,
     slot: Arc<Mutex<Option<Conn>>>,
 }
@@ -293,7 +328,7 @@ impl Reader {
         let mut result = conn
             .query_iter(self.select.as_str())
             .await
-            .map_err(|e| ep.error(context(), e))?;
+            .map_err(|e| ep.read_error(context(), e, self.filtered))?;
         while let Some(row) = result.next().await.map_err(|e| ep.error(context(), e))? {
             let mut variable = 0;
             for (i, dec) in decoders.iter().enumerate() {

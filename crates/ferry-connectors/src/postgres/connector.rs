@@ -25,6 +25,7 @@ static KIND: ServerKind = ServerKind {
     schemes: &["postgres", "postgresql"],
     default_schema: Some("public"),
     source: |e, t| Ok(Box::new(PostgresSource::new(e, t)?)),
+    dialect: || Box::new(sqlparser::dialect::PostgreSqlDialect {}),
     sink: |e, t| Ok(Box::new(PostgresSink::new(e, t)?)),
 };
 

@@ -146,6 +146,34 @@ impl SpareConnection {
     }
 }
 
+/// Maps an error of a read whose query holds the user's `source_filter`
+/// (`filtered`): a syntax, name, type or value error (SQLSTATE classes 42
+/// and 22, except missing privileges and tables) is the filter's, so the
+/// user's to fix, not Ferry's.
+pub(crate) fn read_err(
+    endpoint: &str,
+    context: &str,
+    e: tokio_postgres::Error,
+    filtered: bool,
+) -> Error {
+    if filtered
+        && let Some(db) = e.as_db_error()
+        && let code = db.code().code()
+        && (code.starts_with("42") || code.starts_with("22"))
+        && *db.code() != SqlState::INSUFFICIENT_PRIVILEGE
+        && *db.code() != SqlState::UNDEFINED_TABLE
+    {
+        return Error::invalid(
+            "source_filter",
+            format!(
+                "{endpoint} refused the read with this filter ({context}): {} [SQLSTATE {code}]",
+                db.message()
+            ),
+        );
+    }
+    map_err(endpoint, context, e)
+}
+
 /// Maps a driver error to Ferry's error, naming what was being done.
 pub(crate) fn map_err(endpoint: &str, context: &str, e: tokio_postgres::Error) -> Error {
     if let Some(db) = e.as_db_error() {

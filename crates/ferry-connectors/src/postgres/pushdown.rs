@@ -18,7 +18,7 @@ use tokio_postgres::types::ToSql;
 
 use super::catalog::PgTable;
 use super::types::quote_ident;
-use super::{PgEndpoint, map_err};
+use super::{PgEndpoint, map_err, read_err};
 
 /// Values bound as `ferry.pN` settings, in order.
 #[derive(Debug, Default, Clone)]
@@ -114,6 +114,11 @@ fn base_conditions(table: &PgTable, f: &ReadFilter, p: &mut Params) -> Result<Ve
         out.push(window(table, w, p)?);
     }
     if let Some(pred) = &f.predicate {
+        // Checked again here, in this source's dialect and against its columns.
+        pred.check(
+            &sqlparser::dialect::PostgreSqlDialect {},
+            table.columns.iter().map(|c| c.name.as_str()),
+        )?;
         out.push(pred.render(|v| p.bind(utc_text(v, true), "timestamptz")));
     }
     Ok(out)
@@ -200,10 +205,14 @@ pub(crate) async fn cursor_high(
         order.join(", ")
     );
     set_params(client, ep, &p.values).await?;
-    let row = client
-        .query_opt(&sql, &[])
-        .await
-        .map_err(|e| map_err(&ep.display, "finding the newest cursor value", e))?;
+    let row = client.query_opt(&sql, &[]).await.map_err(|e| {
+        read_err(
+            &ep.display,
+            "finding the newest cursor value",
+            e,
+            f.predicate.is_some(),
+        )
+    })?;
     Ok(row.map(|r| {
         (0..c.columns.len())
             .map(|i| r.get::<_, String>(i))
@@ -275,6 +284,7 @@ pub(crate) async fn estimate_rows(
     table: &PgTable,
     condition: &str,
     params: &Params,
+    filtered: bool,
 ) -> Result<Option<u64>> {
     set_params(client, ep, &params.values).await?;
     let rows = client
@@ -283,7 +293,14 @@ pub(crate) async fn estimate_rows(
             &[],
         )
         .await
-        .map_err(|e| map_err(&ep.display, "estimating the rows of the filtered read", e))?;
+        .map_err(|e| {
+            read_err(
+                &ep.display,
+                "estimating the rows of the filtered read",
+                e,
+                filtered,
+            )
+        })?;
     // The top plan line: `… (cost=0.43..123.45 rows=9467 width=0)`.
     let Some(line) = rows.first().map(|r| r.get::<_, String>(0)) else {
         return Ok(None);

@@ -17,7 +17,7 @@ use tokio_postgres::Client;
 use super::catalog::require_table;
 use super::decode::CopyDecoder;
 use super::types::{Wire, quote_ident, quote_literal};
-use super::{PgEndpoint, SpareConnection, map_err, pushdown, split};
+use super::{PgEndpoint, SpareConnection, map_err, pushdown, read_err, split};
 use crate::common::BatchBuilder;
 use crate::common::stream::spawn_batch_stream;
 
@@ -50,6 +50,9 @@ struct SplitPayload {
     /// Values the query reads with `current_setting` (see [`pushdown`]).
     #[serde(default)]
     params: Vec<String>,
+    /// Whether the query holds the task's `source_filter` (its errors are the user's).
+    #[serde(default)]
+    filtered: bool,
 }
 
 #[async_trait]
@@ -113,7 +116,17 @@ impl Source for PostgresSource {
         let (condition, params) =
             pushdown::read_condition(&table, &options.filter, high.as_deref())?;
         let rows_hint = match &condition {
-            Some(c) => pushdown::estimate_rows(&client, &self.ep, &table, c, &params).await?,
+            Some(c) => {
+                pushdown::estimate_rows(
+                    &client,
+                    &self.ep,
+                    &table,
+                    c,
+                    &params,
+                    options.filter.predicate.is_some(),
+                )
+                .await?
+            }
             None => None,
         };
         let ranges = split::plan(
@@ -145,6 +158,7 @@ impl Source for PostgresSource {
                     wires: wires.clone(),
                     columns: options.columns.clone(),
                     params: params.values.clone(),
+                    filtered: options.filter.predicate.is_some(),
                 };
                 Ok(Split {
                     index: i as u32,
@@ -214,13 +228,14 @@ impl ReadSession for PgReadSession {
             let copy = client
                 .copy_out(payload.copy_sql.as_str())
                 .await
-                .map_err(|e| map_err(&ep.display, "starting COPY TO", e))?;
+                .map_err(|e| read_err(&ep.display, "starting COPY TO", e, payload.filtered))?;
             let mut copy = std::pin::pin!(copy);
             let mut builder = BatchBuilder::new(arrow_schema, batch_bytes, &key, rejects)?;
             let mut decoder = CopyDecoder::new(payload.wires, &types);
             let mut ready = Vec::new();
             while let Some(chunk) = copy.next().await {
-                let chunk = chunk.map_err(|e| map_err(&ep.display, "reading COPY data", e))?;
+                let chunk = chunk
+                    .map_err(|e| read_err(&ep.display, "reading COPY data", e, payload.filtered))?;
                 decoder.feed(&chunk, &mut builder, &mut |b| {
                     ready.extend(b.finish()?);
                     Ok(())

@@ -115,6 +115,9 @@ impl SourceEndpoint for SqliteTable {
     fn dataset(&self) -> &Dataset {
         &self.dataset
     }
+    fn filter_dialect(&self) -> Option<Box<dyn sqlparser::dialect::Dialect>> {
+        Some(Box::new(sqlparser::dialect::SQLiteDialect {}))
+    }
     fn open(&self) -> Result<Box<dyn Source>> {
         Ok(Box::new(SqliteSource::new(&self.endpoint, &self.table)?))
     }

@@ -342,6 +342,11 @@ fn base_conditions(info: &TableInfo, f: &ReadFilter, p: &mut Params) -> Result<V
         out.push(window(info, w, p)?);
     }
     if let Some(pred) = &f.predicate {
+        // Checked again here, in this source's dialect and against its columns.
+        pred.check(
+            &sqlparser::dialect::SQLiteDialect {},
+            info.columns.iter().map(|c| c.name.as_str()),
+        )?;
         out.push(pred.render(|v| p.bind(Param::Text(utc_text(v)))));
     }
     Ok(out)

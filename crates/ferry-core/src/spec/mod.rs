@@ -289,7 +289,7 @@ impl TaskSpec {
             self.sql.as_deref(),
         )?;
         self.validate_mode()?;
-        self.validate_parameters()?;
+        self.validate_parameters(source.as_ref())?;
         self.validate_capabilities(connectors, source.connector(), sink.connector())?;
         if source.connector() == sink.connector()
             && source.dataset().location == sink.dataset().location
@@ -367,7 +367,7 @@ impl TaskSpec {
 
     /// `${…}` parameters are bound by the source, so they belong in
     /// `source_filter`; their names are checked here, their values per run.
-    fn validate_parameters(&self) -> Result<()> {
+    fn validate_parameters(&self, source: &dyn crate::connector::SourceEndpoint) -> Result<()> {
         for (field, text) in [("filter", &self.filter), ("sql", &self.sql)] {
             if text.as_deref().is_some_and(|t| t.contains("${")) {
                 return Err(Error::invalid(
@@ -390,6 +390,14 @@ impl TaskSpec {
                 window: Some((now, now)),
             };
             crate::pushdown::SourcePredicate::parse("source_filter", f, &every)?;
+            let connector = source.connector();
+            let dialect = source.filter_dialect().ok_or_else(|| {
+                Error::invalid(
+                    "source_filter",
+                    format!("source `{connector}` does not evaluate a source filter"),
+                )
+            })?;
+            crate::pushdown::check_source_filter("source_filter", f, dialect.as_ref())?;
         }
         Ok(())
     }
@@ -507,6 +515,9 @@ pub(crate) mod testing {
     impl SourceEndpoint for FakeEndpoint {
         fn connector(&self) -> &'static str {
             "db"
+        }
+        fn filter_dialect(&self) -> Option<Box<dyn sqlparser::dialect::Dialect>> {
+            Some(Box::new(sqlparser::dialect::PostgreSqlDialect {}))
         }
         fn dataset(&self) -> &Dataset {
             &self.0

@@ -81,6 +81,11 @@ impl ApiError {
         )
     }
 
+    /// 503: the request took longer than the server allows.
+    pub fn timed_out(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", detail)
+    }
+
     /// 409.
     pub fn conflict(detail: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::CONFLICT, "conflict", detail)
@@ -146,6 +151,11 @@ impl From<JsonRejection> for ApiError {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
                 "send the body as JSON with `Content-Type: application/json`",
+            ),
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "the request body is larger than this server accepts (--max-body-bytes)",
             ),
             other => ApiError::bad_request(other.body_text()),
         }

@@ -270,7 +270,9 @@ pub async fn instance_logs(
 }
 
 /// Log lines of an attempt as Server-Sent Events (`event: log`, data: a
-/// JSON log line), following the attempt until it ends (`event: end`).
+/// JSON log line), following the attempt until it ends (`event: end`). One
+/// stream sends at most 100000 lines; then it ends with `event: more`
+/// (data: `{"after": <seq>}`): reconnect with that `after` to go on.
 #[utoipa::path(get, path = "/api/v1/instances/{id}/logs/stream", tag = "instances",
     params(("id" = String, Path, description = "Instance id"), LogQuery),
     responses((status = 200, description = "text/event-stream of log lines", content_type = "text/event-stream"),
@@ -291,6 +293,9 @@ pub async fn stream_logs(
         after: i64,
         pending: std::collections::VecDeque<LogLine>,
         done: bool,
+        /// Lines sent, and the seq of the last one.
+        sent: usize,
+        last_sent: i64,
     }
     let follow = Follow {
         s,
@@ -298,15 +303,24 @@ pub async fn stream_logs(
         after,
         pending: Default::default(),
         done: false,
+        sent: 0,
+        last_sent: after,
     };
     let stream = futures::stream::unfold(follow, |mut f| async move {
         loop {
-            if let Some(line) = f.pending.pop_front() {
-                let data = serde_json::to_string(&line).unwrap_or_default();
-                return Some((Ok(Event::default().event("log").data(data)), f));
-            }
             if f.done {
                 return None;
+            }
+            if f.sent >= super::limits::MAX_STREAM_LINES {
+                f.done = true;
+                let data = serde_json::json!({ "after": f.last_sent }).to_string();
+                return Some((Ok(Event::default().event("more").data(data)), f));
+            }
+            if let Some(line) = f.pending.pop_front() {
+                f.sent += 1;
+                f.last_sent = line.seq;
+                let data = serde_json::to_string(&line).unwrap_or_default();
+                return Some((Ok(Event::default().event("log").data(data)), f));
             }
             // Read whether it finished before reading lines, so lines
             // written just before the end are not missed.

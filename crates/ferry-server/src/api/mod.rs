@@ -12,6 +12,7 @@ pub mod engine;
 pub mod error;
 pub mod extract;
 pub mod instances;
+pub mod limits;
 pub mod system;
 pub mod tasks;
 pub mod users;
@@ -102,6 +103,7 @@ impl Modify for BearerAuth {
 
 /// The router of every API route, and the OpenAPI document.
 pub fn router(state: AppState) -> Router {
+    let limits = limits::Limits::of(&state.config);
     let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(system::healthz))
         .routes(routes!(system::readyz))
@@ -153,4 +155,9 @@ pub fn router(state: AppState) -> Router {
     let doc = tasks::add_task_spec_schema(doc);
     api.merge(SwaggerUi::new("/api/docs").external_url_unchecked("/api/openapi.json", doc))
         .fallback(system::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            limits.clone(),
+            limits::deadline,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes))
 }

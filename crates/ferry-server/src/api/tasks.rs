@@ -92,7 +92,9 @@ pub struct TaskView {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActionInput {
-    /// The revision you read; when given, a changed task is a 409.
+    /// The revision you read; a changed task is a 409. Required to approve
+    /// or reject (a decision is about the version you reviewed); optional
+    /// for the other actions.
     #[serde(default)]
     pub revision: Option<i64>,
     /// Why (kept with an approval or rejection).
@@ -577,7 +579,19 @@ async fn decide(
     body: ActionInput,
     decision: Decision,
 ) -> ApiResult<TaskView> {
+    // A decision is about the version the approver read: without the
+    // revision, an edit made after they read it could be approved unseen.
+    let revision = body
+        .revision
+        .ok_or_else(|| ApiError::invalid("revision", "is required: send the revision you read"))?;
     let t = s.store.task(id).await?;
+    if t.revision != revision {
+        return Err(ApiError::conflict(format!(
+            "task `{}` is at revision {}, not {revision}: it changed since you read it; \
+             read it again and review the current version",
+            t.name, t.revision
+        )));
+    }
     let latest = s.store.task_version(&t.id, t.latest_version).await?;
     if latest.author == caller.user.name && !s.config.allow_self_approval {
         return Err(ApiError::forbidden(format!(
@@ -613,7 +627,7 @@ async fn decide(
         .store
         .decide_task(
             &t.id,
-            body.revision,
+            Some(revision),
             decision,
             &caller.user.name,
             body.comment.as_deref(),
@@ -625,8 +639,9 @@ async fn decide(
 }
 
 /// Approves the latest (submitted) version: it becomes the one that runs.
-/// An approver may not approve a version they wrote (unless the server
-/// allows it).
+/// Send the task's `revision` you reviewed (required; 409 if the task
+/// changed since). An approver may not approve a version they wrote
+/// (unless the server allows it).
 #[utoipa::path(post, path = "/api/v1/tasks/{id}/approve", tag = "tasks", request_body = ActionInput,
     params(("id" = String, Path, description = "Task id or name", example = "sample_orders")),
     responses((status = 200, body = TaskView), (status = 401, body = Problem), (status = 403, body = Problem),
@@ -642,7 +657,8 @@ pub async fn approve_task(
     ))
 }
 
-/// Rejects the latest (submitted) version.
+/// Rejects the latest (submitted) version. Send the task's `revision` you
+/// reviewed (required; 409 if the task changed since).
 #[utoipa::path(post, path = "/api/v1/tasks/{id}/reject", tag = "tasks", request_body = ActionInput,
     params(("id" = String, Path, description = "Task id or name", example = "sample_orders")),
     responses((status = 200, body = TaskView), (status = 401, body = Problem), (status = 403, body = Problem),
@@ -754,10 +770,13 @@ pub async fn start_instance(
     Json(body): Json<StartInput>,
 ) -> ApiResult<(StatusCode, Json<Instance>)> {
     let wait = q.wait_seconds.unwrap_or(0);
-    if wait > 3600 {
+    if wait > super::limits::MAX_WAIT_SECONDS {
         return Err(ApiError::invalid(
             "wait_seconds",
-            "must be between 0 and 3600",
+            format!(
+                "{wait} is too long; allowed: 0 to {}",
+                super::limits::MAX_WAIT_SECONDS
+            ),
         ));
     }
     let t = s.store.task(&id).await?;
@@ -844,8 +863,9 @@ async fn wait_for_end(s: &AppState, mut instance: Instance, seconds: u64) -> Api
 }
 
 /// Creates the missing instances of the schedule's logical times in
-/// `[from, to]` (at most 10,000), each with its window. Existing ones are
-/// left alone and listed.
+/// `[from, to]` (at most 10,000: a larger range is a 422 naming `to`), each
+/// with its window, 500 per transaction. Existing ones are left alone and
+/// listed.
 #[utoipa::path(post, path = "/api/v1/tasks/{id}/backfill", tag = "tasks", request_body = BackfillInput,
     params(("id" = String, Path, description = "Task id or name", example = "sample_orders")),
     responses((status = 200, body = BackfillResult), (status = 401, body = Problem), (status = 403, body = Problem),
@@ -869,38 +889,44 @@ pub async fn backfill(
             t.name
         ))
     })?;
+    // At most MAX_TIMES logical times (422 naming `to` above that), created
+    // BATCH_INSTANCES per transaction.
     let times = grid.times_between(from - chrono::Duration::milliseconds(1), to, MAX_TIMES)?;
     let fmt = ferry_store::format_timestamp;
     let mut result = BackfillResult {
         created: Vec::new(),
         existing: Vec::new(),
     };
-    for lt in times {
-        let key = fmt(lt);
-        if s.store.instance_at(&t.id, &key).await?.is_some() {
-            result.existing.push(key);
-            continue;
-        }
-        let (start, end) = grid.window(lt)?;
-        match s
-            .store
-            .create_instance(&NewInstance {
-                task_id: t.id.clone(),
-                version,
-                logical_time: key.clone(),
-                window_start: Some(fmt(start)),
-                window_end: Some(fmt(end)),
-                trigger: Trigger::Backfill,
-                run_key: None,
-                created_by: Some(caller.user.name.clone()),
+    for chunk in times.chunks(ferry_store::control::BATCH_INSTANCES) {
+        let batch = chunk
+            .iter()
+            .map(|&lt| {
+                let (start, end) = grid.window(lt)?;
+                Ok(NewInstance {
+                    task_id: t.id.clone(),
+                    version,
+                    logical_time: fmt(lt),
+                    window_start: Some(fmt(start)),
+                    window_end: Some(fmt(end)),
+                    trigger: Trigger::Backfill,
+                    run_key: None,
+                    created_by: Some(caller.user.name.clone()),
+                })
             })
-            .await
-        {
-            Ok((i, _)) => result.created.push(i),
-            // Created meanwhile by someone else.
-            Err(e) if e.kind() == ferry_core::ErrorKind::Conflict => result.existing.push(key),
-            Err(e) => return Err(e.into()),
+            .collect::<ferry_core::Result<Vec<_>>>()?;
+        let created = s.store.create_instances(&batch).await?;
+        let mut created_times = std::collections::HashSet::new();
+        for id in &created {
+            let i = s.store.instance(id).await?;
+            created_times.insert(i.logical_time.clone());
+            result.created.push(i);
         }
+        result.existing.extend(
+            batch
+                .into_iter()
+                .map(|n| n.logical_time)
+                .filter(|lt| !created_times.contains(lt)),
+        );
     }
     tracing::info!(by = %caller.user.name, task = %t.name, created = result.created.len(), existing = result.existing.len(), "backfill");
     Ok(Json(result))

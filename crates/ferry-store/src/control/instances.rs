@@ -25,6 +25,9 @@ use super::{Attempt, AttemptState, Get, Instance, InstanceState, Trigger, new_id
 use crate::db_error::is_unique_violation;
 use crate::{Backend, Store, now};
 
+/// How many instances [`Store::create_instances`] is meant to get at once.
+pub const BATCH_INSTANCES: usize = 500;
+
 const COLUMNS: &str = "SELECT id, task_id, version, logical_time, window_start, window_end, state, \
                        trigger, run_key, attempts, lease_owner, lease_expires_at, cancel_requested, \
                        created_by, queued_at, started_at, finished_at, revision, not_before \
@@ -104,13 +107,36 @@ pub(crate) fn instance(row: &AnyRow) -> Result<Instance> {
 }
 
 /// Now plus `secs`, in the stored form.
-fn after(secs: f64) -> String {
-    crate::format_timestamp(
-        chrono::Utc::now() + chrono::Duration::milliseconds((secs * 1000.0) as i64),
-    )
+/// `at` plus `secs`, in the stored form.
+fn after(at: chrono::DateTime<chrono::Utc>, secs: f64) -> String {
+    crate::format_timestamp(at + chrono::Duration::milliseconds((secs * 1000.0) as i64))
 }
 
 impl Store {
+    /// The store's clock: leases are set and compared in it, never in a
+    /// node's own clock, so nodes whose clocks drift apart neither steal
+    /// live leases nor keep dead ones.
+    async fn store_now<'c, E>(&self, conn: E) -> Result<chrono::DateTime<chrono::Utc>>
+    where
+        E: sqlx::Executor<'c, Database = sqlx::Any>,
+    {
+        let sql = match self.backend {
+            Backend::Postgres => {
+                "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', \
+                 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS now"
+            }
+            Backend::Sqlite => "SELECT strftime('%Y-%m-%dT%H:%M:%f000Z', 'now') AS now",
+        };
+        let row = sqlx::query(sql)
+            .fetch_one(conn)
+            .await
+            .map_err(|e| self.db("reading the store's clock", e))?;
+        let text = row.text("now")?;
+        chrono::DateTime::parse_from_rfc3339(&text)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .map_err(|e| Error::Internal(format!("the store's clock said {text:?}: {e}")))
+    }
+
     /// Creates an instance, or returns the existing one for the same task
     /// and logical time when `run_key` matches it (a retried trigger). The
     /// flag says whether it was created. Another instance at that logical
@@ -153,6 +179,43 @@ impl Store {
             }
             Err(e) => Err(self.db("creating an instance", e)),
         }
+    }
+
+    /// Creates the instances of `batch` (one task's, at distinct logical
+    /// times) in one transaction; a logical time the task already has keeps
+    /// its instance. Returns the ids created. Callers bound the batch (a
+    /// backfill sends [`BATCH_INSTANCES`] at a time), so no transaction
+    /// holds the store's write lock for thousands of inserts.
+    pub async fn create_instances(&self, batch: &[NewInstance]) -> Result<Vec<String>> {
+        let mut tx = self.begin_write().await?;
+        let mut created = Vec::with_capacity(batch.len());
+        for n in batch {
+            let id = new_id();
+            let r = sqlx::query(
+                "INSERT INTO ferry_instances (id, task_id, version, logical_time, window_start, \
+                 window_end, state, trigger, run_key, attempts, cancel_requested, created_by, \
+                 queued_at, revision) VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $8, 0, 0, $9, $10, 1) \
+                 ON CONFLICT (task_id, logical_time) DO NOTHING",
+            )
+            .bind(id.as_str())
+            .bind(n.task_id.as_str())
+            .bind(n.version)
+            .bind(n.logical_time.as_str())
+            .bind(n.window_start.clone())
+            .bind(n.window_end.clone())
+            .bind(n.trigger.as_str())
+            .bind(n.run_key.clone())
+            .bind(n.created_by.clone())
+            .bind(now())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.db("creating instances", e))?;
+            if r.rows_affected() == 1 {
+                created.push(id);
+            }
+        }
+        self.commit(tx, "a batch of instances").await?;
+        Ok(created)
     }
 
     /// The instance of a task at a logical time, if any.
@@ -283,7 +346,8 @@ impl Store {
         // passed over.
         for _ in 0..8 {
             let mut tx = self.begin_write().await?;
-            let at = now();
+            let clock = self.store_now(&mut *tx).await?;
+            let at = crate::format_timestamp(clock);
             let lock = match self.backend {
                 Backend::Postgres => " FOR UPDATE OF i SKIP LOCKED",
                 Backend::Sqlite => "",
@@ -371,7 +435,7 @@ impl Store {
                  WHERE id = $4",
             )
             .bind(runner)
-            .bind(after(lease_secs))
+            .bind(after(clock, lease_secs))
             .bind(at.as_str())
             .bind(id.as_str())
             .execute(&mut *tx)
@@ -428,11 +492,12 @@ impl Store {
     /// asked for; a lease that is no longer the runner's is a conflict (the
     /// runner must stop: another runner has the instance).
     pub async fn heartbeat(&self, id: &str, runner: &str, lease_secs: f64) -> Result<bool> {
+        let clock = self.store_now(&self.pool).await?;
         let r = sqlx::query(
             "UPDATE ferry_instances SET lease_expires_at = $1 \
              WHERE id = $2 AND lease_owner = $3 AND state = 'running'",
         )
-        .bind(after(lease_secs))
+        .bind(after(clock, lease_secs))
         .bind(id)
         .bind(runner)
         .execute(&self.pool)

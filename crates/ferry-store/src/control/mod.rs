@@ -19,7 +19,7 @@ mod users;
 
 pub use attempts::{AttemptOutcome, LogLine};
 pub use engine_sync::EngineSync;
-pub use instances::{Claim, InstanceFilter, NewInstance};
+pub use instances::{BATCH_INSTANCES, Claim, InstanceFilter, NewInstance};
 pub use leader::Leadership;
 pub use records::*;
 pub use schedule::ScheduleState;

@@ -6,6 +6,12 @@
 //! window bounds as UTC instants — and is never pasted into SQL. A connector
 //! renders the predicate in its dialect with its own placeholder syntax.
 
+mod filter_check;
+
+pub use filter_check::{
+    ALLOWED_FUNCTIONS, MAX_FILTER_BYTES, check_filter_columns, check_source_filter,
+};
+
 use chrono::{DateTime, Utc};
 
 use crate::spec::CursorOffset;
@@ -161,14 +167,42 @@ impl SourcePredicate {
         Ok(SourcePredicate { parts })
     }
 
+    /// Checks the predicate in the source's `dialect` (see
+    /// [`check_source_filter`]) and that every column it names is one of
+    /// `columns`: a source calls this right before [`Self::render`].
+    pub fn check<'a>(
+        &self,
+        dialect: &dyn sqlparser::dialect::Dialect,
+        columns: impl IntoIterator<Item = &'a str> + Clone,
+    ) -> Result<()> {
+        let mut sql = String::new();
+        let mut params = 0;
+        for p in &self.parts {
+            match p {
+                PredicatePart::Sql(s) => sql.push_str(s),
+                PredicatePart::Param(_) => {
+                    sql.push_str(" __ferry_param__ ");
+                    params += 1;
+                }
+            }
+        }
+        let referenced = filter_check::check_sql("source_filter", &sql, params, dialect)?;
+        check_filter_columns("source_filter", &referenced, columns)
+    }
+
     /// The predicate with each parameter replaced by what `placeholder`
-    /// returns for it (its bound-parameter syntax), in parentheses.
+    /// returns for it (its bound-parameter syntax, with a space on each
+    /// side so it tokenises as the checked text did), in parentheses.
     pub fn render(&self, mut placeholder: impl FnMut(&DateTime<Utc>) -> String) -> String {
         let mut out = String::from("(");
         for p in &self.parts {
             match p {
                 PredicatePart::Sql(s) => out.push_str(s),
-                PredicatePart::Param(v) => out.push_str(&placeholder(v)),
+                PredicatePart::Param(v) => {
+                    out.push(' ');
+                    out.push_str(&placeholder(v));
+                    out.push(' ');
+                }
             }
         }
         out.push(')');
@@ -201,7 +235,7 @@ mod tests {
             n += 1;
             format!("${n}")
         });
-        assert_eq!(sql, "(ts >= $1 AND ts < $2 AND kind = 'x')");
+        assert_eq!(sql, "(ts >=  $1  AND ts <  $2  AND kind = 'x')");
         let e = SourcePredicate::parse("source_filter", "a > ${nope}", &params).expect_err("x");
         assert!(e.to_string().contains("${window_start}"), "{e}");
         let e = SourcePredicate::parse("source_filter", "a > ${window_end}", &RunParams::default())
