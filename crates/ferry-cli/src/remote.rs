@@ -53,13 +53,18 @@ pub enum TaskCommand {
         /// Task name or id.
         task: String,
     },
-    /// Approve the submitted version.
+    /// Approve the submitted version; this starts the task's schedule
+    /// (prints the next logical time) unless `--keep-paused`.
     Approve {
         /// Task name or id.
         task: String,
         /// Why.
         #[arg(long)]
         comment: Option<String>,
+        /// Approve without starting the schedule (the task stays `approved`
+        /// until `ferry task resume`).
+        #[arg(long)]
+        keep_paused: bool,
         /// The task revision you reviewed (`ferry task show`); the server
         /// refuses to approve a task changed since (409). Default: the current
         /// revision, read just before.
@@ -220,14 +225,27 @@ pub fn task(remote: Remote, cmd: TaskCommand) -> ExitCode {
             TaskCommand::Approve {
                 task,
                 comment,
+                keep_paused,
                 revision,
             } => {
                 let revision = match revision {
                     Some(r) => r,
                     None => c.task(&task).await?.task.revision,
                 };
-                c.task_action(&task, "approve", Some(revision), comment.as_deref())
-                    .await?
+                let view = c
+                    .approve(&task, revision, comment.as_deref(), keep_paused)
+                    .await?;
+                match &view.next_logical_time {
+                    Some(next) => eprintln!(
+                        "task {} approved and active; next logical time {next}",
+                        view.task.name
+                    ),
+                    None => eprintln!(
+                        "task {} approved; state {}",
+                        view.task.name, view.task.state
+                    ),
+                }
+                view
             }
             TaskCommand::Reject {
                 task,

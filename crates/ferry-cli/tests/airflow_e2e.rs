@@ -183,7 +183,7 @@ async fn airflow_runs_three_hourly_windows() {
             "POST",
             &format!("{path}/approve"),
             &alice,
-            Some(json!({"revision": submitted["revision"]})),
+            Some(json!({"revision": submitted["revision"], "keep_paused": true})),
             200,
         )
         .await;

@@ -88,7 +88,7 @@ async fn a_killed_scheduler_neither_misses_nor_repeats_over_1000_ticks() {
         "POST",
         "/api/v1/tasks/every_minute/approve",
         &approver,
-        Some(json!({"revision": submitted["revision"]})),
+        Some(json!({"revision": submitted["revision"], "keep_paused": true})),
         200,
     )
     .await;

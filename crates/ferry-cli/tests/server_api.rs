@@ -146,7 +146,13 @@ async fn lifecycle(kind: &str) {
             200,
         )
         .await;
-    assert_eq!(t["state"], "approved");
+    assert_eq!(t["state"], "active", "an approval starts the schedule: {t}");
+    assert!(
+        t["next_logical_time"]
+            .as_str()
+            .is_some_and(|n| n.ends_with(":00:00.000000Z")),
+        "the approval says when the hourly schedule runs next: {t}"
+    );
     assert_eq!(t["approved_version"], 1);
     let approvals = s
         .ok("GET", &format!("{path}/approvals"), &olga, None, 200)
@@ -339,7 +345,7 @@ async fn lifecycle(kind: &str) {
         edited["approved_version"], 1,
         "v1 keeps running until v2 is approved"
     );
-    assert_eq!(edited["state"], "approved");
+    assert_eq!(edited["state"], "active");
     let (status, p) = s
         .call(
             "PUT",
@@ -436,15 +442,6 @@ async fn lifecycle(kind: &str) {
     assert_eq!(sched["schedule"]["unit"], "day");
     assert_eq!(sched["approved_schedule"]["unit"], "hour");
     // Pause holds the task; resume activates it.
-    let rev = t["revision"].as_i64().unwrap();
-    s.ok(
-        "POST",
-        &format!("{path}/resume"),
-        &olga,
-        Some(json!({"revision": rev})),
-        200,
-    )
-    .await;
     let t = s
         .ok(
             "POST",

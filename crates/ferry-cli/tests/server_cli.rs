@@ -77,7 +77,7 @@ async fn cli_drives_a_task_through_the_api() {
         &approver,
         &["task", "approve", "cli_task", "--comment", "ok"],
     );
-    assert_eq!(t["state"], "approved");
+    assert_eq!(t["state"], "active", "an approval starts the task: {t}");
     let i = ok_json(
         &s,
         ADMIN,

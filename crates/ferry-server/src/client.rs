@@ -155,6 +155,25 @@ impl Client {
         .await
     }
 
+    /// Approves the task's submitted version (read at `revision`); the
+    /// approval starts its schedule unless `keep_paused`.
+    pub async fn approve(
+        &self,
+        task: &str,
+        revision: i64,
+        comment: Option<&str>,
+        keep_paused: bool,
+    ) -> ClientResult<TaskView> {
+        let body = json!({ "revision": revision, "comment": comment, "keep_paused": keep_paused });
+        self.call(
+            reqwest::Method::POST,
+            &task_path(task, "/approve"),
+            &[],
+            Some(body),
+        )
+        .await
+    }
+
     /// Starts an instance.
     pub async fn start(&self, task: &str, logical_time: Option<&str>) -> ClientResult<Instance> {
         let body = json!({ "logical_time": logical_time });

@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod app;
 pub mod auth;
 pub mod capture;
 pub mod client;
@@ -19,4 +20,5 @@ pub mod sample;
 pub mod scheduler;
 pub mod secrets;
 pub mod server;
+pub mod service;
 pub mod state;

@@ -16,18 +16,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
-use ferry_core::pushdown::RunParams;
-use ferry_core::schedule::{ScheduleSpec, ValidSchedule};
+use ferry_core::schedule::ValidSchedule;
 use ferry_core::spec::DirtySinkSpec;
-use ferry_core::{Error, ErrorKind, TaskSpec, ValidatedTask};
+use ferry_core::{ErrorKind, TaskSpec};
 use ferry_engine::{CancellationToken, RunSummary};
 use ferry_store::Store;
 use ferry_store::control::{AttemptOutcome, AttemptState, Claim};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use crate::api::AppState;
+use crate::app::AppState;
 use crate::capture;
 
 /// How often a running attempt renews its lease and checks for a stop.
@@ -115,7 +113,7 @@ async fn run_claim(state: &AppState, claim: Claim, shutdown: &CancellationToken)
             window_end = instance.window_end.as_deref().unwrap_or("-"),
             "attempt started"
         );
-        let prepared = prepare(state, &instance).await;
+        let prepared = crate::service::tasks::for_run(state, &instance).await;
         let name = prepared
             .as_ref()
             .map(|(t, _, _)| t.spec.name.clone())
@@ -233,51 +231,6 @@ fn retryable(
             (_, kind) => kind == ErrorKind::Transient,
         },
     }
-}
-
-/// The task version of the instance with its connections resolved, and
-/// the run's parameters.
-async fn prepare(
-    state: &AppState,
-    instance: &ferry_store::control::Instance,
-) -> ferry_core::Result<(ValidatedTask, RunParams, Option<ValidSchedule>)> {
-    let version = state
-        .store
-        .task_version(&instance.task_id, instance.version)
-        .await?;
-    let schedule = match version.schedule.as_deref() {
-        Some(text) => Some(
-            serde_json::from_str::<ScheduleSpec>(text)
-                .map_err(|e| Error::Internal(format!("stored schedule: {e}")))?
-                .validate()?,
-        ),
-        None => None,
-    };
-    let mut spec: TaskSpec = serde_json::from_str(&version.spec)
-        .map_err(|e| Error::Internal(format!("stored task spec: {e}")))?;
-    let trust = state.config.trust();
-    let secrets = crate::api::tasks::open_secrets(state, &version)?;
-    ferry_connectors::put_task_secrets(&mut spec, &secrets)?;
-    let lookup = crate::api::tasks::connection_lookup(state, &spec, true).await?;
-    ferry_connectors::resolve_task(&mut spec, &lookup, &trust)?;
-    let task = spec.validate(&ferry_connectors::Registry, &trust)?;
-    let t = |s: &Option<String>| -> ferry_core::Result<Option<DateTime<Utc>>> {
-        s.as_deref()
-            .map(|v| {
-                DateTime::parse_from_rfc3339(v)
-                    .map(|d| d.with_timezone(&Utc))
-                    .map_err(|e| Error::Internal(format!("stored instant {v}: {e}")))
-            })
-            .transpose()
-    };
-    let logical = t(&Some(instance.logical_time.clone()))?;
-    let window = t(&instance.window_start)?.zip(t(&instance.window_end)?);
-    let params = RunParams {
-        logical_time: logical,
-        window,
-    };
-    params.validate()?;
-    Ok((task, params, schedule))
 }
 
 fn dirty_location(spec: &TaskSpec) -> Option<String> {

@@ -5,7 +5,7 @@
 
 use ferry_store::control::{ConnectionRecord, Decision, NewInstance, NewTask, TaskState, Trigger};
 
-use crate::api::AppState;
+use crate::app::AppState;
 
 /// Name of the sample task.
 pub const TASK: &str = "sample_orders";

@@ -14,7 +14,7 @@ use ferry_core::clock::Clock;
 use ferry_engine::CancellationToken;
 use tokio::task::JoinHandle;
 
-use crate::api::AppState;
+use crate::app::AppState;
 
 /// The advisory-lock key of the scheduler's leadership.
 pub const LEADER_LOCK: i64 = 0x4645_5252_5953_4348; // "FERRYSCH"

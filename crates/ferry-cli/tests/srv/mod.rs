@@ -275,7 +275,9 @@ impl Server {
     }
 
     /// Submits a task's latest version as `author` and approves it as
-    /// `approver`; returns the approved task.
+    /// `approver`, keeping its schedule paused (the task stays `approved`
+    /// until a `resume`, as the tests that drive the schedule expect);
+    /// returns the approved task.
     pub async fn submit_and_approve(&self, task: &str, author: &str, approver: &str) -> Value {
         let path = format!("/api/v1/tasks/{task}");
         let submitted = self
@@ -291,7 +293,7 @@ impl Server {
             "POST",
             &format!("{path}/approve"),
             approver,
-            Some(json!({"revision": submitted["revision"]})),
+            Some(json!({"revision": submitted["revision"], "keep_paused": true})),
             200,
         )
         .await

@@ -2,12 +2,8 @@
 //! concurrency), delete (refused while a task names it), test, and list the
 //! tables a connection reaches.
 
-use std::collections::BTreeMap;
-
 use axum::extract::State;
 use axum::http::StatusCode;
-use ferry_connectors::{Connection, open_connection};
-use ferry_core::spec::{ConnectionSpec, REDACTED};
 use ferry_store::control::ConnectionRecord;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -18,6 +14,7 @@ use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{Json, Path, Query};
 use super::users::check_name;
 use crate::auth::{Operator, Reader};
+use crate::service::connections as svc;
 
 /// A connection as sent by a client: its name, its connector's `type`, and
 /// that connector's settings (the document lists each connector's).
@@ -104,109 +101,8 @@ pub struct TablesQuery {
     pub schema: Option<String>,
 }
 
-/// A connection parsed by its connector, with its secrets.
-struct Parsed {
-    spec: ConnectionSpec,
-    connection: Box<dyn Connection>,
-}
-
-impl Parsed {
-    /// Parses `settings` as a `connector` connection, as the server's
-    /// trust allows (paths under `--files-root`).
-    fn new(state: &AppState, connector: &str, settings: Map<String, Value>) -> ApiResult<Parsed> {
-        let spec = ConnectionSpec {
-            connector: connector.to_string(),
-            options: settings,
-        };
-        let connection = open_connection(&spec, &state.config.trust())?;
-        let name = ferry_connectors::find("type", connector)?.name();
-        Ok(Parsed {
-            spec: ConnectionSpec {
-                connector: name.to_string(),
-                options: connection.options()?,
-            },
-            connection,
-        })
-    }
-}
-
-/// Stored form: the settings without their secrets (JSON), and the secrets
-/// sealed (a JSON object of field → value).
-fn seal(state: &AppState, p: &Parsed) -> ApiResult<(String, Option<String>)> {
-    let mut bare = p.spec.clone();
-    let mut secrets = BTreeMap::new();
-    for field in p.connection.secret_fields() {
-        if let Some(v) = bare.options.remove(*field)
-            && !v.is_null()
-        {
-            secrets.insert(field.to_string(), v);
-        }
-    }
-    let json = serde_json::to_string(&bare)
-        .map_err(|e| ApiError::from(ferry_core::Error::Internal(e.to_string())))?;
-    let secret = if secrets.is_empty() {
-        None
-    } else {
-        let text = serde_json::to_string(&secrets)
-            .map_err(|e| ApiError::from(ferry_core::Error::Internal(e.to_string())))?;
-        Some(state.secrets.seal(&text)?)
-    };
-    Ok((json, secret))
-}
-
-/// The stored connection with its secrets opened (server side only).
-pub(crate) fn open(state: &AppState, r: &ConnectionRecord) -> ferry_core::Result<ConnectionSpec> {
-    let mut spec = stored_spec(r)?;
-    if let Some(sealed) = &r.secret {
-        let plain = state.secrets.open(sealed, r.key_id.as_deref())?;
-        for (k, v) in unseal(&spec, &plain)? {
-            spec.options.insert(k, v);
-        }
-    }
-    Ok(spec)
-}
-
-/// The stored settings, without secrets.
-pub(crate) fn stored_spec(r: &ConnectionRecord) -> ferry_core::Result<ConnectionSpec> {
-    serde_json::from_str(&r.spec)
-        .map_err(|e| ferry_core::Error::Internal(format!("stored connection `{}`: {e}", r.name)))
-}
-
-/// The secrets of a sealed text: a JSON object of the connector's secret
-/// fields, or (connections stored before secrets were objects) the bare
-/// value of its first secret field.
-fn unseal(spec: &ConnectionSpec, plain: &str) -> ferry_core::Result<Map<String, Value>> {
-    let fields = open_connection(spec, &ferry_core::spec::Trust::Local)
-        .map(|c| c.secret_fields())
-        .unwrap_or(&[]);
-    if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(plain)
-        && !m.is_empty()
-        && m.iter()
-            .all(|(k, v)| v.is_string() && fields.contains(&k.as_str()))
-    {
-        return Ok(m);
-    }
-    match fields.first() {
-        Some(f) => Ok(Map::from_iter([(
-            f.to_string(),
-            Value::String(plain.to_string()),
-        )])),
-        None => Err(ferry_core::Error::Internal(format!(
-            "a {} connection has a stored secret but no secret field",
-            spec.connector
-        ))),
-    }
-}
-
 fn view(state: &AppState, r: &ConnectionRecord) -> ApiResult<ConnectionView> {
-    let spec = stored_spec(r)?;
-    let mut settings = spec.options.clone();
-    if let Some(sealed) = &r.secret {
-        let plain = state.secrets.open(sealed, r.key_id.as_deref())?;
-        for k in unseal(&spec, &plain)?.keys() {
-            settings.insert(k.clone(), Value::String(REDACTED.to_string()));
-        }
-    }
+    let settings = svc::shown_settings(state, r)?;
     Ok(ConnectionView {
         id: r.id.clone(),
         name: r.name.clone(),
@@ -248,8 +144,8 @@ pub async fn create_connection(
             "only an update takes a revision",
         ));
     }
-    let parsed = Parsed::new(&s, &body.connector, body.settings.clone())?;
-    let (json, secret) = seal(&s, &parsed)?;
+    let parsed = svc::Parsed::new(&s, &body.connector, body.settings.clone())?;
+    let (json, secret) = svc::seal(&s, &parsed)?;
     let r = s
         .store
         .create_connection(ConnectionRecord {
@@ -309,25 +205,10 @@ pub async fn update_connection(
             format!("a {} connection cannot change its type", current.connector),
         ));
     }
-    let stored = open(&s, &current)?;
-    let secret_fields = open_connection(&stored, &ferry_core::spec::Trust::Local)?.secret_fields();
-    let mut settings = body.settings.clone();
-    for field in secret_fields {
-        let keep = match settings.get(*field) {
-            None | Some(Value::Null) => true,
-            Some(Value::String(v)) => v == REDACTED,
-            Some(_) => false,
-        };
-        let remove = settings.get(*field).and_then(Value::as_str) == Some("");
-        if keep || remove {
-            settings.remove(*field);
-        }
-        if keep && let Some(kept) = stored.options.get(*field) {
-            settings.insert(field.to_string(), kept.clone());
-        }
-    }
-    let parsed = Parsed::new(&s, &body.connector, settings)?;
-    let (json, secret) = seal(&s, &parsed)?;
+    let stored = svc::open(&s, &current)?;
+    let settings = svc::merge_update(&stored, body.settings.clone())?;
+    let parsed = svc::Parsed::new(&s, &body.connector, settings)?;
+    let (json, secret) = svc::seal(&s, &parsed)?;
     let key_id = secret.as_ref().map(|_| s.secrets.key_id().to_string());
     let r = s
         .store
@@ -354,7 +235,7 @@ pub async fn delete_connection(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let current = s.store.connection(&id).await?;
-    let users = super::tasks::tasks_using_connection(&s, &current.name).await?;
+    let users = svc::users_of(&s, &current.name).await?;
     if !users.is_empty() {
         return Err(ApiError::conflict(format!(
             "connection `{}` is used by task(s) {}; change or delete them first",
@@ -377,8 +258,8 @@ pub async fn test_connection(
     _caller: Operator,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ProbeView>> {
-    let spec = open(&s, &s.store.connection(&id).await?)?;
-    let probe = open_connection(&spec, &s.config.trust())?
+    let probe = svc::connect(&s, &id)
+        .await?
         .test()
         .await
         .map_err(not_found_is_422)?;
@@ -399,8 +280,8 @@ pub async fn list_tables(
     Path(id): Path<String>,
     Query(q): Query<TablesQuery>,
 ) -> ApiResult<Json<Vec<TableView>>> {
-    let spec = open(&s, &s.store.connection(&id).await?)?;
-    let tables = open_connection(&spec, &s.config.trust())?
+    let tables = svc::connect(&s, &id)
+        .await?
         .datasets(q.schema.as_deref())
         .await
         .map_err(not_found_is_422)?;

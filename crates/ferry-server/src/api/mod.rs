@@ -17,56 +17,14 @@ pub mod system;
 pub mod tasks;
 pub mod users;
 
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-
 use axum::Router;
-use ferry_store::Store;
-use metrics_exporter_prometheus::PrometheusHandle;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::config::ServerConfig;
-use crate::secrets::SecretBox;
-
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState(Arc<Inner>);
-
-/// The shared parts of [`AppState`].
-pub struct Inner {
-    /// The store.
-    pub store: Store,
-    /// Seals and opens connection passwords.
-    pub secrets: SecretBox,
-    /// The server's settings.
-    pub config: ServerConfig,
-    /// Renders `/metrics`.
-    pub metrics: Option<PrometheusHandle>,
-    /// Set once the runner pool is up.
-    pub ready: AtomicBool,
-    /// The external schedule engines this server may use.
-    pub engines: crate::engines::EngineSettings,
-    /// Wakes the engine sync loop after a task change.
-    pub engine_wake: tokio::sync::Notify,
-}
-
-impl AppState {
-    /// Wraps the parts.
-    pub fn new(inner: Inner) -> AppState {
-        AppState(Arc::new(inner))
-    }
-}
-
-impl std::ops::Deref for AppState {
-    type Target = Inner;
-    fn deref(&self) -> &Inner {
-        &self.0
-    }
-}
+pub use crate::app::{AppState, Inner};
 
 #[derive(OpenApi)]
 #[openapi(

@@ -2,26 +2,14 @@
 //! approve, reject), operate (pause, resume, delete, start an instance,
 //! backfill a range).
 
-use std::collections::HashMap;
-
 use axum::extract::State;
 use axum::http::StatusCode;
-use chrono::{DateTime, Utc};
-use ferry_connectors::{
-    Registry, connection_names, keep_stored_secrets, put_task_secrets, redacted_secrets,
-    resolve_task, take_task_secrets,
-};
-use ferry_core::TaskSpec;
+use chrono::Utc;
 use ferry_core::schedule::ScheduleSpec;
-use ferry_core::spec::ConnectionSpec;
-use ferry_scheduler::grid::{Grid, MAX_TIMES};
+use ferry_scheduler::grid::Grid;
 use ferry_store::control::{
-    Approval, Decision, Instance, NewInstance, NewTask, Review, Sealed, TaskEdit, TaskRecord,
-    TaskState, TaskVersion, Trigger,
+    Approval, Decision, Instance, NewTask, Review, TaskEdit, TaskRecord, TaskState, TaskVersion,
 };
-
-/// Inline secrets of a task by endpoint field (see `ferry_connectors::take_task_secrets`).
-pub(crate) type SecretMap = serde_json::Map<String, serde_json::Value>;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa::openapi::{RefOr, Schema};
@@ -30,6 +18,9 @@ use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{Json, Path};
 use crate::auth::{Approver, Caller, Operator, Reader};
+use crate::service::instances;
+use crate::service::tasks as svc;
+use crate::service::{parse_json, to_json};
 
 fn task_spec_ref() -> RefOr<Schema> {
     RefOr::Ref(utoipa::openapi::Ref::from_schema_name("TaskSpec"))
@@ -86,6 +77,10 @@ pub struct TaskView {
     /// The version that runs (when it differs from the latest).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approved: Option<VersionView>,
+    /// When the built-in scheduler runs it next (an active task with a
+    /// schedule): the next logical time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_logical_time: Option<String>,
 }
 
 /// Options of a review or state change.
@@ -100,6 +95,11 @@ pub struct ActionInput {
     /// Why (kept with an approval or rejection).
     #[serde(default)]
     pub comment: Option<String>,
+    /// Approve without starting the schedule: the task stays `approved`
+    /// until a `resume` (default: an approval starts it, the task becomes
+    /// `active`).
+    #[serde(default)]
+    pub keep_paused: Option<bool>,
 }
 
 /// An instance to start.
@@ -200,45 +200,10 @@ fn connection_input_schema() -> serde_json::Value {
     ferry_connectors::schema::connection_json_schema(&extra, &["name"])
 }
 
-/// The stored spec as the API shows it: inline secrets as `***`.
-fn shown_spec(s: &AppState, v: &TaskVersion) -> ApiResult<serde_json::Value> {
-    let raw: serde_json::Value = serde_json::from_str(&v.spec).unwrap_or_default();
-    if v.secret.is_none() {
-        return Ok(raw);
-    }
-    let Ok(mut spec) = serde_json::from_value::<TaskSpec>(raw.clone()) else {
-        return Ok(raw);
-    };
-    let secrets = open_secrets(s, v)?;
-    put_task_secrets(&mut spec, &redacted_secrets(&secrets))?;
-    Ok(serde_json::to_value(&spec).unwrap_or(raw))
-}
-
-/// The inline secrets of a stored version, opened (server side only).
-pub(crate) fn open_secrets(s: &AppState, v: &TaskVersion) -> ferry_core::Result<SecretMap> {
-    let Some(sealed) = &v.secret else {
-        return Ok(SecretMap::new());
-    };
-    let text = s.secrets.open(&sealed.text, Some(&sealed.key_id))?;
-    serde_json::from_str(&text)
-        .map_err(|e| ferry_core::Error::Internal(format!("stored task secrets: {e}")))
-}
-
-fn seal_secrets(s: &AppState, secrets: &SecretMap) -> ApiResult<Option<Sealed>> {
-    if secrets.is_empty() {
-        return Ok(None);
-    }
-    let text = to_json(secrets)?;
-    Ok(Some(Sealed {
-        text: s.secrets.seal(&text)?,
-        key_id: s.secrets.key_id().to_string(),
-    }))
-}
-
 fn version_view(s: &AppState, v: &TaskVersion) -> ApiResult<VersionView> {
     Ok(VersionView {
         version: v.version,
-        spec: shown_spec(s, v)?,
+        spec: svc::shown_spec(s, v)?,
         schedule: v
             .schedule
             .as_deref()
@@ -257,136 +222,13 @@ async fn task_view(s: &AppState, t: TaskRecord) -> ApiResult<TaskView> {
         }
         _ => None,
     };
+    let next = svc::next_logical_time(s, &t).await?;
     Ok(TaskView {
         latest: version_view(s, &latest)?,
         approved,
+        next_logical_time: next.map(ferry_store::format_timestamp),
         task: t,
     })
-}
-
-/// A task spec and schedule checked as the runner will check them, with
-/// connections resolved by name (errors name the field).
-pub(crate) struct Checked {
-    /// The spec to store: inline secrets taken out.
-    pub spec: TaskSpec,
-    /// The inline secrets, to store sealed.
-    pub secrets: SecretMap,
-    pub schedule: Option<ScheduleSpec>,
-}
-
-pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
-    field: &str,
-    v: &serde_json::Value,
-) -> ApiResult<T> {
-    serde_path_to_error::deserialize(v).map_err(|e| {
-        let path = e.path().to_string();
-        let at = if path == "." || path.is_empty() {
-            field.to_string()
-        } else if field == "body" {
-            path
-        } else {
-            format!("{field}.{path}")
-        };
-        ApiError::invalid(at, e.inner().to_string())
-    })
-}
-
-/// Checks a spec and schedule sent by a client; `stored` is the version
-/// it edits, whose secrets a `***` keeps.
-pub(crate) async fn check(
-    s: &AppState,
-    spec: &serde_json::Value,
-    schedule: Option<&serde_json::Value>,
-    stored: Option<&TaskVersion>,
-) -> ApiResult<Checked> {
-    let mut parsed: TaskSpec = parse_json("spec", spec)?;
-    let mut secrets = take_task_secrets(&mut parsed).map_err(|e| prefix_field("spec", e))?;
-    let kept = match stored {
-        Some(v) => open_secrets(s, v)?,
-        None => SecretMap::new(),
-    };
-    keep_stored_secrets(&mut secrets, &kept).map_err(|e| prefix_field("spec", e))?;
-    let schedule: Option<ScheduleSpec> = schedule
-        .filter(|v| !v.is_null())
-        .map(|v| parse_json("schedule", v))
-        .transpose()?;
-    if let Some(sc) = &schedule {
-        s.engines.check(&sc.validate()?)?;
-    }
-    let trust = s.config.trust();
-    let lookup = connection_lookup(s, &parsed, false).await?;
-    let mut resolved = parsed.clone();
-    put_task_secrets(&mut resolved, &secrets).map_err(|e| prefix_field("spec", e))?;
-    resolve_task(&mut resolved, &lookup, &trust).map_err(|e| prefix_field("spec", e))?;
-    resolved
-        .validate(&Registry, &trust)
-        .map_err(|e| prefix_field("spec", e))?;
-    Ok(Checked {
-        spec: parsed,
-        secrets,
-        schedule,
-    })
-}
-
-fn prefix_field(prefix: &str, e: ferry_core::Error) -> ApiError {
-    match e {
-        ferry_core::Error::InvalidConfig { field, message } => {
-            ApiError::invalid(format!("{prefix}.{field}"), message)
-        }
-        other => other.into(),
-    }
-}
-
-/// The connections a spec names; with `open`, with their passwords (for a
-/// run), else without (for validation).
-pub(crate) async fn connection_lookup(
-    s: &AppState,
-    spec: &TaskSpec,
-    open: bool,
-) -> ferry_core::Result<HashMap<String, ConnectionSpec>> {
-    let mut lookup = HashMap::new();
-    for name in connection_names(spec) {
-        match s.store.connection(&name).await {
-            Ok(r) if r.name == name => {
-                let spec = if open {
-                    super::connections::open(s, &r)?
-                } else {
-                    super::connections::stored_spec(&r)?
-                };
-                lookup.insert(name, spec);
-            }
-            Ok(_) => {}
-            Err(e) if e.kind() == ferry_core::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(lookup)
-}
-
-/// Names of live tasks whose latest or approved version names `connection`.
-pub(crate) async fn tasks_using_connection(
-    s: &AppState,
-    connection: &str,
-) -> ApiResult<Vec<String>> {
-    let mut users = Vec::new();
-    for t in s.store.tasks(None).await? {
-        let mut versions = vec![t.latest_version];
-        versions.extend(t.approved_version);
-        for v in versions {
-            let version = s.store.task_version(&t.id, v).await?;
-            if let Ok(spec) = serde_json::from_str::<TaskSpec>(&version.spec)
-                && connection_names(&spec).iter().any(|n| n == connection)
-                && !users.contains(&t.name)
-            {
-                users.push(t.name.clone());
-            }
-        }
-    }
-    Ok(users)
-}
-
-fn to_json(v: &impl Serialize) -> ApiResult<String> {
-    serde_json::to_string(v).map_err(|e| ferry_core::Error::Internal(e.to_string()).into())
 }
 
 fn max_parallel(schedule: &Option<ScheduleSpec>) -> i64 {
@@ -428,14 +270,14 @@ pub async fn create_task(
             "only an update takes a revision",
         ));
     }
-    let c = check(&s, &body.spec, body.schedule.as_ref(), None).await?;
+    let c = svc::check(&s, &body.spec, body.schedule.as_ref(), None).await?;
     let t = s
         .store
         .create_task(&NewTask {
             name: c.spec.name.clone(),
             spec: to_json(&c.spec)?,
             schedule: c.schedule.as_ref().map(to_json).transpose()?,
-            secret: seal_secrets(&s, &c.secrets)?,
+            secret: svc::seal_secrets(&s, &c.secrets)?,
             max_parallel: max_parallel(&c.schedule),
             author: caller.user.name.clone(),
         })
@@ -478,7 +320,7 @@ pub async fn update_task(
         .store
         .task_version(&current.id, current.latest_version)
         .await?;
-    let c = check(&s, &body.spec, body.schedule.as_ref(), Some(&latest)).await?;
+    let c = svc::check(&s, &body.spec, body.schedule.as_ref(), Some(&latest)).await?;
     if c.spec.name != current.name {
         return Err(ApiError::invalid(
             "spec.name",
@@ -493,7 +335,7 @@ pub async fn update_task(
                 expected_revision: revision,
                 spec: to_json(&c.spec)?,
                 schedule: c.schedule.as_ref().map(to_json).transpose()?,
-                secret: seal_secrets(&s, &c.secrets)?,
+                secret: svc::seal_secrets(&s, &c.secrets)?,
                 max_parallel: max_parallel(&c.schedule),
                 author: caller.user.name.clone(),
             },
@@ -613,28 +455,16 @@ async fn decide(
             "must be at most 2000 characters",
         ));
     }
-    // The version is checked again at approval time: a connection may have
-    // changed or vanished since it was submitted.
-    if decision == Decision::Approved {
-        let spec: serde_json::Value = serde_json::from_str(&latest.spec).unwrap_or_default();
-        let schedule: Option<serde_json::Value> = latest
-            .schedule
-            .as_deref()
-            .and_then(|x| serde_json::from_str(x).ok());
-        check(s, &spec, schedule.as_ref(), Some(&latest)).await?;
-    }
-    let t = s
-        .store
-        .decide_task(
-            &t.id,
-            Some(revision),
-            decision,
-            &caller.user.name,
-            body.comment.as_deref(),
-        )
-        .await?;
-    tracing::info!(by = %caller.user.name, task = %t.name, version = latest.version, decision = %decision, "review decision");
-    s.engine_wake.notify_one();
+    let t = svc::decide(
+        s,
+        &t,
+        revision,
+        decision,
+        &caller.user.name,
+        body.comment.as_deref(),
+        body.keep_paused.unwrap_or(false),
+    )
+    .await?;
     task_view(s, t).await
 }
 
@@ -720,40 +550,6 @@ pub async fn resume_task(
     ))
 }
 
-fn instant(field: &str, t: &str) -> ApiResult<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(t)
-        .map(|d| d.with_timezone(&Utc))
-        .map_err(|e| {
-            ApiError::invalid(
-                field,
-                format!("`{t}` is not an RFC 3339 instant like 2026-01-01T00:00:00Z: {e}"),
-            )
-        })
-}
-
-/// The approved version and its grid, for a task that may get instances.
-async fn runnable(s: &AppState, t: &TaskRecord) -> ApiResult<(i64, Option<Grid>)> {
-    if !matches!(t.state, TaskState::Approved | TaskState::Active) {
-        return Err(ApiError::conflict(format!(
-            "task `{}` is {}; instances need an approved, not paused task",
-            t.name, t.state
-        )));
-    }
-    let version = t
-        .approved_version
-        .ok_or_else(|| ApiError::conflict("the task has no approved version"))?;
-    let v = s.store.task_version(&t.id, version).await?;
-    let grid = match v.schedule.as_deref() {
-        Some(text) => {
-            let spec: ScheduleSpec = serde_json::from_str(text)
-                .map_err(|e| ferry_core::Error::Internal(e.to_string()))?;
-            Some(Grid::new(&spec.validate()?))
-        }
-        None => None,
-    };
-    Ok((version, grid))
-}
-
 /// Starts an instance now (or for a given logical time). With a `run_key`
 /// the call is idempotent: external schedulers retry it safely.
 #[utoipa::path(post, path = "/api/v1/tasks/{id}/instances", tag = "tasks", request_body = StartInput,
@@ -780,86 +576,20 @@ pub async fn start_instance(
         ));
     }
     let t = s.store.task(&id).await?;
-    let (version, grid) = runnable(&s, &t).await?;
-    let logical_time = match (&body.logical_time, &grid) {
-        (Some(lt), _) => instant("logical_time", lt)?,
-        (None, Some(g)) => g.at_or_before(Utc::now()).ok_or_else(|| {
-            ApiError::invalid(
-                "logical_time",
-                "the schedule has no logical time before now",
-            )
-        })?,
-        (None, None) => {
-            let now = Utc::now();
-            now - chrono::Duration::nanoseconds(i64::from(chrono::Timelike::nanosecond(&now)))
-        }
+    let req = instances::StartRequest {
+        logical_time: body.logical_time.clone(),
+        window_start: body.window_start.clone(),
+        window_end: body.window_end.clone(),
+        run_key: body.run_key.clone(),
     };
-    let window = match (&body.window_start, &body.window_end) {
-        (Some(a), Some(b)) => {
-            let (a, b) = (instant("window_start", a)?, instant("window_end", b)?);
-            if b <= a {
-                return Err(ApiError::invalid(
-                    "window_end",
-                    "must be after window_start",
-                ));
-            }
-            Some((a, b))
-        }
-        (None, None) => match &grid {
-            Some(g) => Some(g.window(logical_time)?),
-            None => None,
-        },
-        _ => {
-            return Err(ApiError::invalid(
-                "window_end",
-                "give both window_start and window_end, or neither",
-            ));
-        }
-    };
-    if let Some(k) = &body.run_key
-        && (k.is_empty() || k.len() > 250)
-    {
-        return Err(ApiError::invalid("run_key", "must be 1–250 characters"));
-    }
-    let fmt = ferry_store::format_timestamp;
-    let (instance, created) = s
-        .store
-        .create_instance(&NewInstance {
-            task_id: t.id.clone(),
-            version,
-            logical_time: fmt(logical_time),
-            window_start: window.map(|w| fmt(w.0)),
-            window_end: window.map(|w| fmt(w.1)),
-            trigger: if body.run_key.is_some() {
-                Trigger::External
-            } else {
-                Trigger::Manual
-            },
-            run_key: body.run_key.clone(),
-            created_by: Some(caller.user.name.clone()),
-        })
-        .await?;
-    if created {
-        tracing::info!(by = %caller.user.name, task = %t.name, instance = %instance.id, logical_time = %instance.logical_time, "instance queued");
-    }
+    let (instance, created) = instances::start(&s, &t, &req, &caller.user.name).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    let instance = wait_for_end(&s, instance, wait).await?;
+    let instance = instances::wait_for_end(&s, instance, wait).await?;
     Ok((status, Json(instance)))
-}
-
-/// Polls the instance until it ends or `seconds` pass.
-async fn wait_for_end(s: &AppState, mut instance: Instance, seconds: u64) -> ApiResult<Instance> {
-    use ferry_store::control::InstanceState::{Queued, Running};
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(seconds);
-    while matches!(instance.state, Queued | Running) && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        instance = s.store.instance(&instance.id).await?;
-    }
-    Ok(instance)
 }
 
 /// Creates the missing instances of the schedule's logical times in
@@ -877,59 +607,11 @@ pub async fn backfill(
     Json(body): Json<BackfillInput>,
 ) -> ApiResult<Json<BackfillResult>> {
     let t = s.store.task(&id).await?;
-    let from = instant("from", &body.from)?;
-    let to = instant("to", &body.to)?;
-    if to < from {
-        return Err(ApiError::invalid("to", "must not be before `from`"));
-    }
-    let (version, grid) = runnable(&s, &t).await?;
-    let grid = grid.ok_or_else(|| {
-        ApiError::conflict(format!(
-            "task `{}` has no schedule, so it has no logical times to backfill; start instances with explicit logical times instead",
-            t.name
-        ))
-    })?;
-    // At most MAX_TIMES logical times (422 naming `to` above that), created
-    // BATCH_INSTANCES per transaction.
-    let times = grid.times_between(from - chrono::Duration::milliseconds(1), to, MAX_TIMES)?;
-    let fmt = ferry_store::format_timestamp;
-    let mut result = BackfillResult {
-        created: Vec::new(),
-        existing: Vec::new(),
-    };
-    for chunk in times.chunks(ferry_store::control::BATCH_INSTANCES) {
-        let batch = chunk
-            .iter()
-            .map(|&lt| {
-                let (start, end) = grid.window(lt)?;
-                Ok(NewInstance {
-                    task_id: t.id.clone(),
-                    version,
-                    logical_time: fmt(lt),
-                    window_start: Some(fmt(start)),
-                    window_end: Some(fmt(end)),
-                    trigger: Trigger::Backfill,
-                    run_key: None,
-                    created_by: Some(caller.user.name.clone()),
-                })
-            })
-            .collect::<ferry_core::Result<Vec<_>>>()?;
-        let created = s.store.create_instances(&batch).await?;
-        let mut created_times = std::collections::HashSet::new();
-        for id in &created {
-            let i = s.store.instance(id).await?;
-            created_times.insert(i.logical_time.clone());
-            result.created.push(i);
-        }
-        result.existing.extend(
-            batch
-                .into_iter()
-                .map(|n| n.logical_time)
-                .filter(|lt| !created_times.contains(lt)),
-        );
-    }
-    tracing::info!(by = %caller.user.name, task = %t.name, created = result.created.len(), existing = result.existing.len(), "backfill");
-    Ok(Json(result))
+    let done = instances::backfill(&s, &t, &body.from, &body.to, &caller.user.name).await?;
+    Ok(Json(BackfillResult {
+        created: done.created,
+        existing: done.existing,
+    }))
 }
 
 /// A task's schedule: the latest version's, and the running (approved) one.
@@ -997,7 +679,7 @@ pub async fn put_schedule(
         .await?;
     let spec: serde_json::Value = serde_json::from_str(&latest.spec)
         .map_err(|e| ferry_core::Error::Internal(e.to_string()))?;
-    let c = check(&s, &spec, body.schedule.as_ref(), Some(&latest)).await?;
+    let c = svc::check(&s, &spec, body.schedule.as_ref(), Some(&latest)).await?;
     let t = s
         .store
         .edit_task(
@@ -1061,7 +743,7 @@ pub async fn preview_schedule(
         return Err(ApiError::invalid("count", "must be between 1 and 100"));
     }
     let mut t = match &body.after {
-        Some(a) => instant("after", a)?,
+        Some(a) => instances::instant("after", a)?,
         None => Utc::now(),
     };
     let grid = Grid::new(&valid);

@@ -156,7 +156,7 @@ pub async fn create_token(
 ) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
     let user = s.store.user(&id).await?;
     may_manage_tokens(&caller, &user)?;
-    let body: NewTokenRequest = super::tasks::parse_json("body", &body)?;
+    let body: NewTokenRequest = crate::service::parse_json("body", &body)?;
     if body.label.is_empty() || body.label.chars().count() > 200 {
         return Err(ApiError::invalid("label", "must be 1–200 characters"));
     }

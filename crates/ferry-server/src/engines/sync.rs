@@ -30,7 +30,7 @@ use sha2::{Digest, Sha256};
 use tokio::task::JoinHandle;
 
 use super::{engine_name, not_configured, waits_for_activation};
-use crate::api::AppState;
+use crate::app::AppState;
 use crate::auth::new_token;
 
 /// The user whose token the engines call Ferry with.

@@ -6,7 +6,7 @@ use sqlx::any::AnyRow;
 use utoipa::ToSchema;
 
 use super::{Attempt, AttemptState, Get, InstanceState};
-use crate::{Store, now};
+use crate::Store;
 
 const COLUMNS: &str = "SELECT id, instance_id, number, runner, run_id, state, started_at, finished_at, \
                        rows_read, rows_written, bytes, rows_dirty, duration_ms, verified, error_kind, \
@@ -131,9 +131,11 @@ impl Store {
             AttemptState::Failed if o.retry_at.is_some() => InstanceState::Queued,
             AttemptState::Failed | AttemptState::Running => InstanceState::Failed,
         };
-        let at = now();
-        let finished_at = (instance_state != InstanceState::Queued).then(|| at.clone());
         let mut tx = self.begin_write().await?;
+        // The store's clock, as for the start (claim) and the lease: an
+        // attempt's times come from one clock, whichever node ran it.
+        let at = crate::format_timestamp(self.store_now(&mut *tx).await?);
+        let finished_at = (instance_state != InstanceState::Queued).then(|| at.clone());
         sqlx::query(
             "UPDATE ferry_attempts SET state = $1, finished_at = $2, rows_read = $3, \
              rows_written = $4, bytes = $5, rows_dirty = $6, duration_ms = $7, verified = $8, \

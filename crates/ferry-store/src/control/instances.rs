@@ -116,7 +116,7 @@ impl Store {
     /// The store's clock: leases are set and compared in it, never in a
     /// node's own clock, so nodes whose clocks drift apart neither steal
     /// live leases nor keep dead ones.
-    async fn store_now<'c, E>(&self, conn: E) -> Result<chrono::DateTime<chrono::Utc>>
+    pub(crate) async fn store_now<'c, E>(&self, conn: E) -> Result<chrono::DateTime<chrono::Utc>>
     where
         E: sqlx::Executor<'c, Database = sqlx::Any>,
     {
