@@ -1,6 +1,7 @@
 //! Pieces every connector shares: Arrow batch building sized by bytes,
 //! reading Arrow values back by [`ColumnType`](ferry_core::ColumnType), and
-//! isolating the rows a target refuses inside a bulk load.
+//! isolating the rows a target refuses inside a bulk load, and TLS client
+//! settings from `sslmode`.
 
 pub mod builder;
 #[cfg(any(feature = "mysql", feature = "sqlite"))]
@@ -9,6 +10,8 @@ pub(crate) mod cursor;
 pub(crate) mod isolate;
 pub mod list;
 pub mod stream;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) mod tls;
 pub mod values;
 
 pub use builder::BatchBuilder;
