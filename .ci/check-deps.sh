@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fails when a crate depends against the layering
 #   core ← connectors, engine, store ← scheduler, server ← cli
-# or when the graph holds a second copy of arrow, parquet or datafusion.
+# or when the graph holds a second copy of arrow, parquet or datafusion, or of the TLS stack
+# (rustls, ring, tokio-rustls: one TLS implementation, one crypto provider).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo metadata --format-version 1 --locked | python3 -c '
@@ -41,8 +42,8 @@ if bad:
     sys.exit(1)
 print("layering ok")
 '
-dups=$(cargo tree -d --workspace --locked --edges normal,build 2>/dev/null | grep -E '^(arrow|arrow-[a-z]+|parquet|datafusion) v' | sort -u || true)
+dups=$(cargo tree -d --workspace --locked --edges normal,build 2>/dev/null | grep -E '^(arrow|arrow-[a-z]+|parquet|datafusion|rustls|ring|tokio-rustls) v' | sort -u || true)
 if [ -n "$dups" ]; then
   echo "duplicate heavy crates in the graph:"; echo "$dups"; exit 1
 fi
-echo "no duplicate arrow/parquet/datafusion"
+echo "no duplicate arrow/parquet/datafusion/rustls/ring/tokio-rustls"

@@ -91,6 +91,11 @@ enum Command {
         #[command(flatten)]
         remote: remote::Remote,
     },
+    /// Ask a server whether it is alive (`GET /healthz`; prints `ok`).
+    Health {
+        #[command(flatten)]
+        remote: remote::Remote,
+    },
     /// Create the missing instances of a task's logical times in a range.
     Backfill {
         #[command(flatten)]
@@ -148,6 +153,7 @@ fn main() -> ExitCode {
         Command::Task { command, remote } => return remote::task(remote, command),
         Command::Instance { command, remote } => return remote::instance(remote, command),
         Command::Backfill { args, remote } => return remote::backfill(remote, args),
+        Command::Health { remote } => return remote::health(remote),
         other => Cli { command: other },
     };
     tracing_subscriber::fmt()
@@ -219,7 +225,8 @@ fn main() -> ExitCode {
         Command::Server(_)
         | Command::Task { .. }
         | Command::Instance { .. }
-        | Command::Backfill { .. } => {
+        | Command::Backfill { .. }
+        | Command::Health { .. } => {
             unreachable!("handled above")
         }
     }

@@ -23,6 +23,11 @@ pub struct Remote {
     /// API token (prefer the environment variable to the flag).
     #[arg(long, env = "FERRY_TOKEN", hide_env_values = true, global = true)]
     token: Option<String>,
+    /// A PEM file of CA certificates to trust for an https:// server with a
+    /// private CA (besides the built-in public roots). Certificates are
+    /// always verified.
+    #[arg(long, env = "FERRY_CA_FILE", global = true)]
+    ca_file: Option<PathBuf>,
 }
 
 /// `ferry task …`.
@@ -191,8 +196,21 @@ fn runtime<F: std::future::Future<Output = Result<(), ClientError>>>(f: F) -> Ex
     }
 }
 
+/// `ferry health`: asks the server's `/healthz` (no token needed).
+pub fn health(remote: Remote) -> ExitCode {
+    runtime(async move {
+        let status = client(&remote)?.health().await?;
+        println!("{status}");
+        Ok(())
+    })
+}
+
 fn client(remote: &Remote) -> Result<Client, ClientError> {
-    Client::new(&remote.server, remote.token.clone())
+    Client::with_ca_file(
+        &remote.server,
+        remote.token.clone(),
+        remote.ca_file.as_deref(),
+    )
 }
 
 /// A task file: the job spec, and the schedule taken out of it.

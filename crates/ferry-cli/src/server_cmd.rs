@@ -173,6 +173,34 @@ struct ServeArgs {
         help_heading = "Schedule engines"
     )]
     engine_ferry_url: Option<String>,
+    /// Serve HTTPS: the PEM certificate chain (server certificate first).
+    /// Needs --tls-key.
+    #[arg(
+        long,
+        env = "FERRY_TLS_CERT",
+        requires = "tls_key",
+        global = true,
+        help_heading = "HTTPS"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// Serve HTTPS: the PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
+    #[arg(
+        long,
+        env = "FERRY_TLS_KEY",
+        requires = "tls_cert",
+        global = true,
+        help_heading = "HTTPS"
+    )]
+    tls_key: Option<PathBuf>,
+    /// A PEM file of CA certificates the engine clients trust for Airflow's
+    /// or DolphinScheduler's HTTPS, besides the built-in public roots.
+    #[arg(
+        long,
+        env = "FERRY_ENGINE_CA_FILE",
+        global = true,
+        help_heading = "Schedule engines"
+    )]
+    engine_ca_file: Option<PathBuf>,
     /// Log format on stderr.
     #[arg(long, env = "FERRY_LOG_FORMAT", default_value = "json", value_parser = ["json", "text"], global = true)]
     log_format: String,
@@ -199,6 +227,7 @@ impl ServeArgs {
                     dags_folder: dags.clone(),
                     ferry_url: ferry_url.clone(),
                     ferry_token_variable: DEFAULT_TOKEN_VARIABLE.to_string(),
+                    ca_file: self.engine_ca_file.clone(),
                 })
             }
         };
@@ -212,6 +241,7 @@ impl ServeArgs {
                 };
                 let mut c = DolphinConfig::new(url.clone(), token.clone(), ferry_url.clone(), "");
                 c.project.clone_from(&self.dolphin_project);
+                c.ca_file.clone_from(&self.engine_ca_file);
                 Some(c)
             }
         };
@@ -367,6 +397,12 @@ pub fn main(args: ServerArgs) -> ExitCode {
                     key_file: args.opts.key_file(),
                     sample: args.opts.sample,
                     engines: args.opts.engines()?,
+                    tls: args
+                        .opts
+                        .tls_cert
+                        .clone()
+                        .zip(args.opts.tls_key.clone())
+                        .map(|(cert, key)| ferry_server::https::TlsFiles { cert, key }),
                     clock: match &args.opts.clock_file {
                         Some(p) => std::sync::Arc::new(ferry_core::clock::FileClock(p.clone())),
                         None => std::sync::Arc::new(ferry_core::clock::SystemClock),

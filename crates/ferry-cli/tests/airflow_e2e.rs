@@ -101,6 +101,7 @@ async fn airflow_runs_three_hourly_windows() {
         dags_folder: dags.into(),
         ferry_url: s.base.clone(),
         ferry_token_variable: String::new(),
+        ca_file: None,
     })
     .unwrap();
     let olga = s.user("olga_af", "operator").await;

@@ -262,3 +262,33 @@ fn debug_of_specs_hides_passwords() {
         "{shown}"
     );
 }
+
+#[test]
+fn a_ca_file_through_the_server_must_lie_under_its_files_root() {
+    let roots = Trust::Server(ferry_core::spec::FileRoots {
+        files_root: Some(std::env::temp_dir()),
+        data_dir: None,
+    });
+    let with_ca = |ca: &str| -> TaskSpec {
+        serde_json::from_value(serde_json::json!({
+            "name": "x",
+            "source": {"type": "postgres", "url": format!("postgresql://h/db?sslmode=verify-full&sslrootcert={ca}"), "table": "t"},
+            "sink": {"type": "sqlite", "path": "x.db", "table": "u"}
+        }))
+        .unwrap()
+    };
+    let e = with_ca("/etc/ssl/private/key.pem")
+        .validate(&ferry_connectors::Registry, &roots)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("source.url.sslrootcert"), "{e}");
+    assert!(
+        with_ca("ca.pem")
+            .validate(&ferry_connectors::Registry, &roots)
+            .is_ok()
+    );
+    assert!(
+        ferry_connectors::validate_local(&with_ca("/etc/ssl/private/key.pem")).is_ok(),
+        "a job file run locally may name any CA file"
+    );
+}

@@ -17,6 +17,7 @@
 //! * [`reject`]: rows a connector cannot read or write exactly, on their way
 //!   to dirty data.
 //! * [`error`]: one error type whose [`ErrorKind`] drives retries and HTTP status.
+//! * [`tls`]: `sslmode` / `sslrootcert` of database URLs (parsing only).
 #![deny(missing_docs)]
 
 pub mod clock;
@@ -28,6 +29,7 @@ pub mod schedule;
 pub mod schema;
 pub mod spec;
 pub mod text_form;
+pub mod tls;
 pub mod types;
 
 pub use connector::{

@@ -51,6 +51,10 @@ pub struct AirflowConfig {
     /// The Airflow Variable holding Ferry's API token.
     #[serde(default = "default_token_variable")]
     pub ferry_token_variable: String,
+    /// A PEM file of CA certificates trusted for Airflow's HTTPS, besides
+    /// the built-in public roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 fn default_token_variable() -> String {
@@ -66,6 +70,7 @@ impl std::fmt::Debug for AirflowConfig {
             .field("dags_folder", &self.dags_folder)
             .field("ferry_url", &self.ferry_url)
             .field("ferry_token_variable", &self.ferry_token_variable)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -102,10 +107,11 @@ impl AirflowEngine {
         if config.ferry_token_variable.is_empty() {
             config.ferry_token_variable = default_token_variable();
         }
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|e| Error::Internal(format!("HTTP client: {e}")))?;
+        let http = crate::http::client(
+            Duration::from_secs(60),
+            config.ca_file.as_deref(),
+            "--engine-ca-file",
+        )?;
         Ok(AirflowEngine {
             config,
             http,
@@ -600,6 +606,7 @@ mod tests {
             dags_folder: "/tmp/d".into(),
             ferry_url: "http://f/".into(),
             ferry_token_variable: String::new(),
+            ca_file: None,
         };
         let e = AirflowEngine::new(c).expect("engine");
         let dbg = format!("{e:?}");

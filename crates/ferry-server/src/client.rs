@@ -1,7 +1,9 @@
 //! A typed client of the REST API (what the `ferry` CLI uses): the same
 //! response types the server serializes, errors as the server's problem
-//! details.
+//! details. Over `https://` the server's certificate is always verified
+//! (built-in public roots, plus a private CA file if given).
 
+use std::path::Path;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -50,13 +52,33 @@ pub struct InstanceListQuery {
 impl Client {
     /// A client of the server at `base` (e.g. `http://127.0.0.1:8090`).
     pub fn new(base: &str, token: Option<String>) -> ClientResult<Client> {
+        Self::with_ca_file(base, token, None)
+    }
+
+    /// A client that also trusts the CA certificates in `ca_file` (PEM) for
+    /// an `https://` server with a private CA (`--ca-file`).
+    pub fn with_ca_file(
+        base: &str,
+        token: Option<String>,
+        ca_file: Option<&Path>,
+    ) -> ClientResult<Client> {
         let base = url::Url::parse(base)
             .map_err(|e| ClientError::Transport(format!("server URL {base:?}: {e}")))?;
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
+        let http = ferry_scheduler::http::client(Duration::from_secs(60), ca_file, "--ca-file")
             .map_err(|e| ClientError::Transport(e.to_string()))?;
         Ok(Client { base, token, http })
+    }
+
+    /// `GET /healthz`: the server's liveness answer (`ok`).
+    pub async fn health(&self) -> ClientResult<String> {
+        let health: Value = self
+            .call(reqwest::Method::GET, "/healthz", &[], None)
+            .await?;
+        Ok(health
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string())
     }
 
     fn url(&self, path: &str) -> ClientResult<url::Url> {
@@ -82,7 +104,7 @@ impl Client {
         let resp = req
             .send()
             .await
-            .map_err(|e| ClientError::Transport(format!("{}: {e}", self.base)))?;
+            .map_err(|e| ClientError::Transport(format!("{}: {}", self.base, with_causes(&e))))?;
         let status = resp.status();
         let bytes = resp
             .bytes()
@@ -266,4 +288,20 @@ fn task_path(task: &str, tail: &str) -> String {
 
 fn instance_path(id: &str, tail: &str) -> String {
     format!("/api/v1/instances/{}{tail}", segment(id))
+}
+
+/// `e` and its causes (reqwest's own message hides why a connection failed,
+/// e.g. an untrusted certificate).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut message = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        cause = c.source();
+    }
+    message
 }

@@ -3,7 +3,8 @@
 //! pool ([`pool`]) with per-attempt log capture ([`capture`]), metrics, and
 //! [`runner`], which runs one task with its state (watermark in, run
 //! recorded, watermark saved after the publish) — shared by `ferry run` and
-//! the runner pool. [`client`] is the typed client the CLI uses.
+//! the runner pool. [`client`] is the typed client the CLI uses; [`https`]
+//! serves the API over TLS.
 #![deny(missing_docs)]
 
 pub mod api;
@@ -13,6 +14,7 @@ pub mod capture;
 pub mod client;
 pub mod config;
 pub mod engines;
+pub mod https;
 pub mod metrics;
 pub mod pool;
 pub mod runner;

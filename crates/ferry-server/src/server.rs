@@ -33,6 +33,8 @@ pub struct ServeOptions {
     pub clock: std::sync::Arc<dyn ferry_core::clock::Clock>,
     /// External schedule engines (Airflow, DolphinScheduler).
     pub engines: crate::engines::EngineSettings,
+    /// Serve HTTPS with this certificate and key (else plain HTTP).
+    pub tls: Option<crate::https::TlsFiles>,
 }
 
 /// Opens the store, creating the first admin if there is none: with the
@@ -72,6 +74,13 @@ pub async fn bootstrap_admin(store: &Store, mint: bool) -> ferry_core::Result<Op
 /// Serves until `shutdown` fires; running attempts are then cancelled and
 /// queued again.
 pub async fn serve(opts: ServeOptions, shutdown: CancellationToken) -> anyhow::Result<()> {
+    // Certificate problems are reported before anything else starts.
+    let tls = opts
+        .tls
+        .as_ref()
+        .map(crate::https::server_config)
+        .transpose()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let store = Store::open(&opts.store).await?;
     let secrets = SecretBox::load(&opts.key_file, &opts.config.data_dir)?;
     let minted = bootstrap_admin(&store, opts.sample).await?;
@@ -89,7 +98,7 @@ pub async fn serve(opts: ServeOptions, shutdown: CancellationToken) -> anyhow::R
              DolphinScheduler's workers reach this server at"
         );
     }
-    engines.default_ferry_url(&format!("http://{addr}"));
+    engines.default_ferry_url(&format!("{scheme}://{addr}"));
     engines.validate()?;
     let state = AppState::new(Inner {
         store,
@@ -109,19 +118,30 @@ pub async fn serve(opts: ServeOptions, shutdown: CancellationToken) -> anyhow::R
         .scheduler
         .then(|| crate::scheduler::spawn(state.clone(), opts.clock.clone(), shutdown.clone()));
     state.ready.store(true, Ordering::Release);
-    eprintln!("Ferry is serving on http://{addr}");
-    eprintln!("  API document: http://{addr}/api/openapi.json");
-    eprintln!("  API explorer: http://{addr}/api/docs");
+    eprintln!("Ferry is serving on {scheme}://{addr}");
+    eprintln!("  API document: {scheme}://{addr}/api/openapi.json");
+    eprintln!("  API explorer: {scheme}://{addr}/api/docs");
     if let Some(token) = &minted {
         eprintln!("  admin token (shown once; keep it): {token}");
-        eprintln!("  try: curl -H 'Authorization: Bearer {token}' http://{addr}/api/v1/instances");
+        eprintln!(
+            "  try: curl -H 'Authorization: Bearer {token}' {scheme}://{addr}/api/v1/instances"
+        );
     }
     tracing::info!(listen = %addr, node = %opts.config.node_id, runners = opts.config.runners, "serving");
     let app = api::router(state.clone());
     let stop = shutdown.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await?;
+    match tls {
+        Some(config) => {
+            axum::serve(crate::https::TlsListener::new(listener, config), app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await?
+        }
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await?
+        }
+    }
     for handle in pool.into_iter().chain(scheduler) {
         let _ = handle.await;
     }

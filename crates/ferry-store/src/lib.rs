@@ -58,6 +58,7 @@ mod db_error;
 mod model;
 mod open;
 mod runs;
+mod tls;
 mod watermarks;
 
 pub use model::{

@@ -191,14 +191,15 @@ pub(crate) async fn open_sqlite(path: PathBuf) -> Result<Store> {
 
 pub(crate) async fn open_postgres(url: String) -> Result<Store> {
     let label = redact_url(&url);
+    let (url, tls) = crate::tls::prepare(&url, FIELD)?;
     let options: AnyConnectOptions = url
         .parse()
         .map_err(|e| Error::invalid(FIELD, format!("`{label}`: {e}")))?;
     let backend = Backend::Postgres;
     let err = |doing: &str, e| db_error(backend, doing, &label, e);
-    let conn = AnyConnection::connect_with(&options)
-        .await
-        .map_err(|e| err("connecting", e))?;
+    let conn = AnyConnection::connect_with(&options).await.map_err(|e| {
+        crate::tls::tls_error(&label, &tls, &e).unwrap_or_else(|| err("connecting", e))
+    })?;
     conn.close()
         .await
         .map_err(|e| err("closing the setup connection", e))?;

@@ -30,6 +30,50 @@ pub fn mysql_url() -> String {
         .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
 }
 
+/// The TLS-only PostgreSQL of `scripts/pg_tls.sh` (no TLS parameters).
+pub fn pg_tls_url() -> String {
+    std::env::var("FERRY_TEST_PG_TLS_URL")
+        .unwrap_or_else(|_| "postgresql://postgres@localhost:5433/test".into())
+}
+
+/// The TLS-only MariaDB of `scripts/pg_tls.sh` (no TLS parameters).
+pub fn mysql_tls_url() -> String {
+    std::env::var("FERRY_TEST_MYSQL_TLS_URL")
+        .unwrap_or_else(|_| "mysql://root@localhost:3307/test".into())
+}
+
+/// A file of `scripts/pg_tls.sh`'s certificates, from `var` or its default
+/// place; fails the test (naming the script) when it does not exist.
+pub fn tls_file(var: &str, name: &str) -> String {
+    let path = std::env::var(var).unwrap_or_else(|_| {
+        let home = std::env::var("HOME").unwrap_or_else(|_| ".".into());
+        format!("{home}/.cache/ferry/tls/{name}")
+    });
+    assert!(
+        std::path::Path::new(&path).is_file(),
+        "{path} ({var}) is required for this test: run `bash scripts/pg_tls.sh start`"
+    );
+    path
+}
+
+/// The CA that signed the TLS test servers' certificate.
+pub fn tls_ca() -> String {
+    tls_file("FERRY_TEST_TLS_CA", "ca.pem")
+}
+
+/// A CA that signed nothing the test servers use.
+pub fn tls_wrong_ca() -> String {
+    tls_file("FERRY_TEST_TLS_WRONG_CA", "wrong-ca.pem")
+}
+
+/// The test servers' certificate (for `localhost` and 127.0.0.1) and key.
+pub fn tls_cert_and_key() -> (String, String) {
+    (
+        tls_file("FERRY_TEST_TLS_CERT", "server.pem"),
+        tls_file("FERRY_TEST_TLS_KEY", "server.key"),
+    )
+}
+
 /// A PostgreSQL client; panics (fails the test) when the server is unreachable.
 pub async fn pg() -> tokio_postgres::Client {
     let url = pg_url();

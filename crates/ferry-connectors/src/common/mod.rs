@@ -1,6 +1,7 @@
 //! Pieces every connector shares: Arrow batch building sized by bytes,
 //! reading Arrow values back by [`ColumnType`](ferry_core::ColumnType), and
-//! isolating the rows a target refuses inside a bulk load.
+//! isolating the rows a target refuses inside a bulk load, and TLS client
+//! settings from `sslmode`.
 
 pub mod builder;
 #[cfg(feature = "_tuple-cursor")]
@@ -13,6 +14,8 @@ pub mod server_spec;
 #[cfg(feature = "_server")]
 pub(crate) mod server_table;
 pub mod stream;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) mod tls;
 pub mod values;
 
 pub use builder::BatchBuilder;

@@ -72,10 +72,47 @@ impl SqlEndpoint {
         TableName::parse(&format!("{field}.table"), &self.table)
     }
 
+    /// Confines the URL's local files (a CA file) to what `trust` allows.
+    pub(crate) fn confine_files(&mut self, field: &str, trust: &Trust) -> Result<()> {
+        self.url = confine_url_files(&format!("{field}.url"), &self.url, trust)?;
+        Ok(())
+    }
+
     /// The URL without its password, for dataset locations.
     pub(crate) fn public_url(&self) -> String {
         url_without_password(&self.url)
     }
+}
+
+/// The query parameters of a database URL that name a local file (the CA
+/// file of TLS): confined to what `trust` allows, relative paths resolved.
+const FILE_PARAMS: &[&str] = &["sslrootcert", "ssl-ca", "ssl_ca"];
+
+/// `url` with each file parameter ([`FILE_PARAMS`]) checked by `trust`
+/// (on a server: under `--files-root`) and replaced by the path the driver
+/// must use; errors name `field`'s parameter.
+pub(crate) fn confine_url_files(field: &str, url: &str, trust: &Trust) -> Result<String> {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return Ok(url.to_string()); // the connector names the bad URL
+    };
+    let pairs: Vec<(String, String)> = parsed
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if !pairs.iter().any(|(k, _)| FILE_PARAMS.contains(&k.as_str())) {
+        return Ok(url.to_string());
+    }
+    let mut out = Vec::with_capacity(pairs.len());
+    for (k, v) in pairs {
+        if FILE_PARAMS.contains(&k.as_str()) {
+            let path = trust.local_path(&format!("{field}.{k}"), std::path::Path::new(&v))?;
+            out.push((k, path.display().to_string()));
+        } else {
+            out.push((k, v));
+        }
+    }
+    parsed.query_pairs_mut().clear().extend_pairs(out);
+    Ok(parsed.to_string())
 }
 
 /// `url` with its user-info password removed (not redacted: gone), for

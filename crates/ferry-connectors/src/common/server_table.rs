@@ -54,8 +54,9 @@ impl ServerTable {
         options: &Map<String, Value>,
         trust: &Trust,
     ) -> Result<Arc<ServerTable>> {
-        let endpoint: SqlEndpoint = parse_options(field, options)?;
+        let mut endpoint: SqlEndpoint = parse_options(field, options)?;
         let table = endpoint.check(field, kind.schemes, trust)?;
+        endpoint.confine_files(field, trust)?;
         let mut located = table.clone();
         if located.schema.is_none() {
             located.schema = kind.default_schema.map(str::to_string);
@@ -118,9 +119,11 @@ impl SinkEndpoint for ServerTable {
 pub(crate) fn parse_connection(
     kind: &ServerKind,
     options: &Map<String, Value>,
+    trust: &Trust,
 ) -> Result<ServerConnection> {
     let mut c: ServerConnection = parse_options("", options)?;
     c.normalize(kind.schemes)?;
+    c.url = super::server_spec::confine_url_files("url", &c.url, trust)?;
     Ok(c)
 }
 

@@ -4,6 +4,7 @@
 use std::fmt::Display;
 
 use ferry_core::spec::{TableName, redact_url};
+use ferry_core::tls::{Dialect, SslMode, TlsSettings, take_tls_params};
 
 use crate::common::server_spec::{SqlEndpoint, password_from_env};
 use ferry_core::{Error, Result};
@@ -27,6 +28,8 @@ const MAX_IDENT_CHARS: usize = 64;
 #[derive(Clone)]
 pub(crate) struct Endpoint {
     opts: Opts,
+    /// `sslmode` / `sslrootcert` from the URL (default `disable`).
+    tls: TlsSettings,
     /// The URL with any password redacted.
     pub(crate) url: String,
     /// The table's database.
@@ -39,6 +42,7 @@ impl std::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Endpoint")
             .field("url", &self.url)
+            .field("tls", &self.tls)
             .field("database", &self.database)
             .field("table", &self.table)
             .finish_non_exhaustive()
@@ -48,7 +52,7 @@ impl std::fmt::Debug for Endpoint {
 impl Endpoint {
     /// Parses `endpoint` (pure, no I/O); `field` is `source` or `sink` for messages.
     pub(crate) fn parse(endpoint: &SqlEndpoint, table: &TableName, field: &str) -> Result<Self> {
-        let (mut opts, redacted, url_database) = driver_opts(&endpoint.url, field)?;
+        let (mut opts, tls, redacted, url_database) = driver_opts(&endpoint.url, field)?;
         if let Some(pw) = password_from_env(field, endpoint.password_env.as_deref())? {
             opts = opts.pass(Some(pw));
         }
@@ -68,6 +72,7 @@ impl Endpoint {
         };
         Ok(Endpoint {
             opts: opts.into(),
+            tls,
             url: redacted,
             database,
             table: table.name.clone(),
@@ -77,12 +82,13 @@ impl Endpoint {
     /// The server of a named connection (no table): its URL, with the
     /// password kept apart from it. `database` is the URL's, or empty.
     pub(crate) fn server(field: &str, url: &str, password: Option<&str>) -> Result<Self> {
-        let (mut opts, redacted, url_database) = driver_opts(url, field)?;
+        let (mut opts, tls, redacted, url_database) = driver_opts(url, field)?;
         if let Some(pw) = password {
             opts = opts.pass(Some(pw));
         }
         Ok(Endpoint {
             opts: opts.into(),
+            tls,
             url: redacted,
             database: url_database.unwrap_or_default(),
             table: String::new(),
@@ -107,7 +113,7 @@ impl Endpoint {
     /// Opens a connection; the session reads and writes UTC and utf8mb4.
     pub(crate) async fn connect(&self) -> Result<Conn> {
         let timeout = std::time::Duration::from_secs(CONNECT_TIMEOUT_SECS);
-        let mut conn = tokio::time::timeout(timeout, Conn::new(self.opts.clone()))
+        let mut conn = tokio::time::timeout(timeout, super::tls::connect(&self.opts, &self.tls))
             .await
             .map_err(|_| Error::Transient {
                 endpoint: self.url.clone(),
@@ -116,7 +122,13 @@ impl Endpoint {
                     self.display()
                 ),
             })?
-            .map_err(|e| self.error("connecting", e))?;
+            .map_err(|e| match e {
+                super::tls::ConnectError::Config(e) => e,
+                super::tls::ConnectError::Driver(e) => {
+                    super::tls::tls_error(&self.url, &self.tls, &e)
+                        .unwrap_or_else(|| self.error("connecting", e))
+                }
+            })?;
         conn.query_drop("SET NAMES utf8mb4, SESSION time_zone = '+00:00'")
             .await
             .map_err(|e| self.error("setting up the session", e))?;
@@ -202,9 +214,19 @@ impl Endpoint {
 
 /// Driver options of `url` (`mysql://` or `mariadb://`) with no default
 /// database selected (a password set on them overrides one in the URL);
-/// also the redacted URL and the URL's database.
-fn driver_opts(url: &str, field: &str) -> Result<(OptsBuilder, String, Option<String>)> {
+/// also its TLS settings, the redacted URL and the URL's database.
+fn driver_opts(
+    url: &str,
+    field: &str,
+) -> Result<(OptsBuilder, TlsSettings, String, Option<String>)> {
     let redacted = redact_url(url);
+    let (url, tls) = take_tls_params(
+        url,
+        &format!("{field}.url"),
+        Dialect::Mysql,
+        SslMode::Disable,
+    )?;
+    let url = url.as_str();
     let url = match url.split_once("://") {
         Some(("mysql", _)) => url.to_string(),
         Some(("mariadb", rest)) => format!("mysql://{rest}"),
@@ -224,7 +246,8 @@ fn driver_opts(url: &str, field: &str) -> Result<(OptsBuilder, String, Option<St
     let builder = OptsBuilder::from_opts(opts)
         .db_name(None::<String>)
         .tcp_keepalive(Some(keepalive));
-    Ok((builder, redacted, url_database))
+    let builder = super::tls::apply(builder, &tls);
+    Ok((builder, tls, redacted, url_database))
 }
 
 /// Quotes an identifier with backticks, doubling any backtick inside.

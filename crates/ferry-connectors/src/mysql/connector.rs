@@ -104,8 +104,8 @@ impl Connector for MysqlConnector {
         put_url_password(options, secrets)
     }
 
-    fn connection(&self, options: &Map<String, Value>, _: &Trust) -> Result<Box<dyn Connection>> {
-        Ok(Box::new(MyConnection(parse_connection(&KIND, options)?)))
+    fn connection(&self, options: &Map<String, Value>, trust: &Trust) -> Result<Box<dyn Connection>> {
+        Ok(Box::new(MyConnection(parse_connection(&KIND, options, trust)?)))
     }
 }
 

@@ -85,6 +85,7 @@ mod merge;
 mod pushdown;
 mod sink;
 mod source;
+mod tls;
 mod types;
 mod writer;
 

@@ -99,8 +99,8 @@ impl Connector for PostgresConnector {
         put_url_password(options, secrets)
     }
 
-    fn connection(&self, options: &Map<String, Value>, _: &Trust) -> Result<Box<dyn Connection>> {
-        Ok(Box::new(PgConnection(parse_connection(&KIND, options)?)))
+    fn connection(&self, options: &Map<String, Value>, trust: &Trust) -> Result<Box<dyn Connection>> {
+        Ok(Box::new(PgConnection(parse_connection(&KIND, options, trust)?)))
     }
 }
 

@@ -47,6 +47,7 @@ mod pushdown;
 mod sink;
 mod source;
 mod split;
+mod tls;
 pub mod types;
 
 pub use connector::PostgresConnector;
@@ -54,16 +55,19 @@ pub use sink::PostgresSink;
 pub use source::PostgresSource;
 
 use ferry_core::spec::redact_url;
+use ferry_core::tls::{Dialect, SslMode, TlsSettings, take_tls_params};
 
 use crate::common::server_spec::{SqlEndpoint, password_from_env};
 use ferry_core::{Error, Result};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::{Client, Config};
 
 /// How to reach one PostgreSQL database.
 #[derive(Clone)]
 pub(crate) struct PgEndpoint {
     config: Config,
+    /// `sslmode` / `sslrootcert` from the URL (default `prefer`, as libpq).
+    tls: TlsSettings,
     /// The URL with the password redacted, for messages.
     pub display: String,
 }
@@ -71,7 +75,13 @@ pub(crate) struct PgEndpoint {
 impl PgEndpoint {
     pub(crate) fn new(field: &str, e: &SqlEndpoint) -> Result<Self> {
         let display = redact_url(&e.url);
-        let mut config: Config = e.url.parse().map_err(|err| {
+        let (url, mut tls) = take_tls_params(
+            &e.url,
+            &format!("{field}.url"),
+            Dialect::Postgres,
+            SslMode::Prefer,
+        )?;
+        let mut config: Config = url.parse().map_err(|err| {
             Error::invalid(
                 format!("{field}.url"),
                 format!("{display} is not a valid PostgreSQL URL: {err}"),
@@ -81,7 +91,17 @@ impl PgEndpoint {
             config.password(pw);
         }
         config.application_name("ferry");
-        Ok(PgEndpoint { config, display })
+        if e.url.contains("://") {
+            config.ssl_mode(tls::driver_mode(&tls));
+        } else {
+            // A key=value string: the driver read its `sslmode` itself.
+            tls.mode = tls::mode_of_driver(config.get_ssl_mode());
+        }
+        Ok(PgEndpoint {
+            config,
+            tls,
+            display,
+        })
     }
 
     /// The endpoint of a named connection: its URL, with the password kept
@@ -100,11 +120,7 @@ impl PgEndpoint {
 
     /// Opens a connection; its driver task ends when the client is dropped.
     pub(crate) async fn connect(&self) -> Result<Client> {
-        let (client, connection) = self
-            .config
-            .connect(NoTls)
-            .await
-            .map_err(|e| map_err(&self.display, "connecting", e))?;
+        let (client, connection) = tls::connect(&self.config, &self.tls, &self.display).await?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "postgres connection closed");

@@ -21,11 +21,13 @@ pub(super) struct Api {
 pub(super) type Params<'a> = Vec<(&'a str, String)>;
 
 impl Api {
-    pub(super) fn new(api_url: &str, token: &str, secrets: Vec<String>) -> Result<Api> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| Error::Internal(format!("DolphinScheduler HTTP client: {e}")))?;
+    pub(super) fn new(
+        api_url: &str,
+        token: &str,
+        secrets: Vec<String>,
+        ca_file: Option<&std::path::Path>,
+    ) -> Result<Api> {
+        let http = crate::http::client(Duration::from_secs(30), ca_file, "--engine-ca-file")?;
         Ok(Api {
             http,
             base: format!("{}/dolphinscheduler", api_url.trim_end_matches('/')),

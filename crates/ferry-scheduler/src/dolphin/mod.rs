@@ -103,6 +103,9 @@ pub struct DolphinConfig {
     pub wait_seconds: u32,
     /// The DS worker group that runs the HTTP task; default `default`.
     pub worker_group: String,
+    /// A PEM file of CA certificates trusted for DS's HTTPS, besides the
+    /// built-in public roots.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl DolphinConfig {
@@ -122,6 +125,7 @@ impl DolphinConfig {
             ferry_token: ferry_token.into(),
             wait_seconds: 3600,
             worker_group: "default".to_string(),
+            ca_file: None,
         }
     }
 }
@@ -136,6 +140,7 @@ impl fmt::Debug for DolphinConfig {
             .field("ferry_token", &"***")
             .field("wait_seconds", &self.wait_seconds)
             .field("worker_group", &self.worker_group)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -204,6 +209,7 @@ impl DolphinEngine {
             &config.api_url,
             &config.token,
             vec![config.ferry_token.clone()],
+            config.ca_file.as_deref(),
         )?;
         Ok(DolphinEngine { config, api })
     }
