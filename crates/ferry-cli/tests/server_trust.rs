@@ -226,7 +226,7 @@ async fn a_password_in_a_task_url_is_sealed_and_shown_as_stars() {
         "PUT",
         &format!("/api/v1/tasks/{name}"),
         ADMIN,
-        Some(json!({"spec": edited, "revision": task["task"]["revision"]})),
+        Some(json!({"spec": edited, "revision": task["revision"]})),
         200,
     )
     .await;

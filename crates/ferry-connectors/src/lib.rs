@@ -30,7 +30,8 @@ pub use task_secrets::{
 };
 
 /// Declares each connector's module behind its feature and lists it in
-/// [`registry()`]: `"feature" => module::ConnectorType`, one line each.
+/// [`registry()`]: `"feature" => module::CONNECTOR`, one line each (a
+/// `static` or a unit struct implementing [`Connector`]).
 macro_rules! connectors {
     ($($feature:literal => $module:ident :: $connector:ident),* $(,)?) => {
         $(
@@ -56,8 +57,8 @@ macro_rules! connectors {
 }
 
 connectors! {
-    "postgres" => postgres::PostgresConnector,
-    "mysql" => mysql::MysqlConnector,
+    "postgres" => postgres::POSTGRES,
+    "mysql" => mysql::MYSQL,
     "sqlite" => sqlite::SqliteConnector,
 }
 

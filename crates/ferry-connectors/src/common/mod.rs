@@ -10,11 +10,13 @@ pub(crate) mod cursor;
 pub(crate) mod isolate;
 pub mod list;
 #[cfg(feature = "_server")]
+pub(crate) mod server_connector;
+#[cfg(feature = "_server")]
 pub mod server_spec;
 #[cfg(feature = "_server")]
-pub(crate) mod server_table;
+pub mod server_table;
 pub mod stream;
-#[cfg(any(feature = "postgres", feature = "mysql"))]
+#[cfg(feature = "_server")]
 pub(crate) mod tls;
 pub mod values;
 

@@ -12,10 +12,31 @@ use serde_json::{Map, Value};
 use super::server_spec::{SERVER_SECRETS, ServerConnection, SqlEndpoint};
 use crate::connector::{parse_options, to_options};
 
-/// What differs between the connectors of this shape.
-pub(crate) struct ServerKind {
+/// Lists the datasets a server connection reaches, in a namespace if given.
+pub type ListDatasets =
+    for<'a> fn(
+        &'a ServerConnection,
+        Option<&'a str>,
+    ) -> futures::future::BoxFuture<'a, Result<Vec<crate::catalog::DatasetInfo>>>;
+
+/// What differs between the connectors of this shape; it is the
+/// connector (see `server_connector`).
+#[derive(Clone, Copy)]
+pub struct ServerKind {
     /// The connector's name.
     pub name: &'static str,
+    /// Other `type` values that mean it.
+    pub aliases: &'static [&'static str],
+    /// What it reads and writes, and how (one line).
+    pub description: &'static str,
+    /// Whether its reads are planned in several splits.
+    pub splits: bool,
+    /// Its part of the type matrix.
+    pub types: &'static dyn crate::matrix::TypeMapping,
+    /// Connects and asks the server's version.
+    pub version: fn(&ServerConnection) -> futures::future::BoxFuture<'_, Result<String>>,
+    /// Lists the datasets a connection reaches (in a namespace).
+    pub datasets: ListDatasets,
     /// URL schemes it accepts.
     pub schemes: &'static [&'static str],
     /// The schema an unqualified table is in, for comparing locations
@@ -32,7 +53,7 @@ pub(crate) struct ServerKind {
 /// A checked table endpoint.
 #[derive(Debug)]
 pub(crate) struct ServerTable {
-    kind: &'static ServerKind,
+    kind: ServerKind,
     endpoint: SqlEndpoint,
     table: TableName,
     dataset: Dataset,
@@ -49,7 +70,7 @@ impl std::fmt::Debug for ServerKind {
 impl ServerTable {
     /// Parses and checks `options` as `field` (`source`, `sink`, …).
     pub(crate) fn parse(
-        kind: &'static ServerKind,
+        kind: &ServerKind,
         field: &str,
         options: &Map<String, Value>,
         trust: &Trust,
@@ -67,7 +88,7 @@ impl ServerTable {
             location: format!("{}#{located}", endpoint.public_url()),
         };
         Ok(Arc::new(ServerTable {
-            kind,
+            kind: *kind,
             endpoint,
             table,
             dataset,

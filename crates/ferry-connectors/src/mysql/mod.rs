@@ -89,7 +89,7 @@ mod tls;
 mod types;
 mod writer;
 
-pub use connector::MysqlConnector;
+pub use connector::MYSQL;
 pub use sink::MysqlSink;
 pub use source::MysqlSource;
 pub(crate) use types::{column_type_of_declared, ddl_type};

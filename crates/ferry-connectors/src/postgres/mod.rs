@@ -50,7 +50,7 @@ mod split;
 mod tls;
 pub mod types;
 
-pub use connector::PostgresConnector;
+pub use connector::POSTGRES;
 pub use sink::PostgresSink;
 pub use source::PostgresSource;
 
