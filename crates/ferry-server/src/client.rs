@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 
 use crate::api::error::Problem;
 use crate::api::instances::{InstanceDetail, InstancePage, LogPage};
-use crate::api::tasks::{BackfillResult, TaskView};
+use crate::api::runs::BackfillResult;
+use crate::api::tasks::TaskView;
 use ferry_store::control::Instance;
 
 /// What went wrong with a call.

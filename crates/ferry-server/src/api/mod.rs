@@ -13,6 +13,9 @@ pub mod error;
 pub mod extract;
 pub mod instances;
 pub mod limits;
+pub mod review;
+pub mod runs;
+pub mod schedules;
 pub mod system;
 pub mod tasks;
 pub mod users;
@@ -90,16 +93,16 @@ pub fn router(state: AppState) -> Router {
         ))
         .routes(routes!(tasks::list_versions))
         .routes(routes!(tasks::list_approvals))
-        .routes(routes!(tasks::get_schedule, tasks::put_schedule))
-        .routes(routes!(tasks::preview_schedule))
+        .routes(routes!(schedules::get_schedule, schedules::put_schedule))
+        .routes(routes!(schedules::preview_schedule))
         .routes(routes!(engine::get_engine))
-        .routes(routes!(tasks::submit_task))
-        .routes(routes!(tasks::approve_task))
-        .routes(routes!(tasks::reject_task))
-        .routes(routes!(tasks::pause_task))
-        .routes(routes!(tasks::resume_task))
-        .routes(routes!(tasks::start_instance))
-        .routes(routes!(tasks::backfill))
+        .routes(routes!(review::submit_task))
+        .routes(routes!(review::approve_task))
+        .routes(routes!(review::reject_task))
+        .routes(routes!(review::pause_task))
+        .routes(routes!(review::resume_task))
+        .routes(routes!(runs::start_instance))
+        .routes(routes!(runs::backfill))
         .routes(routes!(instances::list_instances))
         .routes(routes!(instances::get_instance))
         .routes(routes!(instances::rerun_instance))
