@@ -139,12 +139,34 @@ async fn specs_cannot_reach_the_environment_or_files_outside_the_root() {
     refused(&v, "path");
     // Nothing was created, and nothing was written outside the root.
     let tasks = s.ok("GET", "/api/v1/tasks", ADMIN, None, 200).await;
-    assert_eq!(tasks.as_array().map(Vec::len), Some(0), "{tasks}");
+    assert_eq!(tasks["total"], 0, "{tasks}");
+    assert_eq!(tasks["items"].as_array().map(Vec::len), Some(0), "{tasks}");
     assert!(!std::path::Path::new("/etc/ferry-stolen.db").exists());
     assert!(!in_data.exists());
     // A path under the root is fine.
-    let ok = task(pg(json!({})), sqlite(inside.to_str().unwrap()), none);
-    s.ok("POST", "/api/v1/tasks", ADMIN, Some(ok), 201).await;
+    for _ in 0..3 {
+        let ok = task(
+            pg(json!({})),
+            sqlite(inside.to_str().unwrap()),
+            none.clone(),
+        );
+        s.ok("POST", "/api/v1/tasks", ADMIN, Some(ok), 201).await;
+    }
+    // Lists page one way: {items, total, limit, offset}.
+    let page = s
+        .ok("GET", "/api/v1/tasks?limit=2&offset=1", ADMIN, None, 200)
+        .await;
+    assert_eq!(page["total"], 3, "{page}");
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(2), "{page}");
+    assert_eq!(
+        (page["limit"].clone(), page["offset"].clone()),
+        (json!(2), json!(1))
+    );
+    let (status, v) = s.get("/api/v1/tasks?limit=0", ADMIN).await;
+    assert_eq!(status, 422, "{v}");
+    refused(&v, "limit");
+    let conns = s.ok("GET", "/api/v1/connections", ADMIN, None, 200).await;
+    assert_eq!(conns["total"], 0, "{conns}");
 }
 
 /// Starts an instance of `task` at `logical_time` and waits for its end.

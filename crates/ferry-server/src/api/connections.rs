@@ -12,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{Json, Path, Query};
+use super::page::PageQuery;
 use super::users::check_name;
 use crate::auth::{Operator, Reader};
 use crate::service::connections as svc;
@@ -115,17 +116,36 @@ fn view(state: &AppState, r: &ConnectionRecord) -> ApiResult<ConnectionView> {
     })
 }
 
-/// Every connection.
-#[utoipa::path(get, path = "/api/v1/connections", tag = "connections",
-    responses((status = 200, body = Vec<ConnectionView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
+/// Connections by name, paged.
+#[utoipa::path(get, path = "/api/v1/connections", tag = "connections", params(PageQuery),
+    responses((status = 200, body = ConnectionPage), (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn list_connections(
     State(s): State<AppState>,
     _caller: Reader,
-) -> ApiResult<Json<Vec<ConnectionView>>> {
-    let all = s.store.connections().await?;
-    Ok(Json(
-        all.iter().map(|r| view(&s, r)).collect::<ApiResult<_>>()?,
-    ))
+    Query(q): Query<PageQuery>,
+) -> ApiResult<Json<ConnectionPage>> {
+    let paging = q.paging()?;
+    let (page, total) = paging.slice(s.store.connections().await?);
+    Ok(Json(ConnectionPage {
+        items: page.iter().map(|r| view(&s, r)).collect::<ApiResult<_>>()?,
+        total,
+        limit: paging.limit,
+        offset: paging.offset,
+    }))
+}
+
+/// A page of connections.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ConnectionPage {
+    /// The connections.
+    pub items: Vec<ConnectionView>,
+    /// How many there are in all.
+    pub total: i64,
+    /// Page size.
+    pub limit: i64,
+    /// Rows skipped.
+    pub offset: i64,
 }
 
 /// Creates a connection.

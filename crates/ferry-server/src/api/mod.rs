@@ -13,6 +13,7 @@ pub mod error;
 pub mod extract;
 pub mod instances;
 pub mod limits;
+pub mod page;
 pub mod review;
 pub mod runs;
 pub mod schedules;

@@ -15,6 +15,7 @@ use utoipa::openapi::{RefOr, Schema};
 use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{Json, Path};
+use super::page::PageQuery;
 use crate::auth::{Operator, Reader};
 use crate::service::tasks as svc;
 use crate::service::to_json;
@@ -160,24 +161,94 @@ pub(crate) fn max_parallel(schedule: &Option<ScheduleSpec>) -> i64 {
     schedule.as_ref().map_or(1, |s| i64::from(s.max_parallel()))
 }
 
-/// Live tasks (or, with `state`, those in it).
+/// Live tasks (or, with `state`, those in it), by name, paged.
 #[utoipa::path(get, path = "/api/v1/tasks", tag = "tasks",
-    params(("state" = Option<TaskState>, Query, description = "Only tasks in this state")),
-    responses((status = 200, body = Vec<TaskRecord>), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    params(("state" = Option<TaskState>, Query, description = "Only tasks in this state"),
+           ("limit" = Option<i64>, Query, description = "Page size (1–500, default 50)"),
+           ("offset" = Option<i64>, Query, description = "Rows to skip")),
+    responses((status = 200, body = TaskPage), (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn list_tasks(
     State(s): State<AppState>,
     _caller: Reader,
-    super::extract::Query(q): super::extract::Query<StateQuery>,
-) -> ApiResult<Json<Vec<TaskRecord>>> {
-    Ok(Json(s.store.tasks(q.state).await?))
+    super::extract::Query(q): super::extract::Query<TaskListQuery>,
+) -> ApiResult<Json<TaskPage>> {
+    let paging = PageQuery {
+        limit: q.limit,
+        offset: q.offset,
+    }
+    .paging()?;
+    let (items, total) = paging.slice(s.store.tasks(q.state).await?);
+    Ok(Json(TaskPage {
+        items: items.into_iter().map(TaskSummary::from).collect(),
+        total,
+        limit: paging.limit,
+        offset: paging.offset,
+    }))
 }
 
-/// Filter of the task list.
+/// Filter and page of the task list.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct StateQuery {
+pub struct TaskListQuery {
     /// Only tasks in this state.
     pub state: Option<TaskState>,
+    /// Page size.
+    pub limit: Option<i64>,
+    /// Rows to skip.
+    pub offset: Option<i64>,
+}
+
+/// A task in a list.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TaskSummary {
+    /// Id.
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+    /// Lifecycle state.
+    pub state: TaskState,
+    /// The newest version.
+    pub latest_version: i64,
+    /// The version that runs, once one is approved.
+    pub approved_version: Option<i64>,
+    /// Send it back with a change.
+    pub revision: i64,
+    /// Who created it.
+    pub created_by: String,
+    /// When created.
+    pub created_at: String,
+    /// When last changed.
+    pub updated_at: String,
+}
+
+impl From<TaskRecord> for TaskSummary {
+    fn from(t: TaskRecord) -> TaskSummary {
+        TaskSummary {
+            id: t.id,
+            name: t.name,
+            state: t.state,
+            latest_version: t.latest_version,
+            approved_version: t.approved_version,
+            revision: t.revision,
+            created_by: t.created_by,
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+        }
+    }
+}
+
+/// A page of tasks.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TaskPage {
+    /// The tasks.
+    pub items: Vec<TaskSummary>,
+    /// How many match in all.
+    pub total: i64,
+    /// Page size.
+    pub limit: i64,
+    /// Rows skipped.
+    pub offset: i64,
 }
 
 /// Creates a task: version 1, a draft.
