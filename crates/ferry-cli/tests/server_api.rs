@@ -157,8 +157,9 @@ async fn lifecycle(kind: &str) {
     let approvals = s
         .ok("GET", &format!("{path}/approvals"), &olga, None, 200)
         .await;
-    assert_eq!(approvals[0]["decided_by"], format!("alice_{kind}"));
-    assert_eq!(approvals[0]["comment"], "looks right");
+    assert_eq!(approvals["total"], 1, "{approvals}");
+    assert_eq!(approvals["items"][0]["decided_by"], format!("alice_{kind}"));
+    assert_eq!(approvals["items"][0]["comment"], "looks right");
 
     let lt = "2026-03-01T10:00:00Z";
     let i = s
@@ -602,7 +603,7 @@ async fn stop_mid_run(kind: &str) {
             200,
         )
         .await;
-    assert_eq!(errors[0]["kind"], "cancelled", "{errors}");
+    assert_eq!(errors["items"][0]["kind"], "cancelled", "{errors}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -222,6 +222,7 @@ async fn a_password_in_a_task_url_is_sealed_and_shown_as_stars() {
     ] {
         let v = s.ok("GET", &path, ADMIN, None, 200).await;
         assert!(v.to_string().contains("ferry_cat_user:***@"), "{path}: {v}");
+        assert!(!v.to_string().contains(PASSWORD), "{path}: {v}");
     }
     // The run logs in with the sealed password.
     let approver = s.user("trust_approver", "approver").await;

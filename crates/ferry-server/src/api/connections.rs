@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{Json, Path, Query};
-use super::page::PageQuery;
+use super::page::{PageQuery, page_of};
 use super::users::check_name;
 use crate::auth::{Operator, Reader};
 use crate::service::connections as svc;
@@ -100,7 +100,17 @@ pub struct TableView {
 pub struct TablesQuery {
     /// Only this namespace: a schema (PostgreSQL) or database (MySQL).
     pub schema: Option<String>,
+    /// Page size (1–500, default 50).
+    pub limit: Option<i64>,
+    /// Rows to skip.
+    pub offset: Option<i64>,
 }
+
+page_of!(
+    /// A page of the datasets a connection reaches.
+    TablePage,
+    TableView
+);
 
 fn view(state: &AppState, r: &ConnectionRecord) -> ApiResult<ConnectionView> {
     let settings = svc::shown_settings(state, r)?;
@@ -292,20 +302,25 @@ pub async fn test_connection(
 /// The tables and views a connection reaches, with their columns.
 #[utoipa::path(get, path = "/api/v1/connections/{id}/tables", tag = "connections",
     params(("id" = String, Path, description = "Connection id or name", example = "sample_source"), TablesQuery),
-    responses((status = 200, body = Vec<TableView>), (status = 401, body = Problem), (status = 403, body = Problem),
+    responses((status = 200, body = TablePage), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)))]
 pub async fn list_tables(
     State(s): State<AppState>,
     _caller: Reader,
     Path(id): Path<String>,
     Query(q): Query<TablesQuery>,
-) -> ApiResult<Json<Vec<TableView>>> {
+) -> ApiResult<Json<TablePage>> {
+    let paging = PageQuery {
+        limit: q.limit,
+        offset: q.offset,
+    }
+    .paging()?;
     let tables = svc::connect(&s, &id)
         .await?
         .datasets(q.schema.as_deref())
         .await
         .map_err(not_found_is_422)?;
-    Ok(Json(
+    Ok(Json(TablePage::of(
         tables
             .into_iter()
             .map(|t| TableView {
@@ -323,7 +338,8 @@ pub async fn list_tables(
                     .collect(),
             })
             .collect(),
-    ))
+        paging,
+    )))
 }
 
 /// What a connection reaches being missing (a database, a file) is a

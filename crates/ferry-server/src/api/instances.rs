@@ -16,6 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{Json, Path, Query};
+use super::page::{PageQuery, page_of};
 use crate::auth::{Operator, Reader};
 
 /// Filter and page of the instance list.
@@ -353,13 +354,16 @@ pub async fn stream_logs(
 
 /// The errors of an instance's attempts.
 #[utoipa::path(get, path = "/api/v1/instances/{id}/errors", tag = "instances",
-    params(("id" = String, Path, description = "Instance id")),
-    responses((status = 200, body = Vec<AttemptError>), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    params(("id" = String, Path, description = "Instance id"), PageQuery),
+    responses((status = 200, body = AttemptErrorPage), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+              (status = 422, body = Problem)))]
 pub async fn instance_errors(
     State(s): State<AppState>,
     _caller: Reader,
     Path(id): Path<String>,
-) -> ApiResult<Json<Vec<AttemptError>>> {
+    Query(p): Query<PageQuery>,
+) -> ApiResult<Json<AttemptErrorPage>> {
+    let paging = p.paging()?;
     s.store.instance(&id).await?;
     let errors = s
         .store
@@ -375,18 +379,33 @@ pub async fn instance_errors(
             at: a.finished_at,
         })
         .collect();
-    Ok(Json(errors))
+    Ok(Json(AttemptErrorPage::of(errors, paging)))
 }
+
+page_of!(
+    /// A page of an instance's attempt errors.
+    AttemptErrorPage,
+    AttemptError
+);
+
+page_of!(
+    /// A page of an instance's dirty-row records.
+    DirtyPage,
+    DirtyEntry
+);
 
 /// Where each attempt's dirty rows were recorded, and how many.
 #[utoipa::path(get, path = "/api/v1/instances/{id}/dirty", tag = "instances",
-    params(("id" = String, Path, description = "Instance id")),
-    responses((status = 200, body = Vec<DirtyEntry>), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    params(("id" = String, Path, description = "Instance id"), PageQuery),
+    responses((status = 200, body = DirtyPage), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+              (status = 422, body = Problem)))]
 pub async fn instance_dirty(
     State(s): State<AppState>,
     _caller: Reader,
     Path(id): Path<String>,
-) -> ApiResult<Json<Vec<DirtyEntry>>> {
+    Query(p): Query<PageQuery>,
+) -> ApiResult<Json<DirtyPage>> {
+    let paging = p.paging()?;
     s.store.instance(&id).await?;
     let entries = s
         .store
@@ -401,5 +420,5 @@ pub async fn instance_dirty(
             location: a.dirty_location,
         })
         .collect();
-    Ok(Json(entries))
+    Ok(Json(DirtyPage::of(entries, paging)))
 }

@@ -61,3 +61,35 @@ impl Paging {
         (all.into_iter().skip(skip).take(take).collect(), total)
     }
 }
+
+/// Declares the page type of a list endpoint: `{items, total, limit, offset}`.
+macro_rules! page_of {
+    ($(#[$doc:meta])* $name:ident, $item:ty) => {
+        $(#[$doc])*
+        #[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+        pub struct $name {
+            /// This page's items.
+            pub items: Vec<$item>,
+            /// How many there are in all.
+            pub total: i64,
+            /// Page size.
+            pub limit: i64,
+            /// Rows skipped.
+            pub offset: i64,
+        }
+
+        impl $name {
+            /// The page of `all` that `paging` asks for.
+            pub fn of(all: Vec<$item>, paging: $crate::api::page::Paging) -> $name {
+                let (items, total) = paging.slice(all);
+                $name {
+                    items,
+                    total,
+                    limit: paging.limit,
+                    offset: paging.offset,
+                }
+            }
+        }
+    };
+}
+pub(crate) use page_of;

@@ -15,7 +15,7 @@ use utoipa::openapi::{RefOr, Schema};
 use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{Json, Path};
-use super::page::PageQuery;
+use super::page::{PageQuery, page_of};
 use crate::auth::{Operator, Reader};
 use crate::service::tasks as svc;
 use crate::service::to_json;
@@ -363,32 +363,55 @@ pub async fn delete_task(
 
 /// Every version, oldest first.
 #[utoipa::path(get, path = "/api/v1/tasks/{id}/versions", tag = "tasks",
-    params(("id" = String, Path, description = "Task id or name", example = "sample_orders")),
-    responses((status = 200, body = Vec<VersionView>), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    params(("id" = String, Path, description = "Task id or name", example = "sample_orders"), PageQuery),
+    responses((status = 200, body = VersionPage), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+              (status = 422, body = Problem)))]
 pub async fn list_versions(
     State(s): State<AppState>,
     _caller: Reader,
     Path(id): Path<String>,
-) -> ApiResult<Json<Vec<VersionView>>> {
+    super::extract::Query(p): super::extract::Query<PageQuery>,
+) -> ApiResult<Json<VersionPage>> {
+    let paging = p.paging()?;
     let t = s.store.task(&id).await?;
     let versions = s.store.task_versions(&t.id).await?;
-    Ok(Json(
-        versions
-            .iter()
-            .map(|v| version_view(&s, v))
-            .collect::<ApiResult<_>>()?,
-    ))
+    let (page, total) = paging.slice(versions);
+    let views = page
+        .iter()
+        .map(|v| version_view(&s, v))
+        .collect::<ApiResult<Vec<_>>>()?;
+    let mut out = VersionPage::of(views, paging);
+    out.total = total;
+    Ok(Json(out))
 }
+
+page_of!(
+    /// A page of a task's versions, oldest first.
+    VersionPage,
+    VersionView
+);
+
+page_of!(
+    /// A page of a task's approval records.
+    ApprovalPage,
+    Approval
+);
 
 /// The approval records: who decided what, when, and why.
 #[utoipa::path(get, path = "/api/v1/tasks/{id}/approvals", tag = "tasks",
-    params(("id" = String, Path, description = "Task id or name", example = "sample_orders")),
-    responses((status = 200, body = Vec<Approval>), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    params(("id" = String, Path, description = "Task id or name", example = "sample_orders"), PageQuery),
+    responses((status = 200, body = ApprovalPage), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+              (status = 422, body = Problem)))]
 pub async fn list_approvals(
     State(s): State<AppState>,
     _caller: Reader,
     Path(id): Path<String>,
-) -> ApiResult<Json<Vec<Approval>>> {
+    super::extract::Query(p): super::extract::Query<PageQuery>,
+) -> ApiResult<Json<ApprovalPage>> {
+    let paging = p.paging()?;
     let t = s.store.task(&id).await?;
-    Ok(Json(s.store.approvals(&t.id).await?))
+    Ok(Json(ApprovalPage::of(
+        s.store.approvals(&t.id).await?,
+        paging,
+    )))
 }

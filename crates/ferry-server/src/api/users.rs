@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{Json, Path};
+use super::page::{PageQuery, page_of};
 use crate::auth::{Action, Admin, Caller, Reader, new_token};
 
 /// A user to create.
@@ -75,12 +76,30 @@ pub async fn me(caller: Caller) -> Json<User> {
     Json(caller.user)
 }
 
-/// Every user.
-#[utoipa::path(get, path = "/api/v1/users", tag = "users",
-    responses((status = 200, body = Vec<User>), (status = 401, body = Problem), (status = 403, body = Problem)))]
-pub async fn list_users(State(s): State<AppState>, _caller: Admin) -> ApiResult<Json<Vec<User>>> {
-    Ok(Json(s.store.users().await?))
+/// Users, paged.
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(PageQuery),
+    responses((status = 200, body = UserPage), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 422, body = Problem)))]
+pub async fn list_users(
+    State(s): State<AppState>,
+    _caller: Admin,
+    super::extract::Query(p): super::extract::Query<PageQuery>,
+) -> ApiResult<Json<UserPage>> {
+    let paging = p.paging()?;
+    Ok(Json(UserPage::of(s.store.users().await?, paging)))
 }
+
+page_of!(
+    /// A page of users.
+    UserPage,
+    User
+);
+
+page_of!(
+    /// A page of a user's tokens (never the tokens themselves).
+    TokenPage,
+    TokenInfo
+);
 
 /// Creates a user (without a token: create one next).
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = NewUser,
@@ -130,17 +149,19 @@ fn may_manage_tokens(caller: &Caller, user: &User) -> ApiResult<()> {
 
 /// A user's tokens (never the tokens themselves).
 #[utoipa::path(get, path = "/api/v1/users/{id}/tokens", tag = "users",
-    params(("id" = String, Path, description = "User id or name")),
-    responses((status = 200, body = Vec<TokenInfo>), (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 404, body = Problem)))]
+    params(("id" = String, Path, description = "User id or name"), PageQuery),
+    responses((status = 200, body = TokenPage), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn list_tokens(
     State(s): State<AppState>,
     caller: Reader,
     Path(id): Path<String>,
-) -> ApiResult<Json<Vec<TokenInfo>>> {
+    super::extract::Query(p): super::extract::Query<PageQuery>,
+) -> ApiResult<Json<TokenPage>> {
+    let paging = p.paging()?;
     let user = s.store.user(&id).await?;
     may_manage_tokens(&caller, &user)?;
-    Ok(Json(s.store.tokens(&user.id).await?))
+    Ok(Json(TokenPage::of(s.store.tokens(&user.id).await?, paging)))
 }
 
 /// Creates a token for a user (admins for anyone, others for themselves).
