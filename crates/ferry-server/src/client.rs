@@ -13,7 +13,7 @@ use crate::api::error::Problem;
 use crate::api::instances::{InstanceDetail, InstancePage, LogPage};
 use crate::api::runs::BackfillResult;
 use crate::api::tasks::TaskView;
-use ferry_store::control::Instance;
+use crate::api::views::InstanceView as Instance;
 
 /// What went wrong with a call.
 #[derive(Debug, thiserror::Error)]

@@ -6,9 +6,7 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use ferry_store::control::{
-    Attempt, AttemptState, Instance, InstanceFilter, InstanceState, LogLine,
-};
+use ferry_store::control::{Attempt, AttemptState, InstanceFilter, InstanceState, LogLine};
 use futures::Stream;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -17,6 +15,7 @@ use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{Json, Path, Query};
 use super::page::{PageQuery, page_of};
+use super::views::{AttemptView, InstanceView};
 use crate::auth::{Operator, Reader};
 
 /// Filter and page of the instance list.
@@ -41,7 +40,7 @@ pub struct InstanceQuery {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct InstancePage {
     /// The instances.
-    pub items: Vec<Instance>,
+    pub items: Vec<InstanceView>,
     /// How many match in all.
     pub total: i64,
     /// Page size.
@@ -55,12 +54,12 @@ pub struct InstancePage {
 pub struct InstanceDetail {
     /// The instance.
     #[serde(flatten)]
-    pub instance: Instance,
+    pub instance: InstanceView,
     /// Its task's name.
     pub task_name: String,
     /// Its attempts, first first; each carries its metrics (rows, bytes,
     /// dirty rows, duration) and error.
-    pub attempts: Vec<Attempt>,
+    pub attempts: Vec<AttemptView>,
 }
 
 /// Which log lines.
@@ -166,7 +165,7 @@ pub async fn list_instances(
         })
         .await?;
     Ok(Json(InstancePage {
-        items,
+        items: items.into_iter().map(InstanceView::from).collect(),
         total,
         limit,
         offset,
@@ -186,9 +185,9 @@ pub async fn get_instance(
     let task = s.store.task(&instance.task_id).await?;
     let attempts = s.store.attempts(&id).await?;
     Ok(Json(InstanceDetail {
-        instance,
+        instance: instance.into(),
         task_name: task.name,
-        attempts,
+        attempts: attempts.into_iter().map(AttemptView::from).collect(),
     }))
 }
 
@@ -196,13 +195,13 @@ pub async fn get_instance(
 /// with the task's currently approved version.
 #[utoipa::path(post, path = "/api/v1/instances/{id}/rerun", tag = "instances",
     params(("id" = String, Path, description = "Instance id")),
-    responses((status = 200, body = Instance), (status = 401, body = Problem), (status = 403, body = Problem),
+    responses((status = 200, body = InstanceView), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn rerun_instance(
     State(s): State<AppState>,
     caller: Operator,
     Path(id): Path<String>,
-) -> ApiResult<Json<Instance>> {
+) -> ApiResult<Json<InstanceView>> {
     let instance = s.store.instance(&id).await?;
     let task = s.store.task(&instance.task_id).await?;
     let version = task
@@ -213,23 +212,23 @@ pub async fn rerun_instance(
     }
     let i = s.store.rerun_instance(&id, version).await?;
     tracing::info!(by = %caller.user.name, instance = %id, "rerun queued");
-    Ok(Json(i))
+    Ok(Json(i.into()))
 }
 
 /// Stops an instance: a queued one is cancelled; a running one's attempt is
 /// cancelled by its runner, leaving the target as it was.
 #[utoipa::path(post, path = "/api/v1/instances/{id}/stop", tag = "instances",
     params(("id" = String, Path, description = "Instance id")),
-    responses((status = 200, body = Instance), (status = 401, body = Problem), (status = 403, body = Problem),
+    responses((status = 200, body = InstanceView), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn stop_instance(
     State(s): State<AppState>,
     caller: Operator,
     Path(id): Path<String>,
-) -> ApiResult<Json<Instance>> {
+) -> ApiResult<Json<InstanceView>> {
     let i = s.store.stop_instance(&id).await?;
     tracing::info!(by = %caller.user.name, instance = %id, "stop requested");
-    Ok(Json(i))
+    Ok(Json(i.into()))
 }
 
 async fn pick_attempt(s: &AppState, id: &str, number: Option<i64>) -> ApiResult<Attempt> {

@@ -20,6 +20,7 @@ pub mod schedules;
 pub mod system;
 pub mod tasks;
 pub mod users;
+pub mod views;
 
 use axum::Router;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};

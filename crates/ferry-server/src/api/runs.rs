@@ -2,7 +2,6 @@
 //! a run key, optionally waiting for the end), and backfills of a range.
 
 use axum::http::StatusCode;
-use ferry_store::control::Instance;
 
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
@@ -11,6 +10,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{Json, Path};
+use super::views::InstanceView;
 use crate::auth::Operator;
 use crate::service::instances;
 
@@ -61,7 +61,7 @@ pub struct BackfillInput {
 pub struct BackfillResult {
     /// Instances created (queued), oldest first. Under overlap `queue` or
     /// `skip` they run one at a time; under `parallel` up to `max_parallel`.
-    pub created: Vec<Instance>,
+    pub created: Vec<InstanceView>,
     /// Logical times that already had an instance (left as they are; rerun
     /// them to run again).
     pub existing: Vec<String>,
@@ -71,8 +71,8 @@ pub struct BackfillResult {
 /// the call is idempotent: external schedulers retry it safely.
 #[utoipa::path(post, path = "/api/v1/tasks/{id}/instances", tag = "tasks", request_body = StartInput,
     params(("id" = String, Path, description = "Task id or name", example = "sample_orders"), StartQuery),
-    responses((status = 201, body = Instance, description = "Created and queued"),
-              (status = 200, body = Instance, description = "The instance of an earlier call with the same run_key"),
+    responses((status = 201, body = InstanceView, description = "Created and queued"),
+              (status = 200, body = InstanceView, description = "The instance of an earlier call with the same run_key"),
               (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn start_instance(
@@ -81,7 +81,7 @@ pub async fn start_instance(
     Path(id): Path<String>,
     super::extract::Query(q): super::extract::Query<StartQuery>,
     Json(body): Json<StartInput>,
-) -> ApiResult<(StatusCode, Json<Instance>)> {
+) -> ApiResult<(StatusCode, Json<InstanceView>)> {
     let wait = q.wait_seconds.unwrap_or(0);
     if wait > super::limits::MAX_WAIT_SECONDS {
         return Err(ApiError::invalid(
@@ -106,7 +106,7 @@ pub async fn start_instance(
         StatusCode::OK
     };
     let instance = instances::wait_for_end(&s, instance, wait).await?;
-    Ok((status, Json(instance)))
+    Ok((status, Json(instance.into())))
 }
 
 /// Creates the missing instances of the schedule's logical times in
@@ -126,7 +126,7 @@ pub async fn backfill(
     let t = s.store.task(&id).await?;
     let done = instances::backfill(&s, &t, &body.from, &body.to, &caller.user.name).await?;
     Ok(Json(BackfillResult {
-        created: done.created,
+        created: done.created.into_iter().map(InstanceView::from).collect(),
         existing: done.existing,
     }))
 }

@@ -5,9 +5,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use ferry_core::schedule::ScheduleSpec;
-use ferry_store::control::{
-    Approval, NewTask, Review, TaskEdit, TaskRecord, TaskState, TaskVersion,
-};
+use ferry_store::control::{NewTask, Review, TaskEdit, TaskRecord, TaskState, TaskVersion};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa::openapi::{RefOr, Schema};
@@ -16,6 +14,7 @@ use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{Json, Path};
 use super::page::{PageQuery, page_of};
+use super::views::ApprovalView;
 use crate::auth::{Operator, Reader};
 use crate::service::tasks as svc;
 use crate::service::to_json;
@@ -67,9 +66,9 @@ pub struct VersionView {
 /// A task with its latest and its approved version.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TaskView {
-    /// The task's record (state, versions, revision).
+    /// The task (state, versions, revision).
     #[serde(flatten)]
-    pub task: TaskRecord,
+    pub task: TaskSummary,
     /// The newest version.
     pub latest: VersionView,
     /// The version that runs (when it differs from the latest).
@@ -153,7 +152,7 @@ pub(crate) async fn task_view(s: &AppState, t: TaskRecord) -> ApiResult<TaskView
         latest: version_view(s, &latest)?,
         approved,
         next_logical_time: next.map(ferry_store::format_timestamp),
-        task: t,
+        task: t.into(),
     })
 }
 
@@ -212,6 +211,8 @@ pub struct TaskSummary {
     pub latest_version: i64,
     /// The version that runs, once one is approved.
     pub approved_version: Option<i64>,
+    /// Instances of this task that may run at once.
+    pub max_parallel: i64,
     /// Send it back with a change.
     pub revision: i64,
     /// Who created it.
@@ -230,6 +231,7 @@ impl From<TaskRecord> for TaskSummary {
             state: t.state,
             latest_version: t.latest_version,
             approved_version: t.approved_version,
+            max_parallel: t.max_parallel,
             revision: t.revision,
             created_by: t.created_by,
             created_at: t.created_at,
@@ -394,7 +396,7 @@ page_of!(
 page_of!(
     /// A page of a task's approval records.
     ApprovalPage,
-    Approval
+    ApprovalView
 );
 
 /// The approval records: who decided what, when, and why.
@@ -410,8 +412,9 @@ pub async fn list_approvals(
 ) -> ApiResult<Json<ApprovalPage>> {
     let paging = p.paging()?;
     let t = s.store.task(&id).await?;
+    let approvals = s.store.approvals(&t.id).await?;
     Ok(Json(ApprovalPage::of(
-        s.store.approvals(&t.id).await?,
+        approvals.into_iter().map(ApprovalView::from).collect(),
         paging,
     )))
 }

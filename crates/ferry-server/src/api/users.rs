@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use ferry_store::control::{Role, TokenInfo, User};
+use ferry_store::control::{Role, User};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -10,6 +10,7 @@ use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{Json, Path};
 use super::page::{PageQuery, page_of};
+use super::views::{TokenView, UserView};
 use crate::auth::{Action, Admin, Caller, Reader, new_token};
 
 /// A user to create.
@@ -49,8 +50,8 @@ pub struct NewTokenRequest {
 pub struct CreatedToken {
     /// The token: send it as `Authorization: Bearer <token>`.
     pub token: String,
-    /// Its record.
-    pub info: TokenInfo,
+    /// Its description.
+    pub info: TokenView,
 }
 
 pub(crate) fn check_name(field: &str, name: &str, max: usize) -> ApiResult<()> {
@@ -71,9 +72,9 @@ pub(crate) fn check_name(field: &str, name: &str, max: usize) -> ApiResult<()> {
 
 /// The caller.
 #[utoipa::path(get, path = "/api/v1/users/me", tag = "users",
-    responses((status = 200, body = User), (status = 401, body = Problem)))]
-pub async fn me(caller: Caller) -> Json<User> {
-    Json(caller.user)
+    responses((status = 200, body = UserView), (status = 401, body = Problem)))]
+pub async fn me(caller: Caller) -> Json<UserView> {
+    Json(caller.user.into())
 }
 
 /// Users, paged.
@@ -86,47 +87,51 @@ pub async fn list_users(
     super::extract::Query(p): super::extract::Query<PageQuery>,
 ) -> ApiResult<Json<UserPage>> {
     let paging = p.paging()?;
-    Ok(Json(UserPage::of(s.store.users().await?, paging)))
+    let users = s.store.users().await?;
+    Ok(Json(UserPage::of(
+        users.into_iter().map(UserView::from).collect(),
+        paging,
+    )))
 }
 
 page_of!(
     /// A page of users.
     UserPage,
-    User
+    UserView
 );
 
 page_of!(
     /// A page of a user's tokens (never the tokens themselves).
     TokenPage,
-    TokenInfo
+    TokenView
 );
 
 /// Creates a user (without a token: create one next).
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = NewUser,
-    responses((status = 201, body = User), (status = 401, body = Problem), (status = 403, body = Problem),
+    responses((status = 201, body = UserView), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_user(
     State(s): State<AppState>,
     caller: Admin,
     Json(body): Json<NewUser>,
-) -> ApiResult<(StatusCode, Json<User>)> {
+) -> ApiResult<(StatusCode, Json<UserView>)> {
     check_name("name", &body.name, 64)?;
     let user = s.store.create_user(&body.name, body.role).await?;
     tracing::info!(by = %caller.user.name, user = %user.name, role = %user.role, "user created");
-    Ok((StatusCode::CREATED, Json(user)))
+    Ok((StatusCode::CREATED, Json(user.into())))
 }
 
 /// Changes a user's role or disables them.
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", request_body = UserChange,
     params(("id" = String, Path, description = "User id or name")),
-    responses((status = 200, body = User), (status = 401, body = Problem), (status = 403, body = Problem),
+    responses((status = 200, body = UserView), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn update_user(
     State(s): State<AppState>,
     caller: Admin,
     Path(id): Path<String>,
     Json(body): Json<UserChange>,
-) -> ApiResult<Json<User>> {
+) -> ApiResult<Json<UserView>> {
     let user = s.store.user(&id).await?;
     if user.id == caller.user.id && (body.role != Role::Admin || body.disabled) {
         return Err(ApiError::conflict(
@@ -136,7 +141,8 @@ pub async fn update_user(
     Ok(Json(
         s.store
             .update_user(&user.id, body.role, body.disabled)
-            .await?,
+            .await?
+            .into(),
     ))
 }
 
@@ -161,7 +167,11 @@ pub async fn list_tokens(
     let paging = p.paging()?;
     let user = s.store.user(&id).await?;
     may_manage_tokens(&caller, &user)?;
-    Ok(Json(TokenPage::of(s.store.tokens(&user.id).await?, paging)))
+    let tokens = s.store.tokens(&user.id).await?;
+    Ok(Json(TokenPage::of(
+        tokens.into_iter().map(TokenView::from).collect(),
+        paging,
+    )))
 }
 
 /// Creates a token for a user (admins for anyone, others for themselves).
@@ -202,7 +212,7 @@ pub async fn create_token(
         StatusCode::CREATED,
         Json(CreatedToken {
             token: t.token,
-            info,
+            info: info.into(),
         }),
     ))
 }
