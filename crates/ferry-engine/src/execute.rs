@@ -199,7 +199,10 @@ async fn run(
 ) -> Result<RunSummary> {
     let started = Instant::now();
     sink.supports_mode(task.spec.mode)?;
-    let source_schema = source.schema().await?;
+    let source_schema = match &task.declared_schema {
+        Some(declared) => declared.clone(),
+        None => source.schema().await?,
+    };
     let plan = plan_run(task, &source_schema, &options.input)?;
     if !plan.read.filter.is_empty() && !source.supports_filter() {
         return Err(unsupported(

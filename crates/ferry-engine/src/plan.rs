@@ -67,8 +67,8 @@ pub fn plan_run(
 ) -> Result<Plan> {
     input.params.validate()?;
     let spec = &task.spec;
-    let schema = match &spec.columns {
-        Some(cols) => source_schema.project(cols)?,
+    let schema = match spec.column_names() {
+        Some(cols) => source_schema.project(&cols)?,
         None => source_schema.clone(),
     };
     let transform = plan_transform(spec, &schema)?;

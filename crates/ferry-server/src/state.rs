@@ -37,7 +37,10 @@ pub async fn validate_watermark(
         ));
     }
     let source = task.source.open()?;
-    let schema = source.schema().await?;
+    let schema = match &task.declared_schema {
+        Some(declared) => declared.clone(),
+        None => source.schema().await?,
+    };
     let plan = plan_run(task, &schema, &RunInput::default())?;
     let cursor = plan
         .cursor

@@ -6,6 +6,7 @@
 //! starts on a spec that has not been checked. [`task_json_schema`] generates
 //! the JSON Schema from these same structs.
 
+mod columns;
 mod dirty;
 mod endpoint;
 mod ident;
@@ -19,6 +20,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use crate::connector::Connectors;
+pub use columns::{ColumnSelect, DeclaredColumn};
 pub use dirty::{DirtyPolicy, DirtyReason, DirtyRecord, DirtySinkSpec};
 pub use endpoint::{
     CONNECTION_OPTION, ConnectionSchema, ConnectionSpec, EndpointSpec, REDACTED, SinkSchema,
@@ -58,9 +60,11 @@ pub struct TaskSpec {
     /// How the target is updated; default `full_overwrite`.
     #[serde(default)]
     pub mode: SyncMode,
-    /// Source columns to copy, in this order; default: every column.
+    /// Source columns to copy, in this order; default: every column. A
+    /// source that needs a declared schema takes `{name, type, nullable}`
+    /// entries instead of names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub columns: Option<Vec<String>>,
+    pub columns: Option<Vec<ColumnSelect>>,
     /// What to do with rows whose values the target cannot hold exactly.
     #[serde(default)]
     pub dirty: DirtyPolicy,
@@ -209,6 +213,18 @@ pub struct ValidatedTask {
     pub sink: Arc<dyn crate::connector::SinkEndpoint>,
     /// The sink of dirty records, when the dirty sink is a table.
     pub dirty_table: Option<Arc<dyn crate::connector::SinkEndpoint>>,
+    /// The columns `columns:` declares, for a source that needs them
+    /// declared (`None`: the source discovers its columns).
+    pub declared_schema: Option<crate::schema::TableSchema>,
+}
+
+impl TaskSpec {
+    /// The names `columns:` lists, if any.
+    pub fn column_names(&self) -> Option<Vec<String>> {
+        self.columns
+            .as_ref()
+            .map(|c| c.iter().map(|c| c.name().to_string()).collect())
+    }
 }
 
 fn check_range(field: &str, value: u64, min: u64, max: u64) -> Result<()> {
@@ -252,7 +268,7 @@ impl TaskSpec {
                 ));
             }
             let mut seen = std::collections::HashSet::new();
-            for (i, c) in cols.iter().enumerate() {
+            for (i, c) in cols.iter().map(ColumnSelect::name).enumerate() {
                 if c.is_empty() || c.contains('\0') {
                     return Err(Error::invalid(
                         format!("columns[{i}]"),
@@ -302,6 +318,12 @@ impl TaskSpec {
                 ),
             ));
         }
+        let schema_source = connectors
+            .capabilities(source.connector())
+            .and_then(|c| c.schema)
+            .unwrap_or(crate::connector::SchemaSource::Discovered);
+        let declared_schema =
+            columns::check(self.columns.as_deref(), source.connector(), schema_source)?;
         let mut spec = self.clone();
         spec.source.connector = source.connector().to_string();
         spec.sink.connector = sink.connector().to_string();
@@ -311,6 +333,7 @@ impl TaskSpec {
             source,
             sink,
             dirty_table,
+            declared_schema,
         })
     }
 }
@@ -488,7 +511,7 @@ pub(crate) mod testing {
     pub(crate) struct Fake;
 
     #[derive(Debug)]
-    pub(crate) struct FakeEndpoint(Dataset);
+    pub(crate) struct FakeEndpoint(Dataset, &'static str);
 
     pub(crate) fn local() -> Trust {
         Trust::Local
@@ -497,24 +520,28 @@ pub(crate) mod testing {
     impl FakeEndpoint {
         fn parse(field: &str, spec: &EndpointSpec) -> Result<FakeEndpoint> {
             let text = |k: &str| spec.options.get(k).and_then(|v| v.as_str());
-            let place = match spec.connector.as_str() {
-                "db" => text("url"),
-                "file" => text("path"),
-                other => return Err(unknown_connector(field, other, &["db", "file"])),
+            let (name, place) = match spec.connector.as_str() {
+                "db" => ("db", text("url")),
+                "file" => ("file", text("path")),
+                "stream" => ("stream", text("topic")),
+                other => return Err(unknown_connector(field, other, &["db", "file", "stream"])),
             };
             let table = text("table")
                 .ok_or_else(|| Error::invalid(format!("{field}.table"), "is required"))?;
-            Ok(FakeEndpoint(Dataset {
-                kind: DatasetKind::Table,
-                name: table.to_string(),
-                location: format!("{}#{table}", place.unwrap_or_default()),
-            }))
+            Ok(FakeEndpoint(
+                Dataset {
+                    kind: DatasetKind::Table,
+                    name: table.to_string(),
+                    location: format!("{}#{table}", place.unwrap_or_default()),
+                },
+                name,
+            ))
         }
     }
 
     impl SourceEndpoint for FakeEndpoint {
         fn connector(&self) -> &'static str {
-            "db"
+            self.1
         }
         fn filter_dialect(&self) -> Option<Box<dyn sqlparser::dialect::Dialect>> {
             Some(Box::new(sqlparser::dialect::PostgreSqlDialect {}))
@@ -529,7 +556,7 @@ pub(crate) mod testing {
 
     impl SinkEndpoint for FakeEndpoint {
         fn connector(&self) -> &'static str {
-            "db"
+            self.1
         }
         fn dataset(&self) -> &Dataset {
             &self.0
@@ -556,9 +583,13 @@ pub(crate) mod testing {
         ) -> Result<Arc<dyn SinkEndpoint>> {
             Ok(Arc::new(FakeEndpoint::parse(field, spec)?))
         }
-        fn capabilities(&self, _: &str) -> Option<Capabilities> {
+        fn capabilities(&self, connector: &str) -> Option<Capabilities> {
             Some(Capabilities {
-                schema: Some(SchemaSource::Discovered),
+                schema: Some(if connector == "stream" {
+                    SchemaSource::Declared
+                } else {
+                    SchemaSource::Discovered
+                }),
                 splits: true,
                 incremental: true,
                 pushdown: true,
@@ -687,6 +718,63 @@ mod tests {
         assert!(
             with(json!({"source_filter": "t >= ${window_start} AND t < ${window_end}"})).is_ok()
         );
+    }
+
+    #[test]
+    fn declared_columns_only_where_the_source_needs_them() {
+        let with = |source: serde_json::Value, columns: serde_json::Value| {
+            serde_json::from_value::<TaskSpec>(serde_json::json!({
+                "name": "t", "source": source, "columns": columns,
+                "sink": {"type": "file", "path": "/tmp/x.db", "table": "b"}
+            }))
+            .expect("parses")
+            .check()
+        };
+        let field = |r: Result<ValidatedTask>| match r {
+            Err(Error::InvalidConfig { field, .. }) => field,
+            other => panic!("expected an invalid field, got {other:?}"),
+        };
+        let db = serde_json::json!({"type": "db", "url": "u", "table": "a"});
+        let stream = serde_json::json!({"type": "stream", "topic": "orders", "table": "a"});
+        use serde_json::json;
+        assert_eq!(
+            field(with(
+                db.clone(),
+                json!(["id", {"name": "v", "type": "text"}])
+            )),
+            "columns[1]"
+        );
+        assert!(
+            with(db, json!(["id", "v"]))
+                .expect("names")
+                .declared_schema
+                .is_none()
+        );
+        assert_eq!(field(with(stream.clone(), json!(null))), "columns");
+        assert_eq!(
+            field(with(
+                stream.clone(),
+                json!([{"name": "id", "type": "int64"}, "v"])
+            )),
+            "columns[1]"
+        );
+        assert_eq!(
+            field(with(
+                stream.clone(),
+                json!([{"name": "id", "type": "int65"}])
+            )),
+            "columns[0].type"
+        );
+        let v = with(
+            stream,
+            json!([{"name": "id", "type": "int64", "nullable": false}, {"name": "amount", "type": "decimal(12,2)"}]),
+        )
+        .expect("declared");
+        let s = v.declared_schema.expect("schema");
+        assert_eq!(s.columns.len(), 2);
+        assert_eq!(s.columns[0].ty, crate::ColumnType::Int64);
+        assert!(!s.columns[0].nullable && s.columns[1].nullable);
+        assert_eq!(s.columns[1].ty.to_string(), "decimal(12,2)");
     }
 
     #[test]
