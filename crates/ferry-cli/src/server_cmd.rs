@@ -317,10 +317,22 @@ impl ServeArgs {
                 );
             }
         }
+        // The server's own files, wherever they are: no task may reach them.
+        let mut protected = vec![self.key_file()];
+        let store = self.store();
+        if !store.contains("://") {
+            let store = store.strip_prefix("sqlite:").unwrap_or(&store).to_string();
+            for suffix in ["", "-wal", "-shm", "-journal"] {
+                protected.push(PathBuf::from(format!("{store}{suffix}")));
+            }
+        }
+        protected.extend(self.tls_cert.iter().cloned());
+        protected.extend(self.tls_key.iter().cloned());
         Ok(ServerConfig {
             listen: self.listen,
             data_dir: self.data_dir.clone(),
             files_root,
+            protected,
             node_id,
             runners: self.runners,
             lease_secs: self.lease_secs,

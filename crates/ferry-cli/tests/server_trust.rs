@@ -318,3 +318,81 @@ async fn password_env_keeps_working_for_ferry_run() {
         pg_digest(&format!("SELECT id::text FROM {src}")).await
     );
 }
+
+#[tokio::test]
+async fn an_edit_cannot_send_a_stored_password_elsewhere() {
+    let s = Server::simple(&Backend::Sqlite, "trust_redirect");
+    let c = s
+        .ok(
+            "POST",
+            "/api/v1/connections",
+            ADMIN,
+            Some(json!({"name": "wh", "type": "postgres",
+                        "url": "postgresql://app@db.internal:5432/sales", "password": "Kept-Pw-1"})),
+            201,
+        )
+        .await;
+    assert_eq!(c["password"], "***", "{c}");
+    // The same server: the stored password is kept.
+    let c = s
+        .ok(
+            "PUT",
+            "/api/v1/connections/wh",
+            ADMIN,
+            Some(
+                json!({"name": "wh", "type": "postgres", "revision": c["revision"],
+                        "url": "postgresql://app@db.internal:5432/sales", "password": "***"}),
+            ),
+            200,
+        )
+        .await;
+    // Another host, user or database while keeping it: refused.
+    for url in [
+        "postgresql://app@attacker.example:5432/sales",
+        "postgresql://app@db.internal:5432/sales?host=attacker.example",
+        "postgresql://other@db.internal:5432/sales",
+    ] {
+        let (status, v) = s
+            .call(
+                "PUT",
+                "/api/v1/connections/wh",
+                Some(ADMIN),
+                Some(json!({"name": "wh", "type": "postgres", "revision": c["revision"], "url": url})),
+            )
+            .await;
+        assert_eq!(status, 422, "{url}: {v}");
+        refused(&v, "password");
+    }
+    // A task edit that points an inline URL elsewhere while sending `***` back: refused.
+    let name = unique("redirect");
+    let target = scratch_dir().join(format!("{}.db", unique("redirect")));
+    let spec = |url: &str| {
+        json!({"name": name, "source": {"type": "postgres", "url": url, "table": "t"},
+               "sink": {"type": "sqlite", "path": target, "table": "t"}})
+    };
+    let t = s
+        .ok(
+            "POST",
+            "/api/v1/tasks",
+            ADMIN,
+            Some(json!({"spec": spec("postgresql://app:Inline-Pw-2@db.internal:5432/sales")})),
+            201,
+        )
+        .await;
+    let (status, v) = s
+        .call(
+            "PUT",
+            &format!("/api/v1/tasks/{name}"),
+            Some(ADMIN),
+            Some(
+                json!({"spec": spec("postgresql://app:***@attacker.example:5432/sales"),
+                        "revision": t["revision"]}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 422, "{v}");
+    refused(&v, "spec.source.password");
+    assert!(
+        !s.transcript.text().contains("Kept-Pw-1") && !s.transcript.text().contains("Inline-Pw-2")
+    );
+}

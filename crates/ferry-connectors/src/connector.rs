@@ -118,6 +118,19 @@ pub trait Connector: Send + Sync {
         Ok(())
     }
 
+    /// Where a secret of these endpoint or connection options goes: a
+    /// secret kept by `***` on an edit is kept only while this stays the
+    /// same, so an edit cannot send a stored password to another server.
+    /// Default: every non-secret option.
+    fn secret_audience(&self, options: &Map<String, Value>) -> String {
+        let public: Map<String, Value> = options
+            .iter()
+            .filter(|(k, _)| !ferry_core::spec::is_secret_option(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        Value::Object(public).to_string()
+    }
+
     /// Parses and normalizes connection settings (e.g. moves a password
     /// out of a URL into the secret). Errors name the setting.
     fn connection(

@@ -113,17 +113,42 @@ fn url_passwords_leave_the_spec_and_come_back() {
             "postgresql://postgres:pw123@h:5432/db"
         );
     }
+    // What the store holds: the spec without the password, the password sealed.
+    let mut stored_spec = url_task("postgresql://postgres:pw123@h:5432/db");
+    let stored = ferry_connectors::take_task_secrets(&mut stored_spec).expect("take");
+    // A client sends back what it read: `***` keeps the stored password.
     let mut back = url_task("postgresql://postgres:***@h:5432/db");
     let mut secrets = ferry_connectors::take_task_secrets(&mut back).expect("take");
-    let stored = Map::from_iter([(
-        "source".to_string(),
-        serde_json::json!({"password": "pw123"}),
-    )]);
-    ferry_connectors::keep_stored_secrets(&mut secrets, &stored).expect("keep");
+    ferry_connectors::keep_stored_secrets(&back, &mut secrets, Some(&stored_spec), &stored)
+        .expect("keep");
     assert_eq!(secrets["source"]["password"], "pw123");
+    // Pointing the endpoint elsewhere (host, user, database, ?host=) while
+    // keeping `***` would send the stored password there: refused.
+    for elsewhere in [
+        "postgresql://postgres:***@attacker.example:5432/db",
+        "postgresql://postgres:***@h:5433/db",
+        "postgresql://other:***@h:5432/db",
+        "postgresql://postgres:***@h:5432/other",
+        "postgresql://postgres:***@h:5432/db?host=attacker.example",
+    ] {
+        let mut moved = url_task(elsewhere);
+        let mut secrets = ferry_connectors::take_task_secrets(&mut moved).expect("take");
+        let e = ferry_connectors::keep_stored_secrets(
+            &moved,
+            &mut secrets,
+            Some(&stored_spec),
+            &stored,
+        )
+        .expect_err(elsewhere)
+        .to_string();
+        assert!(
+            e.contains("source.password") && e.contains("elsewhere"),
+            "{elsewhere}: {e}"
+        );
+    }
     let mut orphan = Map::from_iter([("sink".to_string(), serde_json::json!({"password": "***"}))]);
     assert!(
-        ferry_connectors::keep_stored_secrets(&mut orphan, &stored)
+        ferry_connectors::keep_stored_secrets(&back, &mut orphan, Some(&stored_spec), &stored)
             .expect_err("nothing stored")
             .to_string()
             .contains("sink.password")
@@ -220,7 +245,7 @@ fn validation_names_the_connectors_option() {
 fn the_server_refuses_the_environment_and_foreign_paths() {
     let roots = Trust::Server(ferry_core::spec::FileRoots {
         files_root: Some(std::env::temp_dir()),
-        data_dir: None,
+        ..Default::default()
     });
     let t: TaskSpec = serde_json::from_value(serde_json::json!({
         "name": "x",
@@ -267,7 +292,7 @@ fn debug_of_specs_hides_passwords() {
 fn a_ca_file_through_the_server_must_lie_under_its_files_root() {
     let roots = Trust::Server(ferry_core::spec::FileRoots {
         files_root: Some(std::env::temp_dir()),
-        data_dir: None,
+        ..Default::default()
     });
     let with_ca = |ca: &str| -> TaskSpec {
         serde_json::from_value(serde_json::json!({
@@ -291,4 +316,53 @@ fn a_ca_file_through_the_server_must_lie_under_its_files_root() {
         ferry_connectors::validate_local(&with_ca("/etc/ssl/private/key.pem")).is_ok(),
         "a job file run locally may name any CA file"
     );
+}
+
+#[test]
+fn server_urls_are_one_checkable_host_and_no_local_socket() {
+    let roots = Trust::Server(ferry_core::spec::FileRoots {
+        files_root: Some(std::env::temp_dir()),
+        ..Default::default()
+    });
+    let task = |url: &str| -> TaskSpec {
+        serde_json::from_value(serde_json::json!({
+            "name": "x",
+            "source": {"type": "postgres", "url": url, "table": "t"},
+            "sink": {"type": "sqlite", "path": "x.db", "table": "u"}
+        }))
+        .unwrap()
+    };
+    for (url, field) in [
+        (
+            "postgresql:///ferry?host=/var/run/postgresql&user=ferry",
+            "source.url.host",
+        ),
+        ("postgresql://u@h/db?host=%2Fvar%2Frun", "source.url.host"),
+        (
+            "mysql://root@h/db?socket=/run/mysqld/mysqld.sock",
+            "source.url.socket",
+        ),
+        (
+            "postgresql://u@h1:5432,h2:5432/db?sslrootcert=/dev/zero",
+            "source.url",
+        ),
+    ] {
+        let mut t = task(url);
+        if url.starts_with("mysql") {
+            t.source.connector = "mysql".into();
+        }
+        let e = t.validate(&ferry_connectors::Registry, &roots).unwrap_err();
+        match &e {
+            ferry_core::Error::InvalidConfig { field: f, .. } => assert_eq!(f, field, "{url}: {e}"),
+            other => panic!("{url}: {other:?}"),
+        }
+    }
+    // A password in such a URL is refused, not stored in clear.
+    let mut t = task("postgresql://app:S3cret@db1:5432,db2:5432/sales");
+    let e = ferry_connectors::take_task_secrets(&mut t)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("source.url") && !e.contains("S3cret"), "{e}");
+    // Job files run locally keep what the driver accepts.
+    assert!(ferry_connectors::validate_local(&task("postgresql://u@h1:5432,h2:5432/db")).is_ok());
 }

@@ -13,6 +13,9 @@ pub struct ServerConfig {
     /// `--files-root`: the only directory whose files tasks and connections
     /// sent to this server may read or write (`None`: no local files).
     pub files_root: Option<PathBuf>,
+    /// The server's own files outside the data directory (secret key,
+    /// SQLite store, TLS key and certificate): no spec may reach them.
+    pub protected: Vec<PathBuf>,
     /// This node's name in leases and attempts.
     pub node_id: String,
     /// Instances this server runs at once (its runner slots).
@@ -46,6 +49,7 @@ impl ServerConfig {
         ferry_core::spec::Trust::Server(ferry_core::spec::FileRoots {
             files_root: self.files_root.clone(),
             data_dir: Some(self.data_dir.clone()),
+            protected: self.protected.clone(),
         })
     }
 

@@ -94,6 +94,18 @@ impl Connector for ServerKind {
         put_url_password(options, secrets)
     }
 
+    /// The URL without its password: another host, port, user, database
+    /// or query parameter (`?host=` overrides the host) is another audience.
+    fn secret_audience(&self, options: &Map<String, Value>) -> String {
+        let mut public = options.clone();
+        let _ = take_url_password(&mut public);
+        public
+            .get("url")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    }
+
     fn connection(
         &self,
         options: &Map<String, Value>,

@@ -92,9 +92,14 @@ const FILE_PARAMS: &[&str] = &["sslrootcert", "ssl-ca", "ssl_ca"];
 /// (on a server: under `--files-root`) and replaced by the path the driver
 /// must use; errors name `field`'s parameter.
 pub(crate) fn confine_url_files(field: &str, url: &str, trust: &Trust) -> Result<String> {
-    let Ok(mut parsed) = url::Url::parse(url) else {
-        return Ok(url.to_string()); // the connector names the bad URL
+    let mut parsed = match url::Url::parse(url) {
+        Ok(u) => u,
+        Err(_) if *trust == Trust::Local => return Ok(url.to_string()), // the driver names it
+        Err(e) => return Err(unchecked_url(field, url, &e.to_string())),
     };
+    if *trust != Trust::Local {
+        refuse_local_sockets(field, &parsed)?;
+    }
     let pairs: Vec<(String, String)> = parsed
         .query_pairs()
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -113,6 +118,47 @@ pub(crate) fn confine_url_files(field: &str, url: &str, trust: &Trust) -> Result
     }
     parsed.query_pairs_mut().clear().extend_pairs(out);
     Ok(parsed.to_string())
+}
+
+/// A URL the server cannot check (several hosts, an odd form the driver
+/// would accept): refused on a server, since its password, CA file and
+/// host could not be confined.
+pub(crate) fn unchecked_url(field: &str, url: &str, why: &str) -> Error {
+    Error::invalid(
+        field,
+        format!(
+            "{} is not a URL this server can check ({why}); give one host as scheme://user@host:port/database",
+            redact_url(url)
+        ),
+    )
+}
+
+/// Refuses a URL that reaches a database through a local socket (`?host=/run/…`,
+/// a percent-encoded `/` in the host, `?socket=`): on a server that would
+/// log in as the server's own OS user, next to its store.
+fn refuse_local_sockets(field: &str, url: &url::Url) -> Result<()> {
+    let socket = |v: &str| {
+        v.starts_with('/') || v.starts_with('@') || v.contains("%2F") || v.contains("%2f")
+    };
+    if url.host_str().is_some_and(socket) {
+        return Err(Error::invalid(
+            field,
+            "local sockets are not available to specs sent to the server; give a host name",
+        ));
+    }
+    for (k, v) in url.query_pairs() {
+        let k = k.to_ascii_lowercase();
+        if (k == "host" || k == "hostaddr") && v.split(',').any(socket)
+            || k == "socket"
+            || k == "unix_socket"
+        {
+            return Err(Error::invalid(
+                format!("{field}.{k}"),
+                "local sockets are not available to specs sent to the server; give a host name",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `url` with its user-info password removed (not redacted: gone), for

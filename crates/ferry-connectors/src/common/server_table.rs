@@ -177,9 +177,8 @@ pub(crate) fn take_url_password(options: &mut Map<String, Value>) -> Result<Map<
     let Some(text) = options.get(URL).and_then(Value::as_str) else {
         return Ok(secrets);
     };
-    let Ok(mut url) = url::Url::parse(text) else {
-        return Ok(secrets); // validation names the bad URL
-    };
+    let mut url = url::Url::parse(text)
+        .map_err(|e| super::server_spec::unchecked_url("url", text, &e.to_string()))?;
     let mut password = url.password().map(|pw| {
         percent_encoding::percent_decode_str(pw)
             .decode_utf8_lossy()

@@ -60,15 +60,33 @@ pub(crate) async fn load_ca_file(
     let meta = tokio::fs::metadata(path)
         .await
         .map_err(|e| invalid(format!("cannot read the CA file: {e}")))?;
+    // A device, FIFO or /proc file reports length 0 and may never end:
+    // only regular files, and never more than the limit is read.
+    if !meta.is_file() {
+        return Err(invalid("is not a regular file".to_string()));
+    }
     if meta.len() > MAX_CA_FILE_BYTES {
         return Err(invalid(format!(
             "is {} bytes; a CA file is at most {MAX_CA_FILE_BYTES}",
             meta.len()
         )));
     }
-    let pem = tokio::fs::read(path)
-        .await
-        .map_err(|e| invalid(format!("cannot read the CA file: {e}")))?;
+    let mut pem = Vec::new();
+    {
+        use tokio::io::AsyncReadExt;
+        tokio::fs::File::open(path)
+            .await
+            .map_err(|e| invalid(format!("cannot read the CA file: {e}")))?
+            .take(MAX_CA_FILE_BYTES + 1)
+            .read_to_end(&mut pem)
+            .await
+            .map_err(|e| invalid(format!("cannot read the CA file: {e}")))?;
+    }
+    if pem.len() as u64 > MAX_CA_FILE_BYTES {
+        return Err(invalid(format!(
+            "is larger than {MAX_CA_FILE_BYTES} bytes, the most a CA file may be"
+        )));
+    }
     let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| invalid(format!("is not a PEM certificate file: {e}")))?;

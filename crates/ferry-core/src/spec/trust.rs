@@ -36,8 +36,12 @@ pub struct FileRoots {
     /// `--files-root`: local files of tasks and connections lie under it;
     /// `None`: no local file may be used.
     pub files_root: Option<PathBuf>,
-    /// The server's data directory (store, keys), never reachable.
+    /// The server's data directory (its embedded store), never reachable.
     pub data_dir: Option<PathBuf>,
+    /// The server's own files wherever they are (the secret key, a SQLite
+    /// store given with `--store`, the TLS key and certificate): never
+    /// reachable, nor anything under them.
+    pub protected: Vec<PathBuf>,
 }
 
 impl Trust {
@@ -105,6 +109,18 @@ impl Trust {
                 ),
             ));
         }
+        for own in &roots.protected {
+            if resolved.starts_with(canonical(own)) {
+                return Err(Error::invalid(
+                    field,
+                    format!(
+                        "{} is one of the server's own files (its key, store or TLS files); allowed: other paths under {}",
+                        path.display(),
+                        root.display()
+                    ),
+                ));
+            }
+        }
         if let Some(data) = &roots.data_dir {
             let data = canonical(data);
             if resolved.starts_with(&data) {
@@ -157,6 +173,7 @@ mod tests {
         Trust::Server(FileRoots {
             files_root: Some(root.to_path_buf()),
             data_dir: Some(data.to_path_buf()),
+            protected: vec![root.join("keys/secret.key"), root.join("store.db")],
         })
     }
 
@@ -171,7 +188,14 @@ mod tests {
             .local_path("sink.path", Path::new("a/b.db"))
             .expect("inside");
         assert!(ok.ends_with("files/a/b.db"), "{}", ok.display());
-        for bad in ["/etc/passwd", "../x.db", "data/ferry.db", "a/../../x"] {
+        for bad in [
+            "/etc/passwd",
+            "../x.db",
+            "data/ferry.db",
+            "a/../../x",
+            "keys/secret.key",
+            "store.db",
+        ] {
             let e = t
                 .local_path("sink.path", Path::new(bad))
                 .expect_err(bad)

@@ -122,12 +122,17 @@ pub fn shown_settings(state: &AppState, r: &ConnectionRecord) -> Result<Map<Stri
 }
 
 /// The settings of an update: a secret left out or sent as `***` keeps the
-/// stored one, `""` removes it.
+/// stored one — only while the connection still points where it did (its
+/// secret audience: the same server and user), so an edit cannot send a
+/// stored password to another server; `""` removes it.
 pub fn merge_update(
     stored: &ConnectionSpec,
     mut settings: Map<String, Value>,
 ) -> Result<Map<String, Value>> {
     let secret_fields = open_connection(stored, &Trust::Local)?.secret_fields();
+    let connector = ferry_connectors::find("type", &stored.connector)?;
+    let same_audience =
+        connector.secret_audience(&settings) == connector.secret_audience(&stored.options);
     for field in secret_fields {
         let keep = match settings.get(*field) {
             None | Some(Value::Null) => true,
@@ -139,6 +144,13 @@ pub fn merge_update(
             settings.remove(*field);
         }
         if keep && let Some(kept) = stored.options.get(*field) {
+            if !same_audience {
+                return Err(Error::invalid(
+                    *field,
+                    "the connection now points at another server, user or database than \
+                     the stored secret was given for; send the secret again",
+                ));
+            }
             settings.insert(field.to_string(), kept.clone());
         }
     }

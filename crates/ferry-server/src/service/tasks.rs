@@ -81,7 +81,9 @@ pub async fn check(
         Some(v) => open_secrets(s, v)?,
         None => SecretMap::new(),
     };
-    keep_stored_secrets(&mut secrets, &kept).map_err(|e| prefix_field("spec", e))?;
+    let stored_spec: Option<TaskSpec> = stored.and_then(|v| serde_json::from_str(&v.spec).ok());
+    keep_stored_secrets(&parsed, &mut secrets, stored_spec.as_ref(), &kept)
+        .map_err(|e| prefix_field("spec", e))?;
     let schedule: Option<ScheduleSpec> = schedule
         .filter(|v| !v.is_null())
         .map(|v| parse_json("schedule", v))
