@@ -227,3 +227,42 @@ async fn mariadb_backslash_escapes_do_not_open_the_query() {
     );
     assert_eq!(setup.state().await, before);
 }
+
+/// SQL that passes the filter check but that SQLite itself refuses (here a
+/// function called with the wrong number of arguments) is the user's error
+/// naming `source_filter`, not an internal one.
+#[test]
+fn sqlite_refusing_the_filter_is_the_users_error() {
+    let dir = scratch_dir();
+    let src = dir.join(format!("{}.db", unique("refused")));
+    let conn = rusqlite::Connection::open(&src).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'a');",
+    )
+    .unwrap();
+    drop(conn);
+    let target = dir.join(format!("{}.db", unique("refused_target")));
+    let yaml = format!(
+        "name: refused\nsource: {{type: sqlite, path: \"{}\", table: t}}\nsink: {{type: sqlite, path: \"{}\", table: t}}\nsource_filter: \"lower(v, v) = 'a'\"\n",
+        src.display(),
+        target.display()
+    );
+    let out = run_ferry(FERRY, &["run"], &yaml);
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr.contains("(invalid_config)") && out.stderr.contains("`source_filter`"),
+        "{}",
+        out.stderr
+    );
+    if target.exists() {
+        let conn = rusqlite::Connection::open(&target).unwrap();
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 't'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 0, "a failed run leaves no target table");
+    }
+}

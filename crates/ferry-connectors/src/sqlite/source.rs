@@ -161,6 +161,10 @@ struct ReadPlan {
     condition: Option<String>,
     /// The values bound to the condition's parameters.
     params: Vec<Param>,
+    /// Whether the condition holds the user's `source_filter`: SQL the
+    /// database refuses is then the user's error, not Ferry's.
+    #[serde(default)]
+    user_predicate: bool,
 }
 
 impl ReadPlan {
@@ -238,6 +242,7 @@ impl SqliteSession {
             rowid,
             order_by,
             condition,
+            user_predicate: filter.predicate.is_some(),
             params: params.values,
         };
         let mut count_sql = format!("SELECT count(*) FROM {}", quote_ident(&info.name));
@@ -248,7 +253,7 @@ impl SqliteSession {
             .query_row(&count_sql, rusqlite::params_from_iter(&plan.params), |r| {
                 r.get(0)
             })
-            .map_err(err("count the rows"))?;
+            .map_err(|e| filter_or(e, plan.user_predicate, err("count the rows")))?;
         let split = Split {
             index: 0,
             description: plan.sql(),
@@ -333,6 +338,29 @@ impl ReadSession for SqliteSession {
     }
 }
 
+/// The error of a query: when it holds the user's `source_filter` and SQLite
+/// refuses its SQL (`SQLITE_ERROR`: a wrong function, arity, syntax), the
+/// user's error naming the field; otherwise `other`'s.
+fn filter_or(
+    e: rusqlite::Error,
+    user_predicate: bool,
+    other: impl FnOnce(rusqlite::Error) -> Error,
+) -> Error {
+    let refused_sql = match &e {
+        rusqlite::Error::SqlInputError { .. } => true,
+        rusqlite::Error::SqliteFailure(f, _) => f.code == rusqlite::ErrorCode::Unknown,
+        _ => false,
+    };
+    if user_predicate && refused_sql {
+        Error::invalid(
+            "source_filter",
+            format!("SQLite refused the query with this filter: {e}"),
+        )
+    } else {
+        other(e)
+    }
+}
+
 /// Streams the rows of `plan` into batches sent on `tx`; returns early (Ok)
 /// when the receiver is gone.
 fn read_rows(
@@ -343,7 +371,9 @@ fn read_rows(
     tx: &mpsc::Sender<RecordBatch>,
 ) -> Result<()> {
     let err = |e| sql_error(&target.path, "read the table", e);
-    let mut stmt = conn.prepare(&plan.sql()).map_err(err)?;
+    let mut stmt = conn
+        .prepare(&plan.sql())
+        .map_err(|e| filter_or(e, plan.user_predicate, err))?;
     let mut rows = stmt
         .query(rusqlite::params_from_iter(&plan.params))
         .map_err(err)?;
