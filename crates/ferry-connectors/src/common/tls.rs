@@ -9,8 +9,8 @@
 //!
 //! ```text
 //!  TlsSettings ─► roots (sslrootcert PEM file, or the built-in web roots)
-//!              └► verifier:  Nothing ─ AnyCertificate (signatures still checked)
-//!                            Chain ─── ChainOnly (trust anchor, no name)
+//!              └► verifier:  Nothing ─ Verifier without roots (signatures still checked)
+//!                            Chain ─── Verifier with roots (trust anchor, no name)
 //!                            ChainAndName ─ rustls' WebPkiServerVerifier
 //! ```
 
@@ -135,12 +135,15 @@ pub(crate) async fn client_config(tls: &TlsSettings) -> Result<Arc<ClientConfig>
     let config = match tls.verify() {
         Verify::Nothing => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyCertificate { provider }))
+            .with_custom_certificate_verifier(Arc::new(Verifier {
+                roots: None,
+                provider,
+            }))
             .with_no_client_auth(),
         Verify::Chain => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(ChainOnly {
-                roots: Arc::new(roots(tls).await?),
+            .with_custom_certificate_verifier(Arc::new(Verifier {
+                roots: Some(Arc::new(roots(tls).await?)),
                 provider,
             }))
             .with_no_client_auth(),
@@ -151,70 +154,19 @@ pub(crate) async fn client_config(tls: &TlsSettings) -> Result<Arc<ClientConfig>
     Ok(Arc::new(config))
 }
 
-/// `require`/`prefer` without a CA file: any certificate, but the handshake
-/// signatures are still checked (so the key exchange is with the holder of
-/// the presented certificate's key).
+/// A verifier for the modes rustls has no built-in for. The handshake
+/// signatures are always checked (the key exchange is with the holder of the
+/// presented certificate's key); `roots` decides the chain:
+/// * `None` — `require`/`prefer` without a CA file: any certificate;
+/// * `Some` — `verify-ca`: the chain must lead to a trusted root and be
+///   valid now; the host name is not compared.
 #[derive(Debug)]
-struct AnyCertificate {
+struct Verifier {
+    roots: Option<Arc<RootCertStore>>,
     provider: Arc<CryptoProvider>,
 }
 
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
-/// `verify-ca`: the chain must lead to a trusted root (and be valid now);
-/// the host name is not compared.
-#[derive(Debug)]
-struct ChainOnly {
-    roots: Arc<RootCertStore>,
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for ChainOnly {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -223,14 +175,16 @@ impl ServerCertVerifier for ChainOnly {
         _ocsp_response: &[u8],
         now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        let cert = ParsedCertificate::try_from(end_entity)?;
-        rustls::client::verify_server_cert_signed_by_trust_anchor(
-            &cert,
-            &self.roots,
-            intermediates,
-            now,
-            self.provider.signature_verification_algorithms.all,
-        )?;
+        if let Some(roots) = &self.roots {
+            let cert = ParsedCertificate::try_from(end_entity)?;
+            rustls::client::verify_server_cert_signed_by_trust_anchor(
+                &cert,
+                roots,
+                intermediates,
+                now,
+                self.provider.signature_verification_algorithms.all,
+            )?;
+        }
         Ok(ServerCertVerified::assertion())
     }
 
