@@ -46,11 +46,11 @@ async fn https_server_answers_the_cli_only_with_the_ca() {
     );
     // The printed URLs say https.
     assert!(s.base.starts_with("https://127.0.0.1:"), "{}", s.base);
-    let text = s.transcript.text();
-    assert!(
-        text.contains(&format!("API document: {}/api/openapi.json", s.base)),
-        "{text}"
-    );
+    let document = format!("API document: {}/api/openapi.json", s.base);
+    let text = s
+        .transcript
+        .text_with(&document, std::time::Duration::from_secs(10));
+    assert!(text.contains(&document), "{text}");
 
     // The certificate names localhost and 127.0.0.1: both verify.
     let by_name = s.base.replace("127.0.0.1", "localhost");

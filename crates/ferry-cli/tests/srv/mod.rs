@@ -65,6 +65,20 @@ impl Transcript {
     pub fn text(&self) -> String {
         self.0.lock().unwrap().join("\n")
     }
+    /// The text once it holds `needle`, or what it holds after `within`:
+    /// the server prints its lines one at a time, so a test reading right
+    /// after the first one may be early.
+    #[allow(dead_code)]
+    pub fn text_with(&self, needle: &str, within: Duration) -> String {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let text = self.text();
+            if text.contains(needle) || std::time::Instant::now() > deadline {
+                return text;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 pub struct Server {
