@@ -419,6 +419,7 @@ fn target_schema(with_del: bool) -> TableSchema {
     let col = |name: &str, ty: ColumnType, nullable: bool| ColumnDef {
         name: name.into(),
         native_type: ty.to_string(),
+        dialect: None,
         ty,
         nullable,
     };

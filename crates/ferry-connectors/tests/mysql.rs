@@ -163,6 +163,7 @@ fn col(name: &str, ty: ColumnType, nullable: bool) -> ColumnDef {
     ColumnDef {
         name: name.into(),
         native_type: ty.to_string(),
+        dialect: None,
         ty,
         nullable,
     }
@@ -1034,6 +1035,7 @@ async fn incompatible_targets_name_every_column() {
             col("id", ColumnType::Int64, false),
             ColumnDef {
                 native_type: "varchar(50)".into(),
+                dialect: None,
                 ..col(
                     "name",
                     ColumnType::Text {

@@ -325,6 +325,7 @@ fn schema_of(columns: Vec<(&str, ColumnType)>) -> TableSchema {
             .map(|(n, ty)| ColumnDef {
                 name: n.into(),
                 native_type: ty.to_string(),
+                dialect: None,
                 nullable: n != "id",
                 ty,
             })

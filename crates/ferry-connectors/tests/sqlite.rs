@@ -80,6 +80,7 @@ fn col(name: &str, ty: ColumnType, nullable: bool) -> ColumnDef {
     ColumnDef {
         name: name.into(),
         native_type: ty.to_string(),
+        dialect: None,
         ty,
         nullable,
     }

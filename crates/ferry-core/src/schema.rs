@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::{Field, Schema, SchemaRef};
 
-use crate::types::{ColumnType, FIELD_NATIVE_KEY, FIELD_TYPE_KEY};
+use crate::types::{ColumnType, FIELD_DIALECT_KEY, FIELD_NATIVE_KEY, FIELD_TYPE_KEY};
 use crate::{Error, Result};
 
 /// One column of a table.
@@ -20,6 +20,11 @@ pub struct ColumnDef {
     pub nullable: bool,
     /// The native type as the database names it (e.g. `character varying(44)`).
     pub native_type: String,
+    /// The SQL dialect whose exact column type `native_type` is (`"postgres"`,
+    /// `"mysql"`), set by sources that read it from their catalog. A sink of the
+    /// same dialect creates the column with that type; others map `ty`.
+    /// `None` when the type was declared, inferred or computed.
+    pub dialect: Option<&'static str>,
 }
 
 /// The columns and primary key of a table (or of a query's result).
@@ -40,10 +45,13 @@ impl TableSchema {
             .columns
             .iter()
             .map(|c| {
-                let md = HashMap::from([
+                let mut md = HashMap::from([
                     (FIELD_TYPE_KEY.to_string(), c.ty.to_string()),
                     (FIELD_NATIVE_KEY.to_string(), c.native_type.clone()),
                 ]);
+                if let Some(d) = c.dialect {
+                    md.insert(FIELD_DIALECT_KEY.to_string(), d.to_string());
+                }
                 Field::new(&c.name, c.ty.arrow_type(), c.nullable).with_metadata(md)
             })
             .collect();
@@ -141,6 +149,7 @@ mod tests {
                     ty: ColumnType::Int64,
                     nullable: false,
                     native_type: "bigint".into(),
+                    dialect: None,
                 },
                 ColumnDef {
                     name: "name".into(),
@@ -150,6 +159,7 @@ mod tests {
                     },
                     nullable: true,
                     native_type: "character varying(10)".into(),
+                    dialect: None,
                 },
             ],
             primary_key: vec!["id".into()],

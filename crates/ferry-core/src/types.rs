@@ -26,6 +26,8 @@ use arrow::datatypes::{DataType, Field, IntervalUnit, TimeUnit};
 pub const FIELD_TYPE_KEY: &str = "ferry.type";
 /// Arrow field metadata key holding the source's native type name (for messages and same-dialect DDL).
 pub const FIELD_NATIVE_KEY: &str = "ferry.native_type";
+/// Arrow field metadata key naming the dialect of [`FIELD_NATIVE_KEY`] (see `ColumnDef::dialect`).
+pub const FIELD_DIALECT_KEY: &str = "ferry.dialect";
 
 /// Largest decimal precision that fits Arrow's `Decimal128`.
 pub const DECIMAL128_MAX_PRECISION: u8 = 38;

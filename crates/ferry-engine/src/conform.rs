@@ -359,6 +359,7 @@ mod tests {
                     ty: ColumnType::Int64,
                     nullable: false,
                     native_type: "bigint".into(),
+                    dialect: None,
                 },
                 ColumnDef {
                     name: "s".into(),
@@ -368,6 +369,7 @@ mod tests {
                     },
                     nullable: true,
                     native_type: "text".into(),
+                    dialect: None,
                 },
             ],
             primary_key: vec!["id".into()],
@@ -446,6 +448,7 @@ mod tests {
         let col = |name: &str, ty| ColumnDef {
             name: name.into(),
             native_type: String::new(),
+            dialect: None,
             ty,
             nullable: true,
         };

@@ -365,6 +365,7 @@ mod tests {
             ty: ColumnType::Int64,
             nullable: false,
             native_type: "bigint".into(),
+            dialect: None,
         };
         TableSchema {
             table: "public.a".into(),
@@ -392,6 +393,7 @@ mod tests {
             ty: ColumnType::TimestampTz,
             nullable: true,
             native_type: "timestamptz".into(),
+            dialect: None,
         });
         plan_run(&task, &s, &RunInput::default())
     }

@@ -481,6 +481,7 @@ mod tests {
                     ty: ColumnType::Int64,
                     nullable: false,
                     native_type: "bigint".into(),
+                    dialect: None,
                 },
                 ColumnDef {
                     name: "s".into(),
@@ -490,6 +491,7 @@ mod tests {
                     },
                     nullable: true,
                     native_type: "text".into(),
+                    dialect: None,
                 },
             ],
             primary_key: vec!["id".into()],

@@ -389,6 +389,7 @@ mod tests {
             ty,
             nullable: true,
             native_type: String::new(),
+            dialect: None,
         }
     }
 

@@ -152,6 +152,7 @@ pub(crate) fn table_schema(display: &str, info: &TableInfo) -> Result<TableSchem
                 ty,
                 nullable: c.nullable,
                 native_type: c.native_type(),
+                dialect: None,
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -479,12 +480,14 @@ mod tests {
                     },
                     nullable: false,
                     native_type: "text".into(),
+                    dialect: None,
                 },
                 ColumnDef {
                     name: "n".into(),
                     ty: ColumnType::Int64,
                     nullable: false,
                     native_type: "bigint".into(),
+                    dialect: None,
                 },
             ],
             primary_key: vec!["k".into(), "n".into()],

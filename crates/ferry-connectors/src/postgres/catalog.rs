@@ -39,6 +39,7 @@ impl PgTable {
                     ty: c.mapping().0,
                     nullable: !c.not_null,
                     native_type: c.formatted.clone(),
+                    dialect: None,
                 })
                 .collect(),
             primary_key: self.primary_key.clone(),

@@ -384,6 +384,7 @@ mod tests {
         let col = |name: &str, ty| ColumnDef {
             name: name.into(),
             native_type: String::new(),
+            dialect: None,
             ty,
             nullable: false,
         };

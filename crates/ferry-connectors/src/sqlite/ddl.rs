@@ -107,6 +107,7 @@ mod tests {
                     ty: ColumnType::Int64,
                     nullable: false,
                     native_type: "bigint".into(),
+                    dialect: None,
                 },
                 ColumnDef {
                     name: "we \"q\"".into(),
@@ -116,6 +117,7 @@ mod tests {
                     },
                     nullable: true,
                     native_type: "numeric(38,10)".into(),
+                    dialect: None,
                 },
             ],
             primary_key: vec!["id".into()],

@@ -458,6 +458,7 @@ mod tests {
                     ty,
                     nullable: true,
                     native_type: String::new(),
+                    dialect: None,
                 }],
                 primary_key: vec![],
             }

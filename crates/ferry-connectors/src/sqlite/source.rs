@@ -85,6 +85,7 @@ fn discover(conn: &Connection, target: &Target) -> Result<TableSchema> {
                 ty: column_type(&c.declared),
                 nullable: !(c.not_null || key_not_null),
                 native_type: c.declared.clone(),
+                dialect: None,
             }
         })
         .collect();

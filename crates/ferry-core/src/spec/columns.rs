@@ -108,6 +108,7 @@ pub(crate) fn check(
                 out.push(ColumnDef {
                     name: d.name.clone(),
                     native_type: d.ty.clone(),
+                    dialect: None,
                     ty,
                     nullable: d.nullable,
                 });

@@ -272,6 +272,7 @@ pub fn record_schema() -> TableSchema {
     let col = |name: &str, ty: ColumnType, nullable| ColumnDef {
         name: name.into(),
         native_type: ty.to_string(),
+        dialect: None,
         ty,
         nullable,
     };

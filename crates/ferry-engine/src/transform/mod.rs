@@ -419,6 +419,7 @@ pub fn plan_transform(spec: &TaskSpec, input: &TableSchema) -> Result<Option<Tra
                 ColumnDef {
                     name: name.clone(),
                     native_type: ty.to_string(),
+                    dialect: None,
                     ty,
                     nullable: f.is_nullable(),
                 }

@@ -13,6 +13,7 @@ fn input() -> TableSchema {
         ty,
         nullable: n != "id",
         native_type: native.into(),
+        dialect: None,
     };
     TableSchema {
         table: "public.src".into(),

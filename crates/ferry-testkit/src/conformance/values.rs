@@ -37,10 +37,12 @@ impl Case {
                     ty: ColumnType::Int64,
                     nullable: false,
                     native_type: "int64".into(),
+                    dialect: None,
                 },
                 ColumnDef {
                     name: "v".into(),
                     native_type: self.ty.to_string(),
+                    dialect: None,
                     ty: self.ty.clone(),
                     nullable: true,
                 },
