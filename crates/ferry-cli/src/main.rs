@@ -332,6 +332,9 @@ fn run(job: PathBuf, json: bool, quiet: bool, args: RunArgs) -> ExitCode {
                         show(&w.from),
                         show(&w.to)
                     );
+                    if let Some(b) = &w.bound {
+                        println!("  bound: {b}");
+                    }
                 }
                 if let Some([start, end]) = &summary.window {
                     println!("window: [{start}, {end})");

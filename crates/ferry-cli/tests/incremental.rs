@@ -59,7 +59,7 @@ async fn ties_on_the_cursor_are_neither_lost_nor_repeated_across_batches_and_run
     pg_exec(&format!(
         "DROP TABLE IF EXISTS {src}; CREATE TABLE {src} {EVENTS};
          INSERT INTO {src} SELECT g, g * 3, repeat('n', g % 40),
-                timestamptz '2030-01-01 00:00:00.000001+00' + (g % 7) * interval '1 microsecond'
+                timestamptz '2020-01-01 00:00:00.000001+00' + (g % 7) * interval '1 microsecond'
            FROM generate_series(1, 30000) g; ANALYZE {src};"
     ))
     .await;
@@ -78,24 +78,24 @@ async fn ties_on_the_cursor_are_neither_lost_nor_repeated_across_batches_and_run
     assert_eq!(rows(&first, "rows_committed"), 30000, "{first}");
     assert_eq!(
         first["watermark"]["to"],
-        serde_json::json!(["2030-01-01 00:00:00.000007+00", "29994"]),
+        serde_json::json!(["2020-01-01 00:00:00.000007+00", "29994"]),
         "the watermark is the last (cursor, id) tuple: {first}"
     );
     // New rows tying the watermark's cursor value with larger ids (they sort
     // after the watermark tuple, so they must arrive), and rows past it.
     pg_exec(&format!(
         "INSERT INTO {src} VALUES
-           (30001, 1, 'tie after', '2030-01-01 00:00:00.000007+00'),
-           (40000, 2, 'tie after', '2030-01-01 00:00:00.000007+00'),
-           (30002, 3, 'newer', '2030-01-01 00:00:00.000008+00'),
-           (30003, 4, 'newer', '2030-01-01 00:00:00.000008+00');"
+           (30001, 1, 'tie after', '2020-01-01 00:00:00.000007+00'),
+           (40000, 2, 'tie after', '2020-01-01 00:00:00.000007+00'),
+           (30002, 3, 'newer', '2020-01-01 00:00:00.000008+00'),
+           (30003, 4, 'newer', '2020-01-01 00:00:00.000008+00');"
     ))
     .await;
     let second = ok(run_state(&state, &[], &yaml));
     assert_eq!(rows(&second, "rows_committed"), 4, "{second}");
     assert_eq!(
         second["watermark"]["to"],
-        serde_json::json!(["2030-01-01 00:00:00.000008+00", "30003"])
+        serde_json::json!(["2020-01-01 00:00:00.000008+00", "30003"])
     );
     let third = ok(run_state(&state, &[], &yaml));
     assert_eq!(rows(&third, "rows_committed"), 0, "nothing new: {third}");
@@ -120,7 +120,7 @@ async fn null_cursors_go_to_dirty_data_or_count_as_oldest() {
     pg_exec(&format!(
         "DROP TABLE IF EXISTS {src}; CREATE TABLE {src} {EVENTS};
          INSERT INTO {src} SELECT g, g, NULL,
-                CASE WHEN g % 10 = 0 THEN NULL ELSE timestamptz '2030-01-01 00:00:00+00' + g * interval '1 second' END
+                CASE WHEN g % 10 = 0 THEN NULL ELSE timestamptz '2020-01-01 00:00:00+00' + g * interval '1 second' END
            FROM generate_series(1, 1000) g;"
     ))
     .await;
@@ -193,7 +193,7 @@ async fn rerunning_a_window_gives_the_same_target() {
     pg_exec(&format!(
         "DROP TABLE IF EXISTS {src}; CREATE TABLE {src} {EVENTS};
          INSERT INTO {src} SELECT g, g, 'n' || g,
-                timestamptz '2030-03-01 00:00:00+00' + g * interval '1 minute'
+                timestamptz '2020-03-01 00:00:00+00' + g * interval '1 minute'
            FROM generate_series(1, 4 * 1440 - 1) g;"
     ))
     .await;
@@ -207,9 +207,9 @@ async fn rerunning_a_window_gives_the_same_target() {
     let day = |d: u32| {
         [
             "--window-start".to_string(),
-            format!("2030-03-0{d}T00:00:00Z"),
+            format!("2020-03-0{d}T00:00:00Z"),
             "--window-end".to_string(),
-            format!("2030-03-0{}T00:00:00Z", d + 1),
+            format!("2020-03-0{}T00:00:00Z", d + 1),
         ]
     };
     let args = |d: u32| day(d);
@@ -222,7 +222,7 @@ async fn rerunning_a_window_gives_the_same_target() {
     }
     let in_days = |t: &str| {
         format!(
-            "{} WHERE updated_at >= '2030-03-01 00:00:00+00' AND updated_at < '2030-03-04 00:00:00+00'",
+            "{} WHERE updated_at >= '2020-03-01 00:00:00+00' AND updated_at < '2020-03-04 00:00:00+00'",
             digest_sql(t)
         )
     };
@@ -242,13 +242,13 @@ async fn rerunning_a_window_gives_the_same_target() {
     pg_exec(&format!(
         "UPDATE {src} SET v = -1 WHERE id IN (1500, 3000);
          DELETE FROM {src} WHERE id = 2000;
-         INSERT INTO {src} VALUES (99999, 5, 'late', '2030-03-02 12:00:00.123456+00');"
+         INSERT INTO {src} VALUES (99999, 5, 'late', '2020-03-02 12:00:00.123456+00');"
     ))
     .await;
     ok(run_state(&state, &a2, &yaml));
     let day_sql = |t: &str, d: u32| {
         format!(
-            "{} WHERE updated_at >= '2030-03-0{d} 00:00:00+00' AND updated_at < '2030-03-0{} 00:00:00+00'",
+            "{} WHERE updated_at >= '2020-03-0{d} 00:00:00+00' AND updated_at < '2020-03-0{} 00:00:00+00'",
             digest_sql(t),
             d + 1
         )
@@ -274,9 +274,9 @@ async fn rerunning_a_window_gives_the_same_target() {
         &state,
         &[
             "--window-start",
-            "2030-03-02T00:00:00Z",
+            "2020-03-02T00:00:00Z",
             "--window-end",
-            "2030-03-01T00:00:00Z",
+            "2020-03-01T00:00:00Z",
         ],
         &yaml,
     );
@@ -290,7 +290,7 @@ async fn merge_reruns_of_a_window_and_hard_deletes_are_idempotent() {
     pg_exec(&format!(
         "DROP TABLE IF EXISTS {src}; CREATE TABLE {src} (id bigint PRIMARY KEY, v bigint NOT NULL,
             deleted boolean NOT NULL DEFAULT false, updated_at timestamptz(6) NOT NULL);
-         INSERT INTO {src} SELECT g, g, false, timestamptz '2030-05-01 00:00:00+00' + g * interval '1 minute'
+         INSERT INTO {src} SELECT g, g, false, timestamptz '2020-05-01 00:00:00+00' + g * interval '1 minute'
            FROM generate_series(1, 2000) g;"
     ))
     .await;
@@ -305,9 +305,9 @@ async fn merge_reruns_of_a_window_and_hard_deletes_are_idempotent() {
     );
     let window = [
         "--window-start",
-        "2030-05-01T00:00:00Z",
+        "2020-05-01T00:00:00Z",
         "--window-end",
-        "2030-05-01T20:00:00Z",
+        "2020-05-01T20:00:00Z",
     ];
     let first = ok(run_state(&state, &window, &yaml));
     assert_eq!(rows(&first, "rows_committed"), 1199, "{first}");
@@ -330,15 +330,15 @@ async fn merge_reruns_of_a_window_and_hard_deletes_are_idempotent() {
     );
     // Updates and soft deletes flow through as upserts and hard deletes.
     pg_exec(&format!(
-        "UPDATE {src} SET v = v + 1000, updated_at = '2030-05-01 19:59:59.5+00' WHERE id IN (5, 6);
-         UPDATE {src} SET deleted = true, updated_at = '2030-05-01 19:59:59.6+00' WHERE id IN (7, 8);"
+        "UPDATE {src} SET v = v + 1000, updated_at = '2020-05-01 19:59:59.5+00' WHERE id IN (5, 6);
+         UPDATE {src} SET deleted = true, updated_at = '2020-05-01 19:59:59.6+00' WHERE id IN (7, 8);"
     ))
     .await;
     let third = ok(run_state(&state, &window, &yaml));
     assert_eq!(rows(&third, "rows_committed"), 4, "{third}");
     let live = |t: &str| {
         format!(
-            "SELECT concat_ws('|', id, v, updated_at) FROM {t} WHERE NOT deleted AND updated_at < '2030-05-01 20:00:00+00'"
+            "SELECT concat_ws('|', id, v, updated_at) FROM {t} WHERE NOT deleted AND updated_at < '2020-05-01 20:00:00+00'"
         )
     };
     assert_eq!(pg_digest(&live(&dst)).await, pg_digest(&live(&src)).await);
@@ -368,7 +368,7 @@ async fn a_crash_after_publish_before_the_state_update_is_repaired() {
     let (src, dst) = (unique("crash_src"), unique("crash_dst"));
     pg_exec(&format!(
         "DROP TABLE IF EXISTS {src}; CREATE TABLE {src} {EVENTS};
-         INSERT INTO {src} SELECT g, g, NULL, timestamptz '2030-01-01 00:00:00+00' + g * interval '1 second'
+         INSERT INTO {src} SELECT g, g, NULL, timestamptz '2020-01-01 00:00:00+00' + g * interval '1 second'
            FROM generate_series(1, 500) g;"
     ))
     .await;
@@ -382,7 +382,7 @@ async fn a_crash_after_publish_before_the_state_update_is_repaired() {
     );
     ok(run_state(&state, &[], &yaml));
     pg_exec(&format!(
-        "INSERT INTO {src} SELECT g, g, NULL, timestamptz '2030-01-01 00:00:00+00' + g * interval '1 second'
+        "INSERT INTO {src} SELECT g, g, NULL, timestamptz '2020-01-01 00:00:00+00' + g * interval '1 second'
            FROM generate_series(501, 800) g;"
     ))
     .await;
@@ -404,12 +404,12 @@ async fn a_crash_after_publish_before_the_state_update_is_repaired() {
     assert_eq!(pg_count(&format!("SELECT count(*) FROM {dst}")).await, 800);
     let st = state_json(&state, &yaml);
     assert_eq!(
-        st["watermark"]["values"][0], "2030-01-01 00:08:20+00",
+        st["watermark"]["values"][0], "2020-01-01 00:08:20+00",
         "{st}"
     );
     assert_eq!(st["unfinished_runs"][0]["status"], "publishing", "{st}");
     pg_exec(&format!(
-        "INSERT INTO {src} VALUES (801, 801, NULL, '2030-01-01 00:13:21+00')"
+        "INSERT INTO {src} VALUES (801, 801, NULL, '2020-01-01 00:13:21+00')"
     ))
     .await;
     let next = ok(run_state(&state, &[], &yaml));
@@ -437,7 +437,7 @@ async fn state_set_validates_and_moves_the_watermark() {
     let (src, dst) = (unique("st_src"), unique("st_dst"));
     pg_exec(&format!(
         "DROP TABLE IF EXISTS {src}; CREATE TABLE {src} {EVENTS};
-         INSERT INTO {src} SELECT g, g, NULL, timestamptz '2030-01-01 00:00:00+00' + g * interval '1 hour'
+         INSERT INTO {src} SELECT g, g, NULL, timestamptz '2020-01-01 00:00:00+00' + g * interval '1 hour'
            FROM generate_series(1, 100) g;"
     ))
     .await;
@@ -460,12 +460,12 @@ async fn state_set_validates_and_moves_the_watermark() {
     let out = set(&["updated_at=yesterday", "id=1"]);
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("value.updated_at"), "{}", out.stderr);
-    let out = set(&["updated_at=2030-01-03T00:00:00Z"]);
+    let out = set(&["updated_at=2020-01-03T00:00:00Z"]);
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("(updated_at, id)"), "{}", out.stderr);
-    let out = set(&["updated_at=2030-01-03T00:00:00+01:00", "id=47"]);
+    let out = set(&["updated_at=2020-01-03T00:00:00+01:00", "id=47"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    // 2030-01-02 23:00 UTC is row 47's time: the run starts after row 47.
+    // 2020-01-02 23:00 UTC is row 47's time: the run starts after row 47.
     let v = ok(run_state(&state, &[], &yaml));
     assert_eq!(rows(&v, "rows_committed"), 53, "{v}");
     assert_eq!(pg_count(&format!("SELECT min(id) FROM {dst}")).await, 48);

@@ -102,6 +102,7 @@ fn cursor(columns: &[&str], cursor_len: usize, after: Option<&[&str]>) -> Cursor
         cursor_len,
         after: after.map(|a| a.iter().map(|v| v.to_string()).collect()),
         lag: None,
+        auto_lag: false,
         lookback: None,
         nulls: false,
     }

@@ -94,6 +94,13 @@ pub trait ReadSession: Send + Sync {
         None
     }
 
+    /// For an incremental read: the upper bound the source put on the
+    /// cursor and why (`lag: auto`'s oldest open transaction, the clock, a
+    /// fixed lag), shown with the watermark. `None` when unbounded.
+    fn cursor_bound(&self) -> Option<String> {
+        None
+    }
+
     /// Reads one split as a stream of batches. A row whose value has no
     /// exact Arrow form is handed to `rejects` (and left out of the batches)
     /// instead of failing the read; if `rejects` returns an error, the stream

@@ -31,6 +31,10 @@ pub struct WatermarkSummary {
     pub from: Option<Vec<String>>,
     /// The watermark the run published.
     pub to: Option<Vec<String>>,
+    /// The upper bound the source put on the cursor and why (see
+    /// `incremental.lag`); `None` when the read was unbounded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound: Option<String>,
 }
 
 /// Called right before the publish with the run id and the watermark the
@@ -224,6 +228,7 @@ async fn run(
         columns: c.columns.clone(),
         from: c.after.clone(),
         to: session.cursor_high().or_else(|| c.after.clone()),
+        bound: session.cursor_bound(),
     });
     let null_filter = plan
         .cursor

@@ -5,7 +5,7 @@
 
 use ferry_core::connector::{ReadOptions, WriteSpec};
 use ferry_core::pushdown::{CursorRange, ReadFilter, RunParams, SourcePredicate, WindowRange};
-use ferry_core::spec::{CursorOffset, NullCursor};
+use ferry_core::spec::{AUTO_LAG, CursorOffset, NO_LAG, NullCursor};
 use ferry_core::{ColumnType, Error, Result, SyncMode, TableSchema, ValidatedTask};
 
 use crate::transform::{TransformPlan, plan_transform};
@@ -181,8 +181,14 @@ fn plan_cursor(
     }
     let first = require(schema, "incremental.cursor[0]", &cursor[0])?;
     let offset = |field: &str, text: &Option<String>| -> Result<Option<CursorOffset>> {
-        let Some(text) = text else { return Ok(None) };
-        let off = CursorOffset::parse(field, text)?;
+        let Some(text) = text.as_deref().filter(|t| *t != AUTO_LAG && *t != NO_LAG) else {
+            return Ok(None);
+        };
+        let off = match CursorOffset::parse(field, text)? {
+            // "0" is no margin, whatever the cursor's type.
+            CursorOffset::Units(0) if is_temporal(first) => CursorOffset::Micros(0),
+            off => off,
+        };
         let fits = match off {
             CursorOffset::Micros(_) => is_temporal(first),
             CursorOffset::Units(_) => matches!(
@@ -206,6 +212,7 @@ fn plan_cursor(
         Ok(Some(off))
     };
     let lag = offset("incremental.lag", &inc.lag)?;
+    let auto_lag = lag.is_none() && inc.lag.as_deref() != Some(NO_LAG);
     let lookback = offset("incremental.lookback", &inc.lookback)?;
     let columns: Vec<String> = cursor.iter().chain(&tie).cloned().collect();
     let after = match &input.watermark {
@@ -234,6 +241,7 @@ fn plan_cursor(
         cursor_len: cursor.len(),
         after: after.clone(),
         lag,
+        auto_lag,
         lookback,
         nulls,
     };
@@ -408,6 +416,21 @@ mod tests {
             (vec!["at".to_string(), "id".to_string()], 1)
         );
         assert_eq!(c.lag, Some(CursorOffset::Micros(30_000_000)));
+        assert!(!c.auto_lag);
+        for lag in [serde_json::json!(null), serde_json::json!("auto")] {
+            let p = incremental(serde_json::json!({"incremental": {"cursor": "at", "lag": lag}}))
+                .expect("plan");
+            let c = p.read.filter.cursor.expect("cursor");
+            assert!(c.auto_lag && c.lag.is_none(), "{lag}");
+        }
+        let p = incremental(serde_json::json!({"incremental": {"cursor": "at", "lag": "0"}}))
+            .expect("plan");
+        let c = p.read.filter.cursor.expect("cursor");
+        assert_eq!((c.lag, c.auto_lag), (Some(CursorOffset::Micros(0)), false));
+        let p = incremental(serde_json::json!({"incremental": {"cursor": "at", "lag": "none"}}))
+            .expect("plan");
+        let c = p.read.filter.cursor.expect("cursor");
+        assert_eq!((c.lag, c.auto_lag), (None, false));
         assert_eq!(p.write.merge_key, vec!["id"]);
         let e = incremental(serde_json::json!({"incremental": {"cursor": "at", "lag": "100"}}))
             .expect_err("units on time");

@@ -8,6 +8,8 @@ pub mod builder;
 pub(crate) mod cursor;
 #[cfg(feature = "_server")]
 pub(crate) mod isolate;
+#[cfg(feature = "_server")]
+pub(crate) mod late_commits;
 pub mod list;
 #[cfg(feature = "_server")]
 pub(crate) mod server_connector;

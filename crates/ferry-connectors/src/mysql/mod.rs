@@ -80,6 +80,7 @@ pub(crate) mod conn;
 mod connector;
 mod encode;
 mod isolate;
+mod late_commits;
 mod matrix;
 mod merge;
 mod pushdown;

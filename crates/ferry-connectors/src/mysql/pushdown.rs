@@ -39,6 +39,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row, Value};
 
 use super::conn::{Endpoint, NativeColumn, TableInfo, quote, text};
+use crate::common::late_commits::OpenWrites;
 use crate::common::cursor::{TupleOp, all_not_null, tuple_cmp, with_null_cursors};
 
 /// Values bound as user variables `@ferry_pN`, in order.
@@ -212,6 +213,31 @@ fn bound(types: &[Typed], values: &[String], p: &mut Params) -> Vec<String> {
 }
 
 /// `- INTERVAL n MICROSECOND` or `- n`.
+/// How a time cursor column compares with an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TimeKind {
+    /// `timestamp[(n)]`: an instant, shown in the session's zone (UTC).
+    Timestamp,
+    /// `datetime[(n)]`: wall-clock time.
+    Datetime,
+    /// `date`
+    Date,
+}
+
+/// The kind of a time column by its `COLUMN_TYPE`; `None` for other types.
+pub(crate) fn time_kind(column_type: &str) -> Option<TimeKind> {
+    let t = column_type.to_ascii_lowercase();
+    if t.starts_with("timestamp") {
+        Some(TimeKind::Timestamp)
+    } else if t.starts_with("datetime") {
+        Some(TimeKind::Datetime)
+    } else if t == "date" {
+        Some(TimeKind::Date)
+    } else {
+        None
+    }
+}
+
 fn minus(off: CursorOffset, p: &mut Params) -> String {
     match off {
         CursorOffset::Micros(us) => format!(
@@ -272,6 +298,7 @@ pub(crate) async fn cursor_high(
     info: &TableInfo,
     f: &ReadFilter,
     c: &CursorRange,
+    auto: Option<&OpenWrites>,
 ) -> Result<Option<Vec<String>>> {
     let types = typed_columns(info, ep, c)?;
     let table = ep.qualified(&ep.table);
@@ -306,6 +333,21 @@ pub(crate) async fn cursor_high(
             CursorOffset::Units(_) => format!("(SELECT max({}) FROM {table})", cols[0]),
         };
         cond.push(format!("{} <= {upper} {}", cols[0], minus(lag, &mut p)));
+    }
+    if let Some(auto) = auto.filter(|_| c.lag.is_none()) {
+        let kind = time_kind(&column(info, ep, &c.columns[0])?.column_type);
+        // The session is in UTC: TIMESTAMP compares with the UTC instant;
+        // DATETIME/DATE hold wall-clock times of the server's default zone.
+        let instant = format!("CAST({} AS DATETIME(6))", p.bind(utc_text(&auto.before)));
+        let local = format!(
+            "COALESCE(CONVERT_TZ({instant}, '+00:00', @@global.time_zone), {instant})"
+        );
+        match kind {
+            Some(TimeKind::Timestamp) => cond.push(format!("{} < {instant}", cols[0])),
+            Some(TimeKind::Datetime) => cond.push(format!("{} < {local}", cols[0])),
+            Some(TimeKind::Date) => cond.push(format!("{} < DATE({local})", cols[0])),
+            None => {}
+        }
     }
     let texts: Vec<String> = cols.iter().map(|c| format!("CAST({c} AS CHAR)")).collect();
     let order: Vec<String> = cols.iter().map(|c| format!("{c} DESC")).collect();

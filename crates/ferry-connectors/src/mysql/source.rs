@@ -23,7 +23,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use super::conn::{CONNECTOR, Endpoint, describe, quote, table_not_found};
-use super::pushdown;
+use super::{late_commits, pushdown};
+use crate::common::late_commits::bound_reason;
 use super::types::table_schema;
 use crate::common::builder::{BadValue, BatchBuilder, ColumnBuilder};
 use crate::common::stream::{BatchSender, spawn_batch_stream};
@@ -88,6 +89,11 @@ impl Source for MysqlSource {
         conn.query_drop(READ_SESSION_SQL)
             .await
             .map_err(|e| ep.error("setting up the read session", e))?;
+        // Before the snapshot (see `common::late_commits`).
+        let auto = match &options.filter.cursor {
+            Some(c) if c.auto_lag => Some(late_commits::open_writes(&mut conn, ep).await?),
+            _ => None,
+        };
         conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
             .await
             .map_err(|e| ep.error("starting the snapshot", e))?;
@@ -96,9 +102,20 @@ impl Source for MysqlSource {
         };
         // The filter's bounds are computed in the snapshot the split reads.
         let high = match &options.filter.cursor {
-            Some(c) => pushdown::cursor_high(&mut conn, ep, &info, &options.filter, c).await?,
+            Some(c) => {
+                pushdown::cursor_high(&mut conn, ep, &info, &options.filter, c, auto.as_ref())
+                    .await?
+            }
             None => None,
         };
+        let bound = options.filter.cursor.as_ref().and_then(|c| {
+            let time = info
+                .columns
+                .iter()
+                .find(|col| col.name == c.columns[0])
+                .is_some_and(|col| pushdown::time_kind(&col.column_type).is_some());
+            bound_reason(c, auto, time)
+        });
         let (condition, params) =
             pushdown::read_condition(&info, ep, &options.filter, high.as_deref())?;
         let select = select_sql(ep, &schema, condition.as_deref());
@@ -136,6 +153,7 @@ impl Source for MysqlSource {
             batch_bytes: options.batch_bytes,
             splits: vec![split],
             high,
+            bound,
             conn_id: conn.id(),
             conn: Arc::new(Mutex::new(Some(conn))),
         }))
@@ -217,6 +235,8 @@ struct MysqlReadSession {
     splits: Vec<Split>,
     /// The newest cursor tuple of an incremental read.
     high: Option<Vec<String>>,
+    /// The upper bound put on the cursor, and why.
+    bound: Option<String>,
     conn_id: u32,
     conn: Arc<Mutex<Option<Conn>>>,
 }
@@ -229,6 +249,10 @@ impl ReadSession for MysqlReadSession {
 
     fn cursor_high(&self) -> Option<Vec<String>> {
         self.high.clone()
+    }
+
+    fn cursor_bound(&self) -> Option<String> {
+        self.bound.clone()
     }
 
     async fn read_split(&self, split: &Split, rejects: &Rejects) -> Result<BatchStream> {

@@ -40,6 +40,7 @@ mod decode;
 mod encode;
 mod interval;
 mod isolate;
+mod late_commits;
 mod matrix;
 mod merge;
 mod numeric;

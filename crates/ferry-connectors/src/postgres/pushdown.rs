@@ -17,6 +17,7 @@ use tokio_postgres::Client;
 use tokio_postgres::types::ToSql;
 
 use super::catalog::PgTable;
+use crate::common::late_commits::OpenWrites;
 use super::types::quote_ident;
 use super::{PgEndpoint, map_err, read_err};
 
@@ -53,6 +54,32 @@ pub(crate) async fn set_params(client: &Client, ep: &PgEndpoint, values: &[Strin
         .await
         .map_err(|e| map_err(&ep.display, "binding the read filter's values", e))?;
     Ok(())
+}
+
+/// How a time cursor column compares with an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TimeKind {
+    /// `timestamp with time zone`
+    Zoned,
+    /// `timestamp without time zone`
+    Local,
+    /// `date`
+    Date,
+}
+
+/// The kind of a time column by its `format_type`; `None` for other types.
+pub(crate) fn time_kind(formatted: &str) -> Option<TimeKind> {
+    if formatted.starts_with("timestamp") {
+        Some(if formatted.ends_with("with time zone") {
+            TimeKind::Zoned
+        } else {
+            TimeKind::Local
+        })
+    } else if formatted == "date" {
+        Some(TimeKind::Date)
+    } else {
+        None
+    }
 }
 
 fn column_type<'a>(table: &'a PgTable, name: &str) -> Result<&'a str> {
@@ -132,7 +159,7 @@ pub(crate) fn utc_text(v: &DateTime<Utc>, with_zone: bool) -> String {
 
 fn window(table: &PgTable, w: &WindowRange, p: &mut Params) -> Result<String> {
     let ty = column_type(table, &w.column)?;
-    let zoned = ty.starts_with("timestamp with time zone");
+    let zoned = time_kind(ty) == Some(TimeKind::Zoned);
     let cast = if zoned { "timestamptz" } else { "timestamp" };
     let col = quote_ident(&w.column);
     Ok(format!(
@@ -145,13 +172,15 @@ fn window(table: &PgTable, w: &WindowRange, p: &mut Params) -> Result<String> {
 /// Finds the newest cursor tuple of the read in the current snapshot: past
 /// the watermark, within the window and the predicate, and with a lag at
 /// most the server's clock − lag (time cursors) or `max(cursor[0]) − lag`
-/// (numeric cursors). `None` when no row qualifies.
+/// (numeric cursors), or, with `lag: auto`, below `auto.before` (time
+/// cursors). `None` when no row qualifies.
 pub(crate) async fn cursor_high(
     client: &Client,
     ep: &PgEndpoint,
     table: &PgTable,
     f: &ReadFilter,
     c: &CursorRange,
+    auto: Option<&OpenWrites>,
 ) -> Result<Option<Vec<String>>> {
     let mut p = Params::default();
     let mut cond = base_conditions(table, f, &mut p)?;
@@ -173,7 +202,7 @@ pub(crate) async fn cursor_high(
             // server's default zone (what `now()` writes into them).
             CursorOffset::Micros(_) => {
                 let ty = column_type(table, &c.columns[0])?;
-                if ty.starts_with("timestamp with time zone") {
+                if time_kind(ty) == Some(TimeKind::Zoned) {
                     "now()".to_string()
                 } else {
                     "(now() AT TIME ZONE (SELECT reset_val FROM pg_settings WHERE name = 'TimeZone'))"
@@ -184,6 +213,21 @@ pub(crate) async fn cursor_high(
             CursorOffset::Units(_) => format!("(SELECT max({first}) FROM {})", table.quoted),
         };
         cond.push(format!("{first} <= {upper} - {}", offset(lag, &mut p)));
+    }
+    if let Some(auto) = auto.filter(|_| c.lag.is_none()) {
+        let ty = column_type(table, &c.columns[0])?;
+        let first = quote_ident(&c.columns[0]);
+        let instant = p.bind(utc_text(&auto.before, true), "timestamptz");
+        // `timestamp`/`date` hold wall-clock times of the server's default zone.
+        let local = format!(
+            "({instant} AT TIME ZONE (SELECT reset_val FROM pg_settings WHERE name = 'TimeZone'))"
+        );
+        match time_kind(ty) {
+            Some(TimeKind::Zoned) => cond.push(format!("{first} < {instant}")),
+            Some(TimeKind::Local) => cond.push(format!("{first} < {local}")),
+            Some(TimeKind::Date) => cond.push(format!("{first} < {local}::date")),
+            None => {}
+        }
     }
     // Aliased: in ORDER BY a bare name would mean the text output column.
     let texts: Vec<String> = c

@@ -17,7 +17,8 @@ use tokio_postgres::Client;
 use super::catalog::require_table;
 use super::decode::CopyDecoder;
 use super::types::{Wire, quote_ident, quote_literal};
-use super::{PgEndpoint, SpareConnection, map_err, pushdown, read_err, split};
+use super::{PgEndpoint, SpareConnection, late_commits, map_err, pushdown, read_err, split};
+use crate::common::late_commits::bound_reason;
 use crate::common::BatchBuilder;
 use crate::common::stream::spawn_batch_stream;
 
@@ -80,6 +81,11 @@ impl Source for PostgresSource {
         options: &ReadOptions,
     ) -> Result<Box<dyn ReadSession>> {
         let client = self.spare.take(&self.ep).await?;
+        // Before the snapshot (see `common::late_commits`).
+        let auto = match &options.filter.cursor {
+            Some(c) if c.auto_lag => Some(late_commits::open_writes(&client, &self.ep).await?),
+            _ => None,
+        };
         client
             .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             .await
@@ -110,9 +116,19 @@ impl Source for PostgresSource {
             }
         }
         let high = match &options.filter.cursor {
-            Some(c) => pushdown::cursor_high(&client, &self.ep, &table, &options.filter, c).await?,
+            Some(c) => {
+                pushdown::cursor_high(&client, &self.ep, &table, &options.filter, c, auto.as_ref())
+                    .await?
+            }
             None => None,
         };
+        let bound = options.filter.cursor.as_ref().and_then(|c| {
+            let time = table
+                .column(&c.columns[0])
+                .and_then(|col| pushdown::time_kind(&col.formatted))
+                .is_some();
+            bound_reason(c, auto, time)
+        });
         let (condition, params) =
             pushdown::read_condition(&table, &options.filter, high.as_deref())?;
         let rows_hint = match &condition {
@@ -180,6 +196,7 @@ impl Source for PostgresSource {
             schema: Arc::new(schema.clone()),
             batch_bytes: options.batch_bytes,
             high,
+            bound,
         }))
     }
 }
@@ -193,6 +210,8 @@ struct PgReadSession {
     batch_bytes: usize,
     /// The newest cursor tuple of an incremental read.
     high: Option<Vec<String>>,
+    /// The upper bound put on the cursor, and why.
+    bound: Option<String>,
 }
 
 #[async_trait]
@@ -203,6 +222,10 @@ impl ReadSession for PgReadSession {
 
     fn cursor_high(&self) -> Option<Vec<String>> {
         self.high.clone()
+    }
+
+    fn cursor_bound(&self) -> Option<String> {
+        self.bound.clone()
     }
 
     async fn read_split(&self, split: &Split, rejects: &Rejects) -> Result<BatchStream> {

@@ -91,6 +91,11 @@ pub struct CursorRange {
     /// Subtracted from the source's clock (time cursor) or newest value
     /// (numeric cursor) to get the upper bound of `columns[0]`.
     pub lag: Option<CursorOffset>,
+    /// `lag: auto` (the default): the source bounds a time cursor below the
+    /// start of the oldest transaction still open on it and below its own
+    /// clock, so rows a slow transaction commits later are read by the next
+    /// run. Ignored when `lag` is set.
+    pub auto_lag: bool,
     /// With a watermark: read from `columns[0] >= after[0] − lookback`
     /// instead of strictly after the watermark tuple.
     pub lookback: Option<CursorOffset>,

@@ -44,13 +44,19 @@ pub struct IncrementalSpec {
     /// primary key. `[]` uses the cursor alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tie_breaker: Option<Columns>,
-    /// Rows whose cursor is within this distance of "now" are left to the
-    /// next run, so that transactions still open (which commit later with
-    /// older cursor values) are not skipped. For a time cursor a duration
-    /// like `"30s"`, measured from the source server's clock at the read
-    /// snapshot (never the client's); for a numeric cursor an integer,
-    /// measured from the newest value in the snapshot. Set it above your
-    /// longest writing transaction.
+    /// How far behind the newest data a run stops, so that transactions
+    /// still open (which commit later with older cursor values) are not
+    /// skipped. `"auto"` (the default): a time cursor is read only below
+    /// the start of the oldest transaction still open on the source and
+    /// below the source's clock at the read (what `now()` and triggers
+    /// write cannot be older than their transaction's start); a numeric
+    /// cursor up to the newest value. A fixed lag, for cursors set by
+    /// application clocks: a duration like `"30s"` for a time cursor,
+    /// measured from the source server's clock at the read (never the
+    /// client's), or an integer for a numeric cursor, measured from the
+    /// newest value. `"0"` reads up to the clock with no margin; `"none"`
+    /// reads every row (for cursors that are not write times, such as
+    /// business dates in the future).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lag: Option<String>,
     /// Re-read this much before the watermark on every run (an overlap), for
@@ -64,6 +70,11 @@ pub struct IncrementalSpec {
     #[serde(default)]
     pub null_cursor: NullCursor,
 }
+
+/// The value of `incremental.lag` that asks the source for its open-transaction bound.
+pub const AUTO_LAG: &str = "auto";
+/// The value of `incremental.lag` that reads every row, unbounded.
+pub const NO_LAG: &str = "none";
 
 /// What an incremental run does with rows whose cursor is NULL.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -152,7 +163,11 @@ impl IncrementalSpec {
                 ));
             }
         }
-        if let Some(l) = &self.lag {
+        if let Some(l) = self
+            .lag
+            .as_ref()
+            .filter(|l| l.as_str() != AUTO_LAG && l.as_str() != NO_LAG)
+        {
             CursorOffset::parse("incremental.lag", l)?;
         }
         if let Some(l) = &self.lookback {

@@ -28,7 +28,9 @@ pub use endpoint::{
     unknown_connector,
 };
 pub use ident::TableName;
-pub use incremental::{Columns, CursorOffset, IncrementalSpec, MergeSpec, NullCursor, WindowSpec};
+pub use incremental::{
+    AUTO_LAG, Columns, CursorOffset, IncrementalSpec, MergeSpec, NO_LAG, NullCursor, WindowSpec,
+};
 pub use transform::{CastRule, CastSpec, MappingSpec};
 pub use trust::{FileRoots, Trust};
 
