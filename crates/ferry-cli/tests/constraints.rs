@@ -215,10 +215,8 @@ fn dirty_policy(max_rows: u64, path: &std::path::Path) -> String {
 
 fn field(r: &serde_json::Value, name: &str) -> i64 {
     r["row"][name]
-        .as_str()
-        .unwrap_or_else(|| panic!("no {name} in {r}"))
-        .parse()
-        .unwrap()
+        .as_i64()
+        .unwrap_or_else(|| panic!("no integer {name} in {r}"))
 }
 
 /// Every record is a constraint rejection of a bad row, with its key as

@@ -81,7 +81,7 @@ async fn ten_percent_bad_rows_go_to_the_dirty_sink_with_reason_and_key() {
             (column, reason),
             "{r}"
         );
-        assert_eq!(r["row"]["id"], id.to_string(), "{r}");
+        assert_eq!(r["row"]["id"], serde_json::json!(id), "{r}");
         assert_eq!(r["task"], "dirty");
         assert_eq!(r["run_id"], v["run_id"]);
     }
@@ -331,7 +331,7 @@ async fn a_parquet_dirty_sink_gets_one_file_per_run_with_every_record() {
                 "{r}"
             );
             let row: serde_json::Value = serde_json::from_str(r["row"].as_str().unwrap()).unwrap();
-            assert_eq!(row["id"], id.to_string());
+            assert_eq!(row["id"], serde_json::json!(id));
             id
         })
         .collect();

@@ -110,6 +110,7 @@ async fn read(
     let source = source(table);
     let schema = source.schema().await?;
     let options = ReadOptions {
+        readers: 1,
         columns: schema.columns.iter().map(|c| c.name.clone()).collect(),
         max_splits: 4,
         min_rows_per_split: 1,

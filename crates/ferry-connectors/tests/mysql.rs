@@ -142,6 +142,7 @@ async fn read_all_with(
 ) -> ferry_core::Result<(TableSchema, Vec<RecordBatch>)> {
     let schema = src.schema().await?;
     let options = ReadOptions {
+        readers: 1,
         columns: vec![],
         max_splits: 4,
         min_rows_per_split: 1,
@@ -498,6 +499,7 @@ async fn dropping_a_read_half_way_stops_the_server() {
     let src = source(table);
     let schema = src.schema().await.unwrap();
     let options = ReadOptions {
+        readers: 1,
         columns: vec!["s".into(), "id".into()],
         max_splits: 1,
         min_rows_per_split: 1,

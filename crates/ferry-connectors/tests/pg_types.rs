@@ -52,6 +52,7 @@ async fn read_all(table: &str) -> ferry_core::Result<(TableSchema, Vec<RecordBat
     let src = PostgresSource::new(&endpoint(table), &name(table))?;
     let schema = src.schema().await?;
     let options = ReadOptions {
+        readers: 1,
         columns: schema.columns.iter().map(|c| c.name.clone()).collect(),
         max_splits: 3,
         min_rows_per_split: 1,

@@ -126,6 +126,7 @@ async fn read_all_with(
     let source = db.source(table);
     let schema = source.schema().await?;
     let options = ReadOptions {
+        readers: 1,
         columns: schema.columns.iter().map(|c| c.name.clone()).collect(),
         max_splits: 8,
         min_rows_per_split: 1,
@@ -957,6 +958,7 @@ async fn dropping_the_stream_stops_the_reader() {
     let source = db.source("t");
     let schema = source.schema().await.unwrap();
     let options = ReadOptions {
+        readers: 1,
         columns: vec!["id".into(), "s".into()],
         max_splits: 1,
         min_rows_per_split: 1,

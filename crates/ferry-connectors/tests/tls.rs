@@ -97,6 +97,7 @@ async fn read_all(url: &str, table: &str) -> ferry_core::Result<(TableSchema, Ve
     let src = PostgresSource::new(&endpoint(url, table), &name(table))?;
     let schema = src.schema().await?;
     let options = ReadOptions {
+        readers: 1,
         columns: schema.columns.iter().map(|c| c.name.clone()).collect(),
         max_splits: 2,
         min_rows_per_split: 1,

@@ -49,6 +49,9 @@ pub struct ReadOptions {
     pub columns: Vec<String>,
     /// Upper bound on the number of splits to plan.
     pub max_splits: u32,
+    /// Splits the engine reads at once: a source whose splits each need a
+    /// connection holding the snapshot opens at most this many.
+    pub readers: u32,
     /// Smallest split worth planning, in estimated rows.
     pub min_rows_per_split: u64,
     /// Target size of one batch in bytes.

@@ -23,6 +23,7 @@
 pub mod clock;
 pub mod connector;
 pub mod error;
+pub mod json_form;
 pub mod pushdown;
 pub mod reject;
 pub mod schedule;

@@ -19,6 +19,7 @@ use arrow::array::Array;
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
+use crate::json_form::value_json;
 use crate::spec::DirtyReason;
 use crate::{Error, Result};
 
@@ -34,7 +35,8 @@ pub struct Rejected {
     pub reason: DirtyReason,
     /// What exactly is wrong, in the connector's or the server's words.
     pub message: String,
-    /// The whole row as JSON (column → value as text; null for NULL).
+    /// The whole row as JSON: column → typed value ([`crate::json_form`]),
+    /// the refused column's raw source text in place of its value.
     pub row: serde_json::Value,
 }
 
@@ -106,21 +108,15 @@ pub fn display_value(array: &dyn Array, i: usize) -> String {
         .unwrap_or_else(|_| "?".into())
 }
 
-/// Row `i` of `batch` as a JSON object of display strings (NULL as null).
+/// Row `i` of `batch` as a JSON object of typed values (see
+/// [`crate::json_form`]; NULL as null).
 pub fn row_json(batch: &RecordBatch, i: usize) -> serde_json::Value {
     let schema = batch.schema();
     let map = schema
         .fields()
         .iter()
         .zip(batch.columns())
-        .map(|(f, a)| {
-            let v = if a.is_null(i) {
-                serde_json::Value::Null
-            } else {
-                serde_json::Value::String(display_value(a.as_ref(), i))
-            };
-            (f.name().clone(), v)
-        })
+        .map(|(f, a)| (f.name().clone(), value_json(f, a.as_ref(), i)))
         .collect();
     serde_json::Value::Object(map)
 }
@@ -180,10 +176,7 @@ mod tests {
             ],
         )
         .expect("batch");
-        assert_eq!(
-            row_json(&batch, 1),
-            serde_json::json!({"id": "8", "s": null})
-        );
+        assert_eq!(row_json(&batch, 1), serde_json::json!({"id": 8, "s": null}));
         assert_eq!(row_position(&batch, 0, &["id".into()], 0), "id=7");
         assert_eq!(row_position(&batch, 1, &[], 10), "row 12");
         assert_eq!(row_position(&batch, 1, &["nope".into()], 0), "row 2");

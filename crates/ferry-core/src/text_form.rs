@@ -182,7 +182,9 @@ pub fn write_list_json(
     Ok(())
 }
 
-fn write_element_json(
+/// Appends element `j` of `a` (a non-list value of type `elem`, in the Arrow
+/// type [`ColumnType::arrow_type`] gives it) as JSON, as in [`write_list_json`].
+pub fn write_element_json(
     out: &mut String,
     a: &dyn Array,
     j: usize,

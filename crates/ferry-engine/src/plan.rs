@@ -88,6 +88,7 @@ pub fn plan_run(
         read: ReadOptions {
             columns: schema.columns.iter().map(|c| c.name.clone()).collect(),
             max_splits: e.parallelism.saturating_mul(e.splits_per_reader),
+            readers: e.parallelism,
             min_rows_per_split: e.min_rows_per_split,
             batch_bytes: e.batch_bytes as usize,
             filter: ReadFilter {

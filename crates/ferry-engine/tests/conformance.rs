@@ -117,6 +117,7 @@ async fn read_back(kind: &str, table: &str) -> Vec<RecordBatch> {
     let source = ferry_connectors::open_source(&spec).unwrap();
     let schema = source.schema().await.unwrap();
     let options = ReadOptions {
+        readers: 1,
         columns: schema.columns.iter().map(|c| c.name.clone()).collect(),
         max_splits: 1,
         min_rows_per_split: u64::MAX,

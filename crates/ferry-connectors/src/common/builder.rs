@@ -76,6 +76,8 @@ struct RejectedRow {
     row: usize,
     column: usize,
     bad: Box<BadValue>,
+    /// Raw texts of the row's later bad values (column, text), for its JSON.
+    more_raw: Vec<(usize, String)>,
 }
 
 use super::list::ListColumn;
@@ -366,16 +368,21 @@ impl BatchBuilder {
     /// Rejects the row being built (the one the next [`end_row`](Self::end_row)
     /// ends) because of the value of column `column`, for which the reader
     /// appended NULL. The reader still appends every other column of the
-    /// row. A second bad value in the same row keeps the first reason.
+    /// row. A second bad value in the same row keeps the first reason; its
+    /// raw text still goes into the row's JSON.
     #[cold]
     pub fn reject_row(&mut self, column: usize, bad: Box<BadValue>) {
-        if self.rejected.last().is_some_and(|r| r.row == self.rows) {
+        if let Some(last) = self.rejected.last_mut().filter(|r| r.row == self.rows) {
+            if let Some(raw) = bad.raw {
+                last.more_raw.push((column, raw));
+            }
             return;
         }
         self.rejected.push(RejectedRow {
             row: self.rows,
             column,
             bad,
+            more_raw: Vec::new(),
         });
     }
 
@@ -419,8 +426,16 @@ impl BatchBuilder {
             let name = self.schema.field(r.column).name().clone();
             let mut row = row_json(&all, r.row);
             let bad = *r.bad;
-            if let (Some(raw), Some(obj)) = (bad.raw, row.as_object_mut()) {
-                obj.insert(name.clone(), serde_json::Value::String(raw));
+            let raws = bad
+                .raw
+                .map(|raw| (r.column, raw))
+                .into_iter()
+                .chain(r.more_raw);
+            if let Some(obj) = row.as_object_mut() {
+                for (column, raw) in raws {
+                    let name = self.schema.field(column).name().clone();
+                    obj.insert(name, serde_json::Value::String(raw));
+                }
             }
             self.rejects.reject(Rejected {
                 position: self.position(&all, r.row, first_row),
@@ -575,8 +590,12 @@ mod tests {
             1,
             BadValue::new(DirtyReason::Encoding, "bytes ff 41 are not UTF-8").with_raw("\\xff41"),
         );
-        // A second bad value of the same row keeps the first reason.
-        b.reject_row(0, BadValue::new(DirtyReason::Overflow, "ignored"));
+        // A second bad value of the same row keeps the first reason, and
+        // its raw text goes into the row.
+        b.reject_row(
+            0,
+            BadValue::new(DirtyReason::Overflow, "ignored").with_raw("3e30"),
+        );
         push(&mut b, Some(3), "c");
         let batch = b.finish().expect("batch").expect("rows");
         assert_eq!(batch.schema(), schema.arrow_schema());
@@ -596,7 +615,10 @@ mod tests {
             ("id=3", "s")
         );
         assert_eq!(rows[0].reason, DirtyReason::Encoding);
-        assert_eq!(rows[0].row, serde_json::json!({"id": "3", "s": "\\xff41"}));
+        assert_eq!(
+            rows[0].row,
+            serde_json::json!({"id": "3e30", "s": "\\xff41"})
+        );
         assert_eq!(
             (rows[1].position.as_str(), rows[1].column.as_str()),
             ("row 4", "id")

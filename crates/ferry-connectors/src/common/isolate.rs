@@ -368,7 +368,7 @@ mod tests {
                 "names_rows={names_rows}"
             );
             assert!(rejected.iter().all(|r| r.reason == DirtyReason::Constraint));
-            assert_eq!(rejected[1].row, serde_json::json!({"id": "12"}));
+            assert_eq!(rejected[1].row, serde_json::json!({"id": 12}));
             let mut stored: Vec<i64> = table.rows.into_iter().collect();
             stored.sort();
             let mut expected: Vec<i64> = (1..=40).filter(|i| ![13, 20].contains(i)).collect();

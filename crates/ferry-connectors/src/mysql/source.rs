@@ -1,5 +1,6 @@
-//! Reading a table: one connection, one consistent snapshot, one split, rows
-//! streamed (unbuffered) and decoded straight into Arrow builders.
+//! Reading a table: one consistent snapshot shared by the split connections
+//! (see `snapshot`; integer-key ranges, see `split`), rows streamed
+//! (unbuffered) and decoded straight into Arrow builders.
 //!
 //! A value whose text has no exact Arrow form makes its row dirty
 //! ([`BatchBuilder::reject_row`]) instead of failing the read: zero dates
@@ -23,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use super::conn::{CONNECTOR, Endpoint, describe, quote, table_not_found};
-use super::{late_commits, pushdown};
+use super::{late_commits, pushdown, snapshot, split};
 use crate::common::late_commits::bound_reason;
 use super::types::table_schema;
 use crate::common::builder::{BadValue, BatchBuilder, ColumnBuilder};
@@ -94,17 +95,32 @@ impl Source for MysqlSource {
             Some(c) if c.auto_lag => Some(late_commits::open_writes(&mut conn, ep).await?),
             _ => None,
         };
-        conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
-            .await
-            .map_err(|e| ep.error("starting the snapshot", e))?;
+        // Parallel splits need an integer key and a table worth cutting;
+        // their connections share one snapshot (see `snapshot`).
         let Some(info) = describe(&mut conn, ep).await? else {
             return Err(table_not_found(&mut conn, ep).await);
         };
-        // The filter's bounds are computed in the snapshot the split reads.
+        let wanted = match split::integer_key(&info) {
+            Some(_) => split::wanted(
+                info.estimated_rows,
+                options.max_splits,
+                options.min_rows_per_split,
+            ),
+            None => 1,
+        };
+        let readers = wanted.min(options.readers.max(1) as usize);
+        let shared = snapshot::open(ep, conn, readers, READ_SESSION_SQL).await?;
+        let mut conns = shared.conns;
+        let connections = conns.len();
+        let conn = &mut conns[0];
+        // The table as the snapshot sees it (the lock kept it from changing).
+        let Some(info) = describe(conn, ep).await? else {
+            return Err(table_not_found(conn, ep).await);
+        };
+        // The filter's bounds are computed in the snapshot the splits read.
         let high = match &options.filter.cursor {
             Some(c) => {
-                pushdown::cursor_high(&mut conn, ep, &info, &options.filter, c, auto.as_ref())
-                    .await?
+                pushdown::cursor_high(conn, ep, &info, &options.filter, c, auto.as_ref()).await?
             }
             None => None,
         };
@@ -118,44 +134,51 @@ impl Source for MysqlSource {
         });
         let (condition, params) =
             pushdown::read_condition(&info, ep, &options.filter, high.as_deref())?;
-        let select = select_sql(ep, &schema, condition.as_deref());
         if options.filter.predicate.is_some() {
-            single_statement(&mut conn, ep, &select).await?;
+            let select = select_sql(ep, &schema, condition.as_deref());
+            single_statement(conn, ep, &select).await?;
         }
-        let payload = SplitPayload {
-            database: ep.database.clone(),
-            table: ep.table.clone(),
-            columns: schema.columns.iter().map(|c| c.name.clone()).collect(),
-            snapshot: "held by the read session's connection".into(),
-            select,
-            params: params.values,
-            filtered: options.filter.predicate.is_some(),
+        let ranges = match split::integer_key(&info) {
+            Some(key) if connections > 1 => split::ranges(conn, ep, key, wanted).await?,
+            _ => vec![String::new()],
         };
-        let split = Split {
-            index: 0,
-            description: match &condition {
-                None => format!(
-                    "all rows of {} (one snapshot, one connection)",
-                    ep.display()
-                ),
-                Some(c) => format!(
-                    "rows of {} where {c} (one snapshot, one connection)",
-                    ep.display()
-                ),
-            },
-            payload: serde_json::to_value(&payload)
-                .map_err(|e| Error::Internal(format!("mysql split payload: {e}")))?,
-            estimated_rows: info.estimated_rows,
-        };
+        let per_split = info.estimated_rows.map(|r| r / ranges.len() as u64);
+        let mut splits = Vec::with_capacity(ranges.len());
+        for (index, range) in ranges.iter().enumerate() {
+            let condition = match (condition.as_deref(), range.as_str()) {
+                (c, "") => c.map(str::to_string),
+                (None, r) => Some(r.to_string()),
+                (Some(c), r) => Some(format!("({c}) AND {r}")),
+            };
+            let payload = SplitPayload {
+                database: ep.database.clone(),
+                table: ep.table.clone(),
+                columns: schema.columns.iter().map(|c| c.name.clone()).collect(),
+                snapshot: shared.note.clone(),
+                select: select_sql(ep, &schema, condition.as_deref()),
+                params: params.values.clone(),
+                filtered: options.filter.predicate.is_some(),
+            };
+            splits.push(Split {
+                index: index as u32,
+                description: match &condition {
+                    None => format!("all rows of {} ({})", ep.display(), shared.note),
+                    Some(c) => format!("rows of {} where {c} ({})", ep.display(), shared.note),
+                },
+                payload: serde_json::to_value(&payload)
+                    .map_err(|e| Error::Internal(format!("mysql split payload: {e}")))?,
+                estimated_rows: per_split,
+            });
+        }
         Ok(Box::new(MysqlReadSession {
             ep: ep.clone(),
             schema,
             batch_bytes: options.batch_bytes,
-            splits: vec![split],
+            splits,
             high,
             bound,
-            conn_id: conn.id(),
-            conn: Arc::new(Mutex::new(Some(conn))),
+            conn_ids: conns.iter().map(Conn::id).collect(),
+            idle: Arc::new(Mutex::new(conns)),
         }))
     }
 }
@@ -225,9 +248,10 @@ fn is_bit(native: &str) -> bool {
     native == "bit" || native.starts_with("bit(")
 }
 
-/// One snapshot on one connection. The connection goes to the reading task
-/// and comes back when the split was read to its end, so the split can be
-/// read again in the same snapshot; a read stopped half-way loses it.
+/// One snapshot on one or more connections (see `snapshot`). A split's read
+/// takes an idle connection and gives it back when the split was read to its
+/// end, so more splits (or the same again) can be read in the same snapshot;
+/// a read stopped half-way loses its connection.
 struct MysqlReadSession {
     ep: Endpoint,
     schema: TableSchema,
@@ -237,8 +261,10 @@ struct MysqlReadSession {
     high: Option<Vec<String>>,
     /// The upper bound put on the cursor, and why.
     bound: Option<String>,
-    conn_id: u32,
-    conn: Arc<Mutex<Option<Conn>>>,
+    /// Ids of every snapshot connection, to stop those still reading.
+    conn_ids: Vec<u32>,
+    /// Snapshot connections not reading a split now.
+    idle: Arc<Mutex<Vec<Conn>>>,
 }
 
 #[async_trait]
@@ -256,19 +282,20 @@ impl ReadSession for MysqlReadSession {
     }
 
     async fn read_split(&self, split: &Split, rejects: &Rejects) -> Result<BatchStream> {
-        if split.index != 0 {
+        if split.index as usize >= self.splits.len() {
             return Err(Error::Internal(format!(
-                "mysql read of {} has one split, not split {}",
+                "mysql read of {} has {} splits, not split {}",
                 self.ep.display(),
+                self.splits.len(),
                 split.index
             )));
         }
         let payload: SplitPayload = serde_json::from_value(split.payload.clone())
             .map_err(|e| Error::Internal(format!("bad mysql split payload: {e}")))?;
-        let conn = self.conn.lock().await.take().ok_or_else(|| Error::Transient {
+        let conn = self.idle.lock().await.pop().ok_or_else(|| Error::Transient {
             endpoint: self.ep.url.clone(),
             message: format!(
-                "the snapshot of {} is busy or was lost when an earlier read stopped half-way; open a new read",
+                "every connection of the snapshot of {} is busy or was lost when an earlier read stopped half-way; open a new read",
                 self.ep.display()
             ),
         })?;
@@ -284,7 +311,7 @@ impl ReadSession for MysqlReadSession {
             params: payload.params,
             filtered: payload.filtered,
             builder,
-            slot: self.conn.clone(),
+            idle: self.idle.clone(),
         };
         Ok(spawn_batch_stream(CHANNEL_DEPTH, move |tx| {
             reader.run(conn, tx)
@@ -292,19 +319,22 @@ impl ReadSession for MysqlReadSession {
     }
 
     async fn close(&self) -> Result<()> {
-        let conn = self.conn.lock().await.take();
-        match conn {
-            Some(mut conn) => {
-                conn.query_drop("COMMIT")
-                    .await
-                    .map_err(|e| self.ep.error("ending the snapshot", e))?;
-                let _ = conn.disconnect().await;
-                Ok(())
+        let idle = std::mem::take(&mut *self.idle.lock().await);
+        let mut ended = Vec::with_capacity(idle.len());
+        let mut result = Ok(());
+        for mut conn in idle {
+            ended.push(conn.id());
+            if let Err(e) = conn.query_drop("COMMIT").await {
+                result = result.and(Err(self.ep.error("ending the snapshot", e)));
             }
-            // A read stopped half-way: the driver drains the rest of the
-            // result set before it lets the connection go; stop the server.
-            None => kill(&self.ep, self.conn_id).await,
+            let _ = conn.disconnect().await;
         }
+        // A read stopped half-way: the driver drains the rest of the result
+        // set before it lets the connection go; stop the server.
+        for id in self.conn_ids.iter().filter(|id| !ended.contains(id)) {
+            kill(&self.ep, *id).await?;
+        }
+        result
     }
 }
 
@@ -329,7 +359,7 @@ struct Reader {
     /// Whether `select` holds the task's `source_filter`.
     filtered: bool,
     builder: BatchBuilder,
-    slot: Arc<Mutex<Option<Conn>>>,
+    idle: Arc<Mutex<Vec<Conn>>>,
 }
 
 impl Reader {
@@ -337,7 +367,7 @@ impl Reader {
         // Read to the end: the snapshot stays usable for another read. If the
         // consumer went away or the read failed, `close()` stops the server.
         if self.read(&mut conn, &tx).await? {
-            *self.slot.lock().await = Some(conn);
+            self.idle.lock().await.push(conn);
         }
         Ok(())
     }

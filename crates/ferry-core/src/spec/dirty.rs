@@ -90,7 +90,8 @@ pub struct DirtyRecord {
     pub reason: DirtyReason,
     /// What exactly is wrong with the value.
     pub message: String,
-    /// The whole row as JSON (column → value as text or number).
+    /// The whole row as typed JSON (`ferry_core::json_form`): numbers JSON
+    /// carries exactly as numbers, others as exact strings, lists as arrays.
     pub row: serde_json::Value,
 }
 
