@@ -16,18 +16,19 @@ use std::sync::{Arc, Mutex};
 
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
-use ferry_core::{BatchStream, ColumnType, Error, Result, TableSchema};
+use ferry_core::{BatchStream, ColumnDef, ColumnType, Error, Result, TableSchema};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use super::conn::{NativeColumn, TableInfo, quote};
+use super::conn::{TableInfo, quote};
+use super::types::DIALECT;
 use crate::common::values::{
-    ColumnValues, write_date, write_decimal, write_interval_text, write_list_json, write_time,
-    write_timestamp, write_uuid,
+    ColumnValues, write_date, write_decimal, write_interval_text, write_list_json, write_timestamp,
+    write_uuid,
 };
 
-/// Microseconds in a day.
-const DAY_MICROS: i64 = 86_400_000_000;
+/// MariaDB's `TIME` range: ±838:59:59.999999, in microseconds.
+pub(crate) const TIME_MAX_MICROS: i64 = 839 * 3_600_000_000 - 1;
 
 /// How one column's values are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +46,36 @@ struct ColumnPlan {
     enc: Enc,
     /// The target column is `BIT(n)`: the value is loaded as a number.
     bit_target: bool,
+    /// The target column is `YEAR`: a number goes as four digits (`0000`;
+    /// the string `0` would be the year 2000).
+    year_target: bool,
+}
+
+/// The `DATA_TYPE` and fractional digits of the column a value goes into:
+/// the existing target's, or the source's own type when Ferry creates the
+/// column with it (dialect `mysql`); `None` for a column of Ferry's own DDL.
+fn target_shape(c: &ColumnDef, target: Option<&TableInfo>) -> Option<(String, u32)> {
+    if let Some(t) = target {
+        let n = t.columns.iter().find(|n| n.name == c.name)?;
+        return Some((n.data_type.clone(), n.fractional_digits()));
+    }
+    if c.dialect != Some(DIALECT) {
+        return None;
+    }
+    let lower = c.native_type.to_ascii_lowercase();
+    let data_type: String = lower
+        .chars()
+        .take_while(|ch| ch.is_ascii_alphanumeric() || *ch == '_')
+        .collect();
+    let digits = match lower.split_once('(') {
+        Some((_, rest)) => rest
+            .split(')')
+            .next()
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0),
+        None => 0,
+    };
+    Some((data_type, digits))
 }
 
 /// Encodes batches of one schema into `LOAD DATA` text for one target table.
@@ -59,12 +90,14 @@ impl RowEncoder {
             .columns
             .iter()
             .map(|c| {
-                let native = target.and_then(|t| t.columns.iter().find(|n| n.name == c.name));
+                let shape = target_shape(c, target);
+                let data_type = shape.as_ref().map(|(d, _)| d.as_str());
                 ColumnPlan {
                     name: c.name.clone(),
                     ty: c.ty.clone(),
-                    enc: encoding(&c.ty, native),
-                    bit_target: native.is_some_and(|n| n.data_type == "bit"),
+                    enc: encoding(&c.ty, shape.as_ref().map(|(_, f)| *f)),
+                    bit_target: data_type == Some("bit"),
+                    year_target: data_type == Some("year"),
                 }
             })
             .collect();
@@ -141,14 +174,88 @@ impl RowEncoder {
     }
 }
 
-fn encoding(ty: &ColumnType, target: Option<&NativeColumn>) -> Enc {
-    let Some(t) = target else {
-        return Enc::Plain; // Ferry's own DDL: DOUBLE, FLOAT, TIME(6), DATETIME(6)
+/// `fractional_digits` of the target column; `None` for Ferry's own DDL
+/// (`TIME(6)`, `DATETIME(6)`), which keeps every microsecond.
+/// Days from 1970-01-01 of dates well inside years 0000–9999: a date or
+/// timestamp outside is checked by encoding it (see [`RowEncoder::refused_rows`]).
+const SAFE_DAYS: std::ops::RangeInclusive<i64> = -719_527..=2_932_895;
+/// Microseconds in a day.
+const DAY_MICROS: i64 = 86_400_000_000;
+
+impl RowEncoder {
+    /// Whether any column has values the encoder may refuse (floats,
+    /// dates, times, timestamps, lists).
+    pub(crate) fn can_refuse(&self) -> bool {
+        self.columns.iter().any(|c| {
+            matches!(
+                c.ty,
+                ColumnType::Float32
+                    | ColumnType::Float64
+                    | ColumnType::Date
+                    | ColumnType::Time
+                    | ColumnType::Timestamp
+                    | ColumnType::TimestampTz
+                    | ColumnType::List(_)
+            )
+        })
+    }
+
+    /// The values of rows `0..rows` the encoder refuses, as (row, column,
+    /// why): a cheap scan finds suspects, encoding one confirms it.
+    pub(crate) fn refused_rows(
+        &self,
+        views: &[ColumnValues<'_>],
+        rows: usize,
+    ) -> Vec<(usize, String, String)> {
+        let mut refused = Vec::new();
+        let mut scratch = Vec::new();
+        for (plan, v) in self.columns.iter().zip(views) {
+            for i in 0..rows {
+                if v.is_null(i) || !suspect(plan, v, i) {
+                    continue;
+                }
+                scratch.clear();
+                if let Err(e) = encode_value(plan, v, i, &mut scratch) {
+                    refused.push((i, plan.name.clone(), reason(e)));
+                }
+            }
+        }
+        refused.sort_by_key(|(row, ..)| *row);
+        refused
+    }
+}
+
+/// Whether value `i` may be one the encoder refuses (a superset of them).
+#[inline]
+fn suspect(plan: &ColumnPlan, v: &ColumnValues<'_>, i: usize) -> bool {
+    let off_unit = |micros: i64| match plan.enc {
+        Enc::Micros { unit } => micros.rem_euclid(unit) != 0,
+        Enc::Plain => false,
+    };
+    match v {
+        ColumnValues::Float32(a) => !a.value(i).is_finite(),
+        ColumnValues::Float64(a) => !a.value(i).is_finite(),
+        ColumnValues::Date(a) => !SAFE_DAYS.contains(&i64::from(a.value(i))),
+        ColumnValues::Time(a) => {
+            let x = a.value(i);
+            x.abs() > TIME_MAX_MICROS || off_unit(x)
+        }
+        ColumnValues::Timestamp(a) => {
+            let x = a.value(i);
+            !SAFE_DAYS.contains(&x.div_euclid(DAY_MICROS)) || off_unit(x)
+        }
+        ColumnValues::List(..) => true,
+        _ => false,
+    }
+}
+
+fn encoding(ty: &ColumnType, fractional_digits: Option<u32>) -> Enc {
+    let Some(digits) = fractional_digits else {
+        return Enc::Plain;
     };
     match ty {
         ColumnType::Time | ColumnType::Timestamp | ColumnType::TimestampTz => {
-            let digits = t.fractional_digits().min(6);
-            match 10i64.pow(6 - digits) {
+            match 10i64.pow(6 - digits.min(6)) {
                 1 => Enc::Plain,
                 unit => Enc::Micros { unit },
             }
@@ -171,15 +278,9 @@ fn encode_value(
     let dirty = |m: String| Error::dirty(&plan.name, m);
     match v {
         ColumnValues::Bool(a) => out.push(if a.value(i) { b'1' } else { b'0' }),
-        ColumnValues::Int16(a) => {
-            out.extend_from_slice(itoa::Buffer::new().format(a.value(i)).as_bytes())
-        }
-        ColumnValues::Int32(a) => {
-            out.extend_from_slice(itoa::Buffer::new().format(a.value(i)).as_bytes())
-        }
-        ColumnValues::Int64(a) => {
-            out.extend_from_slice(itoa::Buffer::new().format(a.value(i)).as_bytes())
-        }
+        ColumnValues::Int16(a) => push_int(out, a.value(i).into(), plan.year_target),
+        ColumnValues::Int32(a) => push_int(out, a.value(i).into(), plan.year_target),
+        ColumnValues::Int64(a) => push_int(out, a.value(i), plan.year_target),
         ColumnValues::Float32(a) => {
             let x = a.value(i);
             if !x.is_finite() {
@@ -207,15 +308,15 @@ fn encode_value(
         }
         ColumnValues::Time(a) => {
             let x = a.value(i);
-            if !(0..DAY_MICROS).contains(&x) {
-                return Err(dirty(format!("time {x} µs is not a time of day")));
+            if let Some(m) = time_out_of_range(x) {
+                return Err(dirty(m));
             }
             check_unit(plan, x, || {
                 let mut t = Vec::new();
-                write_time(&mut t, x);
+                write_signed_time(&mut t, x);
                 t
             })?;
-            write_time(out, x);
+            write_signed_time(out, x);
         }
         ColumnValues::Timestamp(a) => {
             let x = a.value(i);
@@ -236,6 +337,58 @@ fn encode_value(
         }
     }
     Ok(())
+}
+
+/// Appends an integer; into a `YEAR` column with at least four digits.
+#[inline]
+fn push_int(out: &mut Vec<u8>, v: i64, year: bool) {
+    let mut b = itoa::Buffer::new();
+    let s = b.format(v);
+    if year && (0..1000).contains(&v) {
+        out.extend(std::iter::repeat_n(b'0', 4 - s.len()));
+    }
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// Why a `time` value does not fit MariaDB's `TIME` (±838:59:59.999999),
+/// `None` when it does (PostgreSQL's `24:00:00` does).
+pub(crate) fn time_out_of_range(micros: i64) -> Option<String> {
+    (micros.abs() > TIME_MAX_MICROS).then(|| {
+        let mut t = Vec::new();
+        write_signed_time(&mut t, micros);
+        format!(
+            "time {} is outside MariaDB's TIME range (-838:59:59.999999 to 838:59:59.999999)",
+            String::from_utf8_lossy(&t)
+        )
+    })
+}
+
+/// Writes `[-]H…H:MM:SS.ffffff`: a time of day, or a MariaDB `TIME`
+/// duration beyond one day or below zero.
+pub(crate) fn write_signed_time(out: &mut Vec<u8>, micros: i64) {
+    if micros < 0 {
+        out.push(b'-');
+    }
+    let m = micros.unsigned_abs();
+    let secs = m / 1_000_000;
+    let mut b = itoa::Buffer::new();
+    let hours = b.format(secs / 3600);
+    if hours.len() < 2 {
+        out.push(b'0');
+    }
+    out.extend_from_slice(hours.as_bytes());
+    let two = |v: u64, out: &mut Vec<u8>| {
+        out.push(b'0' + (v / 10) as u8);
+        out.push(b'0' + (v % 10) as u8);
+    };
+    out.push(b':');
+    two((secs / 60) % 60, out);
+    out.push(b':');
+    two(secs % 60, out);
+    out.push(b'.');
+    let frac = b.format(m % 1_000_000);
+    out.extend(std::iter::repeat_n(b'0', 6 - frac.len()));
+    out.extend_from_slice(frac.as_bytes());
 }
 
 /// Fails a value with more fractional digits than the target column keeps.
@@ -381,7 +534,6 @@ mod tests {
     use std::sync::Arc;
 
     use arrow::array::{ArrayRef, BinaryArray, Float32Array, Int32Array, StringArray};
-    use ferry_core::ColumnDef;
 
     fn col(name: &str, ty: ColumnType) -> ColumnDef {
         ColumnDef {
