@@ -594,6 +594,54 @@ mod tests {
     }
 
     #[test]
+    fn writes_times_years_and_bits_for_a_same_dialect_target() {
+        use arrow::array::{Int16Array, Int64Array, Time64MicrosecondArray};
+        let mysql = |name: &str, ty: ColumnType, native: &str| ColumnDef {
+            native_type: native.into(),
+            dialect: Some(DIALECT),
+            ..col(name, ty)
+        };
+        let schema = TableSchema {
+            table: "t".into(),
+            columns: vec![
+                mysql("t", ColumnType::Time, "time(3)"),
+                mysql("y", ColumnType::Int16, "year(4)"),
+                mysql("b", ColumnType::Int64, "bit(10)"),
+            ],
+            primary_key: vec![],
+        };
+        let h = 3_600_000_000i64;
+        let arrays: Vec<ArrayRef> = vec![
+            Arc::new(Time64MicrosecondArray::from(vec![
+                -(839 * h - 1_000),
+                24 * h,
+                -1_000,
+                1,
+            ])),
+            Arc::new(Int16Array::from(vec![0, 2155, 1901, 0])),
+            Arc::new(Int64Array::from(vec![0, 1023, 5, 0])),
+        ];
+        let batch = RecordBatch::try_new(schema.arrow_schema(), arrays).expect("batch");
+        let enc = RowEncoder::new(&schema, None);
+        let views = enc.views(&batch).expect("views");
+        // 1 µs does not fit time(3): that row is refused, the others are written.
+        let refused = enc.refused_rows(&views, 4);
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert_eq!((refused[0].0, refused[0].1.as_str()), (3, "t"));
+        assert!(refused[0].2.contains("would be rounded"), "{refused:?}");
+        let mut out = Vec::new();
+        enc.encode_rows(&views, 0, 3, &mut out, usize::MAX)
+            .expect("rows");
+        assert_eq!(
+            String::from_utf8(out).expect("utf8"),
+            "-838:59:59.999000\t0000\t0\n24:00:00.000000\t2155\t1023\n-00:00:00.001000\t1901\t5\n"
+        );
+        assert!(enc.load_sql("`d`.`t`").contains("`b` = CAST(@ferry_bit2 AS UNSIGNED)"));
+        assert!(time_out_of_range(839 * h).is_some());
+        assert!(time_out_of_range(-(839 * h - 1)).is_none());
+    }
+
+    #[test]
     fn refuses_nan() {
         let schema = TableSchema {
             table: "t".into(),

@@ -551,6 +551,71 @@ mod tests {
         }
     }
 
+    fn mysql_col(name: &str, ty: ColumnType, native: &str) -> ColumnDef {
+        ColumnDef {
+            name: name.into(),
+            ty,
+            nullable: true,
+            native_type: native.into(),
+            dialect: Some(DIALECT),
+        }
+    }
+
+    #[test]
+    fn same_dialect_columns_are_created_with_their_exact_type() {
+        let schema = TableSchema {
+            table: "t".into(),
+            columns: vec![
+                mysql_col("u", ColumnType::Int64, "int(10) unsigned"),
+                mysql_col(
+                    "e",
+                    ColumnType::Text {
+                        max_chars: None,
+                        fixed: false,
+                    },
+                    "enum('A','b c') CHARACTER SET latin1 COLLATE latin1_swedish_ci",
+                ),
+                ColumnDef {
+                    dialect: None,
+                    ..mysql_col("x", ColumnType::Int16, "int16")
+                },
+            ],
+            primary_key: vec![],
+        };
+        let sql = create_table_sql("`d`.`t`", &schema, true);
+        assert!(sql.contains("`u` int(10) unsigned NULL"), "{sql}");
+        assert!(
+            sql.contains(
+                "`e` enum('A','b c') CHARACTER SET latin1 COLLATE latin1_swedish_ci NULL"
+            ),
+            "{sql}"
+        );
+        assert!(sql.contains("`x` SMALLINT NULL"), "{sql}");
+    }
+
+    #[test]
+    fn only_a_read_of_an_unmapped_column_is_refused() {
+        let n = |name: &str, data_type: &str, column_type: &str| NativeColumn {
+            name: name.into(),
+            ..native(data_type, column_type)
+        };
+        let info = TableInfo {
+            table_type: "BASE TABLE".into(),
+            estimated_rows: None,
+            columns: vec![n("id", "int", "int(11)"), n("v", "vector", "vector(3)")],
+            primary_key: vec!["id".into()],
+        };
+        let schema = table_schema("d.t", &info);
+        assert_eq!(schema.columns[1].ty, ColumnType::Binary);
+        let err = refuse_unmapped("d.t", &schema).expect_err("reads v");
+        assert!(
+            err.to_string().contains("`v` (vector(3))") && err.to_string().contains("columns:"),
+            "{err}"
+        );
+        let only_id = schema.project(&["id".into()]).expect("projects");
+        assert!(refuse_unmapped("d.t", &only_id).is_ok());
+    }
+
     #[test]
     fn unbounded_key_columns_get_prefixes() {
         let schema = TableSchema {
