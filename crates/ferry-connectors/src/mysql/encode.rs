@@ -21,14 +21,12 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use super::conn::{TableInfo, quote};
+use super::duration::{TIME_MAX_MICROS, time_out_of_range, write_signed_time};
 use super::types::DIALECT;
 use crate::common::values::{
     ColumnValues, write_date, write_decimal, write_interval_text, write_list_json, write_timestamp,
     write_uuid,
 };
-
-/// MariaDB's `TIME` range: ±838:59:59.999999, in microseconds.
-pub(crate) const TIME_MAX_MICROS: i64 = 839 * 3_600_000_000 - 1;
 
 /// How one column's values are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,7 +236,7 @@ fn suspect(plan: &ColumnPlan, v: &ColumnValues<'_>, i: usize) -> bool {
         ColumnValues::Date(a) => !SAFE_DAYS.contains(&i64::from(a.value(i))),
         ColumnValues::Time(a) => {
             let x = a.value(i);
-            x.abs() > TIME_MAX_MICROS || off_unit(x)
+            x.unsigned_abs() > TIME_MAX_MICROS.unsigned_abs() || off_unit(x)
         }
         ColumnValues::Timestamp(a) => {
             let x = a.value(i);
@@ -348,47 +346,6 @@ fn push_int(out: &mut Vec<u8>, v: i64, year: bool) {
         out.extend(std::iter::repeat_n(b'0', 4 - s.len()));
     }
     out.extend_from_slice(s.as_bytes());
-}
-
-/// Why a `time` value does not fit MariaDB's `TIME` (±838:59:59.999999),
-/// `None` when it does (PostgreSQL's `24:00:00` does).
-pub(crate) fn time_out_of_range(micros: i64) -> Option<String> {
-    (micros.abs() > TIME_MAX_MICROS).then(|| {
-        let mut t = Vec::new();
-        write_signed_time(&mut t, micros);
-        format!(
-            "time {} is outside MariaDB's TIME range (-838:59:59.999999 to 838:59:59.999999)",
-            String::from_utf8_lossy(&t)
-        )
-    })
-}
-
-/// Writes `[-]H…H:MM:SS.ffffff`: a time of day, or a MariaDB `TIME`
-/// duration beyond one day or below zero.
-pub(crate) fn write_signed_time(out: &mut Vec<u8>, micros: i64) {
-    if micros < 0 {
-        out.push(b'-');
-    }
-    let m = micros.unsigned_abs();
-    let secs = m / 1_000_000;
-    let mut b = itoa::Buffer::new();
-    let hours = b.format(secs / 3600);
-    if hours.len() < 2 {
-        out.push(b'0');
-    }
-    out.extend_from_slice(hours.as_bytes());
-    let two = |v: u64, out: &mut Vec<u8>| {
-        out.push(b'0' + (v / 10) as u8);
-        out.push(b'0' + (v % 10) as u8);
-    };
-    out.push(b':');
-    two((secs / 60) % 60, out);
-    out.push(b':');
-    two(secs % 60, out);
-    out.push(b'.');
-    let frac = b.format(m % 1_000_000);
-    out.extend(std::iter::repeat_n(b'0', 6 - frac.len()));
-    out.extend_from_slice(frac.as_bytes());
 }
 
 /// Fails a value with more fractional digits than the target column keeps.
@@ -639,6 +596,7 @@ mod tests {
         assert!(enc.load_sql("`d`.`t`").contains("`b` = CAST(@ferry_bit2 AS UNSIGNED)"));
         assert!(time_out_of_range(839 * h).is_some());
         assert!(time_out_of_range(-(839 * h - 1)).is_none());
+        assert!(time_out_of_range(i64::MIN).is_some());
     }
 
     #[test]

@@ -27,6 +27,7 @@ use tokio::sync::Mutex;
 use super::conn::{CONNECTOR, Endpoint, describe, quote, table_not_found};
 use super::{late_commits, pushdown};
 use crate::common::late_commits::bound_reason;
+use super::duration::parse_mysql_time;
 use super::types::{refuse_unmapped, table_schema};
 use crate::common::builder::{BadValue, BatchBuilder, ColumnBuilder};
 use crate::common::stream::{BatchSender, spawn_batch_stream};
@@ -623,38 +624,6 @@ fn parse_int(b: &[u8]) -> Option<i64> {
     Some(v)
 }
 
-/// Parses MariaDB's text of a `TIME` — `[-]H…H:MM:SS[.ffffff]`, a signed
-/// duration up to 838:59:59.999999 — into microseconds.
-fn parse_mysql_time(b: &[u8]) -> Option<i64> {
-    let (neg, rest) = match b.strip_prefix(b"-") {
-        Some(r) => (true, r),
-        None => (false, b),
-    };
-    let colon = rest.iter().position(|&c| c == b':')?;
-    let (h, tail) = (&rest[..colon], &rest[colon..]);
-    if !(1..=3).contains(&h.len()) || tail.len() < 6 || tail[3] != b':' {
-        return None;
-    }
-    let num = |d: &[u8]| -> Option<i64> {
-        (!d.is_empty() && d.iter().all(u8::is_ascii_digit))
-            .then(|| d.iter().fold(0i64, |v, &c| v * 10 + i64::from(c - b'0')))
-    };
-    let (hours, minutes, seconds) = (num(h)?, num(&tail[1..3])?, num(&tail[4..6])?);
-    let frac = match &tail[6..] {
-        [] => 0,
-        [b'.', f @ ..] if (1..=6).contains(&f.len()) => num(f)? * 10i64.pow(6 - f.len() as u32),
-        _ => return None,
-    };
-    if minutes > 59 || seconds > 59 {
-        return None;
-    }
-    let micros = (hours * 3600 + minutes * 60 + seconds) * 1_000_000 + frac;
-    if micros > super::encode::TIME_MAX_MICROS {
-        return None;
-    }
-    Some(if neg { -micros } else { micros })
-}
-
 #[inline]
 fn parse_float(b: &[u8]) -> Option<f64> {
     std::str::from_utf8(b).ok()?.parse().ok()
@@ -724,29 +693,6 @@ mod tests {
         );
         let mut col = date();
         assert!(decode(Decode::Date, &mut col, b"2020-01-15").is_ok());
-    }
-
-    #[test]
-    fn reads_time_over_its_whole_range() {
-        let h = 3_600_000_000i64;
-        assert_eq!(parse_mysql_time(b"00:00:00"), Some(0));
-        assert_eq!(parse_mysql_time(b"23:59:59.999999"), Some(24 * h - 1));
-        assert_eq!(parse_mysql_time(b"24:00:00"), Some(24 * h));
-        assert_eq!(parse_mysql_time(b"838:59:59"), Some(839 * h - 1_000_000));
-        assert_eq!(
-            parse_mysql_time(b"-838:59:59.999999"),
-            Some(-(839 * h - 1))
-        );
-        assert_eq!(parse_mysql_time(b"-00:00:00.5"), Some(-500_000));
-        assert_eq!(parse_mysql_time(b"-01:30:00.125"), Some(-(h + h / 2 + 125_000)));
-        for bad in [&b"839:00:00"[..], b"12:60:00", b"1:2:3", b"", b"-", b"12:00:00.1234567"] {
-            assert_eq!(parse_mysql_time(bad), None, "{}", show(bad));
-        }
-        for micros in [0, 1, -1, 24 * h, -(839 * h - 1), 839 * h - 1, -500_000] {
-            let mut t = Vec::new();
-            super::super::encode::write_signed_time(&mut t, micros);
-            assert_eq!(parse_mysql_time(&t), Some(micros), "{}", show(&t));
-        }
     }
 
     #[test]
