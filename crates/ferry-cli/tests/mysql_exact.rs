@@ -580,3 +580,55 @@ async fn unread_columns_never_block_the_run() {
         .await
     );
 }
+
+/// `tinyint(1)` becomes a bool only when the task casts it: 0 and 1 convert,
+/// 2 is a dirty row (the cast would have to invent `true`).
+#[tokio::test]
+async fn tinyint_1_is_a_bool_only_by_a_cast() {
+    let (src, dst) = (unique("mb_src"), unique("mb_dst"));
+    my_exec(&format!(
+        "CREATE TABLE `{src}` (id INT PRIMARY KEY, flag BOOL);
+         INSERT INTO `{src}` VALUES (1, 0), (2, 1), (3, 2), (4, NULL);"
+    ))
+    .await;
+    let path = scratch_dir().join(format!("{}.jsonl", unique("mb_dirty")));
+    let v = run_ok(&job(
+        "mb",
+        &my_endpoint(&src),
+        &pg_endpoint(&dst),
+        &format!(
+            "mapping:\n  cast: {{flag: bool}}\ndirty: {{max_rows: 10, sink: {{type: jsonl, path: \"{}\"}}}}\n",
+            path.display()
+        ),
+    ));
+    assert_eq!(
+        (v["rows_committed"].as_u64(), v["rows_dirty"].as_u64()),
+        (Some(3), Some(1)),
+        "{v}"
+    );
+    let recs = records(&path);
+    assert_eq!(
+        (recs[0]["position"].as_str(), recs[0]["column"].as_str()),
+        (Some("id=3"), Some("flag"))
+    );
+    let rows = pg()
+        .await
+        .query(
+            &format!("SELECT id, flag::text, format_type(a.atttypid, a.atttypmod) FROM {dst}, pg_attribute a WHERE a.attrelid = '{dst}'::regclass AND a.attname = 'flag' ORDER BY id"),
+            &[],
+        )
+        .await
+        .unwrap();
+    let got: Vec<(i32, Option<String>, String)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (1, Some("false".into()), "boolean".into()),
+            (2, Some("true".into()), "boolean".into()),
+            (4, None, "boolean".into()),
+        ]
+    );
+}
