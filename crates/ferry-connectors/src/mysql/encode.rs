@@ -7,7 +7,13 @@
 //! are stored with `CAST(… AS UNSIGNED)` (the server would take the text as the
 //! bits' raw bytes). Numbers, decimals, dates and timestamps use exact text (no
 //! float goes through a decimal that rounds); intervals their ISO 8601 text
-//! and lists a JSON array ([`ferry_core::text_form`]).
+//! and lists a JSON array ([`ferry_core::text_form`]); `time` as MariaDB's
+//! signed `TIME` text (`-838:59:59.000000`, `24:00:00.000000`); integers
+//! into a `YEAR` column with four digits. The target column's type is the
+//! existing target's or, for a column Ferry creates with the source's own
+//! MySQL/MariaDB type, that type. The values this encoder refuses are found
+//! first by [`RowEncoder::refused_rows`] (see `screen`), so they become
+//! dirty rows instead of failing the load.
 //! The encoder appends to a caller's buffer and allocates nothing per row;
 //! [`produce`] turns a batch stream into the chunks the driver sends.
 
@@ -172,8 +178,6 @@ impl RowEncoder {
     }
 }
 
-/// `fractional_digits` of the target column; `None` for Ferry's own DDL
-/// (`TIME(6)`, `DATETIME(6)`), which keeps every microsecond.
 /// Days from 1970-01-01 of dates well inside years 0000–9999: a date or
 /// timestamp outside is checked by encoding it (see [`RowEncoder::refused_rows`]).
 const SAFE_DAYS: std::ops::RangeInclusive<i64> = -719_527..=2_932_895;
@@ -247,6 +251,8 @@ fn suspect(plan: &ColumnPlan, v: &ColumnValues<'_>, i: usize) -> bool {
     }
 }
 
+/// `fractional_digits` of the target column; `None` for Ferry's own DDL
+/// (`TIME(6)`, `DATETIME(6)`), which keeps every microsecond.
 fn encoding(ty: &ColumnType, fractional_digits: Option<u32>) -> Enc {
     let Some(digits) = fractional_digits else {
         return Enc::Plain;
