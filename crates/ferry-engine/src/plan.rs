@@ -334,7 +334,10 @@ fn plan_write(
         if *ty != ColumnType::Bool {
             return Err(Error::invalid(
                 "merge.delete_column",
-                format!("`{d}` is {ty}; it must be a boolean column"),
+                format!(
+                    "`{d}` is {ty}; it must be a boolean column (an integer flag such as \
+                     MariaDB's tinyint(1) becomes one with `mapping.cast: {{{d}: bool}}`)"
+                ),
             ));
         }
         if key.contains(d) {

@@ -294,6 +294,9 @@ pub(crate) struct NativeColumn {
     pub(crate) data_type: String,
     /// `COLUMN_TYPE`, lowercase (`int(10) unsigned`, `varchar(50)`, ...).
     pub(crate) column_type: String,
+    /// `COLUMN_TYPE` exactly as the server reports it: `enum('A','b')`
+    /// keeps the case of its members.
+    pub(crate) declared: String,
     pub(crate) precision: Option<u64>,
     pub(crate) scale: Option<u64>,
     pub(crate) char_len: Option<u64>,
@@ -317,6 +320,23 @@ impl NativeColumn {
             "json".to_string()
         } else {
             self.column_type.clone()
+        }
+    }
+
+    /// The column's exact type as DDL: `COLUMN_TYPE` as reported, plus
+    /// `CHARACTER SET … COLLATE …` for character data (MariaDB's `json`
+    /// takes none: it is `longtext` in `utf8mb4_bin`). What a new target of
+    /// the same dialect is created with (see `ColumnDef::dialect`).
+    pub(crate) fn exact_type(&self) -> String {
+        if self.json {
+            return "json".to_string();
+        }
+        match (&self.charset, &self.collation) {
+            (Some(cs), Some(co)) => format!(
+                "{} CHARACTER SET {cs} COLLATE {co}",
+                self.declared
+            ),
+            _ => self.declared.clone(),
         }
     }
 
@@ -375,10 +395,12 @@ pub(crate) async fn describe(conn: &mut Conn, ep: &Endpoint) -> Result<Option<Ta
             let extra = text(r, 8).unwrap_or_default().to_ascii_lowercase();
             let generated = extra.contains("generated") && !extra.contains("default_generated");
             let data_type = text(r, 1).unwrap_or_default().to_ascii_lowercase();
+            let declared = text(r, 2).unwrap_or_default();
             NativeColumn {
                 json: data_type == "longtext" && json_checks.contains(&name),
                 data_type,
-                column_type: text(r, 2).unwrap_or_default().to_ascii_lowercase(),
+                column_type: declared.to_ascii_lowercase(),
+                declared,
                 precision: number(r, 3),
                 scale: number(r, 4),
                 char_len: number(r, 5),

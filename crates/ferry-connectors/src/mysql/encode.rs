@@ -7,7 +7,13 @@
 //! are stored with `CAST(… AS UNSIGNED)` (the server would take the text as the
 //! bits' raw bytes). Numbers, decimals, dates and timestamps use exact text (no
 //! float goes through a decimal that rounds); intervals their ISO 8601 text
-//! and lists a JSON array ([`ferry_core::text_form`]).
+//! and lists a JSON array ([`ferry_core::text_form`]); `time` as MariaDB's
+//! signed `TIME` text (`-838:59:59.000000`, `24:00:00.000000`); integers
+//! into a `YEAR` column with four digits. The target column's type is the
+//! existing target's or, for a column Ferry creates with the source's own
+//! MySQL/MariaDB type, that type. The values this encoder refuses are found
+//! first by [`RowEncoder::refused_rows`] (see `screen`), so they become
+//! dirty rows instead of failing the load.
 //! The encoder appends to a caller's buffer and allocates nothing per row;
 //! [`produce`] turns a batch stream into the chunks the driver sends.
 
@@ -16,18 +22,17 @@ use std::sync::{Arc, Mutex};
 
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
-use ferry_core::{BatchStream, ColumnType, Error, Result, TableSchema};
+use ferry_core::{BatchStream, ColumnDef, ColumnType, Error, Result, TableSchema};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use super::conn::{NativeColumn, TableInfo, quote};
+use super::conn::{TableInfo, quote};
+use super::duration::{TIME_MAX_MICROS, time_out_of_range, write_signed_time};
+use super::types::DIALECT;
 use crate::common::values::{
-    ColumnValues, write_date, write_decimal, write_interval_text, write_list_json, write_time,
-    write_timestamp, write_uuid,
+    ColumnValues, write_date, write_decimal, write_interval_text, write_list_json, write_timestamp,
+    write_uuid,
 };
-
-/// Microseconds in a day.
-const DAY_MICROS: i64 = 86_400_000_000;
 
 /// How one column's values are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +50,36 @@ struct ColumnPlan {
     enc: Enc,
     /// The target column is `BIT(n)`: the value is loaded as a number.
     bit_target: bool,
+    /// The target column is `YEAR`: a number goes as four digits (`0000`;
+    /// the string `0` would be the year 2000).
+    year_target: bool,
+}
+
+/// The `DATA_TYPE` and fractional digits of the column a value goes into:
+/// the existing target's, or the source's own type when Ferry creates the
+/// column with it (dialect `mysql`); `None` for a column of Ferry's own DDL.
+fn target_shape(c: &ColumnDef, target: Option<&TableInfo>) -> Option<(String, u32)> {
+    if let Some(t) = target {
+        let n = t.columns.iter().find(|n| n.name == c.name)?;
+        return Some((n.data_type.clone(), n.fractional_digits()));
+    }
+    if c.dialect != Some(DIALECT) {
+        return None;
+    }
+    let lower = c.native_type.to_ascii_lowercase();
+    let data_type: String = lower
+        .chars()
+        .take_while(|ch| ch.is_ascii_alphanumeric() || *ch == '_')
+        .collect();
+    let digits = match lower.split_once('(') {
+        Some((_, rest)) => rest
+            .split(')')
+            .next()
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0),
+        None => 0,
+    };
+    Some((data_type, digits))
 }
 
 /// Encodes batches of one schema into `LOAD DATA` text for one target table.
@@ -59,12 +94,14 @@ impl RowEncoder {
             .columns
             .iter()
             .map(|c| {
-                let native = target.and_then(|t| t.columns.iter().find(|n| n.name == c.name));
+                let shape = target_shape(c, target);
+                let data_type = shape.as_ref().map(|(d, _)| d.as_str());
                 ColumnPlan {
                     name: c.name.clone(),
                     ty: c.ty.clone(),
-                    enc: encoding(&c.ty, native),
-                    bit_target: native.is_some_and(|n| n.data_type == "bit"),
+                    enc: encoding(&c.ty, shape.as_ref().map(|(_, f)| *f)),
+                    bit_target: data_type == Some("bit"),
+                    year_target: data_type == Some("year"),
                 }
             })
             .collect();
@@ -141,14 +178,88 @@ impl RowEncoder {
     }
 }
 
-fn encoding(ty: &ColumnType, target: Option<&NativeColumn>) -> Enc {
-    let Some(t) = target else {
-        return Enc::Plain; // Ferry's own DDL: DOUBLE, FLOAT, TIME(6), DATETIME(6)
+/// Days from 1970-01-01 of dates well inside years 0000–9999: a date or
+/// timestamp outside is checked by encoding it (see [`RowEncoder::refused_rows`]).
+const SAFE_DAYS: std::ops::RangeInclusive<i64> = -719_527..=2_932_895;
+/// Microseconds in a day.
+const DAY_MICROS: i64 = 86_400_000_000;
+
+impl RowEncoder {
+    /// Whether any column has values the encoder may refuse (floats,
+    /// dates, times, timestamps, lists).
+    pub(crate) fn can_refuse(&self) -> bool {
+        self.columns.iter().any(|c| {
+            matches!(
+                c.ty,
+                ColumnType::Float32
+                    | ColumnType::Float64
+                    | ColumnType::Date
+                    | ColumnType::Time
+                    | ColumnType::Timestamp
+                    | ColumnType::TimestampTz
+                    | ColumnType::List(_)
+            )
+        })
+    }
+
+    /// The values of rows `0..rows` the encoder refuses, as (row, column,
+    /// why): a cheap scan finds suspects, encoding one confirms it.
+    pub(crate) fn refused_rows(
+        &self,
+        views: &[ColumnValues<'_>],
+        rows: usize,
+    ) -> Vec<(usize, String, String)> {
+        let mut refused = Vec::new();
+        let mut scratch = Vec::new();
+        for (plan, v) in self.columns.iter().zip(views) {
+            for i in 0..rows {
+                if v.is_null(i) || !suspect(plan, v, i) {
+                    continue;
+                }
+                scratch.clear();
+                if let Err(e) = encode_value(plan, v, i, &mut scratch) {
+                    refused.push((i, plan.name.clone(), reason(e)));
+                }
+            }
+        }
+        refused.sort_by_key(|(row, ..)| *row);
+        refused
+    }
+}
+
+/// Whether value `i` may be one the encoder refuses (a superset of them).
+#[inline]
+fn suspect(plan: &ColumnPlan, v: &ColumnValues<'_>, i: usize) -> bool {
+    let off_unit = |micros: i64| match plan.enc {
+        Enc::Micros { unit } => micros.rem_euclid(unit) != 0,
+        Enc::Plain => false,
+    };
+    match v {
+        ColumnValues::Float32(a) => !a.value(i).is_finite(),
+        ColumnValues::Float64(a) => !a.value(i).is_finite(),
+        ColumnValues::Date(a) => !SAFE_DAYS.contains(&i64::from(a.value(i))),
+        ColumnValues::Time(a) => {
+            let x = a.value(i);
+            x.unsigned_abs() > TIME_MAX_MICROS.unsigned_abs() || off_unit(x)
+        }
+        ColumnValues::Timestamp(a) => {
+            let x = a.value(i);
+            !SAFE_DAYS.contains(&x.div_euclid(DAY_MICROS)) || off_unit(x)
+        }
+        ColumnValues::List(..) => true,
+        _ => false,
+    }
+}
+
+/// `fractional_digits` of the target column; `None` for Ferry's own DDL
+/// (`TIME(6)`, `DATETIME(6)`), which keeps every microsecond.
+fn encoding(ty: &ColumnType, fractional_digits: Option<u32>) -> Enc {
+    let Some(digits) = fractional_digits else {
+        return Enc::Plain;
     };
     match ty {
         ColumnType::Time | ColumnType::Timestamp | ColumnType::TimestampTz => {
-            let digits = t.fractional_digits().min(6);
-            match 10i64.pow(6 - digits) {
+            match 10i64.pow(6 - digits.min(6)) {
                 1 => Enc::Plain,
                 unit => Enc::Micros { unit },
             }
@@ -171,15 +282,9 @@ fn encode_value(
     let dirty = |m: String| Error::dirty(&plan.name, m);
     match v {
         ColumnValues::Bool(a) => out.push(if a.value(i) { b'1' } else { b'0' }),
-        ColumnValues::Int16(a) => {
-            out.extend_from_slice(itoa::Buffer::new().format(a.value(i)).as_bytes())
-        }
-        ColumnValues::Int32(a) => {
-            out.extend_from_slice(itoa::Buffer::new().format(a.value(i)).as_bytes())
-        }
-        ColumnValues::Int64(a) => {
-            out.extend_from_slice(itoa::Buffer::new().format(a.value(i)).as_bytes())
-        }
+        ColumnValues::Int16(a) => push_int(out, a.value(i).into(), plan.year_target),
+        ColumnValues::Int32(a) => push_int(out, a.value(i).into(), plan.year_target),
+        ColumnValues::Int64(a) => push_int(out, a.value(i), plan.year_target),
         ColumnValues::Float32(a) => {
             let x = a.value(i);
             if !x.is_finite() {
@@ -207,15 +312,15 @@ fn encode_value(
         }
         ColumnValues::Time(a) => {
             let x = a.value(i);
-            if !(0..DAY_MICROS).contains(&x) {
-                return Err(dirty(format!("time {x} µs is not a time of day")));
+            if let Some(m) = time_out_of_range(x) {
+                return Err(dirty(m));
             }
             check_unit(plan, x, || {
                 let mut t = Vec::new();
-                write_time(&mut t, x);
+                write_signed_time(&mut t, x);
                 t
             })?;
-            write_time(out, x);
+            write_signed_time(out, x);
         }
         ColumnValues::Timestamp(a) => {
             let x = a.value(i);
@@ -236,6 +341,17 @@ fn encode_value(
         }
     }
     Ok(())
+}
+
+/// Appends an integer; into a `YEAR` column with at least four digits.
+#[inline]
+fn push_int(out: &mut Vec<u8>, v: i64, year: bool) {
+    let mut b = itoa::Buffer::new();
+    let s = b.format(v);
+    if year && (0..1000).contains(&v) {
+        out.extend(std::iter::repeat_n(b'0', 4 - s.len()));
+    }
+    out.extend_from_slice(s.as_bytes());
 }
 
 /// Fails a value with more fractional digits than the target column keeps.
@@ -381,7 +497,6 @@ mod tests {
     use std::sync::Arc;
 
     use arrow::array::{ArrayRef, BinaryArray, Float32Array, Int32Array, StringArray};
-    use ferry_core::ColumnDef;
 
     fn col(name: &str, ty: ColumnType) -> ColumnDef {
         ColumnDef {
@@ -439,6 +554,55 @@ mod tests {
             sql.ends_with("(`i`, `s`, @ferry_hex2, `f`) SET `b` = UNHEX(@ferry_hex2)"),
             "{sql}"
         );
+    }
+
+    #[test]
+    fn writes_times_years_and_bits_for_a_same_dialect_target() {
+        use arrow::array::{Int16Array, Int64Array, Time64MicrosecondArray};
+        let mysql = |name: &str, ty: ColumnType, native: &str| ColumnDef {
+            native_type: native.into(),
+            dialect: Some(DIALECT),
+            ..col(name, ty)
+        };
+        let schema = TableSchema {
+            table: "t".into(),
+            columns: vec![
+                mysql("t", ColumnType::Time, "time(3)"),
+                mysql("y", ColumnType::Int16, "year(4)"),
+                mysql("b", ColumnType::Int64, "bit(10)"),
+            ],
+            primary_key: vec![],
+        };
+        let h = 3_600_000_000i64;
+        let arrays: Vec<ArrayRef> = vec![
+            Arc::new(Time64MicrosecondArray::from(vec![
+                -(839 * h - 1_000),
+                24 * h,
+                -1_000,
+                1,
+            ])),
+            Arc::new(Int16Array::from(vec![0, 2155, 1901, 0])),
+            Arc::new(Int64Array::from(vec![0, 1023, 5, 0])),
+        ];
+        let batch = RecordBatch::try_new(schema.arrow_schema(), arrays).expect("batch");
+        let enc = RowEncoder::new(&schema, None);
+        let views = enc.views(&batch).expect("views");
+        // 1 µs does not fit time(3): that row is refused, the others are written.
+        let refused = enc.refused_rows(&views, 4);
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert_eq!((refused[0].0, refused[0].1.as_str()), (3, "t"));
+        assert!(refused[0].2.contains("would be rounded"), "{refused:?}");
+        let mut out = Vec::new();
+        enc.encode_rows(&views, 0, 3, &mut out, usize::MAX)
+            .expect("rows");
+        assert_eq!(
+            String::from_utf8(out).expect("utf8"),
+            "-838:59:59.999000\t0000\t0\n24:00:00.000000\t2155\t1023\n-00:00:00.001000\t1901\t5\n"
+        );
+        assert!(enc.load_sql("`d`.`t`").contains("`b` = CAST(@ferry_bit2 AS UNSIGNED)"));
+        assert!(time_out_of_range(839 * h).is_some());
+        assert!(time_out_of_range(-(839 * h - 1)).is_none());
+        assert!(time_out_of_range(i64::MIN).is_some());
     }
 
     #[test]

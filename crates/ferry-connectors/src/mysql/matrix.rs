@@ -46,7 +46,10 @@ const MYSQL_NATIVE: &[&str] = &[
     "bit(8)",
     "bit(63)",
     "bit(64)",
+    "inet4",
+    "inet6",
     "geometry",
+    "point",
 ];
 
 /// The MySQL/MariaDB part of the matrix.
@@ -78,6 +81,14 @@ impl TypeMapping for MysqlTypes {
             "In MySQL/MariaDB, `timestamptz` is created as `DATETIME(6)` holding UTC (MariaDB's \
              `TIMESTAMP` only covers 1970–2038) and `decimal_text` as `LONGTEXT` holding the exact \
              decimal text; Ferry accepts those columns as targets of those types.",
+            "A MySQL/MariaDB source column is created in a new MySQL/MariaDB target with its exact \
+             type, charset and collation (`int(10) unsigned`, `bit(5)`, `binary(4)`, \
+             `enum('a','B')`, `time(3)`, `timestamp`, `inet6`, `point`, `varchar(20) CHARACTER SET \
+             latin1 COLLATE latin1_swedish_ci`); the column above is what columns from other \
+             sources get. `tinyint(1)` (`BOOL`) is an integer; a `bool` becomes one only by a \
+             `mapping.cast`. `time` from MariaDB may lie outside one day (±838:59:59.999999; \
+             PostgreSQL's `24:00:00` too): a target that holds only times of day makes such a row \
+             dirty (`conversion`). Spatial values travel as the server's bytes (SRID + WKB).",
             "MySQL/MariaDB and SQLite have no interval or array types: an `interval` is stored as its \
              ISO 8601 duration text as PostgreSQL prints it with `intervalstyle = iso_8601` \
              (`P1Y2M3DT4H5M6.789S`), and a `list<T>` as a compact JSON array as PostgreSQL's \

@@ -20,10 +20,11 @@
 //! `DATETIME`/`TIMESTAMP`/`TIME`/`DATE` from their exact text (`TIMESTAMP` in a
 //! `+00:00` session, so as UTC), `BIT` and binary strings as raw bytes, and
 //! `FLOAT` as `col * 1e0` because the server's own text of a `FLOAT` keeps only
-//! six digits. A value Arrow cannot hold exactly — a zero date
-//! `0000-00-00` or a date with a zero month or day (`2020-00-15`) in a
-//! `DATE`/`DATETIME`/`TIMESTAMP` column, `TIME` outside a day, a `BOOL`
-//! holding 2 (all `conversion`), bytes that are not UTF-8 (`encoding`) —
+//! six digits. `TIME` is read over its whole range (±838:59:59.999999) and
+//! `tinyint(1)` (`BOOL`) as the integer it is. A value Arrow cannot hold
+//! exactly — a zero date `0000-00-00` or a date with a zero month or day
+//! (`2020-00-15`) in a `DATE`/`DATETIME`/`TIMESTAMP` column (`conversion`),
+//! bytes that are not UTF-8 (`encoding`) —
 //! makes its **row dirty**: the row is left out of the batches and handed to
 //! the split's `Rejects` with its key, column, reason and the raw value in
 //! its JSON (whatever the sink: Arrow has no zero date). Without a dirty
@@ -78,12 +79,14 @@
 mod browse;
 pub(crate) mod conn;
 mod connector;
+mod duration;
 mod encode;
 mod isolate;
 mod late_commits;
 mod matrix;
 mod merge;
 mod pushdown;
+mod screen;
 mod sink;
 mod snapshot;
 mod source;

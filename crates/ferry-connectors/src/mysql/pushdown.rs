@@ -430,6 +430,7 @@ mod tests {
             name: name.into(),
             data_type: data_type.into(),
             column_type: column_type.into(),
+            declared: column_type.into(),
             precision: Some(12),
             scale: Some(4),
             char_len: None,

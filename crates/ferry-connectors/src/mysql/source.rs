@@ -5,10 +5,12 @@
 //! A value whose text has no exact Arrow form makes its row dirty
 //! ([`BatchBuilder::reject_row`]) instead of failing the read: zero dates
 //! and dates with a zero month or day (`0000-00-00`, `2020-00-15`, also in
-//! `DATETIME`/`TIMESTAMP`) and `TIME` outside one day are `conversion`,
-//! bytes that are not UTF-8 in a text column `encoding`, text that is not a
-//! value of the column's type `conversion` (or `overflow` for an integer out
-//! of range). Driver and server errors still fail the read.
+//! `DATETIME`/`TIMESTAMP`) are `conversion`, bytes that are not UTF-8 in a
+//! text column `encoding`, text that is not a value of the column's type
+//! `conversion` (or `overflow` for an integer out of range). `TIME` is read
+//! over its whole range (±838:59:59.999999) into `time` microseconds that
+//! may lie outside one day; a sink that holds only times of day refuses
+//! those rows as dirty. Driver and server errors still fail the read.
 
 use std::sync::Arc;
 
@@ -26,11 +28,12 @@ use tokio::sync::Mutex;
 use super::conn::{CONNECTOR, Endpoint, describe, quote, table_not_found};
 use super::{late_commits, pushdown, snapshot, split};
 use crate::common::late_commits::bound_reason;
-use super::types::table_schema;
+use super::duration::parse_mysql_time;
+use super::types::{refuse_unmapped, table_schema};
 use crate::common::builder::{BadValue, BatchBuilder, ColumnBuilder};
 use crate::common::stream::{BatchSender, spawn_batch_stream};
 use crate::common::values::{
-    parse_date_bytes, parse_decimal, parse_time_bytes, parse_timestamp_bytes, parse_uuid,
+    parse_date_bytes, parse_decimal, parse_timestamp_bytes, parse_uuid,
 };
 
 /// Batches in flight between the reading task and the consumer.
@@ -64,7 +67,7 @@ impl Source for MysqlSource {
     async fn schema(&self) -> Result<TableSchema> {
         let mut conn = self.ep.connect().await?;
         let schema = match describe(&mut conn, &self.ep).await? {
-            Some(info) => table_schema(&self.ep.display(), &info),
+            Some(info) => Ok(table_schema(&self.ep.display(), &info)),
             None => Err(table_not_found(&mut conn, &self.ep).await),
         };
         let _ = conn.disconnect().await;
@@ -81,6 +84,7 @@ impl Source for MysqlSource {
         } else {
             schema.project(&options.columns)?
         };
+        refuse_unmapped(&self.ep.display(), &schema)?;
         let ep = &self.ep;
         let mut conn = ep.connect().await?;
         // A slow consumer may hold the result stream for a long time. The
@@ -526,8 +530,8 @@ fn decode(dec: Decode, col: &mut ColumnBuilder, b: &[u8]) -> Result<usize, Bad> 
             c.append_value(parse_date_bytes(b).ok_or_else(|| bad_date(b, "a valid date"))?)
         }
         (Decode::Time, ColumnBuilder::Time(c)) => c.append_value(
-            parse_time_bytes(b)
-                .ok_or_else(|| bad("a time of day (00:00:00 to 23:59:59.999999)"))?,
+            parse_mysql_time(b)
+                .ok_or_else(|| bad("a TIME (-838:59:59.999999 to 838:59:59.999999)"))?,
         ),
         (Decode::Timestamp, ColumnBuilder::Timestamp(c)) => c.append_value(
             parse_timestamp_bytes(b).ok_or_else(|| bad_date(b, "a valid date and time"))?,

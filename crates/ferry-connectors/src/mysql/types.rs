@@ -2,20 +2,21 @@
 //!
 //! ```text
 //!  native (information_schema)        ColumnType                 target DDL
-//!  tinyint(1) / bool                  bool                       TINYINT(1)
-//!  tinyint, smallint, year            int16                      SMALLINT
+//!  (bool)                             bool                       TINYINT(1)
+//!  tinyint(n), smallint, year         int16                      SMALLINT
 //!  mediumint, int, smallint unsigned  int32                      INT
 //!  bigint, int unsigned               int64                      BIGINT
 //!  bigint unsigned                    decimal(20,0)              DECIMAL(20,0)
 //!  decimal(p,s)                       decimal(p,s) / decimal_text DECIMAL(p,s) / LONGTEXT
 //!  float / double                     float32 / float64          FLOAT / DOUBLE
 //!  char(n) / varchar(n)               char(n) / varchar(n)       CHAR(n) / VARCHAR(n)
-//!  *text, enum, set                   text                       LONGTEXT
-//!  binary, varbinary, *blob           binary                     LONGBLOB
+//!  *text, enum, set, inet4, inet6     text                       LONGTEXT
+//!  binary, varbinary, *blob, spatial  binary                     LONGBLOB
 //!  bit(1) / bit(2..63) / bit(64)      bool / int64 / decimal(20,0) (read as `col + 0`)
 //!  (interval: no such type)           interval                   LONGTEXT holding ISO 8601 text
 //!  (arrays: no such type)             list<T>                    JSON holding a JSON array
 //!  date / time / datetime(n)          date / time / timestamp    DATE / TIME(6) / DATETIME(6)
+//!  (time: ±838:59:59.999999, a duration, not only a time of day)
 //!  timestamp                          timestamptz                DATETIME(6) holding UTC
 //!  json (MySQL), longtext+json_valid  json                       JSON
 //!  uuid (MariaDB)                     uuid                       UUID
@@ -24,6 +25,14 @@
 //! `TIMESTAMP` is read in a `+00:00` session, so its values are UTC instants; a
 //! `timestamptz` target is `DATETIME(6)` holding UTC because MariaDB's
 //! `TIMESTAMP` only covers 1970–2038.
+//!
+//! A column read from MySQL/MariaDB carries its exact `COLUMN_TYPE` (with
+//! charset and collation) as `native_type` and dialect `mysql`: a target
+//! Ferry creates on MySQL/MariaDB gets that type verbatim (`int(10)
+//! unsigned`, `bit(5)`, `binary(4)`, `enum('a','B')`, `time(3)`,
+//! `timestamp`, `inet6`, `point`, `varchar(20) CHARACTER SET latin1 COLLATE
+//! latin1_swedish_ci`), the right-hand column above only for columns from
+//! elsewhere.
 //!
 //! `BIT(n)` is a number of n bits: `bit(1)` is a flag (bool), `bit(n ≤ 63)`
 //! fits `int64` exactly and reads as the number it is, `bit(64)` needs
@@ -48,8 +57,8 @@ pub(crate) fn column_type(c: &NativeColumn) -> Option<ColumnType> {
     let text = |max_chars: Option<u32>, fixed: bool| ColumnType::Text { max_chars, fixed };
     let len = || c.char_len.and_then(|n| u32::try_from(n).ok());
     Some(match c.data_type.as_str() {
-        "tinyint" if c.column_type.starts_with("tinyint(1)") && !unsigned => ColumnType::Bool,
-        "bool" | "boolean" => ColumnType::Bool,
+        // `tinyint(1)` (what `BOOL` declares) is an integer with a display
+        // width: it holds -128..127, so it is read as one; a cast makes it a bool.
         "tinyint" | "smallint" if !unsigned => ColumnType::Int16,
         "tinyint" | "smallint" => ColumnType::Int32,
         "mediumint" | "int" | "integer" if !unsigned => ColumnType::Int32,
@@ -70,9 +79,14 @@ pub(crate) fn column_type(c: &NativeColumn) -> Option<ColumnType> {
         "varchar" => text(len(), false),
         "longtext" if c.json => ColumnType::Json,
         "tinytext" | "text" | "mediumtext" | "longtext" | "enum" | "set" => text(None, false),
+        // MariaDB's address types, as the text the server prints and parses.
+        "inet4" | "inet6" => text(None, false),
         "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => {
             ColumnType::Binary
         }
+        // Spatial values as the server's own bytes (4-byte SRID + WKB),
+        // which it takes back as they are.
+        t if is_spatial(t) => ColumnType::Binary,
         "bit" => match bit_width(&c.column_type) {
             1 => ColumnType::Bool,
             2..=63 => ColumnType::Int64,
@@ -89,6 +103,21 @@ pub(crate) fn column_type(c: &NativeColumn) -> Option<ColumnType> {
         "uuid" => ColumnType::Uuid,
         _ => return None,
     })
+}
+
+/// MariaDB's spatial types (`DATA_TYPE`).
+pub(crate) fn is_spatial(data_type: &str) -> bool {
+    matches!(
+        data_type,
+        "geometry"
+            | "point"
+            | "linestring"
+            | "polygon"
+            | "multipoint"
+            | "multilinestring"
+            | "multipolygon"
+            | "geometrycollection"
+    )
 }
 
 /// The n of `bit(n)` (`bit` alone is `bit(1)`).
@@ -122,6 +151,7 @@ pub(crate) fn column_type_of_declared(declared: &str) -> Option<ColumnType> {
         name: String::new(),
         data_type,
         column_type: lower.clone(),
+        declared: declared.trim().to_string(),
         precision: if numeric { args.first().copied() } else { None },
         scale: if numeric { args.get(1).copied() } else { None },
         char_len: if chars { args.first().copied() } else { None },
@@ -134,33 +164,61 @@ pub(crate) fn column_type_of_declared(declared: &str) -> Option<ColumnType> {
     })
 }
 
-/// The Ferry schema of a described table; unsupported columns are errors naming them.
-pub(crate) fn table_schema(display: &str, info: &TableInfo) -> Result<TableSchema> {
+/// The dialect Ferry's MySQL/MariaDB connector names in `ColumnDef::dialect`.
+pub(crate) const DIALECT: &str = "mysql";
+
+/// The Ferry schema of a described table. Every column carries its exact
+/// native type (`native_type`, dialect `mysql`), so a new MySQL/MariaDB
+/// target gets the same column types. A column whose type Ferry cannot
+/// carry is listed as `binary` here and refused when a read includes it
+/// ([`refuse_unmapped`]): a task whose `columns:` leaves it out still runs.
+pub(crate) fn table_schema(display: &str, info: &TableInfo) -> TableSchema {
     let columns = info
         .columns
         .iter()
-        .map(|c| {
-            let ty = column_type(c).ok_or_else(|| Error::Unsupported {
-                connector: CONNECTOR,
-                capability: format!(
-                    "column `{}` of {display}: type {} has no Ferry mapping",
-                    c.name, c.column_type
-                ),
-            })?;
-            Ok(ColumnDef {
-                name: c.name.clone(),
-                ty,
-                nullable: c.nullable,
-                native_type: c.native_type(),
-                dialect: None,
-            })
+        .map(|c| ColumnDef {
+            name: c.name.clone(),
+            ty: column_type(c).unwrap_or(ColumnType::Binary),
+            nullable: c.nullable,
+            native_type: c.exact_type(),
+            dialect: Some(DIALECT),
         })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(TableSchema {
+        .collect();
+    TableSchema {
         table: display.to_string(),
         columns,
         primary_key: info.primary_key.clone(),
+    }
+}
+
+/// Refuses a read of `schema` (the columns a task reads) that includes a
+/// column whose type Ferry cannot carry, naming each and the way out.
+pub(crate) fn refuse_unmapped(display: &str, schema: &TableSchema) -> Result<()> {
+    let unmapped: Vec<String> = schema
+        .columns
+        .iter()
+        .filter(|c| c.dialect == Some(DIALECT) && !is_mapped(&c.native_type))
+        .map(|c| format!("`{}` ({})", c.name, c.native_type))
+        .collect();
+    if unmapped.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Unsupported {
+        connector: CONNECTOR,
+        capability: format!(
+            "column {} of {display}: the type has no Ferry mapping; leave the column out with `columns:`",
+            unmapped.join(", ")
+        ),
     })
+}
+
+/// Whether an exact native type ([`NativeColumn::exact_type`]) has a [`ColumnType`].
+fn is_mapped(exact_type: &str) -> bool {
+    let declared = exact_type
+        .split(" CHARACTER SET ")
+        .next()
+        .unwrap_or(exact_type);
+    column_type_of_declared(declared).is_some()
 }
 
 /// Bytes a column takes in a row (outside BLOB/TEXT storage) and in a key.
@@ -186,6 +244,9 @@ fn stored_bytes(ty: &ColumnType) -> Option<usize> {
 
 /// The `CREATE TABLE` statement for `schema` under the quoted name `qualified`.
 ///
+/// A column that came from a MySQL/MariaDB catalog (`dialect` `mysql`) is
+/// created with its exact source type, charset and collation; others get
+/// the native type of their [`ColumnType`] ([`ddl_type`]).
 /// `VARCHAR`s that would push the row past MySQL's 65,535-byte limit become
 /// `LONGTEXT`; unbounded text/binary key columns get a key prefix so the
 /// primary key stays within InnoDB's 3,072 bytes (a prefix collision then fails
@@ -194,6 +255,14 @@ pub(crate) fn create_table_sql(qualified: &str, schema: &TableSchema, has_uuid: 
     let mut budget = ROW_BYTES_BUDGET;
     let mut defs = Vec::with_capacity(schema.columns.len() + 1);
     for c in &schema.columns {
+        let null = if c.nullable { "NULL" } else { "NOT NULL" };
+        if c.dialect == Some(DIALECT) {
+            // The source's own column type, read from its catalog (never
+            // user text): the source table held it, so it fits a row.
+            budget = budget.saturating_sub(stored_bytes(&c.ty).unwrap_or(12));
+            defs.push(format!("{} {} {null}", quote(&c.name), c.native_type));
+            continue;
+        }
         let mut ty = ddl_type(&c.ty, has_uuid);
         if let ColumnType::Text {
             max_chars: Some(n), ..
@@ -210,7 +279,6 @@ pub(crate) fn create_table_sql(qualified: &str, schema: &TableSchema, has_uuid: 
         } else {
             budget = budget.saturating_sub(12);
         }
-        let null = if c.nullable { "NULL" } else { "NOT NULL" };
         defs.push(format!("{} {ty} {null}", quote(&c.name)));
     }
     if !schema.primary_key.is_empty() {
@@ -288,6 +356,12 @@ pub(crate) fn fits(source: &ColumnType, target: &NativeColumn, target_ty: &Colum
         || narrows_with_checks(source, target_ty)
         || match (source, target_ty) {
             (ColumnType::TimestampTz, ColumnType::Timestamp) => target.data_type == "datetime",
+            // A bool is written as 0 or 1: any integer holds it exactly
+            // (Ferry creates bools as `TINYINT(1)`, which reads as an integer).
+            (
+                ColumnType::Bool,
+                ColumnType::Int16 | ColumnType::Int32 | ColumnType::Int64,
+            ) => true,
             (
                 ColumnType::DecimalText,
                 ColumnType::Text {
@@ -397,6 +471,7 @@ mod tests {
             name: "c".into(),
             data_type: data_type.into(),
             column_type: column_type.into(),
+            declared: column_type.into(),
             precision: None,
             scale: None,
             char_len: None,
@@ -412,7 +487,7 @@ mod tests {
     #[test]
     fn maps_integers_by_signedness() {
         let t = |d: &str, c: &str| column_type(&native(d, c));
-        assert_eq!(t("tinyint", "tinyint(1)"), Some(ColumnType::Bool));
+        assert_eq!(t("tinyint", "tinyint(1)"), Some(ColumnType::Int16));
         assert_eq!(t("tinyint", "tinyint(4)"), Some(ColumnType::Int16));
         assert_eq!(t("tinyint", "tinyint(3) unsigned"), Some(ColumnType::Int32));
         assert_eq!(
@@ -427,7 +502,16 @@ mod tests {
                 scale: 0
             })
         );
-        assert_eq!(t("geometry", "geometry"), None);
+        assert_eq!(t("geometry", "geometry"), Some(ColumnType::Binary));
+        assert_eq!(t("point", "point"), Some(ColumnType::Binary));
+        assert_eq!(
+            t("inet6", "inet6"),
+            Some(ColumnType::Text {
+                max_chars: None,
+                fixed: false
+            })
+        );
+        assert_eq!(t("vector", "vector(3)"), None);
     }
 
     #[test]
@@ -465,6 +549,71 @@ mod tests {
             let back = column_type(&n).expect("maps back");
             assert!(fits(&ty, &n, &back), "{ty} -> {ddl} -> {back}");
         }
+    }
+
+    fn mysql_col(name: &str, ty: ColumnType, native: &str) -> ColumnDef {
+        ColumnDef {
+            name: name.into(),
+            ty,
+            nullable: true,
+            native_type: native.into(),
+            dialect: Some(DIALECT),
+        }
+    }
+
+    #[test]
+    fn same_dialect_columns_are_created_with_their_exact_type() {
+        let schema = TableSchema {
+            table: "t".into(),
+            columns: vec![
+                mysql_col("u", ColumnType::Int64, "int(10) unsigned"),
+                mysql_col(
+                    "e",
+                    ColumnType::Text {
+                        max_chars: None,
+                        fixed: false,
+                    },
+                    "enum('A','b c') CHARACTER SET latin1 COLLATE latin1_swedish_ci",
+                ),
+                ColumnDef {
+                    dialect: None,
+                    ..mysql_col("x", ColumnType::Int16, "int16")
+                },
+            ],
+            primary_key: vec![],
+        };
+        let sql = create_table_sql("`d`.`t`", &schema, true);
+        assert!(sql.contains("`u` int(10) unsigned NULL"), "{sql}");
+        assert!(
+            sql.contains(
+                "`e` enum('A','b c') CHARACTER SET latin1 COLLATE latin1_swedish_ci NULL"
+            ),
+            "{sql}"
+        );
+        assert!(sql.contains("`x` SMALLINT NULL"), "{sql}");
+    }
+
+    #[test]
+    fn only_a_read_of_an_unmapped_column_is_refused() {
+        let n = |name: &str, data_type: &str, column_type: &str| NativeColumn {
+            name: name.into(),
+            ..native(data_type, column_type)
+        };
+        let info = TableInfo {
+            table_type: "BASE TABLE".into(),
+            estimated_rows: None,
+            columns: vec![n("id", "int", "int(11)"), n("v", "vector", "vector(3)")],
+            primary_key: vec!["id".into()],
+        };
+        let schema = table_schema("d.t", &info);
+        assert_eq!(schema.columns[1].ty, ColumnType::Binary);
+        let err = refuse_unmapped("d.t", &schema).expect_err("reads v");
+        assert!(
+            err.to_string().contains("`v` (vector(3))") && err.to_string().contains("columns:"),
+            "{err}"
+        );
+        let only_id = schema.project(&["id".into()]).expect("projects");
+        assert!(refuse_unmapped("d.t", &only_id).is_ok());
     }
 
     #[test]

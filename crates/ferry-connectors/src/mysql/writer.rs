@@ -19,6 +19,7 @@ use super::conn::{Endpoint, number, quote, text};
 use super::encode::{RowEncoder, produce};
 use super::isolate::SegmentedLoad;
 use super::merge;
+use super::screen::screen;
 use super::sink::{CHANNEL_DEPTH, DATA_ERRORS, LOCK_WAIT_SECS, WARNINGS_SHOWN};
 use super::source::kill;
 
@@ -92,6 +93,14 @@ impl SinkWriter for MysqlWriter {
                 self.ep.display()
             )));
         }
+        // A value the encoder would refuse is a dirty row, not a failed load.
+        let input = screen(
+            input,
+            self.encoder.clone(),
+            rejects.clone(),
+            self.key_columns.clone(),
+            self.rows_seen,
+        );
         if rejects.accepts_rows() {
             return self.write_isolating(input, rejects).await;
         }

@@ -84,6 +84,8 @@ pub(crate) fn check(
     let ok = from == to
         || from.fits_into(to)
         || (is_int(from) && to == &T::Float64)
+        // A MariaDB `tinyint(1)` flag made a bool: 0 and 1 only, checked per value.
+        || (is_int(from) && to == &T::Bool)
         || (is_int(from) && (unconstrained_text || varchar.is_some_and(|n| n >= int_chars(from))))
         || matches!(from, T::Decimal { precision, .. }
             if unconstrained_text || varchar.is_some_and(|n| n >= u32::from(*precision) + 2))
@@ -103,7 +105,8 @@ pub(crate) fn check(
         ),
         _ => refuse(
             "the cast is narrowing or not lossless; allowed are widening integers and \
-             decimals, integer → decimal/float64/text, decimal → text, interval → text \
+             decimals, integer → decimal/float64/text, integer → bool (0 and 1 only), \
+             decimal → text, interval → text \
              (ISO 8601), list → json/text (a JSON array), widening list elements, and \
              text → int/decimal/date/timestamp (checked per value)",
         ),
@@ -169,6 +172,19 @@ pub(crate) fn apply(op: &CastOp, array: &ArrayRef) -> Result<(ArrayRef, Vec<BadV
                         i,
                         DirtyReason::Overflow,
                         "float64 holds integers exactly only up to 2^53",
+                    );
+                }
+            }
+        }
+        (ColumnType::Int16 | ColumnType::Int32 | ColumnType::Int64, ColumnType::Bool) => {
+            let ints = cast_with_options(array, &DataType::Int64, &safe)?;
+            let ints = ints.as_primitive::<Int64Type>();
+            for i in 0..ints.len() {
+                if ints.is_valid(i) && !matches!(ints.value(i), 0 | 1) {
+                    dirty(
+                        i,
+                        DirtyReason::Conversion,
+                        "only 0 and 1 are booleans (the cast would make it true)",
                     );
                 }
             }
@@ -264,6 +280,20 @@ mod tests {
             to,
             time_zone: tz.map(Into::into),
         }
+    }
+
+    #[test]
+    fn integer_flags_cast_to_bool_only_when_0_or_1() {
+        use arrow::array::Int16Array;
+        check("c", &ColumnType::Int16, &ColumnType::Bool, None).expect("allowed");
+        let array: ArrayRef = Arc::new(Int16Array::from(vec![Some(0), Some(1), None, Some(2)]));
+        let (out, bad) =
+            apply(&op(ColumnType::Int16, ColumnType::Bool, None), &array).expect("cast");
+        let out = out.as_boolean();
+        assert!(!out.value(0) && out.value(1) && out.is_null(2));
+        assert_eq!(bad.len(), 1, "{bad:?}");
+        assert_eq!((bad[0].0, bad[0].1), (3, DirtyReason::Conversion));
+        assert!(bad[0].2.contains("only 0 and 1"), "{bad:?}");
     }
 
     #[test]

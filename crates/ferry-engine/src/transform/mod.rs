@@ -437,6 +437,8 @@ pub fn plan_transform(spec: &TaskSpec, input: &TableSchema) -> Result<Option<Tra
                 });
                 def.ty = to.clone();
                 def.native_type = to.to_string();
+                // A cast column is no longer the source's native type.
+                def.dialect = None;
             }
         }
         columns.push(def);

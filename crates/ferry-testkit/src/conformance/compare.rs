@@ -2,7 +2,8 @@
 //! sent — exact to the bit for floats (NaN, −0), to the microsecond for
 //! times, and by content for JSON. Read-back types that differ from the
 //! sent type only as the type matrix documents (a `timestamptz` stored as
-//! a UTC `DATETIME(6)`, a `uuid` as `CHAR(36)`, `decimal_text` as text)
+//! a UTC `DATETIME(6)`, a `uuid` as `CHAR(36)`, `decimal_text` as text, a
+//! `bool` as the 0 or 1 of MariaDB's `TINYINT(1)`)
 //! compare equal when the values are.
 
 use arrow::array::{Array, AsArray};
@@ -22,6 +23,14 @@ pub fn canonical(array: &dyn Array, i: usize, sent_as: &ColumnType) -> Option<St
     let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
     Some(match array.data_type() {
         DataType::Boolean => array.as_boolean().value(i).to_string(),
+        // A bool stored in MariaDB's TINYINT(1) reads back as the integer 0 or 1.
+        DataType::Int16 if *sent_as == ColumnType::Bool => {
+            match array.as_primitive::<Int16Type>().value(i) {
+                0 => "false".into(),
+                1 => "true".into(),
+                v => v.to_string(),
+            }
+        }
         DataType::Int16 => array.as_primitive::<Int16Type>().value(i).to_string(),
         DataType::Int32 => array.as_primitive::<Int32Type>().value(i).to_string(),
         DataType::Int64 => array.as_primitive::<Int64Type>().value(i).to_string(),
