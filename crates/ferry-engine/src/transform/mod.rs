@@ -437,6 +437,7 @@ pub fn plan_transform(spec: &TaskSpec, input: &TableSchema) -> Result<Option<Tra
                 });
                 def.ty = to.clone();
                 def.native_type = to.to_string();
+                def.dialect = None;
             }
         }
         columns.push(def);
