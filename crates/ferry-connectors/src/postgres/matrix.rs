@@ -230,6 +230,23 @@ mod tests {
             pg_catalog("numeric(10,2)[]"),
             ("_numeric".into(), (10 << 16 | 2) + 4)
         );
+        // PostgreSQL 15 keeps a negative scale in 11 bits (`numeric(10,-2)`).
+        assert_eq!(
+            pg_catalog("numeric(10,-2)"),
+            ("numeric".into(), (10 << 16 | 0x7fe) + 4)
+        );
+    }
+
+    #[test]
+    fn a_negative_scale_is_exact_text_and_special_values_take_the_binary_path() {
+        assert_eq!(pg_mapping("numeric(10,-2)"), (ColumnType::DecimalText, None));
+        assert!(pg_column("numeric(10,-2)").arrow_exact());
+        for native in ["numeric(10,2)", "date", "timestamptz", "int4[]", "timetz", "inet", "my_composite"] {
+            assert!(!pg_column(native).arrow_exact(), "{native}");
+        }
+        for native in ["int8", "text", "numeric", "time", "interval", "my_enum", "jsonb"] {
+            assert!(pg_column(native).arrow_exact(), "{native}");
+        }
     }
 
 }

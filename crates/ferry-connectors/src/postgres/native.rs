@@ -473,11 +473,12 @@ mod tests {
         let rec = &v[12 + 16 + 4..];
         assert_eq!(&rec[4..8], &23u32.to_be_bytes());
         assert_eq!(&rec[16..20], &20002u32.to_be_bytes());
-        assert_eq!(&rec[20..], &enum_value[..]);
+        assert_eq!(&rec[20..20 + enum_value.len()], &enum_value[..]);
         assert_eq!(f.len(), 4 + array.len());
         // A cut-off value is an error, not a panic.
         let mut short = f[..f.len() - 3].to_vec();
-        short[..4].copy_from_slice(&((short.len() - 4) as i32).to_be_bytes());
+        let value_len = (short.len() - 4) as i32;
+        short[..4].copy_from_slice(&value_len.to_be_bytes());
         assert!(shape.rewrite_field(&mut short).is_err());
     }
 }
