@@ -133,8 +133,23 @@ fn pg_canon(t: &str, filter: &str) -> String {
     )
 }
 
+/// A transform reads the values, so they travel as Arrow values (without
+/// one, PostgreSQL → PostgreSQL carries them exactly: see the next test).
+const PG_TRANSFORM: &str = "filter: \"id > 0\"\n";
+
 #[tokio::test]
-async fn pg_nan_and_infinity_rows_are_dirty_for_a_pg_sink() {
+async fn pg_to_pg_without_a_transform_carries_nan_and_infinity() {
+    let (src, dst) = (unique("sd_px"), unique("sd_px_dst"));
+    make_pg_source(&src).await;
+    // No dirty policy needed: nothing is dirty.
+    let v = run_ok(&job("sdx", &pg_endpoint(&src), &pg_endpoint(&dst), ""));
+    assert_eq!(counts(&v), (1000, 0, 1000, 1000), "{v}");
+    let whole = |t: &str| format!("SELECT t::text FROM {t} t");
+    assert_eq!(pg_digest(&whole(&dst)).await, pg_digest(&whole(&src)).await);
+}
+
+#[tokio::test]
+async fn pg_nan_and_infinity_rows_are_dirty_for_a_pg_sink_through_a_transform() {
     let (src, dst) = (unique("sd_pg"), unique("sd_pg_dst"));
     make_pg_source(&src).await;
     pg_exec(&format!(
@@ -147,7 +162,12 @@ async fn pg_nan_and_infinity_rows_are_dirty_for_a_pg_sink() {
     let before = pg_digest(&whole).await;
 
     // No dirty policy: the first bad value fails the run, naming its column.
-    let err = run_err(&job("sd", &pg_endpoint(&src), &pg_endpoint(&dst), ""));
+    let err = run_err(&job(
+        "sd",
+        &pg_endpoint(&src),
+        &pg_endpoint(&dst),
+        PG_TRANSFORM,
+    ));
     assert!(
         ["amount", "d", "ts", "tz"]
             .iter()
@@ -162,7 +182,7 @@ async fn pg_nan_and_infinity_rows_are_dirty_for_a_pg_sink() {
         "sd",
         &pg_endpoint(&src),
         &pg_endpoint(&dst),
-        &jsonl_policy(&path),
+        &format!("{PG_TRANSFORM}{}", jsonl_policy(&path)),
     ));
     assert_eq!(counts(&v), (1000, 70, 930, 930), "{v}");
     let split_rows: u64 = v["splits"]

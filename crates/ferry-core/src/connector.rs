@@ -76,6 +76,22 @@ pub trait Source: Send + Sync {
         false
     }
 
+    /// The same-dialect exact path: `schema` (as [`Source::schema`] described
+    /// it, projected) re-described for a sink of connector `sink`, with the
+    /// columns whose values Arrow cannot hold exactly carried in the
+    /// database's own wire form (type `binary`, `dialect` and `native_type`
+    /// saying what the bytes are). The engine asks only when no transform
+    /// touches the values; the columns in `needs_values` (cursor, window,
+    /// merge key) keep their Arrow type. `None`: no such path for this pair.
+    fn same_dialect_schema(
+        &self,
+        _schema: &TableSchema,
+        _sink: &str,
+        _needs_values: &[String],
+    ) -> Option<TableSchema> {
+        None
+    }
+
     /// Pins one consistent snapshot and plans the splits of a read of `schema`.
     async fn open_read(
         &self,
@@ -223,6 +239,14 @@ pub trait Sink: Send + Sync {
     ) -> Result<Box<dyn SinkWriter>> {
         self.supports_mode(write.mode)?;
         self.prepare(schema, write.mode).await
+    }
+
+    /// On the same-dialect exact path ([`Source::same_dialect_schema`]): the
+    /// columns of `schema` carried in the dialect's own wire form that the
+    /// existing target cannot take as they are (another column type); they
+    /// then travel as Arrow values, checked on the way. Default: none.
+    async fn refuses_native(&self, _schema: &TableSchema) -> Result<Vec<String>> {
+        Ok(Vec::new())
     }
 
     /// Whether the sink keeps [`Checkpoint`]s in the target database.

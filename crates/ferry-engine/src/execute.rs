@@ -207,7 +207,24 @@ async fn run(
         Some(declared) => declared.clone(),
         None => source.schema().await?,
     };
-    let plan = plan_run(task, &source_schema, &options.input)?;
+    let mut plan = plan_run(task, &source_schema, &options.input)?;
+    // Same dialect and no transform: the source may carry the values Arrow
+    // cannot hold exactly in its own wire form, for the sink to write back.
+    // Columns an existing target cannot take in that form stay Arrow values.
+    if plan.transform.is_none() {
+        let mut needs = plan.columns_needing_values();
+        if let Some(mut native) = source.same_dialect_schema(&plan.schema, sink.connector(), &needs)
+        {
+            let refused = sink.refuses_native(&native).await?;
+            if !refused.is_empty() {
+                needs.extend(refused);
+                native = source
+                    .same_dialect_schema(&plan.schema, sink.connector(), &needs)
+                    .unwrap_or_else(|| plan.schema.clone());
+            }
+            plan = plan_run(task, &native, &options.input)?;
+        }
+    }
     if !plan.read.filter.is_empty() && !source.supports_filter() {
         return Err(unsupported(
             source.connector(),

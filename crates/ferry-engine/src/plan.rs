@@ -107,6 +107,27 @@ pub fn plan_run(
     })
 }
 
+impl Plan {
+    /// Columns whose values the engine or the sink looks at (cursor and
+    /// tie-breakers, window, merge key, delete marker): they keep their Arrow
+    /// type on a same-dialect exact path
+    /// ([`ferry_core::Source::same_dialect_schema`]).
+    pub fn columns_needing_values(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        if let Some(c) = &self.cursor {
+            names.extend(c.columns.iter().cloned());
+        }
+        if let Some(w) = &self.read.filter.window {
+            names.push(w.column.clone());
+        }
+        names.extend(self.write.merge_key.iter().cloned());
+        names.extend(self.write.delete_column.iter().cloned());
+        names.sort();
+        names.dedup();
+        names
+    }
+}
+
 fn require<'a>(schema: &'a TableSchema, field: &str, name: &str) -> Result<&'a ColumnType> {
     schema.column(name).map(|c| &c.ty).ok_or_else(|| {
         Error::invalid(

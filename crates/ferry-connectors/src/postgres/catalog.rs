@@ -39,7 +39,7 @@ impl PgTable {
                     ty: c.mapping().0,
                     nullable: !c.not_null,
                     native_type: c.formatted.clone(),
-                    dialect: None,
+                    dialect: Some(super::DIALECT),
                 })
                 .collect(),
             primary_key: self.primary_key.clone(),
@@ -75,7 +75,7 @@ pub(crate) async fn find_table(
             "SELECT a.attname::text, t.typname::text, format_type(a.atttypid, a.atttypmod),
                     a.atttypmod, a.attnotnull,
                     (a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> ''),
-                    t.typtype = 'e'
+                    t.typtype = 'e', a.atttypid
                FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
               WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
               ORDER BY a.attnum",
@@ -93,6 +93,7 @@ pub(crate) async fn find_table(
             not_null: r.get(4),
             has_default: r.get(5),
             is_enum: r.get(6),
+            type_oid: r.get(7),
         })
         .collect();
     let pk_rows = client

@@ -8,6 +8,7 @@ use arrow::record_batch::RecordBatch;
 use ferry_core::{ColumnType, Error, Result};
 
 use super::decode::{PG_EPOCH_DAYS, PG_EPOCH_MICROS};
+use super::native::TypeShape;
 use super::numeric;
 use super::types::Wire;
 use crate::common::values::{ColumnValues, write_interval_text, write_list_json, write_uuid};
@@ -26,6 +27,9 @@ pub struct ColumnEncoding {
     pub source: ColumnType,
     /// The target's wire format.
     pub wire: Wire,
+    /// For a value carried in its binary form (see [`super::native`]): the
+    /// type OIDs inside it to rewrite to the target's.
+    pub remap: Option<std::sync::Arc<TypeShape>>,
 }
 
 /// Appends every row of `batch` to `out`.
@@ -40,7 +44,13 @@ pub fn encode_batch(batch: &RecordBatch, cols: &[ColumnEncoding], out: &mut Vec<
     for row in 0..batch.num_rows() {
         out.extend_from_slice(&nfields);
         for (v, c) in views.iter().zip(cols) {
+            let at = out.len();
             encode_value(v, row, c.wire, out).map_err(|m| Error::dirty(&c.name, m))?;
+            if let Some(shape) = &c.remap {
+                shape
+                    .rewrite_field(&mut out[at..])
+                    .map_err(|m| Error::dirty(&c.name, m))?;
+            }
         }
     }
     Ok(())

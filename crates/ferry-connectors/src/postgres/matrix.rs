@@ -55,6 +55,30 @@ const PG_NATIVE: &[&str] = &[
     "inet[]",
     "my_enum",
     "my_enum[]",
+    "numeric(10,-2)",
+    "timestamp(3)",
+    "timetz",
+    "int4range",
+    "tstzrange",
+    "int4multirange",
+    "cidr",
+    "macaddr",
+    "macaddr8",
+    "bit(5)",
+    "varbit",
+    "money",
+    "tsvector",
+    "tsquery",
+    "point",
+    "polygon",
+    "xml",
+    "oid",
+    "\"char\"",
+    "pg_lsn",
+    "hstore",
+    "my_domain",
+    "my_composite",
+    "my_composite[]",
 ];
 
 /// The `pg_type.typname` and `atttypmod` PostgreSQL's catalog holds for a
@@ -92,7 +116,8 @@ fn pg_catalog(declared: &str) -> (String, i32) {
     };
     let typmod = match (typname, nums.as_slice()) {
         ("numeric", [p]) => (p << 16) + 4,
-        ("numeric", [p, s]) => ((p << 16) | s) + 4,
+        // The scale is 11 bits, signed (`numeric(10,-2)`).
+        ("numeric", [p, s]) => ((p << 16) | (s & 0x7ff)) + 4,
         ("varchar" | "bpchar", [n]) => n + 4,
         _ => -1,
     };
@@ -104,6 +129,11 @@ const PG_ENUM: &str = "my_enum";
 
 /// How PostgreSQL reads a column declared `declared`.
 fn pg_mapping(declared: &str) -> (ColumnType, Option<Wire>) {
+    pg_column(declared).mapping()
+}
+
+/// The catalog's description of a column declared `declared`.
+fn pg_column(declared: &str) -> PgColumn {
     let (typname, typmod) = pg_catalog(declared);
     PgColumn {
         name: "c".into(),
@@ -113,8 +143,8 @@ fn pg_mapping(declared: &str) -> (ColumnType, Option<Wire>) {
         typmod,
         not_null: false,
         has_default: false,
+        type_oid: 0,
     }
-    .mapping()
 }
 
 /// The PostgreSQL part of the matrix.
@@ -143,9 +173,33 @@ impl TypeMapping for PgTypes {
              accepts text when it is a target (the server checks each label)."
         );
         let _ = writeln!(w);
-        let _ = writeln!(w, "| native | ColumnType | read as |\n|---|---|---|");
+        let _ = writeln!(
+            w,
+            "**PostgreSQL → PostgreSQL is exact.** A target Ferry creates gets the source's \
+             `format_type` for every column (`numeric(40,10)`, `timestamp(3)`, `timetz`, enums, \
+             domains, composites, arrays of them, `numeric(10,-2)`, …); a user-defined type must \
+             exist in the target database (else the run stops, naming the type and the column), \
+             an existing one is used. When no transform reads a column, a type whose values the \
+             `ColumnType` does not hold exactly (last column: \"binary form\") travels in its \
+             binary COPY form, unchanged, and is written back into the same type (type OIDs inside \
+             arrays and composites rewritten to the target's): `infinity`, NaN in \
+             `numeric(p,s)`, multi-dimensional arrays and any lower bound arrive as they were. Into \
+             an existing target such a column needs the same type (or the same type without a \
+             modifier; `timestamp` ↔ `timestamptz`). Columns left out by `columns:` are never looked at."
+        );
+        let _ = writeln!(w);
+        let _ = writeln!(
+            w,
+            "| native | ColumnType | read as | into PostgreSQL (no transform) |\n|---|---|---|---|"
+        );
         for native in PG_NATIVE {
-            let (ty, wire) = pg_mapping(native);
+            let column = pg_column(native);
+            let exact_path = if column.arrow_exact() {
+                "as the ColumnType (exact)"
+            } else {
+                "binary form, unchanged"
+            };
+            let (ty, wire) = column.mapping();
             let read = match wire {
                 Some(Wire::Array(elem)) => {
                     format!("binary COPY (`Array({elem:?})`; one dimension, lower bound 1)")
@@ -153,7 +207,7 @@ impl TypeMapping for PgTypes {
                 Some(wire) => format!("binary COPY (`{wire:?}`)"),
                 None => "`::text` (lossless text form)".into(),
             };
-            let _ = writeln!(w, "| {} | `{ty}` | {read} |", code(native));
+            let _ = writeln!(w, "| {} | `{ty}` | {read} | {exact_path} |", code(native));
         }
         let _ = writeln!(w);
     }
@@ -176,6 +230,23 @@ mod tests {
             pg_catalog("numeric(10,2)[]"),
             ("_numeric".into(), (10 << 16 | 2) + 4)
         );
+        // PostgreSQL 15 keeps a negative scale in 11 bits (`numeric(10,-2)`).
+        assert_eq!(
+            pg_catalog("numeric(10,-2)"),
+            ("numeric".into(), (10 << 16 | 0x7fe) + 4)
+        );
+    }
+
+    #[test]
+    fn a_negative_scale_is_exact_text_and_special_values_take_the_binary_path() {
+        assert_eq!(pg_mapping("numeric(10,-2)"), (ColumnType::DecimalText, None));
+        assert!(pg_column("numeric(10,-2)").arrow_exact());
+        for native in ["numeric(10,2)", "date", "timestamptz", "int4[]", "timetz", "inet", "my_composite"] {
+            assert!(!pg_column(native).arrow_exact(), "{native}");
+        }
+        for native in ["int8", "text", "numeric", "time", "interval", "my_enum", "jsonb"] {
+            assert!(pg_column(native).arrow_exact(), "{native}");
+        }
     }
 
 }

@@ -11,12 +11,16 @@
 //! its row dirty (reason `conversion`, position = key) instead of failing the
 //! read; an unconstrained `numeric` travels as exact text, so its NaN and
 //! ±Infinity are kept (and written back as themselves by this sink).
+//! Towards this sink, with no transform on a column, the source carries such
+//! types in their binary COPY form instead and nothing is dirty (the
+//! same-dialect exact path, see [`native`]).
 //!
 //! Writing: one connection, one transaction (see [`sink`]):
 //!
 //! ```text
 //!  BEGIN; pg_try_advisory_xact_lock(target)
-//!    new target:       CREATE TABLE target (...)          ← invisible until COMMIT
+//!    new target:       CREATE TABLE target (...)          ← invisible until COMMIT; a PostgreSQL
+//!                                                            source's exact column types
 //!    overwrite:        TRUNCATE target                     ← transactional in PostgreSQL
 //!    no dirty rows allowed:
 //!      COPY target FROM STDIN (FORMAT binary)              ← one COPY, Arrow encoded in large chunks;
@@ -43,6 +47,7 @@ mod isolate;
 mod late_commits;
 mod matrix;
 mod merge;
+mod native;
 mod numeric;
 mod pushdown;
 mod sink;
@@ -62,6 +67,9 @@ use crate::common::server_spec::{SqlEndpoint, password_from_env};
 use ferry_core::{Error, Result};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config};
+
+/// The `dialect` of the columns this source describes (see [`ferry_core::ColumnDef::dialect`]).
+pub(crate) const DIALECT: &str = "postgres";
 
 /// How to reach one PostgreSQL database.
 #[derive(Clone)]

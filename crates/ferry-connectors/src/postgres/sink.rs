@@ -15,7 +15,9 @@
 //! refused segment is searched for the rows the target refuses (see
 //! [`super::isolate`]); only those rows become dirty.
 
+use std::collections::HashMap;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -33,7 +35,8 @@ use super::catalog::{PgTable, find_table, qualify};
 use super::encode::{ColumnEncoding, HEADER, TRAILER, encode_batch};
 use super::isolate::SegmentedCopy;
 use super::merge;
-use super::types::{ddl_type, encodable, quote_ident};
+use super::native::{self, TypeShape};
+use super::types::{Wire, ddl_type, encodable, quote_ident};
 use super::{PgEndpoint, SpareConnection, map_err};
 
 /// How long a run waits for an earlier run's writer lock, in seconds.
@@ -71,6 +74,16 @@ impl Sink for PostgresSink {
 
     fn keeps_checkpoints(&self) -> bool {
         true
+    }
+
+    async fn refuses_native(&self, schema: &TableSchema) -> Result<Vec<String>> {
+        let client = self.spare.take(&self.ep).await?;
+        let refused = match find_table(&client, &self.ep, &self.table).await? {
+            Some(t) => native::refused_columns(&client, &self.ep, schema, &t).await?,
+            None => Vec::new(),
+        };
+        self.spare.keep(client);
+        Ok(refused)
     }
 
     async fn checkpoint(&self, task: &str) -> Result<Option<Checkpoint>> {
@@ -141,7 +154,8 @@ impl Sink for PostgresSink {
                 if mode == SyncMode::IncrementalMerge {
                     created.primary_key = write.merge_key.clone();
                 }
-                let ddl = create_ddl(&quoted, &created);
+                let columns = native::plan_new_columns(&client, ep, &display, schema).await?;
+                let ddl = create_ddl(&quoted, &created, &columns);
                 client
                     .batch_execute(&ddl)
                     .await
@@ -149,10 +163,12 @@ impl Sink for PostgresSink {
                 let enc = schema
                     .columns
                     .iter()
-                    .map(|c| ColumnEncoding {
+                    .zip(columns)
+                    .map(|(c, n)| ColumnEncoding {
                         name: c.name.clone(),
                         source: c.ty.clone(),
-                        wire: created_wire(&c.ty, &c.native_type),
+                        wire: n.wire,
+                        remap: n.remap,
                     })
                     .collect();
                 (
@@ -166,7 +182,13 @@ impl Sink for PostgresSink {
                 )
             }
             Some(t) => {
-                let (enc, types) = check_existing(schema, t)?;
+                let mut carried = HashMap::new();
+                for c in schema.columns.iter().filter(|c| native::is_carried(c)) {
+                    if let Some(tc) = t.column(&c.name) {
+                        carried.insert(c.name.clone(), native::fit_carried(&client, ep, c, tc).await?);
+                    }
+                }
+                let (enc, types) = check_existing(schema, t, &carried)?;
                 if mode == SyncMode::IncrementalMerge
                     && !merge::has_unique_index(&client, ep, t.oid, &write.merge_key).await?
                 {
@@ -262,8 +284,7 @@ impl Sink for PostgresSink {
 }
 
 /// The wire of a column Ferry creates from `ty`.
-fn created_wire(ty: &ColumnType, native: &str) -> super::types::Wire {
-    use super::types::Wire;
+pub(super) fn created_wire(ty: &ColumnType, native: &str) -> Wire {
     match ty {
         ColumnType::Bool => Wire::Bool,
         ColumnType::Int16 => Wire::Int2,
@@ -289,15 +310,16 @@ fn created_wire(ty: &ColumnType, native: &str) -> super::types::Wire {
     }
 }
 
-fn create_ddl(quoted: &str, schema: &TableSchema) -> String {
+fn create_ddl(quoted: &str, schema: &TableSchema, types: &[native::NewColumn]) -> String {
     let mut parts: Vec<String> = schema
         .columns
         .iter()
-        .map(|c| {
+        .zip(types)
+        .map(|(c, t)| {
             format!(
                 "{} {}{}",
                 quote_ident(&c.name),
-                ddl_type(&c.ty, &c.native_type),
+                t.ddl_type,
                 if c.nullable { "" } else { " NOT NULL" }
             )
         })
@@ -315,6 +337,7 @@ fn create_ddl(quoted: &str, schema: &TableSchema) -> String {
 fn check_existing(
     schema: &TableSchema,
     target: &PgTable,
+    carried: &HashMap<String, std::result::Result<Option<Arc<TypeShape>>, String>>,
 ) -> Result<(Vec<ColumnEncoding>, Vec<ColumnType>)> {
     let mut problems = Vec::new();
     let mut enc = Vec::new();
@@ -327,6 +350,21 @@ fn check_existing(
             ));
             continue;
         };
+        if let Some(fit) = carried.get(&c.name) {
+            match fit {
+                Ok(remap) => {
+                    enc.push(ColumnEncoding {
+                        name: c.name.clone(),
+                        source: c.ty.clone(),
+                        wire: Wire::Bytea,
+                        remap: remap.clone(),
+                    });
+                    types.push(ColumnType::Binary);
+                }
+                Err(problem) => problems.push(problem.clone()),
+            }
+            continue;
+        }
         let target_ty = t.mapping().0;
         let wire = t.write_wire();
         match wire {
@@ -335,6 +373,7 @@ fn check_existing(
                     name: c.name.clone(),
                     source: c.ty.clone(),
                     wire: w,
+                    remap: None,
                 });
                 types.push(target_ty);
             }

@@ -9,15 +9,19 @@ use ferry_core::connector::ReadOptions;
 use ferry_core::spec::{TableName};
 
 use crate::common::server_spec::SqlEndpoint;
-use ferry_core::{BatchStream, Error, ReadSession, Rejects, Result, Source, Split, TableSchema};
+use ferry_core::{
+    BatchStream, ColumnType, Error, ReadSession, Rejects, Result, Source, Split, TableSchema,
+};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Client;
 
-use super::catalog::require_table;
+use super::catalog::{PgTable, require_table};
 use super::decode::CopyDecoder;
 use super::types::{Wire, quote_ident, quote_literal};
-use super::{PgEndpoint, SpareConnection, late_commits, map_err, pushdown, read_err, split};
+use super::{
+    PgEndpoint, SpareConnection, late_commits, map_err, native, pushdown, read_err, split,
+};
 use crate::common::late_commits::bound_reason;
 use crate::common::BatchBuilder;
 use crate::common::stream::spawn_batch_stream;
@@ -27,6 +31,8 @@ pub struct PostgresSource {
     ep: PgEndpoint,
     table: TableName,
     spare: SpareConnection,
+    /// The table as [`Source::schema`] found it, for [`Source::same_dialect_schema`].
+    described: std::sync::Mutex<Option<PgTable>>,
 }
 
 impl PostgresSource {
@@ -36,6 +42,7 @@ impl PostgresSource {
             ep: PgEndpoint::new("source", endpoint)?,
             table: table.clone(),
             spare: SpareConnection::default(),
+            described: std::sync::Mutex::new(None),
         })
     }
 }
@@ -68,11 +75,26 @@ impl Source for PostgresSource {
 
     async fn schema(&self) -> Result<TableSchema> {
         let client = self.spare.take(&self.ep).await?;
-        let schema = require_table(&client, &self.ep, &self.table)
-            .await?
-            .schema();
+        let table = require_table(&client, &self.ep, &self.table).await?;
+        let schema = table.schema();
+        if let Ok(mut d) = self.described.lock() {
+            *d = Some(table);
+        }
         self.spare.keep(client);
         Ok(schema)
+    }
+
+    fn same_dialect_schema(
+        &self,
+        schema: &TableSchema,
+        sink: &str,
+        needs_values: &[String],
+    ) -> Option<TableSchema> {
+        if sink != super::connector::POSTGRES.name {
+            return None;
+        }
+        let described = self.described.lock().ok()?;
+        Some(native::carry_native(schema, described.as_ref()?, needs_values))
     }
 
     async fn open_read(
@@ -104,7 +126,15 @@ impl Source for PostgresSource {
                 name: name.clone(),
                 hint: Some(format!("in table {}", table.display)),
             })?;
+            // A column carried in its binary COPY form (see [`native`]).
+            let carried = schema
+                .column(name)
+                .is_some_and(|c| c.ty == ColumnType::Binary);
             match col.mapping().1 {
+                _ if carried => {
+                    select.push(quote_ident(name));
+                    wires.push(Wire::Bytea);
+                }
                 Some(w) => {
                     select.push(quote_ident(name));
                     wires.push(w);

@@ -16,6 +16,10 @@
 //! | T[] (one-dimensional, T one of the types above) | list<T> | array header + elements (see [`super::array`]) |
 //! | enums | text | the label (UTF-8); written back from text |
 //! | anything else (inet, ranges, arrays of other types, …) | text | selected as `::text`, lossless text form |
+//!
+//! Towards a PostgreSQL sink (no transform on the column), every type whose
+//! values the table above does not hold exactly is carried in its binary COPY
+//! form instead and written back unchanged (see [`super::native`]).
 
 use ferry_core::ColumnType;
 
@@ -75,6 +79,8 @@ pub struct PgColumn {
     pub has_default: bool,
     /// Whether the column's type is an enum (`pg_type.typtype = 'e'`).
     pub is_enum: bool,
+    /// `atttypid` (0 when not read from a catalog).
+    pub type_oid: u32,
 }
 
 impl PgColumn {
@@ -119,7 +125,13 @@ impl PgColumn {
             "numeric" => {
                 let (p, s) = if self.typmod >= 4 {
                     let m = self.typmod - 4;
-                    (Some(((m >> 16) & 0xffff) as u32), Some((m & 0xffff) as u32))
+                    // PostgreSQL 15 keeps the scale in 11 bits, signed
+                    // (`numeric(10,-2)`): a negative scale has no Arrow decimal.
+                    let scale = ((m & 0x7ff) ^ 0x400) - 0x400;
+                    if scale < 0 {
+                        return (ColumnType::DecimalText, None);
+                    }
+                    (Some(((m >> 16) & 0xffff) as u32), Some(scale as u32))
                 } else {
                     (None, None)
                 };
@@ -141,6 +153,24 @@ impl PgColumn {
             "jsonb" => (ColumnType::Json, Some(Wire::Jsonb)),
             "interval" => (ColumnType::Interval, Some(Wire::Interval)),
             _ => (text(None, false), None),
+        }
+    }
+
+    /// Whether every value the column can hold has an exact form in the
+    /// Arrow type of [`PgColumn::mapping`]. The others (±infinity dates and
+    /// timestamps, NaN in `numeric(p,s)`, multi-dimensional arrays, and every
+    /// type read through `::text`) take the same-dialect exact path towards a
+    /// PostgreSQL sink: their binary COPY form, unchanged (see [`super::native`]).
+    pub fn arrow_exact(&self) -> bool {
+        if self.is_enum {
+            return true;
+        }
+        match self.typname.as_str() {
+            "bool" | "int2" | "int4" | "int8" | "float4" | "float8" | "text" | "varchar"
+            | "bpchar" | "name" | "bytea" | "uuid" | "json" | "jsonb" | "interval" | "time" => true,
+            // Unconstrained, wide or negative-scale numerics travel as exact text.
+            "numeric" => self.mapping().0 == ColumnType::DecimalText,
+            _ => false,
         }
     }
 
