@@ -17,7 +17,8 @@
 //! ```text
 //!  BEGIN; pg_try_advisory_xact_lock(target)
 //!    new target:       CREATE TABLE target (...)          ← invisible until COMMIT
-//!    overwrite:        TRUNCATE target                     ← transactional in PostgreSQL
+//!    overwrite:        CREATE TABLE staging (LIKE target)   ← swap (default, see [`overwrite`]),
+//!                      or DELETE FROM target / TRUNCATE target   or `overwrite: delete | truncate`
 //!    no dirty rows allowed:
 //!      COPY target FROM STDIN (FORMAT binary)              ← one COPY, Arrow encoded in large chunks;
 //!                                                            a refused row fails it and the run
@@ -26,6 +27,7 @@
 //!                                                            savepoint and its rows isolated: each row
 //!                                                            the target refuses (key, NOT NULL, CHECK)
 //!                                                            is one dirty row, the others are stored
+//!  [swap: LOCK target; RENAME target → old, staging → target; DROP old]
 //!  COMMIT                                                  ← the atomic publish
 //! ```
 //!
@@ -44,6 +46,7 @@ mod late_commits;
 mod matrix;
 mod merge;
 mod numeric;
+mod overwrite;
 mod pushdown;
 mod sink;
 mod source;

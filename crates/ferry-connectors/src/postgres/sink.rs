@@ -1,12 +1,13 @@
 //! The PostgreSQL sink: one connection, one transaction, binary COPY in.
 //!
-//! The whole write — creating or truncating the target and loading it — is
-//! one transaction, so the publish is the `COMMIT` and any failure (including
-//! a killed process: the server rolls back when the connection drops) leaves
-//! the target exactly as it was, with nothing to clean up. `TRUNCATE` is
-//! transactional in PostgreSQL and keeps the table's grants, indexes, views
-//! and foreign keys; readers of the target wait for the commit instead of
-//! seeing a half-loaded table.
+//! The whole write — creating the target, or preparing an overwrite of it,
+//! and loading it — is one transaction, so the publish is the `COMMIT` and
+//! any failure (including a killed process: the server rolls back when the
+//! connection drops) leaves the target exactly as it was, with nothing to
+//! clean up. A `full_overwrite` of an existing table loads a staging table
+//! and swaps it in under a short lock, or deletes the old rows in the same
+//! transaction, or truncates (the sink option `overwrite`, see
+//! [`super::overwrite`]); the first two keep readers of the target going.
 //!
 //! When the task allows no dirty rows, the data goes in one binary `COPY`
 //! (started by the first batch, finished by `commit`); a row the target
@@ -19,10 +20,10 @@ use std::pin::Pin;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use ferry_core::connector::{Checkpoint, TargetPlan, WriteSpec};
-use ferry_core::spec::{TableName};
+use ferry_core::connector::{Checkpoint, PublishReport, TargetPlan, WriteSpec};
+use ferry_core::spec::TableName;
 
-use crate::common::server_spec::SqlEndpoint;
+use crate::common::server_spec::{Overwrite, SqlEndpoint};
 use ferry_core::{
     BatchStream, ColumnType, Error, Rejects, Result, Sink, SinkWriter, SyncMode, TableSchema,
 };
@@ -33,6 +34,7 @@ use super::catalog::{PgTable, find_table, qualify};
 use super::encode::{ColumnEncoding, HEADER, TRAILER, encode_batch};
 use super::isolate::SegmentedCopy;
 use super::merge;
+use super::overwrite::{self, Staging};
 use super::types::{ddl_type, encodable, quote_ident};
 use super::{PgEndpoint, SpareConnection, map_err};
 
@@ -46,6 +48,9 @@ pub struct PostgresSink {
     ep: PgEndpoint,
     table: TableName,
     spare: SpareConnection,
+    /// How `full_overwrite` replaces an existing table (`None`: swap where
+    /// possible, else delete; see [`overwrite`]).
+    overwrite: Option<Overwrite>,
 }
 
 impl PostgresSink {
@@ -55,7 +60,14 @@ impl PostgresSink {
             ep: PgEndpoint::new("sink", endpoint)?,
             table: table.clone(),
             spare: SpareConnection::default(),
+            overwrite: None,
         })
+    }
+
+    /// Sets how `full_overwrite` replaces an existing table.
+    pub fn overwrite(mut self, overwrite: Option<Overwrite>) -> Self {
+        self.overwrite = overwrite;
+        self
     }
 }
 
@@ -134,6 +146,7 @@ impl Sink for PostgresSink {
             .await
             .map_err(|e| map_err(&ep.display, "resetting the lock timeout", e))?;
         let existing = find_table(&client, ep, &self.table).await?;
+        let mut publish = Publish::default();
         let (plan, encodings, target_types) = match &existing {
             None => {
                 // A merge target gets the merge key as its primary key.
@@ -155,6 +168,10 @@ impl Sink for PostgresSink {
                         wire: created_wire(&c.ty, &c.native_type),
                     })
                     .collect();
+                if mode == SyncMode::FullOverwrite {
+                    publish.strategy = Some(("create", None));
+                    publish.lock = "none: a new table, invisible until the commit";
+                }
                 (
                     TargetPlan {
                         table: display.clone(),
@@ -186,23 +203,16 @@ impl Sink for PostgresSink {
                     let n = merge::delete_window(&client, ep, &quoted, zoned, w).await?;
                     tracing::info!(table = %quoted, rows = n, "deleted the window's rows (inside the run's transaction)");
                 }
+                let mut staging_ddl = None;
                 if mode == SyncMode::FullOverwrite {
-                    client
-                        .batch_execute(&format!("TRUNCATE {quoted}"))
-                        .await
-                        .map_err(|e| {
-                            map_err(
-                                &ep.display,
-                                &format!("truncating {display} (inside the run's transaction)"),
-                                e,
-                            )
-                        })?;
+                    publish = prepare_overwrite(&client, ep, t, self.overwrite, &sch, &name).await?;
+                    staging_ddl = publish.staging.as_ref().map(|s| s.ddl.clone());
                 }
                 (
                     TargetPlan {
                         table: display.clone(),
                         creates_table: false,
-                        ddl: None,
+                        ddl: staging_ddl,
                     },
                     enc,
                     Some(types),
@@ -225,10 +235,10 @@ impl Sink for PostgresSink {
         } else {
             None
         };
-        let copy_into = if merge_into.is_some() {
-            merge::STAGE
-        } else {
-            quoted.as_str()
+        let copy_into = match (&merge_into, &publish.staging) {
+            (Some(_), _) => merge::STAGE,
+            (None, Some(staging)) => staging.quoted.as_str(),
+            (None, None) => quoted.as_str(),
         };
         let copy_sql = format!(
             "COPY {copy_into} ({}) FROM STDIN (FORMAT binary)",
@@ -240,6 +250,7 @@ impl Sink for PostgresSink {
             _ => schema.primary_key.clone(),
         };
         Ok(Box::new(PgWriter {
+            publish,
             client,
             ep: ep.clone(),
             merge_into,
@@ -259,6 +270,85 @@ impl Sink for PostgresSink {
             rows_seen: 0,
         }))
     }
+}
+
+/// How a `full_overwrite` publishes (decided in `prepare`) and when it
+/// locked the target, for the run summary.
+#[derive(Default)]
+struct Publish {
+    /// The strategy and why it differs from the configured one; `None`:
+    /// not an overwrite, nothing to report.
+    strategy: Option<(&'static str, Option<String>)>,
+    /// The lock it takes on the target.
+    lock: &'static str,
+    blocks_readers: bool,
+    /// The staging table of a swap.
+    staging: Option<Staging>,
+    /// When the target's lock was taken and how long that took.
+    timing: Option<(std::time::Instant, std::time::Duration)>,
+}
+
+impl Publish {
+    fn report(&self) -> Option<PublishReport> {
+        let (strategy, note) = self.strategy.clone()?;
+        Some(overwrite::report(
+            strategy,
+            note,
+            self.lock,
+            self.blocks_readers,
+            self.timing,
+        ))
+    }
+}
+
+/// Readies an overwrite of the existing `target`: drops earlier runs'
+/// debris, then creates the staging table (swap) or locks the target and
+/// empties it (delete, truncate), inside the run's transaction.
+async fn prepare_overwrite(
+    client: &Client,
+    ep: &PgEndpoint,
+    target: &PgTable,
+    asked: Option<Overwrite>,
+    schema: &str,
+    name: &str,
+) -> Result<Publish> {
+    overwrite::drop_debris(client, ep, schema, name).await?;
+    let chosen = overwrite::choose(client, ep, target, asked).await?;
+    let quoted = &target.quoted;
+    let in_txn = |what: &str| format!("{what} {} (inside the run's transaction)", target.display);
+    let mut publish = Publish {
+        strategy: Some((chosen.strategy.as_str(), chosen.note)),
+        ..Publish::default()
+    };
+    match chosen.strategy {
+        Overwrite::Swap => {
+            publish.lock = "ACCESS EXCLUSIVE, for the swap only";
+            publish.blocks_readers = true;
+            publish.staging =
+                Some(overwrite::create_staging(client, ep, target, schema, name).await?);
+        }
+        Overwrite::Delete => {
+            publish.lock = "ROW EXCLUSIVE";
+            publish.timing =
+                Some(overwrite::lock_target(client, ep, quoted, "ROW EXCLUSIVE").await?);
+            let n = client
+                .execute(&format!("DELETE FROM {quoted}"), &[])
+                .await
+                .map_err(|e| map_err(&ep.display, &in_txn("deleting the rows of"), e))?;
+            tracing::info!(table = %target.display, rows = n, "deleted the old rows (inside the run's transaction)");
+        }
+        Overwrite::Truncate => {
+            publish.lock = "ACCESS EXCLUSIVE";
+            publish.blocks_readers = true;
+            publish.timing =
+                Some(overwrite::lock_target(client, ep, quoted, "ACCESS EXCLUSIVE").await?);
+            client
+                .batch_execute(&format!("TRUNCATE {quoted}"))
+                .await
+                .map_err(|e| map_err(&ep.display, &in_txn("truncating"), e))?;
+        }
+    }
+    Ok(publish)
 }
 
 /// The wire of a column Ferry creates from `ty`.
@@ -370,6 +460,8 @@ struct MergeInto {
 }
 
 struct PgWriter {
+    /// How a `full_overwrite` publishes, and its lock times.
+    publish: Publish,
     client: Client,
     ep: PgEndpoint,
     /// Set for `incremental_merge`: the COPY goes into the staging table.
@@ -538,7 +630,11 @@ impl SinkWriter for PgWriter {
         Ok(())
     }
 
-    async fn commit(mut self: Box<Self>) -> Result<u64> {
+    async fn commit(self: Box<Self>) -> Result<u64> {
+        Ok(self.commit_reporting().await?.0)
+    }
+
+    async fn commit_reporting(mut self: Box<Self>) -> Result<(u64, Option<PublishReport>)> {
         self.finish_copy().await?;
         let table = self.plan.table.clone();
         if let Some(m) = &self.merge_into {
@@ -564,11 +660,14 @@ impl SinkWriter for PgWriter {
             )
             .await?;
         }
+        if let Some(staging) = &self.publish.staging {
+            self.publish.timing = Some(overwrite::swap_in(&self.client, &self.ep, staging).await?);
+        }
         self.client
             .batch_execute("COMMIT")
             .await
             .map_err(|e| map_err(&self.endpoint, &format!("committing {table}"), e))?;
-        Ok(self.rows_stored)
+        Ok((self.rows_stored, self.publish.report()))
     }
 
     async fn abort(mut self: Box<Self>) -> Result<()> {
