@@ -276,3 +276,50 @@ pub(crate) fn put_url_password(
     options.insert(URL.into(), Value::String(url.to_string()));
     Ok(())
 }
+
+#[cfg(all(test, feature = "postgres", feature = "mysql"))]
+mod tests {
+    use super::*;
+    use crate::connector::Connector;
+
+    fn options(json: serde_json::Value) -> Map<String, Value> {
+        match json {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
+
+    #[test]
+    fn overwrite_is_a_sink_option_checked_per_connector() {
+        let trust = Trust::Local;
+        let pg = crate::postgres::POSTGRES;
+        let with = |url: &str, how: &str| {
+            options(serde_json::json!({"url": url, "table": "t", "overwrite": how}))
+        };
+        let t = pg
+            .sink("sink", &with("postgresql://h/db", "delete"), &trust)
+            .expect("postgres deletes");
+        assert_eq!(t.connector(), "postgres");
+        let e = pg
+            .sink("sink", &with("postgresql://h/db", "rename"), &trust)
+            .expect_err("no such strategy")
+            .to_string();
+        assert!(e.contains("sink.overwrite") && e.contains("swap"), "{e}");
+        let e = crate::mysql::MYSQL
+            .sink("sink", &with("mysql://h/db", "truncate"), &trust)
+            .expect_err("mysql only swaps")
+            .to_string();
+        assert!(
+            e.contains("sink.overwrite") && e.contains("`truncate` is not available for mysql"),
+            "{e}"
+        );
+        crate::mysql::MYSQL
+            .sink("sink", &with("mysql://h/db", "swap"), &trust)
+            .expect("mysql swaps");
+        let e = pg
+            .source("source", &with("postgresql://h/db", "swap"), &trust)
+            .expect_err("not a source option")
+            .to_string();
+        assert!(e.contains("overwrite"), "{e}");
+    }
+}
