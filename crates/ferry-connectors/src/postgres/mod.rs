@@ -47,6 +47,7 @@ mod matrix;
 mod merge;
 mod numeric;
 mod overwrite;
+mod publish;
 mod pushdown;
 mod sink;
 mod source;

@@ -203,6 +203,24 @@ pub(super) struct Staging {
     old_name: String,
     /// The `CREATE TABLE` of the staging table.
     pub ddl: String,
+    /// Each staging index's name and the target's index it copies (`LIKE`
+    /// names them anew; the swap gives them the target's names back).
+    index_names: Vec<(String, String)>,
+    /// The staging table's own name.
+    staging_name: String,
+}
+
+impl Staging {
+    /// `text` (a server message about the staging table) in the target's
+    /// terms: its name and its index and constraint names, so that a
+    /// refused row names the constraint the user knows.
+    pub fn in_target_terms(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for (staged, original) in &self.index_names {
+            out = out.replace(staged.as_str(), original);
+        }
+        out.replace(self.staging_name.as_str(), &self.target_name)
+    }
 }
 
 /// A deterministic helper name `prefix + table` within PostgreSQL's
@@ -290,7 +308,7 @@ pub(super) async fn create_staging(
             e,
         )
     })?;
-    Ok(Staging {
+    let mut staging = Staging {
         quoted,
         schema: quote_ident(schema),
         target_name: name.to_string(),
@@ -298,7 +316,11 @@ pub(super) async fn create_staging(
         target_oid: target.oid,
         old_name: helper_name(OLD_PREFIX, name),
         ddl,
-    })
+        index_names: Vec::new(),
+        staging_name,
+    };
+    staging.index_names = index_names(client, ep, &staging).await?;
+    Ok(staging)
 }
 
 /// Takes `lock` on the target now (delete, truncate): returns when it was
@@ -395,7 +417,6 @@ pub(super) async fn swap_in(client: &Client, ep: &PgEndpoint, s: &Staging) -> Re
             .await
             .map_err(err("giving the staging table the target's grants, comment, owner and sequences"))?;
     }
-    let names = index_names(client, ep, s).await?;
     let replica_index: Option<String> = client
         .query_opt(
             "SELECT c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
@@ -414,7 +435,7 @@ pub(super) async fn swap_in(client: &Client, ep: &PgEndpoint, s: &Staging) -> Re
         s.schema,
         quote_ident(&s.old_name),
     );
-    for (staged, original) in &names {
+    for (staged, original) in &s.index_names {
         if staged != original {
             sql.push_str(&format!(
                 ";\nALTER INDEX {}.{} RENAME TO {}",

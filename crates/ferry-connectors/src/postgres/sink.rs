@@ -34,7 +34,8 @@ use super::catalog::{PgTable, find_table, qualify};
 use super::encode::{ColumnEncoding, HEADER, TRAILER, encode_batch};
 use super::isolate::SegmentedCopy;
 use super::merge;
-use super::overwrite::{self, Staging};
+use super::overwrite;
+use super::publish::{Publish, prepare_overwrite};
 use super::types::{ddl_type, encodable, quote_ident};
 use super::{PgEndpoint, SpareConnection, map_err};
 
@@ -272,85 +273,6 @@ impl Sink for PostgresSink {
     }
 }
 
-/// How a `full_overwrite` publishes (decided in `prepare`) and when it
-/// locked the target, for the run summary.
-#[derive(Default)]
-struct Publish {
-    /// The strategy and why it differs from the configured one; `None`:
-    /// not an overwrite, nothing to report.
-    strategy: Option<(&'static str, Option<String>)>,
-    /// The lock it takes on the target.
-    lock: &'static str,
-    blocks_readers: bool,
-    /// The staging table of a swap.
-    staging: Option<Staging>,
-    /// When the target's lock was taken and how long that took.
-    timing: Option<(std::time::Instant, std::time::Duration)>,
-}
-
-impl Publish {
-    fn report(&self) -> Option<PublishReport> {
-        let (strategy, note) = self.strategy.clone()?;
-        Some(overwrite::report(
-            strategy,
-            note,
-            self.lock,
-            self.blocks_readers,
-            self.timing,
-        ))
-    }
-}
-
-/// Readies an overwrite of the existing `target`: drops earlier runs'
-/// debris, then creates the staging table (swap) or locks the target and
-/// empties it (delete, truncate), inside the run's transaction.
-async fn prepare_overwrite(
-    client: &Client,
-    ep: &PgEndpoint,
-    target: &PgTable,
-    asked: Option<Overwrite>,
-    schema: &str,
-    name: &str,
-) -> Result<Publish> {
-    overwrite::drop_debris(client, ep, schema, name).await?;
-    let chosen = overwrite::choose(client, ep, target, asked).await?;
-    let quoted = &target.quoted;
-    let in_txn = |what: &str| format!("{what} {} (inside the run's transaction)", target.display);
-    let mut publish = Publish {
-        strategy: Some((chosen.strategy.as_str(), chosen.note)),
-        ..Publish::default()
-    };
-    match chosen.strategy {
-        Overwrite::Swap => {
-            publish.lock = "ACCESS EXCLUSIVE, for the swap only";
-            publish.blocks_readers = true;
-            publish.staging =
-                Some(overwrite::create_staging(client, ep, target, schema, name).await?);
-        }
-        Overwrite::Delete => {
-            publish.lock = "ROW EXCLUSIVE";
-            publish.timing =
-                Some(overwrite::lock_target(client, ep, quoted, "ROW EXCLUSIVE").await?);
-            let n = client
-                .execute(&format!("DELETE FROM {quoted}"), &[])
-                .await
-                .map_err(|e| map_err(&ep.display, &in_txn("deleting the rows of"), e))?;
-            tracing::info!(table = %target.display, rows = n, "deleted the old rows (inside the run's transaction)");
-        }
-        Overwrite::Truncate => {
-            publish.lock = "ACCESS EXCLUSIVE";
-            publish.blocks_readers = true;
-            publish.timing =
-                Some(overwrite::lock_target(client, ep, quoted, "ACCESS EXCLUSIVE").await?);
-            client
-                .batch_execute(&format!("TRUNCATE {quoted}"))
-                .await
-                .map_err(|e| map_err(&ep.display, &in_txn("truncating"), e))?;
-        }
-    }
-    Ok(publish)
-}
-
 /// The wire of a column Ferry creates from `ty`.
 fn created_wire(ty: &ColumnType, native: &str) -> super::types::Wire {
     use super::types::Wire;
@@ -583,6 +505,7 @@ impl PgWriter {
             table: &self.plan.table,
             key: &self.key,
             chunk_bytes: CHUNK_BYTES,
+            staging: self.publish.staging.as_ref(),
         }
         .write(&mut input, rejects, self.rows_seen)
         .await?;
@@ -602,7 +525,55 @@ impl SinkWriter for PgWriter {
         self.target_types.clone()
     }
 
-    async fn write_all(&mut self, mut input: BatchStream, rejects: &Rejects) -> Result<u64> {
+    async fn write_all(&mut self, input: BatchStream, rejects: &Rejects) -> Result<u64> {
+        let written = self.write_all_rows(input, rejects).await;
+        written.map_err(|e| self.in_target_terms(e))
+    }
+
+    fn set_checkpoint(&mut self, checkpoint: Checkpoint, expected: Option<String>) -> Result<()> {
+        self.checkpoint = Some((checkpoint, expected));
+        Ok(())
+    }
+
+    async fn commit(self: Box<Self>) -> Result<u64> {
+        Ok(self.commit_reporting().await?.0)
+    }
+
+    async fn commit_reporting(mut self: Box<Self>) -> Result<(u64, Option<PublishReport>)> {
+        let published = self.finish_and_publish().await;
+        published.map_err(|e| self.in_target_terms(e))
+    }
+
+    async fn abort(mut self: Box<Self>) -> Result<()> {
+        // Dropping the COPY sink without finishing it makes the server fail
+        // the COPY; the rollback then discards everything of this run.
+        drop(self.copy.take());
+        let _ = self.client.batch_execute("ROLLBACK").await;
+        Ok(())
+    }
+}
+
+impl PgWriter {
+    /// A server error about the staging table of a swap, in the target's terms.
+    fn in_target_terms(&self, e: Error) -> Error {
+        match (e, &self.publish.staging) {
+            (
+                Error::Server {
+                    context,
+                    message,
+                    transient,
+                },
+                Some(s),
+            ) => Error::Server {
+                context: s.in_target_terms(&context),
+                message: s.in_target_terms(&message),
+                transient,
+            },
+            (e, _) => e,
+        }
+    }
+
+    async fn write_all_rows(&mut self, mut input: BatchStream, rejects: &Rejects) -> Result<u64> {
         if rejects.accepts_rows() {
             return self.write_isolating(input, rejects).await;
         }
@@ -625,16 +596,8 @@ impl SinkWriter for PgWriter {
         Ok(rows)
     }
 
-    fn set_checkpoint(&mut self, checkpoint: Checkpoint, expected: Option<String>) -> Result<()> {
-        self.checkpoint = Some((checkpoint, expected));
-        Ok(())
-    }
-
-    async fn commit(self: Box<Self>) -> Result<u64> {
-        Ok(self.commit_reporting().await?.0)
-    }
-
-    async fn commit_reporting(mut self: Box<Self>) -> Result<(u64, Option<PublishReport>)> {
+    /// Finishes the load and publishes: merge, checkpoint, swap, `COMMIT`.
+    async fn finish_and_publish(&mut self) -> Result<(u64, Option<PublishReport>)> {
         self.finish_copy().await?;
         let table = self.plan.table.clone();
         if let Some(m) = &self.merge_into {
@@ -668,13 +631,5 @@ impl SinkWriter for PgWriter {
             .await
             .map_err(|e| map_err(&self.endpoint, &format!("committing {table}"), e))?;
         Ok((self.rows_stored, self.publish.report()))
-    }
-
-    async fn abort(mut self: Box<Self>) -> Result<()> {
-        // Dropping the COPY sink without finishing it makes the server fail
-        // the COPY; the rollback then discards everything of this run.
-        drop(self.copy.take());
-        let _ = self.client.batch_execute("ROLLBACK").await;
-        Ok(())
     }
 }
