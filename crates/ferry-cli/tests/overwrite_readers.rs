@@ -593,3 +593,51 @@ async fn sqlite_in_rollback_journal_mode_makes_readers_wait_as_documented() {
     );
     assert_eq!(readings.last().unwrap().count, Ok(ROWS));
 }
+
+#[tokio::test]
+async fn a_swap_keeps_owner_replica_identity_and_column_grants() {
+    let (src, dst) = (unique("ovo_src"), unique("ovo_dst"));
+    let owner = "ferry_overwrite_owner";
+    pg_exec(&format!(
+        "DO $$ BEGIN
+           IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{owner}') THEN CREATE ROLE {owner}; END IF;
+           IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{READER_ROLE}') THEN CREATE ROLE {READER_ROLE}; END IF;
+         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+         END $$;
+         CREATE TABLE {src} (id bigint PRIMARY KEY, payload text);
+         INSERT INTO {src} SELECT g, 'new ' || g FROM generate_series(1, 500) g;
+         CREATE TABLE {dst} (id bigint PRIMARY KEY, payload text);
+         INSERT INTO {dst} SELECT g, 'old' FROM generate_series(1, 10) g;
+         ALTER TABLE {dst} REPLICA IDENTITY FULL;
+         GRANT UPDATE (payload) ON {dst} TO {READER_ROLE};
+         ALTER TABLE {dst} OWNER TO {owner};"
+    ))
+    .await;
+    let summary = run_ok(&job(
+        "ovr_owner",
+        &pg_endpoint(&src),
+        &pg_endpoint(&dst),
+        "",
+    ));
+    assert_eq!(publish(&summary)["strategy"], "swap");
+    assert_eq!(
+        one_text(&format!(
+            "SELECT pg_get_userbyid(relowner) || ' ' || relreplident::text FROM pg_class WHERE oid = '{dst}'::regclass"
+        ))
+        .await,
+        Some(format!("{owner} f"))
+    );
+    assert_eq!(
+        one_i64(&format!(
+            "SELECT count(*) FROM pg_attribute att, aclexplode(att.attacl) a
+              WHERE att.attrelid = '{dst}'::regclass AND att.attname = 'payload'
+                AND a.grantee = '{READER_ROLE}'::regrole AND a.privilege_type = 'UPDATE'"
+        ))
+        .await,
+        1
+    );
+    assert_eq!(
+        pg_digest(&format!("SELECT concat_ws('|', id, payload) FROM {dst}")).await,
+        pg_digest(&format!("SELECT concat_ws('|', id, payload) FROM {src}")).await
+    );
+}
