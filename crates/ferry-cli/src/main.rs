@@ -339,6 +339,9 @@ fn run(job: PathBuf, json: bool, quiet: bool, args: RunArgs) -> ExitCode {
                 if let Some([start, end]) = &summary.window {
                     println!("window: [{start}, {end})");
                 }
+                if let Some(p) = &summary.publish {
+                    println!("publish: {}", p.describe());
+                }
                 println!(
                     "verified: {} rows read = {} rows written{not_written}; {} rows committed{}",
                     summary.rows_read,

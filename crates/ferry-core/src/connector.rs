@@ -141,6 +141,54 @@ pub struct TargetPlan {
     pub ddl: Option<String>,
 }
 
+/// How a sink published into an existing target and how long it kept the
+/// target locked, for the run summary: a dashboard reading the target
+/// waits for at most `lock_wait_ms + lock_held_ms` when `blocks_readers`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublishReport {
+    /// How the rows were published: `swap` (a staging table renamed into
+    /// place), `delete` (old rows deleted in the load's transaction),
+    /// `truncate`, `create` (a new target), `rename` (MariaDB's staging
+    /// swap), `transaction` (SQLite's write transaction).
+    pub strategy: String,
+    /// Why the strategy differs from the one configured (an automatic
+    /// fallback), if it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// The lock the publish took on the target, as the database names it.
+    pub lock: String,
+    /// Whether that lock makes readers of the target wait.
+    pub blocks_readers: bool,
+    /// Milliseconds spent waiting for the lock (`None`: the database does
+    /// not tell waiting from holding; it is part of `lock_held_ms`).
+    pub lock_wait_ms: Option<u64>,
+    /// Milliseconds from taking the lock to the end of the commit.
+    pub lock_held_ms: u64,
+}
+
+impl PublishReport {
+    /// One line for people: `swap; target locked 12 ms (ACCESS EXCLUSIVE: 1 ms waiting, 11 ms held)`.
+    pub fn describe(&self) -> String {
+        let wait = self
+            .lock_wait_ms
+            .map_or(String::new(), |w| format!("{w} ms waiting, "));
+        let total = self.lock_wait_ms.unwrap_or(0) + self.lock_held_ms;
+        let readers = if self.blocks_readers {
+            "readers wait"
+        } else {
+            "readers not blocked"
+        };
+        let mut line = format!(
+            "{}; target locked {total} ms ({}: {wait}{} ms held; {readers})",
+            self.strategy, self.lock, self.lock_held_ms
+        );
+        if let Some(note) = &self.note {
+            line.push_str(&format!("; {note}"));
+        }
+        line
+    }
+}
+
 /// Which IEEE 754 special values a sink's float columns store exactly.
 /// The engine routes the others to dirty data (reason `conversion`) before
 /// the sink sees them, so they are never silently turned into NULL or an
@@ -302,6 +350,12 @@ pub trait SinkWriter: Send {
 
     /// Publishes atomically; returns the rows the target reports as written.
     async fn commit(self: Box<Self>) -> Result<u64>;
+
+    /// Publishes like [`SinkWriter::commit`] and also says how, and how long
+    /// the target was locked (`None` by default: the sink does not report it).
+    async fn commit_reporting(self: Box<Self>) -> Result<(u64, Option<PublishReport>)> {
+        Ok((self.commit().await?, None))
+    }
 
     /// Discards everything written; the target stays as it was.
     async fn abort(self: Box<Self>) -> Result<()>;

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;
 
 use arrow::record_batch::RecordBatch;
-use ferry_core::connector::{Checkpoint, TargetPlan, unsupported};
+use ferry_core::connector::{Checkpoint, PublishReport, TargetPlan, unsupported};
 use ferry_core::{Error, ReadSession, Rejects, Result, Sink, Source, ValidatedTask};
 use futures::StreamExt;
 use futures::future::BoxFuture;
@@ -103,6 +103,9 @@ pub struct RunSummary {
     /// The window `[start, end)` of a windowed run (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub window: Option<[String; 2]>,
+    /// How the sink published and how long it kept the target locked (if it says).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publish: Option<PublishReport>,
 }
 
 struct Counters {
@@ -499,7 +502,7 @@ async fn run(
         let _ = writer.abort().await;
         return Err(e);
     }
-    let rows_committed = writer.commit().await?;
+    let (rows_committed, publish) = writer.commit_reporting().await?;
     let verified = rows_committed == rows_written;
     if !verified {
         return Err(Error::Internal(format!(
@@ -530,6 +533,7 @@ async fn run(
                 w.end.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
             ]
         }),
+        publish,
     })
 }
 

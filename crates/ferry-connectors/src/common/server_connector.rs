@@ -12,7 +12,7 @@ use ferry_core::{Capabilities, Result, SchemaSource, SinkEndpoint, SourceEndpoin
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::{Map, Value};
 
-use super::server_spec::{ServerConnection, SqlEndpoint};
+use super::server_spec::{ServerConnection, SqlEndpoint, SqlSinkOptions};
 use super::server_table::{
     ServerConnectionParts, ServerKind, ServerTable, parse_connection, put_url_password,
     take_url_password,
@@ -54,7 +54,17 @@ impl Connector for ServerKind {
     }
 
     fn sink_schema(&self, generator: &mut SchemaGenerator) -> Option<Schema> {
-        Some(SqlEndpoint::json_schema(generator))
+        let mut schema = SqlEndpoint::json_schema(generator);
+        let own = SqlSinkOptions::json_schema(generator);
+        if let (Some(props), Some(more)) = (
+            schema.get_mut("properties").and_then(Value::as_object_mut),
+            own.get("properties").and_then(Value::as_object),
+        ) {
+            for (k, v) in more {
+                props.insert(k.clone(), v.clone());
+            }
+        }
+        Some(schema)
     }
 
     fn connection_schema(&self, generator: &mut SchemaGenerator) -> Option<Schema> {
@@ -76,7 +86,7 @@ impl Connector for ServerKind {
         options: &Map<String, Value>,
         trust: &Trust,
     ) -> Result<Arc<dyn SinkEndpoint>> {
-        Ok(ServerTable::parse(self, field, options, trust)?)
+        Ok(ServerTable::parse_sink(self, field, options, trust)?)
     }
 
     fn take_endpoint_secrets(

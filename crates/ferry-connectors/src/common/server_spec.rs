@@ -39,6 +39,55 @@ pub struct SqlEndpoint {
     pub table: String,
 }
 
+/// How a `full_overwrite` replaces the rows of a table that exists already.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Overwrite {
+    /// Load a staging table next to the target, then swap it in with a
+    /// short exclusive lock at the end: readers see the old rows throughout
+    /// the load and wait only for the swap. Indexes, constraints, defaults,
+    /// grants, comments, owner and replica identity are carried over.
+    Swap,
+    /// `DELETE` the old rows and load in the same transaction: readers keep
+    /// seeing the old rows (MVCC) and never wait; slower than `swap` on a
+    /// large table and leaves dead rows for vacuum.
+    Delete,
+    /// `TRUNCATE` and load in one transaction: fastest, but every reader of
+    /// the target waits for the whole load.
+    Truncate,
+}
+
+impl Overwrite {
+    /// The option's value as written in specs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Overwrite::Swap => "swap",
+            Overwrite::Delete => "delete",
+            Overwrite::Truncate => "truncate",
+        }
+    }
+}
+
+/// The options of a table endpoint that only a sink has.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SqlSinkOptions {
+    /// How `full_overwrite` replaces an existing table's rows: `swap`
+    /// (default: staging table swapped in with a short lock; readers are not
+    /// blocked during the load), `delete` (delete and load in one
+    /// transaction; readers never wait), or `truncate` (fastest; readers
+    /// wait for the whole load). Left out, PostgreSQL swaps where nothing
+    /// depends on the table (views, foreign keys, triggers, …) and deletes
+    /// otherwise, saying so in the run summary; given as `swap`, such a
+    /// dependency fails the run instead. MySQL/MariaDB always swap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overwrite: Option<Overwrite>,
+}
+
+/// The option names of [`SqlSinkOptions`], taken out of a sink's options
+/// before the rest is parsed as a [`SqlEndpoint`].
+pub(crate) const SINK_ONLY_OPTIONS: &[&str] = &["overwrite"];
+
 impl fmt::Debug for SqlEndpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SqlEndpoint")

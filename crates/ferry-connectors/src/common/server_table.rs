@@ -9,7 +9,9 @@ use ferry_core::spec::{TableName, Trust};
 use ferry_core::{Dataset, DatasetKind, Result, Sink, SinkEndpoint, Source, SourceEndpoint};
 use serde_json::{Map, Value};
 
-use super::server_spec::{SERVER_SECRETS, ServerConnection, SqlEndpoint};
+use super::server_spec::{
+    Overwrite, SERVER_SECRETS, SINK_ONLY_OPTIONS, ServerConnection, SqlEndpoint, SqlSinkOptions,
+};
 use crate::connector::{parse_options, to_options};
 
 /// Lists the datasets a server connection reaches, in a namespace if given.
@@ -45,7 +47,9 @@ pub struct ServerKind {
     /// Builds the source.
     pub source: fn(&SqlEndpoint, &TableName) -> Result<Box<dyn Source>>,
     /// Builds the sink.
-    pub sink: fn(&SqlEndpoint, &TableName) -> Result<Box<dyn Sink>>,
+    pub sink: fn(&SqlEndpoint, &TableName, &SqlSinkOptions) -> Result<Box<dyn Sink>>,
+    /// The `overwrite` choices its sink implements.
+    pub overwrites: &'static [Overwrite],
     /// The dialect a `source_filter` is checked in.
     pub dialect: fn() -> Box<dyn sqlparser::dialect::Dialect>,
 }
@@ -59,6 +63,8 @@ pub(crate) struct ServerTable {
     dataset: Dataset,
     trust: Trust,
     field: String,
+    /// The sink-only options (default for a source).
+    sink_options: SqlSinkOptions,
 }
 
 impl std::fmt::Debug for ServerKind {
@@ -75,6 +81,15 @@ impl ServerTable {
         options: &Map<String, Value>,
         trust: &Trust,
     ) -> Result<Arc<ServerTable>> {
+        Ok(Arc::new(Self::build(kind, field, options, trust)?))
+    }
+
+    fn build(
+        kind: &ServerKind,
+        field: &str,
+        options: &Map<String, Value>,
+        trust: &Trust,
+    ) -> Result<ServerTable> {
         let mut endpoint: SqlEndpoint = parse_options(field, options)?;
         let table = endpoint.check(field, kind.schemes, trust)?;
         endpoint.confine_files(field, trust)?;
@@ -87,13 +102,47 @@ impl ServerTable {
             name: table.to_string(),
             location: format!("{}#{located}", endpoint.public_url()),
         };
-        Ok(Arc::new(ServerTable {
+        Ok(ServerTable {
             kind: *kind,
             endpoint,
             table,
             dataset,
             trust: trust.clone(),
             field: field.to_string(),
+            sink_options: SqlSinkOptions::default(),
+        })
+    }
+
+    /// Parses and checks `options` as a sink: the table endpoint and the
+    /// sink-only options ([`SqlSinkOptions`]).
+    pub(crate) fn parse_sink(
+        kind: &ServerKind,
+        field: &str,
+        options: &Map<String, Value>,
+        trust: &Trust,
+    ) -> Result<Arc<ServerTable>> {
+        let (own, endpoint): (Map<String, Value>, Map<String, Value>) = options
+            .clone()
+            .into_iter()
+            .partition(|(k, _)| SINK_ONLY_OPTIONS.contains(&k.as_str()));
+        let sink_options: SqlSinkOptions = parse_options(field, &own)?;
+        if let Some(o) = sink_options.overwrite
+            && !kind.overwrites.contains(&o)
+        {
+            let allowed: Vec<&str> = kind.overwrites.iter().map(|o| o.as_str()).collect();
+            return Err(ferry_core::Error::invalid(
+                format!("{field}.overwrite"),
+                format!(
+                    "`{}` is not available for {}; it overwrites by: {}",
+                    o.as_str(),
+                    kind.name,
+                    allowed.join(", ")
+                ),
+            ));
+        }
+        Ok(Arc::new(ServerTable {
+            sink_options,
+            ..Self::build(kind, field, &endpoint, trust)?
         }))
     }
 
@@ -132,7 +181,7 @@ impl SinkEndpoint for ServerTable {
     }
     fn open(&self) -> Result<Box<dyn Sink>> {
         self.recheck()?;
-        (self.kind.sink)(&self.endpoint, &self.table)
+        (self.kind.sink)(&self.endpoint, &self.table, &self.sink_options)
     }
 }
 
@@ -226,4 +275,51 @@ pub(crate) fn put_url_password(
     })?;
     options.insert(URL.into(), Value::String(url.to_string()));
     Ok(())
+}
+
+#[cfg(all(test, feature = "postgres", feature = "mysql"))]
+mod tests {
+    use super::*;
+    use crate::connector::Connector;
+
+    fn options(json: serde_json::Value) -> Map<String, Value> {
+        match json {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
+
+    #[test]
+    fn overwrite_is_a_sink_option_checked_per_connector() {
+        let trust = Trust::Local;
+        let pg = crate::postgres::POSTGRES;
+        let with = |url: &str, how: &str| {
+            options(serde_json::json!({"url": url, "table": "t", "overwrite": how}))
+        };
+        let t = pg
+            .sink("sink", &with("postgresql://h/db", "delete"), &trust)
+            .expect("postgres deletes");
+        assert_eq!(t.connector(), "postgres");
+        let e = pg
+            .sink("sink", &with("postgresql://h/db", "rename"), &trust)
+            .expect_err("no such strategy")
+            .to_string();
+        assert!(e.contains("sink.overwrite") && e.contains("swap"), "{e}");
+        let e = crate::mysql::MYSQL
+            .sink("sink", &with("mysql://h/db", "truncate"), &trust)
+            .expect_err("mysql only swaps")
+            .to_string();
+        assert!(
+            e.contains("sink.overwrite") && e.contains("`truncate` is not available for mysql"),
+            "{e}"
+        );
+        crate::mysql::MYSQL
+            .sink("sink", &with("mysql://h/db", "swap"), &trust)
+            .expect("mysql swaps");
+        let e = pg
+            .source("source", &with("postgresql://h/db", "swap"), &trust)
+            .expect_err("not a source option")
+            .to_string();
+        assert!(e.contains("overwrite"), "{e}");
+    }
 }

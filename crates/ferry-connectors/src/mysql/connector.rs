@@ -8,7 +8,7 @@ use futures::future::BoxFuture;
 use super::matrix::MysqlTypes;
 use super::{MysqlSink, MysqlSource, browse};
 use crate::catalog::DatasetInfo;
-use crate::common::server_spec::ServerConnection;
+use crate::common::server_spec::{Overwrite, ServerConnection};
 use crate::common::server_table::ServerKind;
 
 /// MySQL and MariaDB: tables read with streaming result sets in one
@@ -23,7 +23,8 @@ pub static MYSQL: ServerKind = ServerKind {
     schemes: &["mysql", "mariadb"],
     default_schema: None,
     source: |e, t| Ok(Box::new(MysqlSource::new(e, t)?)),
-    sink: |e, t| Ok(Box::new(MysqlSink::new(e, t)?)),
+    sink: |e, t, _| Ok(Box::new(MysqlSink::new(e, t)?)),
+    overwrites: &[Overwrite::Swap],
     dialect: || Box::new(sqlparser::dialect::MySqlDialect {}),
     version,
     datasets,

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use ferry_core::connector::{Checkpoint, SinkWriter, TargetPlan};
+use ferry_core::connector::{Checkpoint, PublishReport, SinkWriter, TargetPlan};
 use ferry_core::{BatchStream, ColumnType, Error, Rejects, Result};
 use futures::StreamExt;
 use mysql_async::prelude::Queryable;
@@ -175,7 +175,12 @@ impl SinkWriter for MysqlWriter {
     }
 
     async fn commit(self: Box<Self>) -> Result<u64> {
+        Ok(self.commit_reporting().await?.0)
+    }
+
+    async fn commit_reporting(self: Box<Self>) -> Result<(u64, Option<PublishReport>)> {
         let mut w = *self;
+        let mut report = None;
         if w.interrupted {
             return Err(Error::Internal(format!(
                 "an earlier write to {} was interrupted; it cannot be committed",
@@ -213,6 +218,7 @@ impl SinkWriter for MysqlWriter {
             } else {
                 format!("RENAME TABLE {stg} TO {target}")
             };
+            let renaming = std::time::Instant::now();
             if let Err(e) = w.conn.query_drop(swap.as_str()).await {
                 let _ = w
                     .conn
@@ -220,6 +226,16 @@ impl SinkWriter for MysqlWriter {
                     .await;
                 return Err(ep.error("publishing (RENAME TABLE)", e));
             }
+            // RENAME TABLE waits for and holds the exclusive metadata lock
+            // of the target: readers wait for that statement only.
+            report = Some(PublishReport {
+                strategy: if w.target_exists { "rename" } else { "create" }.into(),
+                note: None,
+                lock: "exclusive metadata lock, for RENAME TABLE only".into(),
+                blocks_readers: w.target_exists,
+                lock_wait_ms: None,
+                lock_held_ms: renaming.elapsed().as_millis() as u64,
+            });
             if w.target_exists
                 && let Err(e) = w.conn.query_drop(format!("DROP TABLE {old}")).await
             {
@@ -232,7 +248,7 @@ impl SinkWriter for MysqlWriter {
             .exec_drop("DO RELEASE_LOCK(?)", (w.lock.as_str(),))
             .await;
         let _ = w.conn.disconnect().await;
-        Ok(w.rows_loaded)
+        Ok((w.rows_loaded, report))
     }
 
     async fn abort(self: Box<Self>) -> Result<()> {

@@ -8,7 +8,7 @@ use futures::future::BoxFuture;
 use super::matrix::PgTypes;
 use super::{PostgresSink, PostgresSource, browse};
 use crate::catalog::DatasetInfo;
-use crate::common::server_spec::ServerConnection;
+use crate::common::server_spec::{Overwrite, ServerConnection};
 use crate::common::server_table::ServerKind;
 
 /// PostgreSQL: tables read with binary `COPY` in parallel splits from one
@@ -16,13 +16,14 @@ use crate::common::server_table::ServerKind;
 pub static POSTGRES: ServerKind = ServerKind {
     name: "postgres",
     aliases: &[],
-    description: "PostgreSQL: binary COPY out in parallel key/ctid-range splits from one exported snapshot; binary COPY in, loaded and published in one transaction (new table, or TRUNCATE + reload: a storage-level swap at COMMIT)",
+    description: "PostgreSQL: binary COPY out in parallel key/ctid-range splits from one exported snapshot; binary COPY in, loaded and published in one transaction (a new table; an overwrite loads a staging table swapped in under a short lock, or deletes or truncates: sink option `overwrite`)",
     splits: true,
     types: &PgTypes,
     schemes: &["postgres", "postgresql"],
     default_schema: Some("public"),
     source: |e, t| Ok(Box::new(PostgresSource::new(e, t)?)),
-    sink: |e, t| Ok(Box::new(PostgresSink::new(e, t)?)),
+    sink: |e, t, o| Ok(Box::new(PostgresSink::new(e, t)?.overwrite(o.overwrite))),
+    overwrites: &[Overwrite::Swap, Overwrite::Delete, Overwrite::Truncate],
     dialect: || Box::new(sqlparser::dialect::PostgreSqlDialect {}),
     version,
     datasets,

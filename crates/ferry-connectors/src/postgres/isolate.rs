@@ -51,6 +51,8 @@ pub(super) struct SegmentedCopy<'a> {
     pub key: &'a [String],
     /// Size of the chunks shipped to the server.
     pub chunk_bytes: usize,
+    /// The staging table of a swap, whose messages are put in the target's terms.
+    pub staging: Option<&'a super::overwrite::Staging>,
 }
 
 /// What a segmented write did.
@@ -159,7 +161,10 @@ impl SegmentedCopy<'_> {
                 self.table
             ))),
             Err(e) => match refusal(&e, rows) {
-                Some(refusal) => {
+                Some(mut refusal) => {
+                    if let Some(s) = self.staging {
+                        refusal.message = s.in_target_terms(&refusal.message);
+                    }
                     self.client
                         .batch_execute(&format!(
                             "ROLLBACK TO SAVEPOINT {SAVEPOINT}; RELEASE SAVEPOINT {SAVEPOINT}"

@@ -21,7 +21,8 @@
 //!  BEGIN; pg_try_advisory_xact_lock(target)
 //!    new target:       CREATE TABLE target (...)          ← invisible until COMMIT; a PostgreSQL
 //!                                                            source's exact column types
-//!    overwrite:        TRUNCATE target                     ← transactional in PostgreSQL
+//!    overwrite:        CREATE TABLE staging (LIKE target)   ← swap (default, see [`overwrite`]),
+//!                      or DELETE FROM target / TRUNCATE target   or `overwrite: delete | truncate`
 //!    no dirty rows allowed:
 //!      COPY target FROM STDIN (FORMAT binary)              ← one COPY, Arrow encoded in large chunks;
 //!                                                            a refused row fails it and the run
@@ -30,6 +31,7 @@
 //!                                                            savepoint and its rows isolated: each row
 //!                                                            the target refuses (key, NOT NULL, CHECK)
 //!                                                            is one dirty row, the others are stored
+//!  [swap: LOCK target; RENAME target → old, staging → target; DROP old]
 //!  COMMIT                                                  ← the atomic publish
 //! ```
 //!
@@ -49,6 +51,8 @@ mod matrix;
 mod merge;
 mod native;
 mod numeric;
+mod overwrite;
+mod publish;
 mod pushdown;
 mod sink;
 mod source;

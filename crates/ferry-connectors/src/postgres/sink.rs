@@ -1,12 +1,13 @@
 //! The PostgreSQL sink: one connection, one transaction, binary COPY in.
 //!
-//! The whole write — creating or truncating the target and loading it — is
-//! one transaction, so the publish is the `COMMIT` and any failure (including
-//! a killed process: the server rolls back when the connection drops) leaves
-//! the target exactly as it was, with nothing to clean up. `TRUNCATE` is
-//! transactional in PostgreSQL and keeps the table's grants, indexes, views
-//! and foreign keys; readers of the target wait for the commit instead of
-//! seeing a half-loaded table.
+//! The whole write — creating the target, or preparing an overwrite of it,
+//! and loading it — is one transaction, so the publish is the `COMMIT` and
+//! any failure (including a killed process: the server rolls back when the
+//! connection drops) leaves the target exactly as it was, with nothing to
+//! clean up. A `full_overwrite` of an existing table loads a staging table
+//! and swaps it in under a short lock, or deletes the old rows in the same
+//! transaction, or truncates (the sink option `overwrite`, see
+//! [`super::overwrite`]); the first two keep readers of the target going.
 //!
 //! When the task allows no dirty rows, the data goes in one binary `COPY`
 //! (started by the first batch, finished by `commit`); a row the target
@@ -21,10 +22,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use ferry_core::connector::{Checkpoint, TargetPlan, WriteSpec};
-use ferry_core::spec::{TableName};
+use ferry_core::connector::{Checkpoint, PublishReport, TargetPlan, WriteSpec};
+use ferry_core::spec::TableName;
 
-use crate::common::server_spec::SqlEndpoint;
+use crate::common::server_spec::{Overwrite, SqlEndpoint};
 use ferry_core::{
     BatchStream, ColumnType, Error, Rejects, Result, Sink, SinkWriter, SyncMode, TableSchema,
 };
@@ -36,6 +37,8 @@ use super::encode::{ColumnEncoding, HEADER, TRAILER, encode_batch};
 use super::isolate::SegmentedCopy;
 use super::merge;
 use super::native::{self, TypeShape};
+use super::overwrite;
+use super::publish::{Publish, prepare_overwrite};
 use super::types::{Wire, ddl_type, encodable, quote_ident};
 use super::{PgEndpoint, SpareConnection, map_err};
 
@@ -49,6 +52,9 @@ pub struct PostgresSink {
     ep: PgEndpoint,
     table: TableName,
     spare: SpareConnection,
+    /// How `full_overwrite` replaces an existing table (`None`: swap where
+    /// possible, else delete; see [`overwrite`]).
+    overwrite: Option<Overwrite>,
 }
 
 impl PostgresSink {
@@ -58,7 +64,14 @@ impl PostgresSink {
             ep: PgEndpoint::new("sink", endpoint)?,
             table: table.clone(),
             spare: SpareConnection::default(),
+            overwrite: None,
         })
+    }
+
+    /// Sets how `full_overwrite` replaces an existing table.
+    pub fn overwrite(mut self, overwrite: Option<Overwrite>) -> Self {
+        self.overwrite = overwrite;
+        self
     }
 }
 
@@ -147,6 +160,7 @@ impl Sink for PostgresSink {
             .await
             .map_err(|e| map_err(&ep.display, "resetting the lock timeout", e))?;
         let existing = find_table(&client, ep, &self.table).await?;
+        let mut publish = Publish::default();
         let (plan, encodings, target_types) = match &existing {
             None => {
                 // A merge target gets the merge key as its primary key.
@@ -171,6 +185,10 @@ impl Sink for PostgresSink {
                         remap: n.remap,
                     })
                     .collect();
+                if mode == SyncMode::FullOverwrite {
+                    publish.strategy = Some(("create", None));
+                    publish.lock = "none: a new table, invisible until the commit";
+                }
                 (
                     TargetPlan {
                         table: display.clone(),
@@ -208,23 +226,16 @@ impl Sink for PostgresSink {
                     let n = merge::delete_window(&client, ep, &quoted, zoned, w).await?;
                     tracing::info!(table = %quoted, rows = n, "deleted the window's rows (inside the run's transaction)");
                 }
+                let mut staging_ddl = None;
                 if mode == SyncMode::FullOverwrite {
-                    client
-                        .batch_execute(&format!("TRUNCATE {quoted}"))
-                        .await
-                        .map_err(|e| {
-                            map_err(
-                                &ep.display,
-                                &format!("truncating {display} (inside the run's transaction)"),
-                                e,
-                            )
-                        })?;
+                    publish = prepare_overwrite(&client, ep, t, self.overwrite, &sch, &name).await?;
+                    staging_ddl = publish.staging.as_ref().map(|s| s.ddl.clone());
                 }
                 (
                     TargetPlan {
                         table: display.clone(),
                         creates_table: false,
-                        ddl: None,
+                        ddl: staging_ddl,
                     },
                     enc,
                     Some(types),
@@ -247,10 +258,10 @@ impl Sink for PostgresSink {
         } else {
             None
         };
-        let copy_into = if merge_into.is_some() {
-            merge::STAGE
-        } else {
-            quoted.as_str()
+        let copy_into = match (&merge_into, &publish.staging) {
+            (Some(_), _) => merge::STAGE,
+            (None, Some(staging)) => staging.quoted.as_str(),
+            (None, None) => quoted.as_str(),
         };
         let copy_sql = format!(
             "COPY {copy_into} ({}) FROM STDIN (FORMAT binary)",
@@ -262,6 +273,7 @@ impl Sink for PostgresSink {
             _ => schema.primary_key.clone(),
         };
         Ok(Box::new(PgWriter {
+            publish,
             client,
             ep: ep.clone(),
             merge_into,
@@ -409,6 +421,8 @@ struct MergeInto {
 }
 
 struct PgWriter {
+    /// How a `full_overwrite` publishes, and its lock times.
+    publish: Publish,
     client: Client,
     ep: PgEndpoint,
     /// Set for `incremental_merge`: the COPY goes into the staging table.
@@ -530,6 +544,7 @@ impl PgWriter {
             table: &self.plan.table,
             key: &self.key,
             chunk_bytes: CHUNK_BYTES,
+            staging: self.publish.staging.as_ref(),
         }
         .write(&mut input, rejects, self.rows_seen)
         .await?;
@@ -549,7 +564,55 @@ impl SinkWriter for PgWriter {
         self.target_types.clone()
     }
 
-    async fn write_all(&mut self, mut input: BatchStream, rejects: &Rejects) -> Result<u64> {
+    async fn write_all(&mut self, input: BatchStream, rejects: &Rejects) -> Result<u64> {
+        let written = self.write_all_rows(input, rejects).await;
+        written.map_err(|e| self.in_target_terms(e))
+    }
+
+    fn set_checkpoint(&mut self, checkpoint: Checkpoint, expected: Option<String>) -> Result<()> {
+        self.checkpoint = Some((checkpoint, expected));
+        Ok(())
+    }
+
+    async fn commit(self: Box<Self>) -> Result<u64> {
+        Ok(self.commit_reporting().await?.0)
+    }
+
+    async fn commit_reporting(mut self: Box<Self>) -> Result<(u64, Option<PublishReport>)> {
+        let published = self.finish_and_publish().await;
+        published.map_err(|e| self.in_target_terms(e))
+    }
+
+    async fn abort(mut self: Box<Self>) -> Result<()> {
+        // Dropping the COPY sink without finishing it makes the server fail
+        // the COPY; the rollback then discards everything of this run.
+        drop(self.copy.take());
+        let _ = self.client.batch_execute("ROLLBACK").await;
+        Ok(())
+    }
+}
+
+impl PgWriter {
+    /// A server error about the staging table of a swap, in the target's terms.
+    fn in_target_terms(&self, e: Error) -> Error {
+        match (e, &self.publish.staging) {
+            (
+                Error::Server {
+                    context,
+                    message,
+                    transient,
+                },
+                Some(s),
+            ) => Error::Server {
+                context: s.in_target_terms(&context),
+                message: s.in_target_terms(&message),
+                transient,
+            },
+            (e, _) => e,
+        }
+    }
+
+    async fn write_all_rows(&mut self, mut input: BatchStream, rejects: &Rejects) -> Result<u64> {
         if rejects.accepts_rows() {
             return self.write_isolating(input, rejects).await;
         }
@@ -572,12 +635,8 @@ impl SinkWriter for PgWriter {
         Ok(rows)
     }
 
-    fn set_checkpoint(&mut self, checkpoint: Checkpoint, expected: Option<String>) -> Result<()> {
-        self.checkpoint = Some((checkpoint, expected));
-        Ok(())
-    }
-
-    async fn commit(mut self: Box<Self>) -> Result<u64> {
+    /// Finishes the load and publishes: merge, checkpoint, swap, `COMMIT`.
+    async fn finish_and_publish(&mut self) -> Result<(u64, Option<PublishReport>)> {
         self.finish_copy().await?;
         let table = self.plan.table.clone();
         if let Some(m) = &self.merge_into {
@@ -603,18 +662,13 @@ impl SinkWriter for PgWriter {
             )
             .await?;
         }
+        if let Some(staging) = &self.publish.staging {
+            self.publish.timing = Some(overwrite::swap_in(&self.client, &self.ep, staging).await?);
+        }
         self.client
             .batch_execute("COMMIT")
             .await
             .map_err(|e| map_err(&self.endpoint, &format!("committing {table}"), e))?;
-        Ok(self.rows_stored)
-    }
-
-    async fn abort(mut self: Box<Self>) -> Result<()> {
-        // Dropping the COPY sink without finishing it makes the server fail
-        // the COPY; the rollback then discards everything of this run.
-        drop(self.copy.take());
-        let _ = self.client.batch_execute("ROLLBACK").await;
-        Ok(())
+        Ok((self.rows_stored, self.publish.report()))
     }
 }

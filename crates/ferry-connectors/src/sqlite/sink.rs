@@ -23,7 +23,9 @@ use std::sync::Arc;
 
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
-use ferry_core::connector::{Checkpoint, Sink, SinkWriter, TargetPlan, WriteSpec};
+use ferry_core::connector::{
+    Checkpoint, PublishReport, Sink, SinkWriter, TargetPlan, WriteSpec,
+};
 use ferry_core::reject::{row_json, row_position};
 use ferry_core::spec::DirtyReason;
 use ferry_core::spec::{SyncMode, TableName};
@@ -102,12 +104,23 @@ impl Sink for SqliteSink {
         let target = self.target.clone();
         let schema = schema.clone();
         let write = write.clone();
-        let (conn, plan, insert) = blocking(move || -> Result<_> {
+        let overwrite = write.mode == SyncMode::FullOverwrite;
+        let (conn, plan, insert, lock) = blocking(move || -> Result<_> {
             let conn = open_read_write(&target.path)?;
+            let wal = conn
+                .query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0))
+                .map_err(|e| sql_error(&target.path, "read the journal mode", e))?
+                .eq_ignore_ascii_case("wal");
+            let asked = std::time::Instant::now();
             conn.execute_batch("BEGIN IMMEDIATE")
                 .map_err(|e| sql_error(&target.path, "begin the write transaction", e))?;
+            let lock = WriteLock {
+                wal,
+                locked: std::time::Instant::now(),
+                waited: asked.elapsed(),
+            };
             match prepare_target(&conn, &target, &schema, &write) {
-                Ok((plan, insert)) => Ok((conn, plan, insert)),
+                Ok((plan, insert)) => Ok((conn, plan, insert, lock)),
                 Err(e) => {
                     let _ = conn.execute_batch("ROLLBACK");
                     Err(e)
@@ -125,6 +138,7 @@ impl Sink for SqliteSink {
             sent: 0,
             inserted: 0,
             failed: false,
+            lock: overwrite.then_some(lock),
         }))
     }
 }
@@ -146,6 +160,36 @@ struct SqliteWriter {
     inserted: u64,
     /// A write failed: the transaction may be gone, only `abort` is allowed.
     failed: bool,
+    /// The write transaction's lock, reported for an overwrite.
+    lock: Option<WriteLock>,
+}
+
+/// When the write transaction (`BEGIN IMMEDIATE`: SQLite's RESERVED lock)
+/// began, how long it waited, and whether the file is in WAL mode. In WAL
+/// mode readers keep reading the old rows until the commit; in the other
+/// journal modes the commit (or a cache spill of a large load) takes the
+/// EXCLUSIVE lock, which readers wait for.
+struct WriteLock {
+    wal: bool,
+    locked: std::time::Instant,
+    waited: std::time::Duration,
+}
+
+impl WriteLock {
+    fn report(&self) -> PublishReport {
+        PublishReport {
+            strategy: "transaction".into(),
+            note: None,
+            lock: if self.wal {
+                "RESERVED (write transaction, WAL mode)".into()
+            } else {
+                "RESERVED, then EXCLUSIVE at the commit or a cache spill (rollback journal)".into()
+            },
+            blocks_readers: !self.wal,
+            lock_wait_ms: Some(self.waited.as_millis() as u64),
+            lock_held_ms: self.locked.elapsed().as_millis() as u64,
+        }
+    }
 }
 
 #[async_trait]
@@ -217,7 +261,12 @@ impl SinkWriter for SqliteWriter {
         Ok(sent)
     }
 
-    async fn commit(mut self: Box<Self>) -> Result<u64> {
+    async fn commit(self: Box<Self>) -> Result<u64> {
+        Ok(self.commit_reporting().await?.0)
+    }
+
+    async fn commit_reporting(mut self: Box<Self>) -> Result<(u64, Option<PublishReport>)> {
+        let lock = self.lock.take();
         let conn = self
             .conn
             .take()
@@ -255,7 +304,7 @@ impl SinkWriter for SqliteWriter {
                 return rollback(e);
             }
             match conn.execute_batch("COMMIT") {
-                Ok(()) => Ok(inserted),
+                Ok(()) => Ok((inserted, lock.as_ref().map(WriteLock::report))),
                 Err(e) => rollback(sql_error(&path, "commit", e)),
             }
         })
