@@ -116,3 +116,11 @@ pub fn records(path: &std::path::Path) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
+
+/// The row count of a plain `progress rows=N …` line of `ferry run` (0 for other lines).
+pub fn progress_rows(line: &str) -> u64 {
+    line.strip_prefix("progress rows=")
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}

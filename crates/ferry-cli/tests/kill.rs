@@ -44,11 +44,7 @@ fn signal_mid_copy(yaml: &str, signal: &str) -> (String, String) {
         let line = line.unwrap();
         seen.push_str(&line);
         seen.push('\n');
-        let rows: u64 = line
-            .strip_prefix("progress rows=")
-            .and_then(|r| r.split_whitespace().next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0);
+        let rows = progress_rows(&line);
         if rows > 0 {
             assert!(
                 rows < ROWS as u64,

@@ -216,3 +216,27 @@ async fn uuid_and_timestamp_keys_are_split_without_losing_rows() {
         assert_eq!((a.rows, &a), (12000, &b), "{key_type}");
     }
 }
+
+/// Two runs at once into one new PostgreSQL target: the second waits for the
+/// first's lock, then finds the table the first created (a stale name cache
+/// once made it create the table again and fail) and overwrites it.
+#[tokio::test]
+async fn two_runs_at_once_into_a_new_target_both_succeed() {
+    let (src, dst) = (unique("race_src"), unique("race_dst"));
+    make_typed_pg(&src, 3000).await;
+    let yaml = job("race", &pg_endpoint(&src), &pg_endpoint(&dst), "");
+    let runs: Vec<_> = (0..2)
+        .map(|_| {
+            let yaml = yaml.clone();
+            std::thread::spawn(move || run_ferry(FERRY, &["run", "--json"], &yaml))
+        })
+        .collect();
+    for r in runs {
+        let out = r.join().unwrap();
+        assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    }
+    assert_eq!(
+        pg_digest(&pg_canonical(&dst)).await,
+        pg_digest(&pg_canonical(&src)).await
+    );
+}

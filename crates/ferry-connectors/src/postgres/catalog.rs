@@ -64,12 +64,22 @@ pub(crate) async fn find_table(
     let (schema, name) = qualify(t);
     let quoted = format!("{}.{}", quote_ident(&schema), quote_ident(&name));
     let display = format!("{schema}.{name}");
+    // A catalog scan under the statement's snapshot, not `to_regclass`: its
+    // name cache may still hold "no such table" from before an advisory-lock
+    // wait (PostgreSQL processes cache invalidations at relation locks, not
+    // at advisory ones), so a run that waited for another's CREATE would
+    // create the table again.
     let row = client
-        .query_one("SELECT to_regclass($1)::oid", &[&quoted])
+        .query_opt(
+            "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE n.nspname = $1 AND c.relname = $2",
+            &[&schema, &name],
+        )
         .await
         .map_err(|e| map_err(&ep.display, &format!("looking up table {display}"), e))?;
-    let oid: Option<u32> = row.get(0);
-    let Some(oid) = oid else { return Ok(None) };
+    let Some(oid) = row.map(|r| r.get::<_, u32>(0)) else {
+        return Ok(None);
+    };
     let rows = client
         .query(
             "SELECT a.attname::text, t.typname::text, format_type(a.atttypid, a.atttypmod),

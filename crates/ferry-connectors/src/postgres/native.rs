@@ -213,8 +213,7 @@ pub(crate) async fn plan_new_columns(
 
 /// Whether a carried column (`c`) fits the existing target column `t`, and
 /// with which OID rewrite: the same type, or the same type without a
-/// modifier (`numeric` for `numeric(10,2)`), or `timestamp` ↔ `timestamptz`
-/// (the same binary form). `Err` says why not.
+/// modifier (`numeric` for `numeric(10,2)`). `Err` says why not.
 pub(crate) async fn fit_carried(
     client: &Client,
     ep: &PgEndpoint,
@@ -226,15 +225,11 @@ pub(crate) async fn fit_carried(
         .pop()
         .flatten();
     let same_modifier = t.formatted == c.native_type || t.typmod < 0;
+    // `timestamp` ↔ `timestamptz` share a binary form but not a meaning (a
+    // local time would be read as UTC): refused here as on the Arrow path.
     let fits = match &found {
         Some(s) if s.oid == t.type_oid => same_modifier,
-        Some(s) => {
-            matches!(
-                (s.typname.as_str(), t.typname.as_str()),
-                ("timestamp", "timestamptz") | ("timestamptz", "timestamp")
-            ) && same_modifier_digits(&c.native_type, &t.formatted, t.typmod)
-        }
-        None => false,
+        _ => false,
     };
     if !fits {
         return Ok(Err(format!(
@@ -266,13 +261,6 @@ pub(crate) async fn refused_columns(
         }
     }
     Ok(refused)
-}
-
-/// `timestamp(3)` into `timestamptz(3)` or `timestamptz`: the digits kept
-/// are not fewer.
-fn same_modifier_digits(source: &str, target: &str, target_typmod: i32) -> bool {
-    let digits = |s: &str| s.split_once('(').map(|(_, r)| r.chars().take_while(char::is_ascii_digit).collect::<String>());
-    target_typmod < 0 || digits(source) == digits(target)
 }
 
 /// Where a binary value names types by OID, with the target's OIDs.
