@@ -79,6 +79,7 @@
 mod browse;
 pub(crate) mod conn;
 mod connector;
+mod decode;
 mod duration;
 mod encode;
 mod isolate;
