@@ -176,12 +176,19 @@ pub(crate) fn table_schema(display: &str, info: &TableInfo) -> TableSchema {
     let columns = info
         .columns
         .iter()
-        .map(|c| ColumnDef {
-            name: c.name.clone(),
-            ty: column_type(c).unwrap_or(ColumnType::Binary),
-            nullable: c.nullable,
-            native_type: c.exact_type(),
-            dialect: Some(DIALECT),
+        .map(|c| {
+            let native_type = c.exact_type();
+            // The type text goes into a target's DDL: only in the shape the
+            // server's catalog prints (a server answering otherwise gets
+            // Ferry's mapping, as a column from another dialect does).
+            let dialect = is_column_type_text(&native_type).then_some(DIALECT);
+            ColumnDef {
+                name: c.name.clone(),
+                ty: column_type(c).unwrap_or(ColumnType::Binary),
+                nullable: c.nullable,
+                native_type,
+                dialect,
+            }
         })
         .collect();
     TableSchema {
@@ -240,6 +247,62 @@ fn stored_bytes(ty: &ColumnType) -> Option<usize> {
         } if *n <= MAX_VARCHAR_CHARS => *n as usize * 4 + 2,
         _ => return None,
     })
+}
+
+/// Whether `text` has the shape of a catalog's column type with its charset:
+/// `name[(args)][ unsigned][ zerofill][ CHARACTER SET cs COLLATE co]`,
+/// `args` being numbers or single-quoted strings (`''` and `\` escapes)
+/// separated by commas — nothing that could end the column definition.
+pub(crate) fn is_column_type_text(text: &str) -> bool {
+    let word = |w: &str| !w.is_empty() && w.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let (head, tail) = match text.find('(') {
+        Some(open) => {
+            let Some(close) = args_end(&text[open + 1..]) else {
+                return false;
+            };
+            (&text[..open], &text[open + 1 + close + 1..])
+        }
+        None => match text.find(' ') {
+            Some(sp) => (&text[..sp], &text[sp..]),
+            None => (text, ""),
+        },
+    };
+    let mut rest: Vec<&str> = tail.split(' ').filter(|w| !w.is_empty()).collect();
+    if rest.len() >= 5 && rest[rest.len() - 5..rest.len() - 3] == ["CHARACTER", "SET"] && rest[rest.len() - 2] == "COLLATE" {
+        let (cs, co) = (rest[rest.len() - 3], rest[rest.len() - 1]);
+        if !word(cs) || !word(co) {
+            return false;
+        }
+        rest.truncate(rest.len() - 5);
+    }
+    word(head) && rest.iter().all(|w| matches!(*w, "unsigned" | "zerofill" | "signed"))
+}
+
+/// The index of the `)` closing a type's argument list `s` (after its `(`):
+/// numbers, spaces and quoted strings separated by commas; `None` otherwise.
+fn args_end(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b')' => return Some(i),
+            b'0'..=b'9' | b',' | b' ' => i += 1,
+            b'\'' => {
+                i += 1;
+                loop {
+                    match *b.get(i)? {
+                        b'\\' => i += 2,
+                        b'\'' if b.get(i + 1) == Some(&b'\'') => i += 2,
+                        b'\'' => break,
+                        _ => i += 1,
+                    }
+                }
+                i += 1;
+            }
+            _ => return None,
+        }
+    }
+    None
 }
 
 /// The `CREATE TABLE` statement for `schema` under the quoted name `qualified`.
@@ -464,6 +527,37 @@ pub(crate) fn check_target(display: &str, source: &TableSchema, target: &TableIn
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn only_catalog_shaped_type_text_goes_into_ddl() {
+        for ok in [
+            "int(10) unsigned",
+            "bigint(20) unsigned zerofill",
+            "decimal(10,2)",
+            "point",
+            "inet6",
+            "timestamp",
+            "enum('a','B','it''s','x)y; z')",
+            "set('a\\'b','c')",
+            "varchar(20) CHARACTER SET latin1 COLLATE latin1_swedish_ci",
+            "enum('a') CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci",
+        ] {
+            assert!(is_column_type_text(ok), "{ok}");
+        }
+        for bad in [
+            "int); DROP TABLE t; --",
+            "int, evil int",
+            "int AS (sleep(1))",
+            "int DEFAULT 1",
+            "enum('a'",
+            "varchar(20) CHARACTER SET latin1; DROP TABLE t COLLATE x",
+            "int(1) unsigned /* c */",
+            "",
+            "`int`",
+        ] {
+            assert!(!is_column_type_text(bad), "{bad}");
+        }
+    }
     use super::*;
 
     fn native(data_type: &str, column_type: &str) -> NativeColumn {
