@@ -3,7 +3,8 @@
 #
 # usage: bench/run.sh [-n ROUNDS] [--rows N] [--table NAME] [--keep] [CASES...]
 #
-#   CASES     pg2pg pg2my pg2sqlite (default: all three)
+#   CASES     pg2pg pg2my pg2sqlite my2pg (default: all four); my2pg reads a
+#             MariaDB copy of the source table (made once, untimed, with a PK)
 #   -n        timed rounds per case (default 3); every round runs each tool of
 #             the case once, the order rotated by one each round
 #   --rows    rows of the source table (default 5000000); the 5M table is
@@ -33,11 +34,11 @@ while (($#)); do
     --table) TABLE="$2"; shift 2 ;;
     --keep) KEEP=1; shift ;;
     -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
-    pg2pg|pg2my|pg2sqlite) CASES+=("$1"); shift ;;
+    pg2pg|pg2my|pg2sqlite|my2pg) CASES+=("$1"); shift ;;
     *) die "unknown argument: $1 (see --help)" ;;
   esac
 done
-((${#CASES[@]})) || CASES=(pg2pg pg2my pg2sqlite)
+((${#CASES[@]})) || CASES=(pg2pg pg2my pg2sqlite my2pg)
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "-n needs a positive number"
 [[ "$ROWS" =~ ^[1-9][0-9]*$ ]] || die "--rows needs a positive number"
 SRC="${TABLE:-$(table_for_rows "$ROWS")}"
@@ -46,7 +47,7 @@ FERRY_PAR="${FERRY_PARALLELISM:-2}"
 
 need_ferry
 for c in "${CASES[@]}"; do
-  if [ "$c" = pg2my ]; then command -v mariadb >/dev/null || die "pg2my needs the mariadb client"; fi
+  if [ "$c" = pg2my ] || [ "$c" = my2pg ]; then command -v mariadb >/dev/null || die "$c needs the mariadb client"; fi
 done
 STAMP="$(date +%Y%m%d-%H%M%S)"
 LOGDIR="$BENCH_OUT/logs/$STAMP"
@@ -71,6 +72,7 @@ labels_of() {
     pg2pg) echo "copy_binary ferry_p1 ferry_p2" ;;
     pg2my) echo "csv_fifo ferry" ;;
     pg2sqlite) if ((HAVE_SQLITE3)); then echo "sqlite3_csv ferry"; else echo "ferry"; fi ;;
+    my2pg) echo "mariadb_tsv ferry_p1 ferry_p2" ;;
   esac
 }
 
@@ -82,6 +84,7 @@ target_of() {
     pg2my/csv_fifo)    echo "${SRC}_csv" ;;
     pg2my/ferry)       echo "${SRC}_ferry" ;;
     pg2sqlite/*)       echo "$SQLDIR/${SRC}_$2.db" ;;
+    my2pg/*)           echo "${SRC}_my_$2" ;;
   esac
 }
 
@@ -100,7 +103,7 @@ SQLITE_DDL="CREATE TABLE $SQLITE_TABLE (
 reset_target() {
   local t; t="$(target_of "$1" "$2")"
   case "$1/$2" in
-    pg2pg/*) pg_recreate_like "$t" "$SRC" ;;
+    pg2pg/*|my2pg/*) pg_recreate_like "$t" "$SRC" ;;
     pg2my/*) my_recreate_lineitem "$t" && psql_q -c CHECKPOINT ;;
     pg2sqlite/sqlite3_csv) rm -f "$t" "$t-journal" "$t-wal" "$t-shm" && sqlite3 "$t" "$SQLITE_DDL" && psql_q -c CHECKPOINT && sync ;;
     pg2sqlite/ferry) rm -f "$t" "$t-journal" "$t-wal" "$t-shm" && psql_q -c CHECKPOINT && sync ;;
@@ -122,6 +125,12 @@ build_cmd() {
         "{type: mysql, url: \"$MY_URL\", table: $t}" full_overwrite "$FERRY_PAR"
       CMD=("$FERRY_BIN" run --json "$job") ;;
     pg2sqlite/sqlite3_csv) CMD=(bash "$BENCH_DIR/cases/pg2sqlite_csv.sh" "$SRC" "$t" "$SQLITE_TABLE") ;;
+    my2pg/mariadb_tsv) CMD=(bash "$BENCH_DIR/cases/my2pg_tsv.sh" "$SRC" "$t") ;;
+    my2pg/ferry_p*)
+      write_ferry_job "$job" "bench_$1_$2" "$SRC" \
+        "{type: postgres, url: \"$PG_URL\", table: $t}" full_overwrite "${2#ferry_p}" \
+        "{type: mysql, url: \"$MY_URL\", table: $SRC}"
+      CMD=("$FERRY_BIN" run --json "$job") ;;
     pg2sqlite/ferry)
       write_ferry_job "$job" "bench_$1_$2" "$SRC" \
         "{type: sqlite, path: \"$t\", table: $SQLITE_TABLE}" full_overwrite "$FERRY_PAR"
@@ -133,7 +142,7 @@ build_cmd() {
 count_target() {
   local t; t="$(target_of "$1" "$2")"
   case "$1" in
-    pg2pg) psql_v -c "SELECT count(*) FROM public.\"$t\"" 2>/dev/null || echo "?" ;;
+    pg2pg|my2pg) psql_v -c "SELECT count(*) FROM public.\"$t\"" 2>/dev/null || echo "?" ;;
     pg2my) my_v -e "SELECT count(*) FROM \`$t\`" 2>/dev/null || echo "?" ;;
     pg2sqlite) python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM " + sys.argv[2]).fetchone()[0])' \
                  "$t" "$SQLITE_TABLE" 2>/dev/null || echo "?" ;;
@@ -143,7 +152,7 @@ count_target() {
 drop_target() {
   local t; t="$(target_of "$1" "$2")"
   case "$1" in
-    pg2pg) psql_q -c "DROP TABLE IF EXISTS public.\"$t\"" ;;
+    pg2pg|my2pg) psql_q -c "DROP TABLE IF EXISTS public.\"$t\"" ;;
     pg2my) my_q -e "DROP TABLE IF EXISTS \`$t\`" ;;
     pg2sqlite) rm -f "$t" "$t-journal" "$t-wal" "$t-shm" ;;
   esac
@@ -178,7 +187,9 @@ SQ_AGG="SELECT count(*) || '|' || sum(l_orderkey) || '|' || sum(l_partkey) || '|
 content_check() {
   local case="$1" lab want got t
   case "$case" in
-    pg2pg)
+    pg2pg|my2pg)
+      # my2pg: the MariaDB copy was made from the PostgreSQL source, so a
+      # target equal to the PostgreSQL source is equal to the MariaDB one
       want="$(pg_digest "$SRC")"
       for lab in $(labels_of "$case"); do
         t="$(target_of "$case" "$lab")"; got="$(pg_digest "$t" 2>&1 || true)"
@@ -243,7 +254,8 @@ for case in "${CASES[@]}"; do
   read -r -a LABS <<<"$(labels_of "$case")"
   n=${#LABS[@]}
   log "case $case: ${LABS[*]} (reference: ${LABS[0]}); prewarming the source (untimed)"
-  prewarm_source "$SRC"
+  if [ "$case" = my2pg ]; then ensure_my_source "$SRC" "$ROWS" "$LOGDIR"; prewarm_my_source "$SRC"
+  else prewarm_source "$SRC"; fi
   for ((r = 1; r <= ROUNDS; r++)); do
     for ((k = 0; k < n; k++)); do
       run_one "$case" "${LABS[$(((k + r - 1) % n))]}" "$r"

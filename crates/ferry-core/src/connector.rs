@@ -77,10 +77,11 @@ pub trait Source: Send + Sync {
     }
 
     /// The same-dialect exact path: `schema` (as [`Source::schema`] described
-    /// it, projected) re-described for a sink of connector `sink`, with the
-    /// columns whose values Arrow cannot hold exactly carried in the
-    /// database's own wire form (type `binary`, `dialect` and `native_type`
-    /// saying what the bytes are). The engine asks only when no transform
+    /// it, projected) re-described for a sink of connector `sink`, with
+    /// columns carried in the database's own wire form (type `binary`,
+    /// `dialect` and `native_type` saying what the bytes are): those whose
+    /// values Arrow cannot hold exactly, and any other the source relays
+    /// more cheaply so. The engine asks only when no transform
     /// touches the values; the columns in `needs_values` (cursor, window,
     /// merge key) keep their Arrow type. `None`: no such path for this pair.
     fn same_dialect_schema(

@@ -66,6 +66,13 @@ pub(crate) trait Loader: Send {
     /// Loads `rows` as one statement under a savepoint. Errors that are not
     /// about a row (a lost connection, a permission) are returned as `Err`.
     async fn load(&mut self, rows: &[RecordBatch]) -> Result<Outcome>;
+
+    /// A refused row as its dirty record shows it, position included (a
+    /// target may decode values carried in a wire form); by default the row
+    /// as loaded.
+    fn shown(&self, row: &RecordBatch) -> RecordBatch {
+        row.clone()
+    }
 }
 
 /// A segment: batches kept until the target stored them.
@@ -149,6 +156,7 @@ pub(crate) async fn isolate(
                 Error::Internal("a refused piece of one row holds no batch".into())
             })?;
             refused += 1;
+            let batch = &loader.shown(batch);
             rejects.reject(Rejected {
                 position: row_position(batch, 0, naming.key, piece.first_row),
                 column: refusal.column,

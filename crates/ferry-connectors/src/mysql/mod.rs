@@ -1,20 +1,25 @@
 //! MySQL and MariaDB: a source that streams one consistent snapshot and a
 //! sink that streams `LOAD DATA LOCAL INFILE` from memory and publishes
-//! atomically. Driver: `mysql_async` (text protocol, no TLS).
+//! atomically. Driver: `mysql_async` (text protocol; TLS see [`tls`]).
 //!
 //! # Reading
 //!
 //! ```text
-//!  open_read: connect ─ SET time_zone='+00:00' ─ START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY
-//!  read_split(0): task ── SELECT cols FROM `db`.`t` (unbuffered) ──▶ BatchBuilder ──▶ mpsc(2) ──▶ stream
+//!  open_read: connect ─ SET time_zone='+00:00' ─ one snapshot on N connections (see [`snapshot`]):
+//!             LOCK TABLES t READ (side connection) ─ START TRANSACTION WITH CONSISTENT SNAPSHOT
+//!             on each reader ─ UNLOCK TABLES
+//!  read_split(i): task ── SELECT cols FROM `db`.`t` WHERE <key range i> (unbuffered)
+//!                 ──▶ BatchBuilder ──▶ mpsc(2) ──▶ stream
 //!  close: COMMIT (or KILL the connection of a read stopped half-way)
 //! ```
 //!
-//! A read plans exactly **one split**: InnoDB's consistent snapshot belongs
-//! to one connection, and MariaDB cannot share it with another connection
-//! (there is no `pg_export_snapshot()`), so parallel key-range readers would
-//! each see a different moment. On these machines the server, not the reader,
-//! is the bottleneck anyway (see PERFORMANCE.md).
+//! InnoDB cannot export a snapshot to another session (there is no
+//! `pg_export_snapshot()`), so parallel readers take theirs while a brief
+//! table lock holds writers back, as mydumper does ([`snapshot`]); the
+//! splits are primary-key ranges ([`split`]). Where the lock cannot be had
+//! in time (a long write transaction on the table, no `LOCK TABLES`
+//! privilege) the read is one split on one connection, and says why: splits
+//! never see different moments.
 //!
 //! Rows arrive as text and are decoded straight into the Arrow builders:
 //! `DATETIME`/`TIMESTAMP`/`TIME`/`DATE` from their exact text (`TIMESTAMP` in a

@@ -46,17 +46,7 @@ pub struct CopyDecoder {
 impl CopyDecoder {
     /// A decoder for columns read in these wire formats.
     pub fn new(wires: Vec<Wire>, types: &[ColumnType]) -> Self {
-        let decimals = types
-            .iter()
-            .map(|t| match t {
-                ColumnType::Decimal { precision, scale } => (*precision, *scale),
-                ColumnType::List(elem) => match **elem {
-                    ColumnType::Decimal { precision, scale } => (precision, scale),
-                    _ => (38, 0),
-                },
-                _ => (38, 0),
-            })
-            .collect();
+        let decimals = types.iter().map(decimal_shape).collect();
         CopyDecoder {
             wires,
             decimals,
@@ -187,6 +177,19 @@ impl CopyDecoder {
             }
         }
         Ok(pos)
+    }
+}
+
+/// The `(precision, scale)` a `numeric` value of a column of type `t` is
+/// decoded into (`(38, 0)` where it holds no decimal).
+pub(super) fn decimal_shape(t: &ColumnType) -> (u8, u8) {
+    match t {
+        ColumnType::Decimal { precision, scale } => (*precision, *scale),
+        ColumnType::List(elem) => match **elem {
+            ColumnType::Decimal { precision, scale } => (precision, scale),
+            _ => (38, 0),
+        },
+        _ => (38, 0),
     }
 }
 

@@ -30,6 +30,9 @@ pub struct ColumnEncoding {
     /// For a value carried in its binary form (see [`super::native`]): the
     /// type OIDs inside it to rewrite to the target's.
     pub remap: Option<std::sync::Arc<TypeShape>>,
+    /// For a carried value: the Arrow type and wire its dirty record is
+    /// decoded with, where Arrow has one (see [`super::native::shown_row`]).
+    pub shown: Option<(ColumnType, Wire)>,
 }
 
 /// Appends every row of `batch` to `out`.

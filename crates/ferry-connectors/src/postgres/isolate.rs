@@ -185,6 +185,10 @@ impl SegmentedCopy<'_> {
 
 #[async_trait]
 impl Loader for SegmentedCopy<'_> {
+    fn shown(&self, row: &RecordBatch) -> RecordBatch {
+        super::native::shown_row(row, self.encodings)
+    }
+
     async fn load(&mut self, rows: &[RecordBatch]) -> Result<Outcome> {
         let count = rows.iter().map(RecordBatch::num_rows).sum();
         self.savepoint().await?;

@@ -179,25 +179,30 @@ impl TypeMapping for PgTypes {
              `format_type` for every column (`numeric(40,10)`, `timestamp(3)`, `timetz`, enums, \
              domains, composites, arrays of them, `numeric(10,-2)`, …); a user-defined type must \
              exist in the target database (else the run stops, naming the type and the column), \
-             an existing one is used. When no transform reads a column, a type whose values the \
-             `ColumnType` does not hold exactly (last column: \"binary form\") travels in its \
-             binary COPY form, unchanged, and is written back into the same type (type OIDs inside \
-             arrays and composites rewritten to the target's): `infinity`, NaN in \
-             `numeric(p,s)`, multi-dimensional arrays and any lower bound arrive as they were. Into \
-             an existing target such a column needs the same type (or the same type without a \
-             modifier; `timestamp` ↔ `timestamptz`). Columns left out by `columns:` are never looked at."
+             an existing one is used. When no transform reads the values, every column travels \
+             in its binary COPY form, unchanged, and is written back into the same type (type OIDs \
+             inside arrays and composites rewritten to the target's): `infinity`, NaN in \
+             `numeric(p,s)`, multi-dimensional arrays and any lower bound arrive as they were, and \
+             the client only copies bytes (no value parsed and formatted again). The columns the \
+             run reads (incremental cursor, window column, merge key) and key columns Arrow holds \
+             exactly travel as Arrow values. Into an existing target a carried column needs the \
+             same type (or the same type without a modifier; not `timestamp` ↔ `timestamptz`); \
+             one of another type travels as an Arrow value, checked on the way. With a transform, \
+             every column travels as an Arrow value, and a value of a type Arrow does not hold \
+             exactly (last column: no) makes its row dirty. Columns left out by `columns:` are \
+             never looked at."
         );
         let _ = writeln!(w);
         let _ = writeln!(
             w,
-            "| native | ColumnType | read as | into PostgreSQL (no transform) |\n|---|---|---|---|"
+            "| native | ColumnType | read as (as an Arrow value) | Arrow holds every value |\n|---|---|---|---|"
         );
         for native in PG_NATIVE {
             let column = pg_column(native);
             let exact_path = if column.arrow_exact() {
-                "as the ColumnType (exact)"
+                "yes"
             } else {
-                "binary form, unchanged"
+                "no"
             };
             let (ty, wire) = column.mapping();
             let read = match wire {

@@ -11,9 +11,10 @@
 //! its row dirty (reason `conversion`, position = key) instead of failing the
 //! read; an unconstrained `numeric` travels as exact text, so its NaN and
 //! ±Infinity are kept (and written back as themselves by this sink).
-//! Towards this sink, with no transform on a column, the source carries such
-//! types in their binary COPY form instead and nothing is dirty (the
-//! same-dialect exact path, see [`native`]).
+//! Towards this sink, with no transform, the source carries its columns in
+//! their binary COPY form instead: nothing is dirty, and the client relays
+//! bytes rather than decoding and encoding values (the same-dialect exact
+//! path, see [`native`]).
 //!
 //! Writing: one connection, one transaction (see [`sink`]):
 //!

@@ -3,11 +3,17 @@
 //!
 //! Arrow has no `infinity` date, no NaN `decimal(p,s)`, no multi-dimensional
 //! list with lower bounds, and no `inet`, `timetz`, range, composite, … at
-//! all. When the sink is PostgreSQL and no transform reads a column, the
-//! source carries such a column in its binary COPY form, unchanged, in an
-//! Arrow `binary` column (the [`ColumnDef`] keeps `dialect = "postgres"` and
-//! the source's `format_type` as `native_type`), and the sink writes the bytes
-//! back into a column of the same type:
+//! all. When the sink is PostgreSQL and no transform reads the values, the
+//! source carries its columns in their binary COPY form, unchanged, in Arrow
+//! `binary` columns (the [`ColumnDef`] keeps `dialect = "postgres"` and the
+//! source's `format_type` as `native_type`), and the sink writes the bytes
+//! back into columns of the same type. Every column travels so, not only
+//! those Arrow cannot hold: relaying bytes is also the cheapest way through
+//! the client (no `numeric` parsed and formatted again), which on a machine
+//! whose cores the two servers share is the wall time. Only the columns the
+//! engine reads (cursor, window, merge key) and Arrow-exact key columns (to
+//! name a refused row) stay Arrow values; a dirty record shows carried
+//! values decoded where Arrow can hold them ([`render_carried`]).
 //!
 //! ```text
 //!  source COPY TO (binary) ─ value bytes ─► Arrow binary ─► COPY FROM (binary) ─► same type
@@ -30,10 +36,16 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{Field, FieldRef, Schema};
+use arrow::record_batch::RecordBatch;
 use ferry_core::{ColumnDef, ColumnType, Error, Result, TableSchema};
 use tokio_postgres::Client;
 
 use super::catalog::PgTable;
+use super::decode::{decimal_shape, decode_value};
+use super::encode::ColumnEncoding;
+use crate::common::builder::ColumnBuilder;
 use super::sink::created_wire;
 use super::types::{PgColumn, Wire, ddl_type};
 use super::{DIALECT, PgEndpoint, map_err};
@@ -42,14 +54,19 @@ use super::{DIALECT, PgEndpoint, map_err};
 /// built-in types below it have the same OID in every database.
 const FIRST_USER_OID: u32 = 16384;
 
-/// `schema` with every column of `table` whose values Arrow cannot hold
-/// exactly (and that is not in `needs_values`) carried in its binary form.
+/// `schema` with every column of `table` not in `needs_values` carried in
+/// its binary form: the values Arrow cannot hold exactly, and the others too,
+/// since relaying the source's bytes costs the client a copy where decoding
+/// into Arrow and encoding back costs a parse and a format per value (a
+/// `numeric` most of all). The key columns Arrow holds exactly stay values,
+/// so a refused row is still named by its key (`id=7`).
 pub(crate) fn carry_native(
     schema: &TableSchema,
     table: &PgTable,
     needs_values: &[String],
 ) -> TableSchema {
     let mut out = schema.clone();
+    let key = out.primary_key.clone();
     for c in &mut out.columns {
         let Some(pg) = table.column(&c.name) else {
             continue;
@@ -58,7 +75,9 @@ pub(crate) fn carry_native(
         let described = c.dialect == Some(DIALECT)
             && c.native_type == pg.formatted
             && c.ty == pg.mapping().0;
-        if described && !pg.arrow_exact() && !needs_values.contains(&c.name) {
+        let exact = pg.arrow_exact();
+        let names_rows = exact && key.contains(&c.name);
+        if described && !names_rows && !needs_values.contains(&c.name) {
             c.ty = ColumnType::Binary;
         }
     }
@@ -69,6 +88,50 @@ pub(crate) fn carry_native(
 /// `native_type` (rather than Arrow values, or a `bytea`'s own bytes).
 pub(crate) fn is_carried(c: &ColumnDef) -> bool {
     c.dialect == Some(DIALECT) && c.ty == ColumnType::Binary && c.native_type != "bytea"
+}
+
+/// How a dirty record shows a carried value of a column of type `t`: the
+/// Arrow type and wire of its ordinary (Arrow) path, where it has one.
+pub(crate) fn shown_as(t: &PgColumn) -> Option<(ColumnType, Wire)> {
+    match t.mapping() {
+        (ty, Some(wire)) => Some((ty, wire)),
+        (_, None) => None,
+    }
+}
+
+/// A refused row (`row`, as loaded) with each carried column that has an
+/// Arrow form ([`ColumnEncoding::shown`]) decoded into it, so its dirty
+/// record holds typed values rather than wire bytes. A value that does not
+/// decode (an `infinity` date) and a type without an Arrow form (`inet`,
+/// ranges, …) stay the bytes they are, shown as hex.
+pub(crate) fn shown_row(row: &RecordBatch, encodings: &[ColumnEncoding]) -> RecordBatch {
+    let schema = row.schema();
+    let mut fields: Vec<FieldRef> = schema.fields().iter().cloned().collect();
+    let mut columns = row.columns().to_vec();
+    for (i, enc) in encodings.iter().enumerate() {
+        let (Some((ty, wire)), Some(bytes)) = (&enc.shown, columns.get(i).and_then(|c| c.as_binary_opt::<i32>())) else {
+            continue;
+        };
+        let mut builder = ColumnBuilder::of_type(ty, bytes.len());
+        let mut decoded = true;
+        for v in bytes.iter() {
+            match v {
+                None => builder.append_null(),
+                Some(v) => {
+                    if decode_value(*wire, decimal_shape(ty), v, &mut builder).is_err() {
+                        decoded = false;
+                        break;
+                    }
+                }
+            }
+        }
+        if decoded {
+            let array = builder.finish_array();
+            fields[i] = Arc::new(Field::new(fields[i].name(), array.data_type().clone(), true));
+            columns[i] = array;
+        }
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap_or_else(|_| row.clone())
 }
 
 /// A type of the target database, as `to_regtype` found it.
@@ -137,6 +200,8 @@ pub(crate) struct NewColumn {
     pub wire: Wire,
     /// Type OIDs to rewrite inside carried values.
     pub remap: Option<Arc<TypeShape>>,
+    /// How a dirty record shows a carried value ([`shown_as`]).
+    pub shown: Option<(ColumnType, Wire)>,
 }
 
 /// The columns of a new target: a column a PostgreSQL source described
@@ -168,6 +233,7 @@ pub(crate) async fn plan_new_columns(
             ddl_type: ddl_type(&c.ty, &c.native_type),
             wire: created_wire(&c.ty, &c.native_type),
             remap: None,
+            shown: None,
         };
         if c.dialect != Some(DIALECT) {
             out.push(mapped);
@@ -177,15 +243,7 @@ pub(crate) async fn plan_new_columns(
             missing.push((c.name.clone(), c.native_type.clone()));
             continue;
         };
-        if is_carried(c) {
-            out.push(NewColumn {
-                ddl_type: c.native_type.clone(),
-                wire: Wire::Bytea,
-                remap: shape_of(client, ep, t.oid).await?.map(Arc::new),
-            });
-            continue;
-        }
-        let native_wire = PgColumn {
+        let native = PgColumn {
             name: c.name.clone(),
             typname: t.typname.clone(),
             formatted: c.native_type.clone(),
@@ -194,8 +252,17 @@ pub(crate) async fn plan_new_columns(
             has_default: false,
             is_enum: t.is_enum,
             type_oid: t.oid,
+        };
+        if is_carried(c) {
+            out.push(NewColumn {
+                ddl_type: c.native_type.clone(),
+                wire: Wire::Bytea,
+                remap: shape_of(client, ep, t.oid).await?.map(Arc::new),
+                shown: shown_as(&native),
+            });
+            continue;
         }
-        .write_wire();
+        let native_wire = native.write_wire();
         if native_wire == Some(mapped.wire) {
             out.push(NewColumn {
                 ddl_type: c.native_type.clone(),
@@ -429,6 +496,62 @@ mod tests {
         let mut f = (value.len() as i32).to_be_bytes().to_vec();
         f.extend_from_slice(value);
         f
+    }
+
+    #[test]
+    fn a_refused_row_shows_carried_values_decoded_where_arrow_holds_them() {
+        use arrow::array::{BinaryArray, Int64Array};
+        use arrow::datatypes::DataType;
+        use ferry_core::reject::row_json;
+        // numeric 12.50: 2 base-10000 digits, weight 0, sign +, dscale 2.
+        let mut num = Vec::new();
+        for x in [2i16, 0, 0, 2, 12, 5000] {
+            num.extend_from_slice(&x.to_be_bytes());
+        }
+        let infinity = i32::MAX.to_be_bytes().to_vec();
+        let inet = vec![2u8, 32, 0, 4, 10, 0, 0, 1];
+        let carried = |v: &[u8]| Arc::new(BinaryArray::from(vec![Some(v)])) as arrow::array::ArrayRef;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("price", DataType::Binary, true),
+            Field::new("shipped", DataType::Binary, true),
+            Field::new("host", DataType::Binary, true),
+        ]));
+        let row = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from(vec![7])),
+                carried(&num),
+                carried(&infinity),
+                carried(&inet),
+            ],
+        )
+        .expect("batch");
+        let enc = |name: &str, shown: Option<(ColumnType, Wire)>| ColumnEncoding {
+            name: name.into(),
+            source: ColumnType::Binary,
+            wire: Wire::Bytea,
+            remap: None,
+            shown,
+        };
+        let encodings = [
+            ColumnEncoding {
+                source: ColumnType::Int64,
+                wire: Wire::Int8,
+                ..enc("id", None)
+            },
+            enc("price", Some((ColumnType::Decimal { precision: 15, scale: 2 }, Wire::Numeric))),
+            enc("shipped", Some((ColumnType::Date, Wire::Date))),
+            enc("host", None),
+        ];
+        let shown = shown_row(&row, &encodings);
+        assert_eq!(shown.column(0).len(), 1);
+        let json = row_json(&shown, 0);
+        assert_eq!(json["id"], serde_json::json!(7));
+        assert_eq!(json["price"], serde_json::json!("12.50"));
+        // No Arrow value: the bytes as they travelled.
+        assert_eq!(json["shipped"], serde_json::json!("\\x7fffffff"));
+        assert_eq!(json["host"], serde_json::json!("\\x022000040a000001"));
     }
 
     #[test]

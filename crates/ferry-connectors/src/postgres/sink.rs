@@ -183,6 +183,7 @@ impl Sink for PostgresSink {
                         source: c.ty.clone(),
                         wire: n.wire,
                         remap: n.remap,
+                        shown: n.shown,
                     })
                     .collect();
                 if mode == SyncMode::FullOverwrite {
@@ -370,6 +371,7 @@ fn check_existing(
                         source: c.ty.clone(),
                         wire: Wire::Bytea,
                         remap: remap.clone(),
+                        shown: native::shown_as(t),
                     });
                     types.push(ColumnType::Binary);
                 }
@@ -386,6 +388,7 @@ fn check_existing(
                     source: c.ty.clone(),
                     wire: w,
                     remap: None,
+                    shown: None,
                 });
                 types.push(target_ty);
             }
