@@ -632,3 +632,92 @@ async fn tinyint_1_is_a_bool_only_by_a_cast() {
         ]
     );
 }
+
+/// `id` and the server's text of a DATE, a DATETIME and a TIMESTAMP.
+type DateRow = (i32, Option<String>, Option<String>, Option<String>);
+
+/// Zero dates (`0000-00-00`, a zero month or day) in DATE, DATETIME and
+/// TIMESTAMP columns, as MariaDB's default `sql_mode` lets a session store
+/// them: MariaDB → MariaDB carries them exactly (new and existing target),
+/// and MariaDB → PostgreSQL, whose dates have no such value, makes their
+/// rows dirty with the raw text.
+#[tokio::test]
+async fn zero_dates_travel_mariadb_to_mariadb_and_are_dirty_elsewhere() {
+    let (src, dst, dste, pgdst) = (
+        unique("mz_src"),
+        unique("mz_dst"),
+        unique("mz_dste"),
+        unique("mz_pg"),
+    );
+    let mut c = my().await;
+    let global: String = c
+        .query_first("SELECT @@GLOBAL.sql_mode")
+        .await
+        .unwrap()
+        .unwrap();
+    c.disconnect().await.unwrap();
+    assert!(
+        !global.contains("NO_ZERO_DATE") && !global.contains("NO_ZERO_IN_DATE"),
+        "this test needs a server whose sql_mode stores zero dates (MariaDB's default); it has {global}"
+    );
+    my_exec(&format!(
+        "SET SESSION sql_mode = ''; SET time_zone = '+00:00';
+         CREATE TABLE `{src}` (id INT PRIMARY KEY, d DATE, dt DATETIME(3), ts TIMESTAMP NULL DEFAULT NULL);
+         INSERT INTO `{src}` VALUES
+           (1, '0000-00-00', '0000-00-00 00:00:00.000', '0000-00-00 00:00:00'),
+           (2, '2020-00-15', '2020-01-00 12:00:00.5', '1970-01-01 00:00:01'),
+           (3, '9999-12-31', '1000-01-01 00:00:00', '2038-01-19 03:14:07'),
+           (4, NULL, NULL, NULL);
+         CREATE TABLE `{dste}` LIKE `{src}`;"
+    ))
+    .await;
+    let cells = |table: String| async move {
+        let mut c = my().await;
+        c.query_drop("SET time_zone = '+00:00'").await.unwrap();
+        let rows: Vec<DateRow> = c
+            .query(format!(
+                "SELECT id, CAST(d AS CHAR), CAST(dt AS CHAR), CAST(ts AS CHAR) FROM `{table}` ORDER BY id"
+            ))
+            .await
+            .unwrap();
+        c.disconnect().await.unwrap();
+        rows
+    };
+    let want = cells(src.clone()).await;
+    assert_eq!(want[0].1.as_deref(), Some("0000-00-00"), "{want:?}");
+    for (target, modes) in [
+        (&dst, &["full_overwrite"][..]),
+        (&dste, &["full_append", "full_overwrite"][..]),
+    ] {
+        for mode in modes {
+            let v = run_ok(&job(
+                "mz",
+                &my_endpoint(&src),
+                &my_endpoint(target),
+                &format!("mode: {mode}\n"),
+            ));
+            assert_exact(&v, 4);
+            assert_eq!(cells(target.clone()).await, want, "{target} {mode}");
+        }
+    }
+    assert_eq!(column_types(&dst).await, column_types(&src).await);
+
+    let path = scratch_dir().join(format!("{}.jsonl", unique("mz_dirty")));
+    let v = run_ok(&job(
+        "mzp",
+        &my_endpoint(&src),
+        &pg_endpoint(&pgdst),
+        &format!(
+            "dirty: {{max_rows: 10, sink: {{type: jsonl, path: \"{}\"}}}}\n",
+            path.display()
+        ),
+    ));
+    assert_eq!(
+        (v["rows_committed"].as_u64(), v["rows_dirty"].as_u64()),
+        (Some(2), Some(2)),
+        "{v}"
+    );
+    let recs = records(&path);
+    let raw: Vec<String> = recs.iter().map(|r| r["row"]["d"].to_string()).collect();
+    assert_eq!(raw, ["\"0000-00-00\"", "\"2020-00-15\""], "{recs:?}");
+}

@@ -82,6 +82,7 @@
 //! stored in that same transaction (see [`merge`]).
 
 mod browse;
+mod carry;
 pub(crate) mod conn;
 mod connector;
 mod decode;

@@ -21,6 +21,7 @@ use mysql_async::{Conn, Row};
 
 use super::conn::{CONNECTOR, Endpoint, describe, helper_name, lock_name, number, quote, text};
 use super::encode::RowEncoder;
+use super::carry;
 use super::merge;
 use super::types::{check_target, create_table_sql};
 use super::writer::{MysqlWriter, clean_up};
@@ -50,10 +51,21 @@ pub(super) const ROW_ERRORS: &[u16] = &[
     1048, 1062, 1263, 1264, 1265, 1292, 1366, 1406, 1411, 3819, 4025, 1452,
 ];
 
-/// The session every writer runs in: strict about values, UTC, and patient
-/// with a source that pauses between batches.
-const SESSION_SQL: &str = "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,\
-ERROR_FOR_DIVISION_BY_ZERO,NO_AUTO_VALUE_ON_ZERO', SESSION net_read_timeout = 3600";
+/// The session every writer runs in: strict about values (zero dates as
+/// the server's own `sql_mode` says, see [`carry`]), UTC, and patient with a
+/// source that pauses between batches.
+async fn set_up_session(conn: &mut Conn, ep: &Endpoint) -> Result<()> {
+    let global: Option<String> = conn
+        .query_first("SELECT @@GLOBAL.sql_mode")
+        .await
+        .map_err(|e| ep.error("reading the server's sql_mode", e))?;
+    let mode = carry::session_sql_mode(global.as_deref().unwrap_or_default());
+    conn.query_drop(format!(
+        "SET SESSION sql_mode = '{mode}', SESSION net_read_timeout = 3600"
+    ))
+    .await
+    .map_err(|e| ep.error("setting up the session", e))
+}
 
 /// A MySQL/MariaDB table written with `LOAD DATA LOCAL INFILE`.
 #[derive(Debug, Clone)]
@@ -82,6 +94,16 @@ impl Sink for MysqlSink {
 
     fn keeps_checkpoints(&self) -> bool {
         true
+    }
+
+    async fn refuses_native(&self, schema: &TableSchema) -> Result<Vec<String>> {
+        if !schema.columns.iter().any(carry::is_carried) {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.ep.connect().await?;
+        let info = describe(&mut conn, &self.ep).await;
+        let _ = conn.disconnect().await;
+        Ok(info?.map(|t| carry::refused(schema, &t)).unwrap_or_default())
     }
 
     async fn checkpoint(&self, task: &str) -> Result<Option<Checkpoint>> {
@@ -116,9 +138,7 @@ impl Sink for MysqlSink {
         }
         let ep = &self.ep;
         let mut conn = ep.connect().await?;
-        conn.query_drop(SESSION_SQL)
-            .await
-            .map_err(|e| ep.error("setting up the session", e))?;
+        set_up_session(&mut conn, ep).await?;
         conn.query_drop(format!("SET SESSION lock_wait_timeout = {LOCK_WAIT_SECS}"))
             .await
             .map_err(|e| ep.error("setting lock_wait_timeout", e))?;

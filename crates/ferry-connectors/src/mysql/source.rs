@@ -51,6 +51,15 @@ impl Source for MysqlSource {
         true
     }
 
+    fn same_dialect_schema(
+        &self,
+        schema: &TableSchema,
+        sink: &str,
+        needs_values: &[String],
+    ) -> Option<TableSchema> {
+        (sink == CONNECTOR).then(|| super::carry::carry_dates(schema, needs_values))
+    }
+
     async fn schema(&self) -> Result<TableSchema> {
         let mut conn = self.ep.connect().await?;
         let schema = match describe(&mut conn, &self.ep).await? {

@@ -462,6 +462,10 @@ pub(crate) fn target_types(source: &TableSchema, target: &TableInfo) -> Vec<Colu
         .columns
         .iter()
         .map(|c| {
+            // A carried date travels as the text of its own type (see [`carry`]).
+            if super::carry::is_carried(c) {
+                return c.ty.clone();
+            }
             target
                 .columns
                 .iter()
@@ -491,6 +495,18 @@ pub(crate) fn check_target(display: &str, source: &TableSchema, target: &TableIn
                 "column `{}`: is a generated column in the target and cannot be loaded",
                 c.name
             ));
+            continue;
+        }
+        if super::carry::is_carried(c) {
+            if !super::carry::same_type(c, &t.column_type) {
+                problems.push(format!(
+                    "column `{}`: source {} travels as MariaDB's own date text and fits only a \
+                     target column of that type, not {}",
+                    c.name,
+                    c.native_type,
+                    t.native_type()
+                ));
+            }
             continue;
         }
         match column_type(t) {
