@@ -88,7 +88,12 @@ impl TypeMapping for MysqlTypes {
              sources get. `tinyint(1)` (`BOOL`) is an integer; a `bool` becomes one only by a \
              `mapping.cast`. `time` from MariaDB may lie outside one day (±838:59:59.999999; \
              PostgreSQL's `24:00:00` too): a target that holds only times of day makes such a row \
-             dirty (`conversion`). Spatial values travel as the server's bytes (SRID + WKB).",
+             dirty (`conversion`). Spatial values travel as the server's bytes (SRID + WKB). \
+             Zero dates (`0000-00-00`, `2020-00-15`) have no Arrow value: into another database \
+             their row is dirty (`conversion`); MySQL/MariaDB → MySQL/MariaDB with no transform \
+             carries `DATE`/`DATETIME`/`TIMESTAMP` columns as the server's own text into a column \
+             of the same type, refused only where the target server's `sql_mode` has \
+             `NO_ZERO_DATE`/`NO_ZERO_IN_DATE`.",
             "MySQL/MariaDB and SQLite have no interval or array types: an `interval` is stored as its \
              ISO 8601 duration text as PostgreSQL prints it with `intervalstyle = iso_8601` \
              (`P1Y2M3DT4H5M6.789S`), and a `list<T>` as a compact JSON array as PostgreSQL's \
