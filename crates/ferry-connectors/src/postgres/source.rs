@@ -1,6 +1,8 @@
 //! The PostgreSQL source: schema discovery, one exported snapshot, parallel
 //! binary COPY split readers. Rows with a value that has no exact Arrow form
 //! (see [`super::decode`]) go to the split's `Rejects`, named by their key.
+//! An incremental read bounds every split by the cursor range, or with
+//! `cursor: xmin` by the previous run's snapshot (see [`super::xmin`]).
 
 use std::sync::Arc;
 
@@ -20,7 +22,7 @@ use super::catalog::{PgTable, require_table};
 use super::decode::CopyDecoder;
 use super::types::{Wire, quote_ident, quote_literal};
 use super::{
-    PgEndpoint, SpareConnection, late_commits, map_err, native, pushdown, read_err, split,
+    PgEndpoint, SpareConnection, late_commits, map_err, native, pushdown, read_err, split, xmin,
 };
 use crate::common::late_commits::bound_reason;
 use crate::common::BatchBuilder;
@@ -145,20 +147,34 @@ impl Source for PostgresSource {
                 }
             }
         }
+        let xmin_after = options
+            .filter
+            .cursor
+            .as_ref()
+            .filter(|c| c.xmin)
+            .map(|c| c.after.as_ref().and_then(|a| a.first()).cloned());
         let high = match &options.filter.cursor {
+            // The watermark is this read's snapshot (see [`xmin`]).
+            Some(c) if c.xmin => Some(vec![
+                xmin::snapshot(&client, &self.ep, c.after.as_ref().and_then(|a| a.first()).map(String::as_str))
+                    .await?,
+            ]),
             Some(c) => {
                 pushdown::cursor_high(&client, &self.ep, &table, &options.filter, c, auto.as_ref())
                     .await?
             }
             None => None,
         };
-        let bound = options.filter.cursor.as_ref().and_then(|c| {
+        let bound = match (&xmin_after, &high) {
+            (Some(after), Some(h)) => Some(xmin::bound(after.as_deref(), &h[0])),
+            _ => options.filter.cursor.as_ref().and_then(|c| {
             let time = table
                 .column(&c.columns[0])
                 .and_then(|col| pushdown::time_kind(&col.formatted))
                 .is_some();
             bound_reason(c, auto, time)
-        });
+        }),
+        };
         let (condition, params) =
             pushdown::read_condition(&table, &options.filter, high.as_deref())?;
         let rows_hint = match &condition {
