@@ -122,12 +122,19 @@ pub(crate) fn condition(after: &str, current: &str, p: &mut Params) -> String {
     let cur = p.bind(current.to_string(), "pg_snapshot");
     // The current snapshot's xmax as a 64-bit number, computed once.
     let top = format!("(SELECT pg_snapshot_xmax({cur})::text::bigint)");
-    let full = format!("(({top} & ~4294967295) | xmin::text::bigint)");
-    // Below 3 only for a frozen row of the first epoch: older than any snapshot.
     format!(
-        "NOT pg_visible_in_snapshot(GREATEST(CASE WHEN {full} < {top} THEN {full} \
-         ELSE {full} - 4294967296 END, 3)::text::xid8, (SELECT {prev}))"
+        "NOT pg_visible_in_snapshot({}::text::xid8, (SELECT {prev}))",
+        widened("xmin::text::bigint", &top)
     )
+}
+
+/// The 64-bit id (SQL `bigint`) of the 32-bit xid `raw` seen below the
+/// 64-bit xmax `top`: `raw` in `top`'s epoch, or the one before if that is
+/// not below `top`. Below 3 only for a frozen row of the first epoch, which
+/// is older than any snapshot: 3 (the first normal xid) says so.
+fn widened(raw: &str, top: &str) -> String {
+    let full = format!("(({top} & ~4294967295) | {raw})");
+    format!("GREATEST(CASE WHEN {full} < {top} THEN {full} ELSE {full} - 4294967296 END, 3)")
 }
 
 /// The bound shown with the watermark and recorded with the run.
@@ -157,5 +164,34 @@ mod tests {
         );
         assert!(bound(Some("10:20:12,15"), "30:31:").contains("previous run's snapshot"));
         assert!(bound(None, "30:31:").starts_with("snapshot 30:31: (first run"));
+    }
+
+    /// The widening, evaluated by the test server (an xid of a real table
+    /// cannot be moved to another epoch).
+    #[tokio::test]
+    async fn xids_widen_into_the_epoch_of_the_snapshot() {
+        const EPOCH: i64 = 1 << 32;
+        let c = ferry_testkit::pg().await;
+        let sql = format!("SELECT {}", widened("$1::bigint", "$2::bigint"));
+        for (raw, top, full) in [
+            (50i64, 3 * EPOCH + 100, 3 * EPOCH + 50),
+            (99, 3 * EPOCH + 100, 3 * EPOCH + 99),
+            // The row's xid is from before the wrap into epoch 3.
+            (100, 3 * EPOCH + 100, 2 * EPOCH + 100),
+            (4_294_967_000, 3 * EPOCH + 100, 2 * EPOCH + 4_294_967_000),
+            (500, 1000, 500),
+            // A frozen raw xid above xmax in the first epoch: older than anything.
+            (2000, 1000, 3),
+        ] {
+            let got: i64 = c.query_one(&sql, &[&raw, &top]).await.expect("query").get(0);
+            assert_eq!(got, full, "raw {raw} below {top}");
+        }
+        // And the condition's shape against a snapshot: xid 104 was in
+        // progress at 100:110:104, xid 103 had committed.
+        let visible = "SELECT pg_visible_in_snapshot($1::text::xid8, '100:110:104'::pg_snapshot)";
+        for (xid, seen) in [("103", true), ("104", false), ("99", true), ("110", false)] {
+            let got: bool = c.query_one(visible, &[&xid]).await.expect("query").get(0);
+            assert_eq!(got, seen, "xid {xid}");
+        }
     }
 }
