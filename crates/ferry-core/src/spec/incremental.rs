@@ -45,7 +45,11 @@ impl Columns {
 #[serde(deny_unknown_fields)]
 pub struct IncrementalSpec {
     /// The cursor column(s), e.g. `updated_at`: a run reads the rows whose
-    /// `(cursor, tie_breaker)` tuple is above the saved watermark.
+    /// `(cursor, tie_breaker)` tuple is above the saved watermark. `xmin`
+    /// (PostgreSQL ≥ 13 sources only, no column needed): the watermark is
+    /// the read's snapshot, and a run reads the rows of transactions the
+    /// previous run's snapshot did not see; no `lag`, `lookback` or
+    /// `tie_breaker` with it.
     pub cursor: Columns,
     /// Columns that order rows sharing a cursor value; default: the source's
     /// primary key. `[]` uses the cursor alone.
