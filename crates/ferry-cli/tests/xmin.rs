@@ -226,6 +226,30 @@ async fn scenario(merge: bool) {
         runs.bounds
     );
     assert!(runs.max_splits > 1, "every run read one split");
+    // The state store keeps each run's snapshot and bound.
+    let st = state_show(&state, &yaml);
+    let last = &st["runs"][0];
+    assert_eq!(
+        st["watermark"]["columns"],
+        serde_json::json!(["xmin"]),
+        "{st}"
+    );
+    assert_eq!(
+        last["watermark_to"]["values"], st["watermark"]["values"],
+        "{st}"
+    );
+    assert_eq!(
+        last["bound"].as_str(),
+        runs.bounds.last().map(String::as_str),
+        "{st}"
+    );
+}
+
+fn state_show(state: &std::path::Path, yaml: &str) -> serde_json::Value {
+    let s = state.to_string_lossy().to_string();
+    let out = run_ferry(FERRY, &["state", "show", "--json", "--state", &s], yaml);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    serde_json::from_str(&out.stdout).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
