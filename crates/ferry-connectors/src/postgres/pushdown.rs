@@ -19,9 +19,9 @@ use tokio_postgres::Client;
 use tokio_postgres::types::ToSql;
 
 use super::catalog::PgTable;
-use crate::common::late_commits::OpenWrites;
 use super::types::quote_ident;
 use super::{PgEndpoint, map_err, read_err, xmin};
+use crate::common::late_commits::OpenWrites;
 
 /// Values bound as `ferry.pN` settings, in order.
 #[derive(Debug, Default, Clone)]
@@ -278,9 +278,9 @@ pub(crate) fn read_condition(
     if let Some(c) = f.cursor.as_ref().filter(|c| c.xmin) {
         // The first run reads every row; `high` is the read's own snapshot.
         if let Some(after) = c.after.as_ref().and_then(|a| a.first()) {
-            let current = high.and_then(|h| h.first()).ok_or_else(|| {
-                Error::Internal("an xmin read without its snapshot".into())
-            })?;
+            let current = high
+                .and_then(|h| h.first())
+                .ok_or_else(|| Error::Internal("an xmin read without its snapshot".into()))?;
             cond.push(xmin::condition(after, current, &mut p));
         }
     } else if let Some(c) = &f.cursor {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use ferry_core::connector::ReadOptions;
-use ferry_core::spec::{TableName};
+use ferry_core::spec::TableName;
 
 use crate::common::server_spec::SqlEndpoint;
 use ferry_core::{
@@ -24,8 +24,8 @@ use super::types::{Wire, quote_ident, quote_literal};
 use super::{
     PgEndpoint, SpareConnection, late_commits, map_err, native, pushdown, read_err, split, xmin,
 };
-use crate::common::late_commits::bound_reason;
 use crate::common::BatchBuilder;
+use crate::common::late_commits::bound_reason;
 use crate::common::stream::spawn_batch_stream;
 
 /// Reads one PostgreSQL table.
@@ -96,7 +96,11 @@ impl Source for PostgresSource {
             return None;
         }
         let described = self.described.lock().ok()?;
-        Some(native::carry_native(schema, described.as_ref()?, needs_values))
+        Some(native::carry_native(
+            schema,
+            described.as_ref()?,
+            needs_values,
+        ))
     }
 
     async fn open_read(
@@ -147,33 +151,33 @@ impl Source for PostgresSource {
                 }
             }
         }
+        // `cursor: xmin`: `Some(the previous run's snapshot, if any)`.
         let xmin_after = options
             .filter
             .cursor
             .as_ref()
             .filter(|c| c.xmin)
             .map(|c| c.after.as_ref().and_then(|a| a.first()).cloned());
-        let high = match &options.filter.cursor {
+        let high = match (&options.filter.cursor, &xmin_after) {
             // The watermark is this read's snapshot (see [`xmin`]).
-            Some(c) if c.xmin => Some(vec![
-                xmin::snapshot(&client, &self.ep, c.after.as_ref().and_then(|a| a.first()).map(String::as_str))
-                    .await?,
+            (Some(_), Some(after)) => Some(vec![
+                xmin::snapshot(&client, &self.ep, after.as_deref()).await?,
             ]),
-            Some(c) => {
+            (Some(c), None) => {
                 pushdown::cursor_high(&client, &self.ep, &table, &options.filter, c, auto.as_ref())
                     .await?
             }
-            None => None,
+            (None, _) => None,
         };
         let bound = match (&xmin_after, &high) {
             (Some(after), Some(h)) => Some(xmin::bound(after.as_deref(), &h[0])),
             _ => options.filter.cursor.as_ref().and_then(|c| {
-            let time = table
-                .column(&c.columns[0])
-                .and_then(|col| pushdown::time_kind(&col.formatted))
-                .is_some();
-            bound_reason(c, auto, time)
-        }),
+                let time = table
+                    .column(&c.columns[0])
+                    .and_then(|col| pushdown::time_kind(&col.formatted))
+                    .is_some();
+                bound_reason(c, auto, time)
+            }),
         };
         let (condition, params) =
             pushdown::read_condition(&table, &options.filter, high.as_deref())?;

@@ -183,7 +183,11 @@ mod tests {
             // A frozen raw xid above xmax in the first epoch: older than anything.
             (2000, 1000, 3),
         ] {
-            let got: i64 = c.query_one(&sql, &[&raw, &top]).await.expect("query").get(0);
+            let got: i64 = c
+                .query_one(&sql, &[&raw, &top])
+                .await
+                .expect("query")
+                .get(0);
             assert_eq!(got, full, "raw {raw} below {top}");
         }
         // And the condition's shape against a snapshot: xid 104 was in
