@@ -280,3 +280,69 @@ fn xmin_cursor_on_a_sqlite_source_is_refused() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xmin_state_set_starts_from_a_given_snapshot_and_refuses_others() {
+    let (src, dst) = (unique("xmin_set_src"), unique("xmin_set_dst"));
+    pg_exec(&format!(
+        "CREATE TABLE {src} (id bigint PRIMARY KEY, note text);
+         INSERT INTO {src} SELECT g, 'before' FROM generate_series(1, 10) g;"
+    ))
+    .await;
+    let snapshot: String = pg()
+        .await
+        .query_one("SELECT pg_current_snapshot()::text", &[])
+        .await
+        .unwrap()
+        .get(0);
+    pg_exec(&format!(
+        "INSERT INTO {src} SELECT g, 'after' FROM generate_series(11, 15) g"
+    ))
+    .await;
+    let yaml = job(
+        &dst,
+        &pg_endpoint(&src),
+        &pg_endpoint(&dst),
+        "mode: incremental_append\nincremental: {cursor: xmin}\n",
+    );
+    let state = scratch_dir().join(format!("{}.db", unique("state")));
+    let s = state.to_string_lossy().to_string();
+    let set = |value: &str| {
+        let v = format!("xmin={value}");
+        run_ferry(
+            FERRY,
+            &["state", "set", "--state", &s, "--value", &v],
+            &yaml,
+        )
+    };
+    let out = set("yesterday");
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("value.xmin"), "{}", out.stderr);
+    // Ahead of the server: refused by the run, naming the reset.
+    let out = set("4000000000:4000000000:");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = run_ferry(FERRY, &["run", "--state", &s], &yaml);
+    assert_ne!(out.code, 0, "{}", out.stdout);
+    assert!(
+        out.stderr.contains("ahead") && out.stderr.contains("ferry state reset"),
+        "{}",
+        out.stderr
+    );
+    let out = set(&snapshot);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v = run_once(&state, &yaml);
+    assert_eq!(v["rows_committed"], 5, "{v}");
+    let notes: i64 = pg()
+        .await
+        .query_one(
+            &format!("SELECT count(*) FROM {dst} WHERE note = 'after'"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(notes, 5);
+    // Nothing new: the next run reads nothing.
+    let v = run_once(&state, &yaml);
+    assert_eq!(v["rows_committed"], 0, "{v}");
+}
