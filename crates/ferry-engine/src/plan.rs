@@ -582,21 +582,27 @@ mod tests {
         let e = plan_run(&task, &schema(), &input(vec!["x", "id"], vec!["1", "2"]))
             .expect_err("columns changed");
         assert!(e.to_string().contains("ferry state reset"), "{e}");
-        let sqlite = serde_json::json!({
-            "name": "t",
-            "source": {"type": "sqlite", "path": "/tmp/a.db", "table": "a"},
-            "sink": {"type": "sqlite", "path": "/tmp/x.db", "table": "b"},
-            "mode": "incremental_append",
-            "incremental": {"cursor": "xmin"}
-        });
-        let e = ferry_connectors::validate_local(
-            &serde_json::from_value::<TaskSpec>(sqlite).expect("spec"),
-        )
-        .expect_err("sqlite has no xmin");
-        assert!(
-            e.to_string().contains("incremental.cursor") && e.to_string().contains("PostgreSQL"),
-            "{e}"
-        );
+        for source in [
+            serde_json::json!({"type": "sqlite", "path": "/tmp/a.db", "table": "a"}),
+            serde_json::json!({"type": "mysql", "url": "mysql://h/db", "table": "a"}),
+        ] {
+            let spec = serde_json::json!({
+                "name": "t",
+                "source": source,
+                "sink": {"type": "sqlite", "path": "/tmp/x.db", "table": "b"},
+                "mode": "incremental_append",
+                "incremental": {"cursor": "xmin"}
+            });
+            let e = ferry_connectors::validate_local(
+                &serde_json::from_value::<TaskSpec>(spec).expect("spec"),
+            )
+            .expect_err("no xmin outside PostgreSQL");
+            assert!(
+                e.to_string().contains("incremental.cursor")
+                    && e.to_string().contains("PostgreSQL"),
+                "{source}: {e}"
+            );
+        }
     }
 
     #[test]
