@@ -140,6 +140,9 @@ async fn dispatch(command: StateCommand) -> anyhow::Result<()> {
                         .map(|e| format!("  ({e})"))
                         .unwrap_or_default()
                 );
+                if let Some(b) = &r.bound {
+                    println!("      bound: {b}");
+                }
             }
             Ok(())
         }
@@ -193,6 +196,7 @@ fn run_json(r: &RunRecord) -> serde_json::Value {
         "window_end": r.window_end,
         "watermark_from": r.watermark_from,
         "watermark_to": r.watermark_to,
+        "bound": r.bound,
         "rows_read": r.rows_read,
         "rows_written": r.rows_written,
         "rows_dirty": r.rows_dirty,

@@ -91,6 +91,7 @@ fn cursor(columns: &[&str], cursor_len: usize, after: Option<&[&str]>) -> Cursor
         auto_lag: false,
         lookback: None,
         nulls: false,
+        xmin: false,
     }
 }
 

@@ -425,6 +425,9 @@ pub struct Capabilities {
     pub splits: bool,
     /// Whether its sources evaluate an incremental cursor range.
     pub incremental: bool,
+    /// Whether its sources take `incremental.cursor: xmin` (PostgreSQL's
+    /// transaction snapshot as the watermark).
+    pub xmin_cursor: bool,
     /// Whether its sources evaluate a window range and a `source_filter`.
     pub pushdown: bool,
     /// The sync modes its sinks apply (empty: not a sink).

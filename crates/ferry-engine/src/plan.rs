@@ -5,7 +5,7 @@
 
 use ferry_core::connector::{ReadOptions, WriteSpec};
 use ferry_core::pushdown::{CursorRange, ReadFilter, RunParams, SourcePredicate, WindowRange};
-use ferry_core::spec::{AUTO_LAG, CursorOffset, NO_LAG, NullCursor};
+use ferry_core::spec::{AUTO_LAG, CursorOffset, NO_LAG, NullCursor, XMIN_CURSOR};
 use ferry_core::{ColumnType, Error, Result, SyncMode, TableSchema, ValidatedTask};
 
 use crate::transform::{TransformPlan, plan_transform};
@@ -108,13 +108,18 @@ pub fn plan_run(
 }
 
 impl Plan {
+    /// Whether the incremental cursor is PostgreSQL's `xmin` snapshot.
+    pub fn is_xmin(&self) -> bool {
+        self.read.filter.cursor.as_ref().is_some_and(|c| c.xmin)
+    }
+
     /// Columns whose values the engine or the sink looks at (cursor and
     /// tie-breakers, window, merge key, delete marker): they keep their Arrow
     /// type on a same-dialect exact path
     /// ([`ferry_core::Source::same_dialect_schema`]).
     pub fn columns_needing_values(&self) -> Vec<String> {
         let mut names: Vec<String> = Vec::new();
-        if let Some(c) = &self.cursor {
+        if let Some(c) = self.cursor.as_ref().filter(|_| !self.is_xmin()) {
             names.extend(c.columns.iter().cloned());
         }
         if let Some(w) = &self.read.filter.window {
@@ -170,6 +175,9 @@ fn plan_cursor(
     else {
         return Ok((None, None));
     };
+    if inc.is_xmin() {
+        return plan_xmin(input);
+    }
     let cursor = inc.cursor.names();
     let tie = match &inc.tie_breaker {
         Some(t) => t.names(),
@@ -266,11 +274,51 @@ fn plan_cursor(
         auto_lag,
         lookback,
         nulls,
+        xmin: false,
     };
     let plan = CursorPlan {
         columns,
         cursor_len: cursor.len(),
         null_cursor: inc.null_cursor,
+        after,
+    };
+    Ok((Some(plan), Some(range)))
+}
+
+/// `cursor: xmin`: the watermark is one value, the previous run's snapshot
+/// (checked by the source, which casts it to `pg_snapshot`); a saved
+/// watermark over columns is refused like any change of cursor.
+fn plan_xmin(input: &RunInput) -> Result<(Option<CursorPlan>, Option<CursorRange>)> {
+    let columns = vec![XMIN_CURSOR.to_string()];
+    let after = match &input.watermark {
+        None => None,
+        Some((cols, values)) if cols == &columns && values.len() == 1 => Some(values.clone()),
+        Some((cols, _)) => {
+            return Err(Error::invalid(
+                "incremental",
+                format!(
+                    "the saved watermark is over ({}) but the task now reads by `xmin` (a snapshot); \
+                     reset it (`ferry state reset`) or set the snapshot to start from (`ferry state set`)",
+                    cols.join(", ")
+                ),
+            ));
+        }
+    };
+    let range = CursorRange {
+        columns: columns.clone(),
+        cursor_len: 1,
+        after: after.clone(),
+        lag: None,
+        auto_lag: false,
+        lookback: None,
+        nulls: false,
+        xmin: true,
+    };
+    let plan = CursorPlan {
+        columns,
+        cursor_len: 1,
+        // `xmin` is never NULL: nothing for the NULL-cursor filter to do.
+        null_cursor: NullCursor::Oldest,
         after,
     };
     Ok((Some(plan), Some(range)))
@@ -499,6 +547,62 @@ mod tests {
             p.read.filter.cursor.expect("cursor").after,
             Some(vec!["1".into(), "2".into()])
         );
+    }
+
+    #[test]
+    fn an_xmin_cursor_needs_no_column_and_keeps_the_snapshot() {
+        let p = incremental(serde_json::json!({"incremental": {"cursor": "xmin"}})).expect("plan");
+        let c = p.read.filter.cursor.clone().expect("cursor");
+        assert!(c.xmin && c.after.is_none() && !c.nulls && !c.auto_lag && c.lag.is_none());
+        assert_eq!(c.columns, vec!["xmin"]);
+        assert_eq!(p.write.merge_key, vec!["id"]);
+        assert!(!p.columns_needing_values().contains(&"xmin".to_string()));
+        let spec = serde_json::from_value::<TaskSpec>(serde_json::json!({
+            "name": "t",
+            "source": {"type": "postgres", "url": "postgresql://h/db", "table": "a"},
+            "sink": {"type": "sqlite", "path": "/tmp/x.db", "table": "b"},
+            "mode": "incremental_append",
+            "incremental": {"cursor": "xmin"}
+        }))
+        .expect("spec");
+        let task = ferry_connectors::validate_local(&spec).expect("valid");
+        let input = |cols: Vec<&str>, values: Vec<&str>| RunInput {
+            params: RunParams::default(),
+            watermark: Some((
+                cols.into_iter().map(String::from).collect(),
+                values.into_iter().map(String::from).collect(),
+            )),
+        };
+        let p =
+            plan_run(&task, &schema(), &input(vec!["xmin"], vec!["10:20:12,15"])).expect("plan");
+        assert_eq!(
+            p.read.filter.cursor.expect("cursor").after,
+            Some(vec!["10:20:12,15".into()])
+        );
+        let e = plan_run(&task, &schema(), &input(vec!["x", "id"], vec!["1", "2"]))
+            .expect_err("columns changed");
+        assert!(e.to_string().contains("ferry state reset"), "{e}");
+        for source in [
+            serde_json::json!({"type": "sqlite", "path": "/tmp/a.db", "table": "a"}),
+            serde_json::json!({"type": "mysql", "url": "mysql://h/db", "table": "a"}),
+        ] {
+            let spec = serde_json::json!({
+                "name": "t",
+                "source": source,
+                "sink": {"type": "sqlite", "path": "/tmp/x.db", "table": "b"},
+                "mode": "incremental_append",
+                "incremental": {"cursor": "xmin"}
+            });
+            let e = ferry_connectors::validate_local(
+                &serde_json::from_value::<TaskSpec>(spec).expect("spec"),
+            )
+            .expect_err("no xmin outside PostgreSQL");
+            assert!(
+                e.to_string().contains("incremental.cursor")
+                    && e.to_string().contains("PostgreSQL"),
+                "{source}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -107,13 +107,16 @@ pub async fn run_task(req: RunRequest<'_>) -> Result<RunSummary> {
         run_id: Some(run_id.clone()),
         before_publish: Some(Box::new(move |run_id, watermark| {
             Box::pin(async move {
+                let bound = watermark.as_ref().and_then(|w| w.bound.clone());
                 let to = watermark.and_then(|w| {
                     w.to.map(|values| Watermark {
                         columns: w.columns,
                         values,
                     })
                 });
-                hook_store.mark_publishing(&run_id, to.as_ref()).await
+                hook_store
+                    .mark_publishing_bounded(&run_id, to.as_ref(), bound.as_deref())
+                    .await
             })
         })),
     };

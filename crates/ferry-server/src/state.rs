@@ -42,6 +42,7 @@ pub async fn validate_watermark(
         None => source.schema().await?,
     };
     let plan = plan_run(task, &schema, &RunInput::default())?;
+    let xmin = plan.is_xmin();
     let cursor = plan
         .cursor
         .ok_or_else(|| Error::Internal("incremental plan without a cursor".into()))?;
@@ -62,6 +63,28 @@ pub async fn validate_watermark(
                     .join(", ")
             ),
         ));
+    }
+    if xmin {
+        // A snapshot (`xmin:xmax:xip,…`); the source casts it to
+        // `pg_snapshot` on the next run and refuses one ahead of it.
+        let text = values[0].1.trim();
+        let ok = text.split(':').count() == 3
+            && text
+                .split([':', ','])
+                .all(|n| n.is_empty() || n.bytes().all(|b| b.is_ascii_digit()));
+        if !ok {
+            return Err(Error::invalid(
+                "value.xmin",
+                format!(
+                    "{text:?} is not a PostgreSQL snapshot; write it as SELECT pg_current_snapshot() prints it, \
+                     e.g. \"1234:1240:1236\""
+                ),
+            ));
+        }
+        return Ok(Watermark {
+            columns: cursor.columns,
+            values: vec![text.to_string()],
+        });
     }
     let mut out = Vec::with_capacity(cursor.columns.len());
     for (name, text) in values {

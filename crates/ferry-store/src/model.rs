@@ -176,6 +176,9 @@ pub struct RunRecord {
     pub started_at: String,
     /// When the run ended (RFC 3339 UTC, microseconds).
     pub finished_at: Option<String>,
+    /// The upper bound the source put on the incremental read and why
+    /// (recorded by `mark_publishing_bounded`); `None` when unbounded.
+    pub bound: Option<String>,
 }
 
 /// Row counts of a finished run.

@@ -298,6 +298,11 @@ fn migrations() -> Vec<Migration> {
             "spec formats and sealed task secrets",
             include_str!("../migrations/0005_task_secrets.sql"),
         ),
+        migration(
+            6,
+            "the bound of a run's incremental read",
+            include_str!("../migrations/0006_run_bound.sql"),
+        ),
     ]
 }
 

@@ -16,7 +16,7 @@ macro_rules! select_runs {
         concat!(
             "SELECT run_id, task, mode, status, logical_time, window_start, window_end, \
              watermark_from, watermark_to, rows_read, rows_written, rows_dirty, error, \
-             started_at, finished_at FROM ferry_runs ",
+             started_at, finished_at, bound FROM ferry_runs ",
             $tail
         )
     };
@@ -126,6 +126,18 @@ impl Store {
         run_id: &str,
         watermark_to: Option<&crate::Watermark>,
     ) -> Result<()> {
+        self.mark_publishing_bounded(run_id, watermark_to, None)
+            .await
+    }
+
+    /// [`Store::mark_publishing`], also recording the bound the source put
+    /// on the read and why (the run summary's `watermark.bound`).
+    pub async fn mark_publishing_bounded(
+        &self,
+        run_id: &str,
+        watermark_to: Option<&crate::Watermark>,
+        bound: Option<&str>,
+    ) -> Result<()> {
         let watermark_to = match watermark_to {
             Some(wm) => {
                 wm.validate("watermark_to")?;
@@ -134,10 +146,11 @@ impl Store {
             None => None,
         };
         let res = sqlx::query(
-            "UPDATE ferry_runs SET status = 'publishing', watermark_to = $1 \
-             WHERE run_id = $2 AND status = 'running'",
+            "UPDATE ferry_runs SET status = 'publishing', watermark_to = $1, bound = $2 \
+             WHERE run_id = $3 AND status = 'running'",
         )
         .bind(watermark_to)
+        .bind(bound)
         .bind(run_id)
         .execute(&self.pool)
         .await
@@ -386,6 +399,7 @@ impl Store {
             error: opt_text("error")?,
             started_at: text("started_at")?,
             finished_at: opt_text("finished_at")?,
+            bound: opt_text("bound")?,
         })
     }
 }

@@ -39,6 +39,7 @@ impl Connector for ServerKind {
             schema: Some(SchemaSource::Discovered),
             splits: self.splits,
             incremental: true,
+            xmin_cursor: self.xmin_cursor,
             pushdown: true,
             sink_modes: SyncMode::ALL.to_vec(),
             checkpoints: true,

@@ -33,6 +33,9 @@ pub struct ServerKind {
     pub description: &'static str,
     /// Whether its reads are planned in several splits.
     pub splits: bool,
+    /// Whether its source takes `incremental.cursor: xmin` (PostgreSQL's
+    /// transaction snapshot as the watermark).
+    pub xmin_cursor: bool,
     /// Its part of the type matrix.
     pub types: &'static dyn crate::matrix::TypeMapping,
     /// Connects and asks the server's version.

@@ -19,6 +19,7 @@ pub static MYSQL: ServerKind = ServerKind {
     aliases: &["mariadb"],
     description: "MySQL/MariaDB: streaming result sets in a consistent snapshot; LOAD DATA LOCAL INFILE streamed from memory into a staging table, swapped with an atomic RENAME TABLE",
     splits: false,
+    xmin_cursor: false,
     types: &MysqlTypes,
     schemes: &["mysql", "mariadb"],
     default_schema: None,

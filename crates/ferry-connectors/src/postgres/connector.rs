@@ -18,6 +18,7 @@ pub static POSTGRES: ServerKind = ServerKind {
     aliases: &[],
     description: "PostgreSQL: binary COPY out in parallel key/ctid-range splits from one exported snapshot; binary COPY in, loaded and published in one transaction (a new table; an overwrite loads a staging table swapped in under a short lock, or deletes or truncates: sink option `overwrite`)",
     splits: true,
+    xmin_cursor: true,
     types: &PgTypes,
     schemes: &["postgres", "postgresql"],
     default_schema: Some("public"),

@@ -60,6 +60,7 @@ mod source;
 mod split;
 mod tls;
 pub mod types;
+mod xmin;
 
 pub use connector::POSTGRES;
 pub use sink::PostgresSink;

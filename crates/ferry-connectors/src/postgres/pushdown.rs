@@ -8,6 +8,8 @@
 //! `current_setting` is stable the planner still uses indexes on the bounds.
 //! Watermark values are the server's own text of the column (`::text`, UTC,
 //! ISO dates), so microseconds and numeric scale survive the round trip.
+//! `cursor: xmin` compares transaction ids with snapshots instead (see
+//! [`super::xmin`]).
 
 use chrono::{DateTime, Utc};
 use ferry_core::pushdown::{CursorRange, ReadFilter, WindowRange};
@@ -17,9 +19,9 @@ use tokio_postgres::Client;
 use tokio_postgres::types::ToSql;
 
 use super::catalog::PgTable;
-use crate::common::late_commits::OpenWrites;
 use super::types::quote_ident;
-use super::{PgEndpoint, map_err, read_err};
+use super::{PgEndpoint, map_err, read_err, xmin};
+use crate::common::late_commits::OpenWrites;
 
 /// Values bound as `ferry.pN` settings, in order.
 #[derive(Debug, Default, Clone)]
@@ -29,7 +31,7 @@ pub(crate) struct Params {
 
 impl Params {
     /// Binds `text`; returns the SQL that reads it back as `cast`.
-    fn bind(&mut self, text: String, cast: &str) -> String {
+    pub(crate) fn bind(&mut self, text: String, cast: &str) -> String {
         let i = self.values.len();
         self.values.push(text);
         format!("current_setting('ferry.p{i}')::{cast}")
@@ -273,7 +275,15 @@ pub(crate) fn read_condition(
 ) -> Result<(Option<String>, Params)> {
     let mut p = Params::default();
     let mut cond = base_conditions(table, f, &mut p)?;
-    if let Some(c) = &f.cursor {
+    if let Some(c) = f.cursor.as_ref().filter(|c| c.xmin) {
+        // The first run reads every row; `high` is the read's own snapshot.
+        if let Some(after) = c.after.as_ref().and_then(|a| a.first()) {
+            let current = high
+                .and_then(|h| h.first())
+                .ok_or_else(|| Error::Internal("an xmin read without its snapshot".into()))?;
+            cond.push(xmin::condition(after, current, &mut p));
+        }
+    } else if let Some(c) = &f.cursor {
         let range = match high {
             None => "false".to_string(),
             Some(high) => {

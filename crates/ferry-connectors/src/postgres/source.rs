@@ -1,12 +1,14 @@
 //! The PostgreSQL source: schema discovery, one exported snapshot, parallel
 //! binary COPY split readers. Rows with a value that has no exact Arrow form
 //! (see [`super::decode`]) go to the split's `Rejects`, named by their key.
+//! An incremental read bounds every split by the cursor range, or with
+//! `cursor: xmin` by the previous run's snapshot (see [`super::xmin`]).
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use ferry_core::connector::ReadOptions;
-use ferry_core::spec::{TableName};
+use ferry_core::spec::TableName;
 
 use crate::common::server_spec::SqlEndpoint;
 use ferry_core::{
@@ -20,10 +22,10 @@ use super::catalog::{PgTable, require_table};
 use super::decode::CopyDecoder;
 use super::types::{Wire, quote_ident, quote_literal};
 use super::{
-    PgEndpoint, SpareConnection, late_commits, map_err, native, pushdown, read_err, split,
+    PgEndpoint, SpareConnection, late_commits, map_err, native, pushdown, read_err, split, xmin,
 };
-use crate::common::late_commits::bound_reason;
 use crate::common::BatchBuilder;
+use crate::common::late_commits::bound_reason;
 use crate::common::stream::spawn_batch_stream;
 
 /// Reads one PostgreSQL table.
@@ -94,7 +96,11 @@ impl Source for PostgresSource {
             return None;
         }
         let described = self.described.lock().ok()?;
-        Some(native::carry_native(schema, described.as_ref()?, needs_values))
+        Some(native::carry_native(
+            schema,
+            described.as_ref()?,
+            needs_values,
+        ))
     }
 
     async fn open_read(
@@ -145,20 +151,34 @@ impl Source for PostgresSource {
                 }
             }
         }
-        let high = match &options.filter.cursor {
-            Some(c) => {
+        // `cursor: xmin`: `Some(the previous run's snapshot, if any)`.
+        let xmin_after = options
+            .filter
+            .cursor
+            .as_ref()
+            .filter(|c| c.xmin)
+            .map(|c| c.after.as_ref().and_then(|a| a.first()).cloned());
+        let high = match (&options.filter.cursor, &xmin_after) {
+            // The watermark is this read's snapshot (see [`xmin`]).
+            (Some(_), Some(after)) => Some(vec![
+                xmin::snapshot(&client, &self.ep, after.as_deref()).await?,
+            ]),
+            (Some(c), None) => {
                 pushdown::cursor_high(&client, &self.ep, &table, &options.filter, c, auto.as_ref())
                     .await?
             }
-            None => None,
+            (None, _) => None,
         };
-        let bound = options.filter.cursor.as_ref().and_then(|c| {
-            let time = table
-                .column(&c.columns[0])
-                .and_then(|col| pushdown::time_kind(&col.formatted))
-                .is_some();
-            bound_reason(c, auto, time)
-        });
+        let bound = match (&xmin_after, &high) {
+            (Some(after), Some(h)) => Some(xmin::bound(after.as_deref(), &h[0])),
+            _ => options.filter.cursor.as_ref().and_then(|c| {
+                let time = table
+                    .column(&c.columns[0])
+                    .and_then(|col| pushdown::time_kind(&col.formatted))
+                    .is_some();
+                bound_reason(c, auto, time)
+            }),
+        };
         let (condition, params) =
             pushdown::read_condition(&table, &options.filter, high.as_deref())?;
         let rows_hint = match &condition {

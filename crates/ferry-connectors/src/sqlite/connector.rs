@@ -36,6 +36,7 @@ impl Connector for SqliteConnector {
             schema: Some(SchemaSource::Discovered),
             splits: false,
             incremental: true,
+            xmin_cursor: false,
             pushdown: true,
             sink_modes: SyncMode::ALL.to_vec(),
             checkpoints: true,

@@ -101,6 +101,11 @@ pub struct CursorRange {
     pub lookback: Option<CursorOffset>,
     /// Also read rows with a NULL in any cursor column.
     pub nulls: bool,
+    /// `cursor: xmin`: `columns` is `["xmin"]`, `after` the previous run's
+    /// snapshot (`xmin:xmax:xip,…`), and the read is the rows whose
+    /// inserting transaction that snapshot did not see; `high` is the read's
+    /// own snapshot. No lag, lookback or NULLs.
+    pub xmin: bool,
 }
 
 /// The rows whose `column` lies in `[start, end)`.

@@ -7,6 +7,13 @@
 //! cursor: a duration (`"30s"`, `"5m"`, `"250ms"`) for a time cursor, a plain
 //! integer (`"1000"`) for a numeric one; [`CursorOffset::parse`] is checked
 //! here, the fit with the cursor's type at plan time.
+//!
+//! `cursor: xmin` ([`XMIN_CURSOR`]) is not a column but PostgreSQL's
+//! transaction ids: the watermark is the read's snapshot, and a run reads
+//! the rows whose inserting transaction that snapshot did not see. It is
+//! exact without a lag, so `lag`, `lookback` and `tie_breaker` are refused
+//! with it; only sources that declare the capability accept it (checked
+//! with the connectors, in `TaskSpec::validate`).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -38,7 +45,11 @@ impl Columns {
 #[serde(deny_unknown_fields)]
 pub struct IncrementalSpec {
     /// The cursor column(s), e.g. `updated_at`: a run reads the rows whose
-    /// `(cursor, tie_breaker)` tuple is above the saved watermark.
+    /// `(cursor, tie_breaker)` tuple is above the saved watermark. `xmin`
+    /// (PostgreSQL ≥ 13 sources only, no column needed): the watermark is
+    /// the read's snapshot, and a run reads the rows of transactions the
+    /// previous run's snapshot did not see; no `lag`, `lookback` or
+    /// `tie_breaker` with it.
     pub cursor: Columns,
     /// Columns that order rows sharing a cursor value; default: the source's
     /// primary key. `[]` uses the cursor alone.
@@ -70,6 +81,10 @@ pub struct IncrementalSpec {
     #[serde(default)]
     pub null_cursor: NullCursor,
 }
+
+/// The cursor that is PostgreSQL's transaction snapshot, not a column
+/// (`xmin` is a system column name: no user column can be called so).
+pub const XMIN_CURSOR: &str = "xmin";
 
 /// The value of `incremental.lag` that asks the source for its open-transaction bound.
 pub const AUTO_LAG: &str = "auto";
@@ -151,9 +166,23 @@ impl CursorOffset {
 }
 
 impl IncrementalSpec {
+    /// Whether the cursor is PostgreSQL's `xmin` (the snapshot), not a column.
+    pub fn is_xmin(&self) -> bool {
+        self.cursor.names() == [XMIN_CURSOR]
+    }
+
     pub(crate) fn validate(&self) -> Result<()> {
         let cursor = self.cursor.names();
         check_columns("incremental.cursor", &cursor, 1)?;
+        if self.is_xmin() {
+            return self.validate_xmin();
+        }
+        if cursor.len() > 1 && cursor.iter().any(|c| c == XMIN_CURSOR) {
+            return Err(Error::invalid(
+                "incremental.cursor",
+                "`xmin` (PostgreSQL's transaction snapshot) is a cursor on its own: write `cursor: xmin`",
+            ));
+        }
         if let Some(t) = &self.tie_breaker {
             check_columns("incremental.tie_breaker", &t.names(), 0)?;
             if let Some(c) = t.names().iter().find(|c| cursor.contains(c)) {
@@ -172,6 +201,37 @@ impl IncrementalSpec {
         }
         if let Some(l) = &self.lookback {
             CursorOffset::parse("incremental.lookback", l)?;
+        }
+        Ok(())
+    }
+}
+
+impl IncrementalSpec {
+    /// `cursor: xmin` is exact by construction: nothing to lag, overlap or order.
+    fn validate_xmin(&self) -> Result<()> {
+        let refuse = |field: &str, why: &str| {
+            Err(Error::invalid(
+                field,
+                format!("is not used with `cursor: xmin`: {why}; leave it out"),
+            ))
+        };
+        if self.tie_breaker.is_some() {
+            return refuse(
+                "incremental.tie_breaker",
+                "the watermark is a snapshot, not a tuple of column values",
+            );
+        }
+        if self.lag.as_deref().is_some_and(|l| l != AUTO_LAG) {
+            return refuse(
+                "incremental.lag",
+                "transactions open at the previous snapshot are read by the next run, whenever they commit",
+            );
+        }
+        if self.lookback.is_some() {
+            return refuse(
+                "incremental.lookback",
+                "no row committed after the previous snapshot can be missed, so there is nothing to re-read",
+            );
         }
         Ok(())
     }
@@ -223,6 +283,53 @@ mod tests {
         for bad in ["", "-5s", "5 weeks", "s", "1.5s", "99999999999999999999d"] {
             let e = CursorOffset::parse("incremental.lag", bad).expect_err(bad);
             assert!(e.to_string().contains("incremental.lag"), "{e}");
+        }
+    }
+
+    fn spec(v: serde_json::Value) -> IncrementalSpec {
+        serde_json::from_value(v).expect("spec")
+    }
+
+    #[test]
+    fn xmin_cursor_parses_and_refuses_what_it_does_not_use() {
+        for ok in [
+            serde_json::json!({"cursor": "xmin"}),
+            serde_json::json!({"cursor": ["xmin"]}),
+            serde_json::json!({"cursor": "xmin", "lag": "auto"}),
+        ] {
+            let s = spec(ok.clone());
+            assert!(s.is_xmin(), "{ok}");
+            s.validate().expect("valid");
+        }
+        assert!(!spec(serde_json::json!({"cursor": "updated_at"})).is_xmin());
+        for (bad, field) in [
+            (
+                serde_json::json!({"cursor": "xmin", "tie_breaker": ["id"]}),
+                "incremental.tie_breaker",
+            ),
+            (
+                serde_json::json!({"cursor": "xmin", "lag": "30s"}),
+                "incremental.lag",
+            ),
+            (
+                serde_json::json!({"cursor": "xmin", "lag": "none"}),
+                "incremental.lag",
+            ),
+            (
+                serde_json::json!({"cursor": "xmin", "lookback": "5m"}),
+                "incremental.lookback",
+            ),
+            (
+                serde_json::json!({"cursor": ["xmin", "id"]}),
+                "incremental.cursor",
+            ),
+        ] {
+            let e = spec(bad.clone()).validate().expect_err("refused");
+            let text = e.to_string();
+            assert!(
+                text.contains(field) && text.contains("xmin"),
+                "{bad}: {text}"
+            );
         }
     }
 }

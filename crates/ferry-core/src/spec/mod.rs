@@ -30,6 +30,7 @@ pub use endpoint::{
 pub use ident::TableName;
 pub use incremental::{
     AUTO_LAG, Columns, CursorOffset, IncrementalSpec, MergeSpec, NO_LAG, NullCursor, WindowSpec,
+    XMIN_CURSOR,
 };
 pub use transform::{CastRule, CastSpec, MappingSpec};
 pub use trust::{FileRoots, Trust};
@@ -374,6 +375,21 @@ impl TaskSpec {
             return Err(Error::invalid(
                 "mode",
                 format!("the {source} source cannot read incrementally (no cursor range)"),
+            ));
+        }
+        if mode.is_incremental()
+            && !src.xmin_cursor
+            && self
+                .incremental
+                .as_ref()
+                .is_some_and(IncrementalSpec::is_xmin)
+        {
+            return Err(Error::invalid(
+                "incremental.cursor",
+                format!(
+                    "`xmin` (transaction snapshots) is a PostgreSQL cursor; the {source} source \
+                     needs a cursor column of the table, e.g. `cursor: updated_at` or `cursor: [updated_at, id]`"
+                ),
             ));
         }
         let pushes_down = mode == SyncMode::WindowOverwrite || self.source_filter.is_some();

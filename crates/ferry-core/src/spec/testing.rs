@@ -86,6 +86,7 @@ impl Connectors for Fake {
             }),
             splits: true,
             incremental: true,
+            xmin_cursor: connector == "db",
             pushdown: true,
             sink_modes: SyncMode::ALL.to_vec(),
             checkpoints: true,

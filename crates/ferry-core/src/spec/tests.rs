@@ -191,3 +191,30 @@ fn json_schema_documents_every_field() {
     }
     assert!(s.contains("additionalProperties"));
 }
+
+#[test]
+fn xmin_cursor_needs_a_source_that_declares_it() {
+    let with = |source: serde_json::Value, mode: &str| {
+        let mut v = serde_json::to_value(sample()).expect("json");
+        v["source"] = source;
+        v["mode"] = serde_json::json!(mode);
+        v["incremental"] = serde_json::json!({"cursor": "xmin"});
+        serde_json::from_value::<TaskSpec>(v)
+            .expect("parses")
+            .check()
+    };
+    let db = serde_json::json!({"type": "db", "url": "postgresql://h/db", "table": "t"});
+    with(db.clone(), "incremental_append").expect("db takes xmin");
+    with(db, "incremental_merge").expect("db takes xmin");
+    let file = serde_json::json!({"type": "file", "path": "/tmp/a.db", "table": "t"});
+    match with(file, "incremental_append") {
+        Err(Error::InvalidConfig { field, message }) => {
+            assert_eq!(field, "incremental.cursor");
+            assert!(
+                message.contains("PostgreSQL") && message.contains("file"),
+                "{message}"
+            );
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
