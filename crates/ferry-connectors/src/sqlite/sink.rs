@@ -395,27 +395,40 @@ fn insert_batches(
                 .as_ref()
                 .and_then(|m| m.delete_flag)
                 .is_some_and(|i| is_true(&values[i], row));
-            let executed = match (&insert.merge, delete.as_mut()) {
-                (Some(m), Some(del)) if flagged => {
-                    for (j, &i) in m.key.iter().enumerate() {
-                        bind(
-                            del,
-                            j + 1,
-                            &insert.columns[i],
-                            &values[i],
-                            row,
-                            row_no,
-                            &mut buf,
-                        )?;
-                    }
-                    del.raw_execute()
+            let bound = match (&insert.merge, delete.as_mut()) {
+                (Some(m), Some(del)) if flagged => m
+                    .key
+                    .iter()
+                    .enumerate()
+                    .try_for_each(|(j, &i)| {
+                        bind(del, j + 1, &insert.columns[i], &values[i], row, row_no, &mut buf)
+                    })
+                    .map(|()| Some(del)),
+                _ => values
+                    .iter()
+                    .zip(&insert.columns)
+                    .enumerate()
+                    .try_for_each(|(i, (v, c))| bind(&mut stmt, i + 1, c, v, row, row_no, &mut buf))
+                    .map(|()| None),
+            };
+            let executed = match bound {
+                Ok(Some(del)) => del.raw_execute(),
+                Ok(None) => stmt.raw_execute(),
+                // A value SQLite cannot hold exactly (NaN, a number its
+                // affinity would round, a time outside one day): the row is
+                // dirty under the task's policy, not the end of the run.
+                Err(Error::DirtyData { column, message }) => {
+                    n.seen += 1;
+                    rejects.reject(Rejected {
+                        position: row_position(&batch, row, &insert.key, batch_first_row),
+                        column,
+                        reason: DirtyReason::Conversion,
+                        message,
+                        row: row_json(&batch, row),
+                    })?;
+                    continue;
                 }
-                _ => {
-                    for (i, (v, c)) in values.iter().zip(&insert.columns).enumerate() {
-                        bind(&mut stmt, i + 1, c, v, row, row_no, &mut buf)?;
-                    }
-                    stmt.raw_execute()
-                }
+                Err(e) => return Err(e),
             };
             n.seen += 1;
             match executed {
