@@ -21,6 +21,7 @@ use common::*;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use ferry_connectors::matrix_cross::{Verdict, cross_verdict};
 use mysql_async::prelude::Queryable;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -494,9 +495,7 @@ fn canonical(kind: Kind, s: &str) -> String {
         }
         Decimal => decimal_text(s),
         Date | Time | Timestamp | TimestampTz => iso_text(s),
-        Uuid | Bytes => s.to_ascii_lowercase(),
-        Json => json_re_serialised(s),
-        Text | Other => s.into(),
+        Uuid | Bytes | Json | Text | Other => s.into(),
     }
 }
 
@@ -509,6 +508,9 @@ fn normalised(name: &str, s: &str) -> String {
         "negative zero as 0" => negative_zero_as_0(s),
         "char(n) blank padding" => char_blank_padding(s),
         "bit as integer" => s.to_string(), // compared as the integer (`bit + 0`)
+        "bool as 0/1" => bool_as_0_1(s),
+        "json re-serialised" => json_re_serialised(s),
+        "timestamptz as UTC wall clock" => iso_text(s), // both read as UTC text
         other => panic!("the matrix names no normalisation {other:?}"),
     }
 }
@@ -677,7 +679,14 @@ async fn check_pair(
     for (&id, &ci) in rows {
         let c = &cols[ci];
         let source = src_cells[&id][ci].clone();
+        let verdict = verdict(from, to, c);
         if let Some(r) = dirty_rows.get(&id) {
+            if verdict.dirty_when.is_empty() {
+                failures.push(format!(
+                    "{pair} {} id={id}: dirty, but the matrix says `{verdict}`: {r}",
+                    c.name
+                ));
+            }
             let raw = &r["row"][c.name];
             if raw.is_null() || r["column"] != c.name {
                 failures.push(format!(
@@ -702,13 +711,12 @@ async fn check_pair(
             continue;
         };
         let target = target[ci].clone();
-        let norm = normalisation(from, to, c);
         let same = match (&source, &target) {
             (Some(s), Some(t)) => {
-                let (s, t) = match norm {
-                    Some(n) => (normalised(n, s), normalised(n, t)),
-                    None => (s.clone(), t.clone()),
-                };
+                let (mut s, mut t) = (s.clone(), t.clone());
+                for n in &verdict.normalisations {
+                    (s, t) = (normalised(n, &s), normalised(n, &t));
+                }
                 canonical(c.kind, &s) == canonical(c.kind, &t)
             }
             (s, t) => s == t,
@@ -720,24 +728,25 @@ async fn check_pair(
                 c.decl,
                 source,
                 target,
-                norm.map(|n| format!(" (under `{n}`)")).unwrap_or_default()
+                format!(" (the matrix: `{verdict}`)")
             ));
         }
     }
     (failures, dirty_seen)
 }
 
-/// The normalisation the matrix names for a column of a pair, if the
-/// per-kind comparison is not enough.
-fn normalisation(from: Db, to: Db, c: &Col) -> Option<&'static str> {
-    match (from, to, c.decl) {
-        (Db::Pg, Db::My | Db::Lite, d) if d.ends_with("[]") => Some("list as JSON text"),
-        (Db::Pg, Db::My | Db::Lite, "interval") => Some("interval as ISO 8601 text"),
-        (Db::Pg, Db::My | Db::Lite, "float8" | "real") => Some("negative zero as 0"),
-        (Db::Pg, _, d) if d.starts_with("char(") => Some("char(n) blank padding"),
-        (Db::My, _, d) if d.starts_with("bit(") => Some("bit as integer"),
-        _ => None,
+fn title(db: Db) -> &'static str {
+    match db {
+        Db::Pg => "PostgreSQL",
+        Db::My => "MySQL/MariaDB",
+        Db::Lite => "SQLite",
     }
+}
+
+/// The type matrix's verdict for a column of a pair ("Across dialects").
+fn verdict(from: Db, to: Db, c: &Col) -> Verdict {
+    cross_verdict(title(from), c.decl, title(to))
+        .unwrap_or_else(|| panic!("the matrix has no verdict for {from:?} {} → {to:?}", c.decl))
 }
 
 async fn source(from: Db, cols: &[Col], lite: &Path) -> (String, BTreeMap<i64, usize>, Cells) {
