@@ -558,7 +558,7 @@ fn interval_as_iso_8601(s: &str) -> String {
             if m != 0 {
                 time.push_str(&format!("{sign}{m}M"));
             }
-            if !sec.is_empty() && sec.trim_start_matches('0') != "" {
+            if !sec.trim_start_matches('0').is_empty() {
                 time.push_str(&format!("{sign}{}S", sec.trim_start_matches('0')));
             }
             i += 1;
@@ -723,12 +723,8 @@ async fn check_pair(
         };
         if !same {
             failures.push(format!(
-                "{pair} column {} ({}) id={id}: source {:?}, target {:?}{}",
-                c.name,
-                c.decl,
-                source,
-                target,
-                format!(" (the matrix: `{verdict}`)")
+                "{pair} column {} ({}) id={id}: source {:?}, target {:?} (the matrix: `{verdict}`)",
+                c.name, c.decl, source, target
             ));
         }
     }
