@@ -88,6 +88,15 @@ const PG_COLS: &[Col] = &[
         &["-9223372036854775808", "9223372036854775807"],
     ),
     col(
+        "n380",
+        "numeric(38,0)",
+        Decimal,
+        &[
+            "99999999999999999999999999999999999999",
+            "-99999999999999999999999999999999999999",
+        ],
+    ),
+    col(
         "n152",
         "numeric(15,2)",
         Decimal,
@@ -136,6 +145,7 @@ const PG_COLS: &[Col] = &[
             "'9999-12-31'",
             "'infinity'",
             "'5874897-12-31'",
+            "'4713-01-01 BC'",
         ],
     ),
     col(
@@ -184,6 +194,9 @@ const PG_COLS: &[Col] = &[
     ),
     col("a", "int[]", Other, &["'{1,NULL,3}'"]),
     col("at", "text[]", Other, &["'{\"a,b\",NULL}'"]),
+    col("a2", "int[]", Other, &["'{{1,2},{3,4}}'", "'[0:1]={5,6}'"]),
+    col("ttz", "timetz", Text, &["'24:00:00-15:59'"]),
+    col("ip", "inet", Text, &["'2001:db8::1/64'"]),
 ];
 
 /// MariaDB 10.11 edge values (MariaDB Knowledge Base, data types).
@@ -217,10 +230,15 @@ const MY_COLS: &[Col] = &[
         &["1.7976931348623157e308", "-2.2250738585072014e-308"],
     ),
     col("vc", "varchar(255)", Text, &["''", "'😀 ü \\\\ '' \"'"]),
-    col("tx", "text", Text, &["'über'"]),
+    col("tx", "text", Text, &["'über'", "'a\\0b'"]),
     col("bn", "binary(4)", Bytes, &["x'00ff'"]),
     col("vb", "varbinary(10)", Bytes, &["x'00ff'", "x''"]),
-    col("d", "date", Date, &["'1000-01-01'", "'9999-12-31'"]),
+    col(
+        "d",
+        "date",
+        Date,
+        &["'1000-01-01'", "'9999-12-31'", "'0000-00-00'"],
+    ),
     col(
         "tm",
         "time(6)",
@@ -267,9 +285,19 @@ const LITE_COLS: &[Col] = &[
         &["1.7976931348623157e308", "9e999", "-9e999"],
     ),
     col("n", "NUMERIC(10,2)", Decimal, &["12345678.9", "-0.5"]),
-    col("t", "TEXT", Text, &["''", "'😀 ü'"]),
+    col(
+        "t",
+        "TEXT",
+        Text,
+        &["''", "'😀 ü'", "'a' || char(0) || 'b'"],
+    ),
     col("bl", "BLOB", Bytes, &["x'00ff'"]),
-    col("d", "DATE", Date, &["'0001-01-01'", "'9999-12-31'"]),
+    col(
+        "d",
+        "DATE",
+        Date,
+        &["'0001-01-01'", "'9999-12-31'", "'not a date'"],
+    ),
     col("tm", "TIME", Time, &["'00:00:00'", "'23:59:59.999999'"]),
     col("dt", "DATETIME", Timestamp, &["'2001-02-03 04:05:06.789'"]),
     col(
@@ -756,7 +784,9 @@ async fn source(from: Db, cols: &[Col], lite: &Path) -> (String, BTreeMap<i64, u
         }
         Db::My => {
             let (sql, rows) = table_sql(cols, &src, "`");
-            my_exec(&sql.join(";\n")).await;
+            // A zero date needs a sql_mode without NO_ZERO_DATE; every other
+            // value is valid in any mode.
+            my_exec(&format!("SET SESSION sql_mode = '';\n{}", sql.join(";\n"))).await;
             (src.clone(), rows, read_my(&src, &named).await)
         }
         Db::Lite => {
