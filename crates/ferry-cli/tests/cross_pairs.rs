@@ -821,3 +821,43 @@ async fn every_cross_pair_is_equal_normalised_or_dirty_with_its_raw_value() {
         failures.join("\n")
     );
 }
+
+/// The sink-side refusals above are dirty rows only under a policy: without
+/// one, the first fails the run, naming its column (PostgreSQL `24:00:00`
+/// into SQLite, refused by the SQLite sink; MariaDB `838:59:59` into
+/// PostgreSQL, refused by the server inside the COPY).
+#[tokio::test]
+async fn without_a_dirty_policy_a_sink_refusal_fails_the_run_naming_the_column() {
+    let lite = scratch_dir().join(format!("{}.db", unique("xp_strict")));
+    let src = unique("xp_strict_src");
+    pg_exec(&format!(
+        "CREATE TABLE \"{src}\" (id int PRIMARY KEY, tm time);
+         INSERT INTO \"{src}\" VALUES (1, '12:00'), (2, '24:00:00');"
+    ))
+    .await;
+    let dst = unique("xp_strict_dst");
+    let err = run_err(&job(
+        "strict",
+        &pg_endpoint(&src),
+        &sqlite_endpoint(&lite, &dst),
+        "",
+    ));
+    assert!(err.contains("dirty data in column `tm`"), "{err}");
+
+    let my_src = unique("xp_strict_my");
+    my_exec(&format!(
+        "CREATE TABLE `{my_src}` (id int PRIMARY KEY, tm time);
+         INSERT INTO `{my_src}` VALUES (1, '12:00'), (2, '838:59:59');"
+    ))
+    .await;
+    let err = run_err(&job(
+        "strict",
+        &my_endpoint(&my_src),
+        &pg_endpoint(&unique("xp_strict_pg")),
+        "",
+    ));
+    assert!(
+        err.contains("tm") && err.contains("time out of range"),
+        "{err}"
+    );
+}
