@@ -286,6 +286,12 @@ const LITE_COLS: &[Col] = &[
     ),
     col("n", "NUMERIC(10,2)", Decimal, &["12345678.9", "-0.5"]),
     col(
+        "nt",
+        "DECIMAL_TEXT(40,10)",
+        Decimal,
+        &["'123456789012345678901234567890.0123456789'", "'abc'"],
+    ),
+    col(
         "t",
         "TEXT",
         Text,

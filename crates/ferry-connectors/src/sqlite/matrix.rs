@@ -73,8 +73,8 @@ impl TypeMapping for SqliteTypes {
         };
         // Any column may hold any value: one that is not of the column's
         // type is dirty at the source.
-        let at_source = match affinity(native) {
-            Affinity::Text | Affinity::Blob => vec![],
+        let at_source = match &ty {
+            ColumnType::Text { .. } | ColumnType::Binary => vec![],
             _ => vec!["a stored value that is not of the column's type"],
         };
         Some(CrossSource {
