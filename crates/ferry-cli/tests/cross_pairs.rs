@@ -257,6 +257,12 @@ const MY_COLS: &[Col] = &[
         Timestamp,
         &["'1000-01-01 00:00:00'", "'9999-12-31 23:59:59.999999'"],
     ),
+    col(
+        "tsp",
+        "timestamp(6)",
+        TimestampTz,
+        &["'1970-01-01 00:00:01'", "'2038-01-19 03:14:07.999999'"],
+    ),
     col("y", "year", Int, &["1901", "2155"]),
     col("bt", "bit(8)", Bits, &["b'10101010'"]),
     col("e", "enum('a','b 😀')", Text, &["'b 😀'"]),
@@ -306,6 +312,15 @@ const LITE_COLS: &[Col] = &[
     ),
     col("tm", "TIME", Time, &["'00:00:00'", "'23:59:59.999999'"]),
     col("dt", "DATETIME", Timestamp, &["'2001-02-03 04:05:06.789'"]),
+    col(
+        "tz",
+        "TIMESTAMPTZ",
+        TimestampTz,
+        &[
+            "'2001-02-03 04:05:06.789Z'",
+            "'2001-02-03 04:05:06.789+00:00'",
+        ],
+    ),
     col(
         "u",
         "UUID",
@@ -399,6 +414,7 @@ async fn read_my(table: &str, cols: &[(String, Kind)]) -> Cells {
         exprs.join(", ")
     );
     let mut c = my().await;
+    c.query_drop("SET time_zone = '+00:00'").await.unwrap();
     let rows: Vec<mysql_async::Row> = c.query(&sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
     c.disconnect().await.unwrap();
     rows.into_iter()
@@ -792,7 +808,11 @@ async fn source(from: Db, cols: &[Col], lite: &Path) -> (String, BTreeMap<i64, u
             let (sql, rows) = table_sql(cols, &src, "`");
             // A zero date needs a sql_mode without NO_ZERO_DATE; every other
             // value is valid in any mode.
-            my_exec(&format!("SET SESSION sql_mode = '';\n{}", sql.join(";\n"))).await;
+            my_exec(&format!(
+                "SET SESSION sql_mode = '', SESSION time_zone = '+00:00';\n{}",
+                sql.join(";\n")
+            ))
+            .await;
             (src.clone(), rows, read_my(&src, &named).await)
         }
         Db::Lite => {
