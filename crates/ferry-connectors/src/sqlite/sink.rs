@@ -12,6 +12,9 @@
 //!            (merge: upsert, or delete by key a row flagged by the delete column)
 //!            constraint failure: SQLite undoes that INSERT only → a dirty row
 //!            (dirty rows allowed), else the write fails naming the column
+//!            a value SQLite cannot hold exactly (NaN, a time outside one day, a
+//!            year outside 0000–9999, a number its affinity would round): not
+//!            executed → a dirty row (`conversion`) likewise
 //!  commit    [checkpoint: check and store it]  COMMIT    → rows written
 //!  abort     ROLLBACK                     → the file is as it was
 //! ```
@@ -346,8 +349,10 @@ fn is_true(values: &ColumnValues<'_>, row: usize) -> bool {
 
 /// Inserts every row of every batch received. A row whose INSERT breaks a
 /// constraint goes to `rejects` when it accepts rows: SQLite rolls back
-/// only that statement, the transaction goes on. `first_row` counts rows of
-/// earlier calls.
+/// only that statement, the transaction goes on. A row with a value the
+/// binding refuses (see [`bind`]) is not executed and goes to `rejects` as
+/// well (which fails the write when it accepts no rows). `first_row` counts
+/// rows of earlier calls.
 fn insert_batches(
     conn: &Connection,
     target: &Target,
