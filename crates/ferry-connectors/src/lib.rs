@@ -17,6 +17,7 @@ pub mod catalog;
 pub mod common;
 mod connector;
 pub mod matrix;
+pub mod matrix_cross;
 mod registry;
 mod resolve;
 pub mod schema;

@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 
 use ferry_core::ColumnType;
 
+use crate::matrix_cross::{CrossSource, CrossTarget};
 use crate::registry::Entry;
 
 /// One connector's part of the matrix: the target type it creates for each
@@ -27,10 +28,34 @@ pub trait TypeMapping: Send + Sync {
 
     /// The section "native type → ColumnType".
     fn native_section(&self, w: &mut String);
+
+    /// The native types the "Across dialects" section shows as sources.
+    fn cross_natives(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Native type `native` as a source of another database: its
+    /// `ColumnType` (by the source's own mapping code) and edge values.
+    fn cross_source(&self, _native: &str) -> Option<CrossSource> {
+        None
+    }
+
+    /// What a column this connector creates for `ty` does with edge values.
+    fn cross_target(&self, _ty: &ColumnType) -> CrossTarget {
+        CrossTarget::default()
+    }
+
+    /// The rows of [`TypeMapping::cross_natives`].
+    fn cross_sources(&self) -> Vec<CrossSource> {
+        self.cross_natives()
+            .iter()
+            .filter_map(|n| self.cross_source(n))
+            .collect()
+    }
 }
 
 /// The mappings of the registry's connectors that have one, in its order.
-fn mappings() -> Vec<&'static dyn TypeMapping> {
+pub(crate) fn mappings() -> Vec<&'static dyn TypeMapping> {
     crate::registry()
         .into_iter()
         .filter_map(|e| match e {
@@ -150,6 +175,8 @@ pub fn type_matrix_markdown() -> String {
         let checked = list(&|to| !from.fits_into(to) && from.fits_with_checks(to));
         let _ = writeln!(w, "| `{from}` | {lossless} | {checked} |");
     }
+    let _ = writeln!(w);
+    crate::matrix_cross::cross_section(w, &types);
     md
 }
 

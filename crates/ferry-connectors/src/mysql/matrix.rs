@@ -6,6 +6,7 @@ use ferry_core::ColumnType;
 
 use super::{column_type_of_declared, ddl_type};
 use crate::matrix::{TypeMapping, code, round_trip};
+use crate::matrix_cross::{CrossSource, CrossTarget, Edge};
 
 /// MySQL/MariaDB native types shown in the matrix, as `COLUMN_TYPE` reports them.
 const MYSQL_NATIVE: &[&str] = &[
@@ -102,6 +103,63 @@ impl TypeMapping for MysqlTypes {
         ]
     }
 
+    fn cross_natives(&self) -> &'static [&'static str] {
+        MYSQL_CROSS
+    }
+
+    fn cross_source(&self, native: &str) -> Option<CrossSource> {
+        let ty = column_type_of_declared(native);
+        let name = native.split(['(', ' ']).next().unwrap_or(native);
+        let edges = match name {
+            "time" => vec![Edge::Midnight24, Edge::TimeOutsideDay],
+            "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" | "enum"
+            | "set" => vec![Edge::NulChar],
+            _ => vec![],
+        };
+        let at_source = match name {
+            "date" | "datetime" | "timestamp" => vec!["a zero date (`0000-00-00`)"],
+            _ => vec![],
+        };
+        let normalisations = match (name, &ty) {
+            ("bit", Some(t)) if *t != ColumnType::Bool => vec!["bit as integer"],
+            _ => vec![],
+        };
+        Some(CrossSource {
+            native: native.to_string(),
+            ty,
+            edges,
+            at_source,
+            normalisations,
+        })
+    }
+
+    fn cross_target(&self, ty: &ColumnType) -> CrossTarget {
+        // What `mysql::encode::RowEncoder` refuses (see `mysql::screen`):
+        // non-finite floats, dates and timestamps outside years 0000–9999;
+        // `TIME(6)` holds ±838:59:59.999999, so every time of day (and
+        // PostgreSQL's `24:00:00`) fits.
+        let mut t = CrossTarget::default();
+        match ty {
+            ColumnType::Bool => t.normalisations = vec!["bool as 0/1"],
+            ColumnType::Float32 | ColumnType::Float64 => {
+                t.refuses = vec![Edge::NaN, Edge::Infinity];
+                t.normalises = vec![(Edge::NegativeZero, "negative zero as 0")];
+            }
+            ColumnType::Date | ColumnType::Timestamp => {
+                t.refuses = vec![Edge::YearsOutside0To9999];
+            }
+            ColumnType::TimestampTz => {
+                t.refuses = vec![Edge::YearsOutside0To9999];
+                t.normalisations = vec!["timestamptz as UTC wall clock"];
+            }
+            ColumnType::Json => t.normalisations = vec!["json re-serialised"],
+            ColumnType::Interval => t.normalisations = vec!["interval as ISO 8601 text"],
+            ColumnType::List(_) => t.normalisations = vec!["list as JSON text"],
+            _ => {}
+        }
+        t
+    }
+
     fn native_section(&self, w: &mut String) {
         let _ = writeln!(w, "## MySQL/MariaDB: native type → ColumnType");
         let _ = writeln!(w);
@@ -116,3 +174,40 @@ impl TypeMapping for MysqlTypes {
         let _ = writeln!(w);
     }
 }
+/// MySQL/MariaDB native types the "Across dialects" section shows.
+const MYSQL_CROSS: &[&str] = &[
+    "tinyint(1)",
+    "tinyint",
+    "tinyint unsigned",
+    "smallint",
+    "mediumint",
+    "int",
+    "int unsigned",
+    "bigint",
+    "bigint unsigned",
+    "decimal(15,2)",
+    "decimal(65,30)",
+    "float",
+    "double",
+    "char(10)",
+    "varchar(255)",
+    "text",
+    "binary(16)",
+    "varbinary(255)",
+    "blob",
+    "date",
+    "time",
+    "time(6)",
+    "datetime(6)",
+    "timestamp(6)",
+    "year",
+    "bit(1)",
+    "bit(8)",
+    "bit(64)",
+    "enum('a','b')",
+    "set('a','b')",
+    "json",
+    "uuid",
+    "inet6",
+];
+

@@ -163,8 +163,14 @@ impl CopyDecoder {
                 p += len as usize;
                 match decode_value(*wire, self.decimals[i], v, col) {
                     Ok(n) => var_bytes += n,
-                    Err(bad) => {
+                    Err(mut bad) => {
                         col.append_null();
+                        if bad.raw.is_none() {
+                            // No text form at hand (a multi-dimensional
+                            // array, an overflowing value): the record keeps
+                            // the value's binary COPY bytes, as hex.
+                            bad = bad.with_raw(wire_hex(v));
+                        }
                         out.reject_row(i, bad);
                     }
                 }
@@ -206,6 +212,18 @@ fn be_i64(b: &[u8]) -> i64 {
     let mut a = [0u8; 8];
     a.copy_from_slice(&b[..8]);
     i64::from_be_bytes(a)
+}
+
+/// A value's binary COPY bytes as `\x…` hex (PostgreSQL's `bytea` text form).
+#[cold]
+fn wire_hex(v: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(2 + v.len() * 2);
+    s.push_str("\\x");
+    for b in v {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
 }
 
 fn bad(wire: Wire, len: usize) -> Box<BadValue> {

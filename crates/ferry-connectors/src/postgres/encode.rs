@@ -3,9 +3,17 @@
 //! Each column is encoded in the wire format of the *target* column (an int32
 //! source may fill a bigint or numeric target), decided once at prepare time.
 //! Output goes into one large reusable buffer that the sink ships in chunks.
+//! A value the target column cannot hold (an integer too wide, text that is
+//! no number, a carried value whose type has no counterpart) leaves its row
+//! out of the buffer; the sink makes that row a dirty record under the
+//! task's policy ([`drop_refused`]) rather than failing the run.
 
+use arrow::array::BooleanArray;
+use arrow::compute::filter_record_batch;
 use arrow::record_batch::RecordBatch;
-use ferry_core::{ColumnType, Error, Result};
+use ferry_core::reject::{row_json, row_position};
+use ferry_core::spec::DirtyReason;
+use ferry_core::{ColumnType, Error, Rejected, Rejects, Result};
 
 use super::decode::{PG_EPOCH_DAYS, PG_EPOCH_MICROS};
 use super::native::TypeShape;
@@ -35,8 +43,27 @@ pub struct ColumnEncoding {
     pub shown: Option<(ColumnType, Wire)>,
 }
 
-/// Appends every row of `batch` to `out`.
-pub fn encode_batch(batch: &RecordBatch, cols: &[ColumnEncoding], out: &mut Vec<u8>) -> Result<()> {
+/// A value the target column cannot hold, found while encoding: its row is
+/// left out of the output and becomes a dirty record (see [`drop_refused`]).
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Refused {
+    /// The row in the batch.
+    pub row: usize,
+    /// The column's index in the batch.
+    pub column: usize,
+    /// Why, in Ferry's words.
+    pub message: String,
+}
+
+/// Appends every row of `batch` to `out` except those with a value the
+/// target cannot hold: such a row's bytes are cut off again (the buffer is
+/// truncated to the row's start) and the row is returned, so the caller
+/// routes it under the dirty policy. No allocation when every value fits.
+pub(super) fn encode_batch(
+    batch: &RecordBatch,
+    cols: &[ColumnEncoding],
+    out: &mut Vec<u8>,
+) -> Result<Vec<Refused>> {
     let views = cols
         .iter()
         .enumerate()
@@ -44,19 +71,61 @@ pub fn encode_batch(batch: &RecordBatch, cols: &[ColumnEncoding], out: &mut Vec<
         .collect::<Result<Vec<_>>>()?;
     let nfields = (cols.len() as i16).to_be_bytes();
     out.reserve(batch.num_rows() * (2 + cols.len() * 12));
-    for row in 0..batch.num_rows() {
+    let mut refused = Vec::new();
+    'rows: for row in 0..batch.num_rows() {
+        let start = out.len();
         out.extend_from_slice(&nfields);
-        for (v, c) in views.iter().zip(cols) {
+        for (column, (v, c)) in views.iter().zip(cols).enumerate() {
             let at = out.len();
-            encode_value(v, row, c.wire, out).map_err(|m| Error::dirty(&c.name, m))?;
-            if let Some(shape) = &c.remap {
-                shape
-                    .rewrite_field(&mut out[at..])
-                    .map_err(|m| Error::dirty(&c.name, m))?;
+            let mut encoded = encode_value(v, row, c.wire, out);
+            if let (Ok(()), Some(shape)) = (&encoded, &c.remap) {
+                encoded = shape.rewrite_field(&mut out[at..]);
+            }
+            if let Err(message) = encoded {
+                out.truncate(start);
+                refused.push(Refused {
+                    row,
+                    column,
+                    message,
+                });
+                continue 'rows;
             }
         }
     }
-    Ok(())
+    Ok(refused)
+}
+
+/// `batch` without its `refused` rows, each handed to `rejects` as a
+/// `conversion` dirty record (the row as its dirty record shows it, see
+/// [`super::native::shown_row`]); `first_row` is the input's row number of
+/// the batch's first row, for positions without a key. An error of
+/// `rejects` (no dirty rows allowed, threshold crossed) stops the write.
+pub(super) fn drop_refused(
+    batch: RecordBatch,
+    refused: Vec<Refused>,
+    cols: &[ColumnEncoding],
+    rejects: &Rejects,
+    key: &[String],
+    first_row: u64,
+) -> Result<RecordBatch> {
+    if refused.is_empty() {
+        return Ok(batch);
+    }
+    let mut keep = vec![true; batch.num_rows()];
+    for r in refused {
+        keep[r.row] = false;
+        let shown = super::native::shown_row(&batch.slice(r.row, 1), cols);
+        let column = cols.get(r.column).map(|c| c.name.clone()).unwrap_or_default();
+        rejects.reject(Rejected {
+            position: row_position(&shown, 0, key, first_row + r.row as u64),
+            column,
+            message: r.message,
+            reason: DirtyReason::Conversion,
+            row: row_json(&shown, 0),
+        })?;
+    }
+    filter_record_batch(&batch, &BooleanArray::from(keep))
+        .map_err(|e| Error::Internal(format!("filtering refused rows: {e}")))
 }
 
 #[inline]
@@ -164,4 +233,104 @@ fn int(out: &mut Vec<u8>, x: i64, wire: Wire) -> Result<(), String> {
         w => return Err(format!("cannot encode an integer as {w:?}")),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use ferry_core::reject::RejectSink;
+
+    use super::*;
+
+    struct Kept(Mutex<Vec<Rejected>>);
+
+    impl RejectSink for Kept {
+        fn reject(&self, row: Rejected) -> Result<()> {
+            self.0.lock().expect("lock").push(row);
+            Ok(())
+        }
+        fn accepts_rows(&self) -> bool {
+            true
+        }
+    }
+
+    fn columns() -> Vec<ColumnEncoding> {
+        let col = |name: &str, source, wire| ColumnEncoding {
+            name: name.into(),
+            source,
+            wire,
+            remap: None,
+            shown: None,
+        };
+        vec![
+            col("id", ColumnType::Int64, Wire::Int8),
+            col("n", ColumnType::Int64, Wire::Int2),
+            col("s", ColumnType::Text { max_chars: None, fixed: false }, Wire::Numeric),
+        ]
+    }
+
+    fn batch() -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("n", DataType::Int64, true),
+            Field::new("s", DataType::Utf8, true),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from(vec![1, 2, 3, 4])),
+                Arc::new(Int64Array::from(vec![Some(1), Some(70_000), None, Some(-5)])),
+                Arc::new(StringArray::from(vec!["1.5", "2", "x", "-0"])),
+            ],
+        )
+        .expect("batch")
+    }
+
+    #[test]
+    fn a_value_the_target_cannot_hold_leaves_its_row_out_and_makes_it_dirty() {
+        let (cols, batch) = (columns(), batch());
+        let mut out = b"head".to_vec();
+        let refused = encode_batch(&batch, &cols, &mut out).expect("encoded");
+        assert_eq!(
+            refused.iter().map(|r| (r.row, r.column)).collect::<Vec<_>>(),
+            vec![(1, 1), (2, 2)]
+        );
+        // The output holds exactly the rows kept, as if encoded alone.
+        let kept = RecordBatch::try_new(
+            batch.schema(),
+            vec![
+                Arc::new(Int64Array::from(vec![1, 4])),
+                Arc::new(Int64Array::from(vec![1, -5])),
+                Arc::new(StringArray::from(vec!["1.5", "-0"])),
+            ],
+        )
+        .expect("kept");
+        let mut alone = b"head".to_vec();
+        assert!(encode_batch(&kept, &cols, &mut alone).expect("encoded").is_empty());
+        assert_eq!(out, alone);
+
+        let sink = Arc::new(Kept(Mutex::new(Vec::new())));
+        let rejects = Rejects::new(sink.clone());
+        let left = drop_refused(batch, refused, &cols, &rejects, &["id".into()], 0).expect("dropped");
+        assert_eq!(left.num_rows(), 2);
+        let rows = sink.0.lock().expect("lock");
+        assert_eq!(rows.len(), 2);
+        assert_eq!((rows[0].position.as_str(), rows[0].column.as_str()), ("id=2", "n"));
+        assert!(rows[0].message.contains("70000"), "{}", rows[0].message);
+        assert_eq!(rows[0].row["n"], serde_json::json!(70_000));
+        assert_eq!((rows[1].position.as_str(), rows[1].column.as_str()), ("id=3", "s"));
+        assert_eq!(rows[1].reason, DirtyReason::Conversion);
+    }
+
+    #[test]
+    fn without_dirty_rows_allowed_a_refused_value_fails_naming_its_column() {
+        let (cols, batch) = (columns(), batch());
+        let refused = encode_batch(&batch, &cols, &mut Vec::new()).expect("encoded");
+        let err = drop_refused(batch, refused, &cols, &Rejects::strict(), &["id".into()], 0)
+            .expect_err("strict");
+        assert!(matches!(&err, Error::DirtyData { column, .. } if column == "n"), "{err}");
+    }
 }

@@ -27,7 +27,7 @@ use ferry_core::{BatchStream, Error, Rejects, Result};
 use futures::{SinkExt, StreamExt};
 use tokio_postgres::{Client, CopyInSink, Statement};
 
-use super::encode::{ColumnEncoding, HEADER, TRAILER, encode_batch};
+use super::encode::{ColumnEncoding, HEADER, TRAILER, drop_refused, encode_batch};
 use super::map_err;
 use crate::common::isolate::{Loader, Outcome, Refusal, RowNaming, Segment, isolate};
 use ferry_core::spec::DirtyReason;
@@ -84,6 +84,7 @@ impl SegmentedCopy<'_> {
         let mut done = Written::default();
         while let Some(first) = next_rows(input).await? {
             let mut segment = Segment::new(first_row + done.seen);
+            let mut dropped = 0u64;
             self.savepoint().await?;
             let mut copy = self.start().await?;
             let mut buf = Vec::with_capacity(self.chunk_bytes + self.chunk_bytes / 4);
@@ -91,8 +92,18 @@ impl SegmentedCopy<'_> {
             let mut next = Some(first);
             let mut sent = Ok(());
             while let Some(batch) = next.take() {
-                encode_batch(&batch, self.encodings, &mut buf)?;
-                segment.push(batch);
+                // A value the target cannot hold leaves its row out of the
+                // segment (a dirty record now), so the segment holds exactly
+                // the rows sent; row numbers count the refused ones too.
+                let refused = encode_batch(&batch, self.encodings, &mut buf)?;
+                let first = first_row + done.seen + segment.rows as u64 + dropped;
+                let dropped_here = refused.len() as u64;
+                let batch =
+                    drop_refused(batch, refused, self.encodings, rejects, self.key, first)?;
+                dropped += dropped_here;
+                if batch.num_rows() > 0 {
+                    segment.push(batch);
+                }
                 if buf.len() >= self.chunk_bytes {
                     sent = ship(&mut copy, &mut buf).await;
                     if sent.is_err() {
@@ -107,7 +118,7 @@ impl SegmentedCopy<'_> {
                 Ok(()) => finish(copy, buf).await,
                 Err(e) => Err(e),
             };
-            done.seen += segment.rows as u64;
+            done.seen += segment.rows as u64 + dropped;
             done.stored += match self.settle(result, segment.rows).await? {
                 Outcome::Stored => segment.rows as u64,
                 Outcome::Refused(refusal) => {
@@ -197,7 +208,15 @@ impl Loader for SegmentedCopy<'_> {
         buf.extend_from_slice(HEADER);
         let mut sent = Ok(());
         for batch in rows {
-            encode_batch(batch, self.encodings, &mut buf)?;
+            // The segment's rows were encoded once already (refused ones
+            // left out), so none is refused here.
+            let refused = encode_batch(batch, self.encodings, &mut buf)?;
+            if let Some(r) = refused.first() {
+                return Err(Error::Internal(format!(
+                    "{}: a row encoded before was refused on a retry: {}",
+                    self.table, r.message
+                )));
+            }
             if buf.len() >= self.chunk_bytes {
                 sent = ship(&mut copy, &mut buf).await;
                 if sent.is_err() {

@@ -8,6 +8,7 @@ use ferry_core::ColumnType;
 
 use super::types::{PgColumn, Wire, ddl_type};
 use crate::matrix::{TypeMapping, code, round_trip};
+use crate::matrix_cross::{CrossSource, CrossTarget, Edge};
 
 /// PostgreSQL native types shown in the matrix, as they are written in SQL.
 const PG_NATIVE: &[&str] = &[
@@ -160,6 +161,67 @@ impl TypeMapping for PgTypes {
         (code(&pg), round_trip(ty, Some(&pg_mapping(&pg).0)))
     }
 
+    fn cross_natives(&self) -> &'static [&'static str] {
+        PG_CROSS
+    }
+
+    fn cross_source(&self, native: &str) -> Option<CrossSource> {
+        let column = pg_column(native);
+        let (ty, _) = column.mapping();
+        let base = column.typname.trim_start_matches('_').to_string();
+        let is_array = column.typname.starts_with('_');
+        let mut edges = Vec::new();
+        if !is_array {
+            match base.as_str() {
+                "float4" | "float8" => edges = vec![Edge::NaN, Edge::Infinity, Edge::NegativeZero],
+                "date" | "timestamp" | "timestamptz" => edges = vec![Edge::YearsOutside0To9999],
+                "time" => edges = vec![Edge::Midnight24],
+                _ => {}
+            }
+        }
+        // What the source cannot put into Arrow: its row is dirty at the
+        // source (see "PostgreSQL: native type → ColumnType", last column).
+        let at_source = match (&ty, column.arrow_exact()) {
+            (_, true) => vec![],
+            (ColumnType::Decimal { .. }, false) => vec!["NaN or ±Infinity"],
+            (ColumnType::Date | ColumnType::Timestamp | ColumnType::TimestampTz, false) => {
+                vec!["±infinity"]
+            }
+            (ColumnType::List(_), false) => {
+                vec!["more than one dimension or a lower bound other than 1"]
+            }
+            _ => vec![],
+        };
+        let normalisations = if base == "bpchar" && !is_array {
+            vec!["char(n) blank padding"]
+        } else {
+            vec![]
+        };
+        Some(CrossSource {
+            native: native.to_string(),
+            ty: Some(ty),
+            edges,
+            at_source,
+            normalisations,
+        })
+    }
+
+    fn cross_target(&self, ty: &ColumnType) -> CrossTarget {
+        // PostgreSQL's own checks, made on COPY (a data exception isolates
+        // the row, see `postgres::isolate`): no U+0000 in text, a `time`
+        // within 00:00–24:00. Dates and timestamps from Arrow are within
+        // PostgreSQL's range when they are within years 0000–9999.
+        let refuses = match ty {
+            ColumnType::Text { .. } | ColumnType::Json => vec![Edge::NulChar],
+            ColumnType::Time => vec![Edge::TimeOutsideDay],
+            _ => vec![],
+        };
+        CrossTarget {
+            refuses,
+            ..CrossTarget::default()
+        }
+    }
+
     fn native_section(&self, w: &mut String) {
         let _ = writeln!(w, "## PostgreSQL: native type → ColumnType");
         let _ = writeln!(w);
@@ -217,6 +279,38 @@ impl TypeMapping for PgTypes {
         let _ = writeln!(w);
     }
 }
+
+/// PostgreSQL native types the "Across dialects" section shows.
+const PG_CROSS: &[&str] = &[
+    "bool",
+    "int2",
+    "int4",
+    "int8",
+    "float4",
+    "float8",
+    "numeric(15,2)",
+    "numeric(38,0)",
+    "numeric(50,10)",
+    "numeric",
+    "text",
+    "varchar(44)",
+    "bpchar(10)",
+    "bytea",
+    "date",
+    "time",
+    "timestamp",
+    "timestamptz",
+    "uuid",
+    "json",
+    "jsonb",
+    "interval",
+    "int4[]",
+    "float8[]",
+    "text[]",
+    "my_enum",
+    "inet",
+    "timetz",
+];
 
 #[cfg(test)]
 mod tests {

@@ -33,7 +33,7 @@ use futures::{SinkExt, StreamExt};
 use tokio_postgres::{Client, CopyInSink, Statement};
 
 use super::catalog::{PgTable, find_table, qualify};
-use super::encode::{ColumnEncoding, HEADER, TRAILER, encode_batch};
+use super::encode::{ColumnEncoding, HEADER, TRAILER, drop_refused, encode_batch};
 use super::isolate::SegmentedCopy;
 use super::merge;
 use super::native::{self, TypeShape};
@@ -627,10 +627,15 @@ impl PgWriter {
         let mut rows = 0u64;
         while let Some(batch) = input.next().await {
             let batch = batch?;
+            let refused = encode_batch(&batch, &self.encodings, &mut self.buf)?;
+            let taken = batch.num_rows() as u64;
+            let first = self.rows_seen;
+            self.rows_seen += taken;
+            // Without dirty rows allowed, a refused value fails the run here,
+            // naming its column.
+            let batch = drop_refused(batch, refused, &self.encodings, rejects, &self.key, first)?;
             rows += batch.num_rows() as u64;
             self.rows_sent += batch.num_rows() as u64;
-            self.rows_seen += batch.num_rows() as u64;
-            encode_batch(&batch, &self.encodings, &mut self.buf)?;
             if self.buf.len() >= CHUNK_BYTES {
                 self.ship().await?;
             }

@@ -12,6 +12,9 @@
 //!            (merge: upsert, or delete by key a row flagged by the delete column)
 //!            constraint failure: SQLite undoes that INSERT only → a dirty row
 //!            (dirty rows allowed), else the write fails naming the column
+//!            a value SQLite cannot hold exactly (NaN, a time outside one day, a
+//!            year outside 0000–9999, a number its affinity would round): not
+//!            executed → a dirty row (`conversion`) likewise
 //!  commit    [checkpoint: check and store it]  COMMIT    → rows written
 //!  abort     ROLLBACK                     → the file is as it was
 //! ```
@@ -346,8 +349,10 @@ fn is_true(values: &ColumnValues<'_>, row: usize) -> bool {
 
 /// Inserts every row of every batch received. A row whose INSERT breaks a
 /// constraint goes to `rejects` when it accepts rows: SQLite rolls back
-/// only that statement, the transaction goes on. `first_row` counts rows of
-/// earlier calls.
+/// only that statement, the transaction goes on. A row with a value the
+/// binding refuses (see [`bind`]) is not executed and goes to `rejects` as
+/// well (which fails the write when it accepts no rows). `first_row` counts
+/// rows of earlier calls.
 fn insert_batches(
     conn: &Connection,
     target: &Target,
@@ -395,27 +400,40 @@ fn insert_batches(
                 .as_ref()
                 .and_then(|m| m.delete_flag)
                 .is_some_and(|i| is_true(&values[i], row));
-            let executed = match (&insert.merge, delete.as_mut()) {
-                (Some(m), Some(del)) if flagged => {
-                    for (j, &i) in m.key.iter().enumerate() {
-                        bind(
-                            del,
-                            j + 1,
-                            &insert.columns[i],
-                            &values[i],
-                            row,
-                            row_no,
-                            &mut buf,
-                        )?;
-                    }
-                    del.raw_execute()
+            let bound = match (&insert.merge, delete.as_mut()) {
+                (Some(m), Some(del)) if flagged => m
+                    .key
+                    .iter()
+                    .enumerate()
+                    .try_for_each(|(j, &i)| {
+                        bind(del, j + 1, &insert.columns[i], &values[i], row, row_no, &mut buf)
+                    })
+                    .map(|()| Some(del)),
+                _ => values
+                    .iter()
+                    .zip(&insert.columns)
+                    .enumerate()
+                    .try_for_each(|(i, (v, c))| bind(&mut stmt, i + 1, c, v, row, row_no, &mut buf))
+                    .map(|()| None),
+            };
+            let executed = match bound {
+                Ok(Some(del)) => del.raw_execute(),
+                Ok(None) => stmt.raw_execute(),
+                // A value SQLite cannot hold exactly (NaN, a number its
+                // affinity would round, a time outside one day): the row is
+                // dirty under the task's policy, not the end of the run.
+                Err(Error::DirtyData { column, message }) => {
+                    n.seen += 1;
+                    rejects.reject(Rejected {
+                        position: row_position(&batch, row, &insert.key, batch_first_row),
+                        column,
+                        reason: DirtyReason::Conversion,
+                        message,
+                        row: row_json(&batch, row),
+                    })?;
+                    continue;
                 }
-                _ => {
-                    for (i, (v, c)) in values.iter().zip(&insert.columns).enumerate() {
-                        bind(&mut stmt, i + 1, c, v, row, row_no, &mut buf)?;
-                    }
-                    stmt.raw_execute()
-                }
+                Err(e) => return Err(e),
             };
             n.seen += 1;
             match executed {
