@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use ferry_core::Result;
 use crate::common::server_spec::ServerConnection;
+use ferry_core::Result;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
 

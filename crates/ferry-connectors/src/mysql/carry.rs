@@ -125,7 +125,12 @@ mod tests {
                 col("d", ColumnType::Date, "date", Some(DIALECT)),
                 col("dt", ColumnType::Timestamp, "datetime(3)", Some(DIALECT)),
                 col("ts", ColumnType::TimestampTz, "timestamp", Some(DIALECT)),
-                col("cursor", ColumnType::TimestampTz, "timestamp(6)", Some(DIALECT)),
+                col(
+                    "cursor",
+                    ColumnType::TimestampTz,
+                    "timestamp(6)",
+                    Some(DIALECT),
+                ),
                 col("pg", ColumnType::Date, "date", None),
                 col("n", ColumnType::Int32, "int(11)", Some(DIALECT)),
             ],
@@ -143,8 +148,7 @@ mod tests {
 
     #[test]
     fn zero_dates_are_refused_exactly_where_the_server_refuses_them() {
-        let default_10_11 =
-            "STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_AUTO_CREATE_USER,NO_ENGINE_SUBSTITUTION";
+        let default_10_11 = "STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_AUTO_CREATE_USER,NO_ENGINE_SUBSTITUTION";
         assert_eq!(session_sql_mode(default_10_11), WRITE_MODES);
         assert_eq!(
             session_sql_mode("TRADITIONAL,NO_ZERO_IN_DATE,no_zero_date"),

@@ -332,10 +332,7 @@ impl NativeColumn {
             return "json".to_string();
         }
         match (&self.charset, &self.collation) {
-            (Some(cs), Some(co)) => format!(
-                "{} CHARACTER SET {cs} COLLATE {co}",
-                self.declared
-            ),
+            (Some(cs), Some(co)) => format!("{} CHARACTER SET {cs} COLLATE {co}", self.declared),
             _ => self.declared.clone(),
         }
     }

@@ -16,9 +16,7 @@ use ferry_core::spec::DirtyReason;
 
 use super::duration::parse_mysql_time;
 use crate::common::builder::{BadValue, ColumnBuilder};
-use crate::common::values::{
-    parse_date_bytes, parse_decimal, parse_timestamp_bytes, parse_uuid,
-};
+use crate::common::values::{parse_date_bytes, parse_decimal, parse_timestamp_bytes, parse_uuid};
 
 /// How one column's text is decoded.
 #[derive(Debug, Clone, Copy)]

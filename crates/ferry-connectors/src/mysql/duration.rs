@@ -91,13 +91,20 @@ mod tests {
         assert_eq!(parse_mysql_time(b"23:59:59.999999"), Some(24 * h - 1));
         assert_eq!(parse_mysql_time(b"24:00:00"), Some(24 * h));
         assert_eq!(parse_mysql_time(b"838:59:59"), Some(839 * h - 1_000_000));
-        assert_eq!(
-            parse_mysql_time(b"-838:59:59.999999"),
-            Some(-(839 * h - 1))
-        );
+        assert_eq!(parse_mysql_time(b"-838:59:59.999999"), Some(-(839 * h - 1)));
         assert_eq!(parse_mysql_time(b"-00:00:00.5"), Some(-500_000));
-        assert_eq!(parse_mysql_time(b"-01:30:00.125"), Some(-(h + h / 2 + 125_000)));
-        for bad in [&b"839:00:00"[..], b"12:60:00", b"1:2:3", b"", b"-", b"12:00:00.1234567"] {
+        assert_eq!(
+            parse_mysql_time(b"-01:30:00.125"),
+            Some(-(h + h / 2 + 125_000))
+        );
+        for bad in [
+            &b"839:00:00"[..],
+            b"12:60:00",
+            b"1:2:3",
+            b"",
+            b"-",
+            b"12:00:00.1234567",
+        ] {
             assert_eq!(parse_mysql_time(bad), None, "{bad:?}");
         }
         for micros in [0, 1, -1, 24 * h, -(839 * h - 1), 839 * h - 1, -500_000] {

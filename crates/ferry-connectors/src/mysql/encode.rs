@@ -599,7 +599,10 @@ mod tests {
             String::from_utf8(out).expect("utf8"),
             "-838:59:59.999000\t0000\t0\n24:00:00.000000\t2155\t1023\n-00:00:00.001000\t1901\t5\n"
         );
-        assert!(enc.load_sql("`d`.`t`").contains("`b` = CAST(@ferry_bit2 AS UNSIGNED)"));
+        assert!(
+            enc.load_sql("`d`.`t`")
+                .contains("`b` = CAST(@ferry_bit2 AS UNSIGNED)")
+        );
         assert!(time_out_of_range(839 * h).is_some());
         assert!(time_out_of_range(-(839 * h - 1)).is_none());
         assert!(time_out_of_range(i64::MIN).is_some());

@@ -210,4 +210,3 @@ const MYSQL_CROSS: &[&str] = &[
     "uuid",
     "inet6",
 ];
-

@@ -39,8 +39,8 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row, Value};
 
 use super::conn::{Endpoint, NativeColumn, TableInfo, quote, text};
-use crate::common::late_commits::OpenWrites;
 use crate::common::cursor::{TupleOp, all_not_null, tuple_cmp, with_null_cursors};
+use crate::common::late_commits::OpenWrites;
 
 /// Values bound as user variables `@ferry_pN`, in order.
 #[derive(Debug, Default, Clone)]
@@ -339,9 +339,8 @@ pub(crate) async fn cursor_high(
         // The session is in UTC: TIMESTAMP compares with the UTC instant;
         // DATETIME/DATE hold wall-clock times of the server's default zone.
         let instant = format!("CAST({} AS DATETIME(6))", p.bind(utc_text(&auto.before)));
-        let local = format!(
-            "COALESCE(CONVERT_TZ({instant}, '+00:00', @@global.time_zone), {instant})"
-        );
+        let local =
+            format!("COALESCE(CONVERT_TZ({instant}, '+00:00', @@global.time_zone), {instant})");
         match kind {
             Some(TimeKind::Timestamp) => cond.push(format!("{} < {instant}", cols[0])),
             Some(TimeKind::Datetime) => cond.push(format!("{} < {local}", cols[0])),

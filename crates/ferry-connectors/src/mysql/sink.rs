@@ -19,9 +19,9 @@ use ferry_core::{Error, Result, TableSchema};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
 
+use super::carry;
 use super::conn::{CONNECTOR, Endpoint, describe, helper_name, lock_name, number, quote, text};
 use super::encode::RowEncoder;
-use super::carry;
 use super::merge;
 use super::types::{check_target, create_table_sql};
 use super::writer::{MysqlWriter, clean_up};
@@ -103,7 +103,9 @@ impl Sink for MysqlSink {
         let mut conn = self.ep.connect().await?;
         let info = describe(&mut conn, &self.ep).await;
         let _ = conn.disconnect().await;
-        Ok(info?.map(|t| carry::refused(schema, &t)).unwrap_or_default())
+        Ok(info?
+            .map(|t| carry::refused(schema, &t))
+            .unwrap_or_default())
     }
 
     async fn checkpoint(&self, task: &str) -> Result<Option<Checkpoint>> {

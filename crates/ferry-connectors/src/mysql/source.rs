@@ -16,11 +16,11 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use super::conn::{CONNECTOR, Endpoint, describe, quote, table_not_found};
-use super::{late_commits, pushdown, snapshot, split};
-use crate::common::late_commits::bound_reason;
 use super::decode::{Bad, Decode, decode};
 use super::types::{refuse_unmapped, table_schema};
+use super::{late_commits, pushdown, snapshot, split};
 use crate::common::builder::BatchBuilder;
+use crate::common::late_commits::bound_reason;
 use crate::common::stream::{BatchSender, spawn_batch_stream};
 
 /// Batches in flight between the reading task and the consumer.

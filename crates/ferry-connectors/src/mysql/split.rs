@@ -24,7 +24,11 @@ pub(crate) fn integer_key(info: &TableInfo) -> Option<&NativeColumn> {
 }
 
 /// How many splits to plan for `estimated_rows` (see `ReadOptions`).
-pub(crate) fn wanted(estimated_rows: Option<u64>, max_splits: u32, min_rows_per_split: u64) -> usize {
+pub(crate) fn wanted(
+    estimated_rows: Option<u64>,
+    max_splits: u32,
+    min_rows_per_split: u64,
+) -> usize {
     let rows = estimated_rows.unwrap_or(0);
     (rows / min_rows_per_split.max(1)).clamp(1, max_splits.max(1) as u64) as usize
 }

@@ -268,14 +268,20 @@ pub(crate) fn is_column_type_text(text: &str) -> bool {
         },
     };
     let mut rest: Vec<&str> = tail.split(' ').filter(|w| !w.is_empty()).collect();
-    if rest.len() >= 5 && rest[rest.len() - 5..rest.len() - 3] == ["CHARACTER", "SET"] && rest[rest.len() - 2] == "COLLATE" {
+    if rest.len() >= 5
+        && rest[rest.len() - 5..rest.len() - 3] == ["CHARACTER", "SET"]
+        && rest[rest.len() - 2] == "COLLATE"
+    {
         let (cs, co) = (rest[rest.len() - 3], rest[rest.len() - 1]);
         if !word(cs) || !word(co) {
             return false;
         }
         rest.truncate(rest.len() - 5);
     }
-    word(head) && rest.iter().all(|w| matches!(*w, "unsigned" | "zerofill" | "signed"))
+    word(head)
+        && rest
+            .iter()
+            .all(|w| matches!(*w, "unsigned" | "zerofill" | "signed"))
 }
 
 /// The index of the `)` closing a type's argument list `s` (after its `(`):
@@ -421,10 +427,7 @@ pub(crate) fn fits(source: &ColumnType, target: &NativeColumn, target_ty: &Colum
             (ColumnType::TimestampTz, ColumnType::Timestamp) => target.data_type == "datetime",
             // A bool is written as 0 or 1: any integer holds it exactly
             // (Ferry creates bools as `TINYINT(1)`, which reads as an integer).
-            (
-                ColumnType::Bool,
-                ColumnType::Int16 | ColumnType::Int32 | ColumnType::Int64,
-            ) => true,
+            (ColumnType::Bool, ColumnType::Int16 | ColumnType::Int32 | ColumnType::Int64) => true,
             (
                 ColumnType::DecimalText,
                 ColumnType::Text {
@@ -695,9 +698,7 @@ mod tests {
         let sql = create_table_sql("`d`.`t`", &schema, true);
         assert!(sql.contains("`u` int(10) unsigned NULL"), "{sql}");
         assert!(
-            sql.contains(
-                "`e` enum('A','b c') CHARACTER SET latin1 COLLATE latin1_swedish_ci NULL"
-            ),
+            sql.contains("`e` enum('A','b c') CHARACTER SET latin1 COLLATE latin1_swedish_ci NULL"),
             "{sql}"
         );
         assert!(sql.contains("`x` SMALLINT NULL"), "{sql}");

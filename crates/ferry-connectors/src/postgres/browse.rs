@@ -1,8 +1,8 @@
 //! PostgreSQL: the connector's own endpoint, connection and error mapping;
 //! discovery from `pg_class`/`pg_attribute`.
 
-use ferry_core::Result;
 use crate::common::server_spec::ServerConnection;
+use ferry_core::Result;
 use tokio_postgres::Client;
 
 use crate::catalog::{ColumnInfo, DatasetInfo, bounded, group};

@@ -115,7 +115,10 @@ pub(super) fn drop_refused(
     for r in refused {
         keep[r.row] = false;
         let shown = super::native::shown_row(&batch.slice(r.row, 1), cols);
-        let column = cols.get(r.column).map(|c| c.name.clone()).unwrap_or_default();
+        let column = cols
+            .get(r.column)
+            .map(|c| c.name.clone())
+            .unwrap_or_default();
         rejects.reject(Rejected {
             position: row_position(&shown, 0, key, first_row + r.row as u64),
             column,
@@ -268,7 +271,14 @@ mod tests {
         vec![
             col("id", ColumnType::Int64, Wire::Int8),
             col("n", ColumnType::Int64, Wire::Int2),
-            col("s", ColumnType::Text { max_chars: None, fixed: false }, Wire::Numeric),
+            col(
+                "s",
+                ColumnType::Text {
+                    max_chars: None,
+                    fixed: false,
+                },
+                Wire::Numeric,
+            ),
         ]
     }
 
@@ -282,7 +292,12 @@ mod tests {
             schema,
             vec![
                 Arc::new(Int64Array::from(vec![1, 2, 3, 4])),
-                Arc::new(Int64Array::from(vec![Some(1), Some(70_000), None, Some(-5)])),
+                Arc::new(Int64Array::from(vec![
+                    Some(1),
+                    Some(70_000),
+                    None,
+                    Some(-5),
+                ])),
                 Arc::new(StringArray::from(vec!["1.5", "2", "x", "-0"])),
             ],
         )
@@ -295,7 +310,10 @@ mod tests {
         let mut out = b"head".to_vec();
         let refused = encode_batch(&batch, &cols, &mut out).expect("encoded");
         assert_eq!(
-            refused.iter().map(|r| (r.row, r.column)).collect::<Vec<_>>(),
+            refused
+                .iter()
+                .map(|r| (r.row, r.column))
+                .collect::<Vec<_>>(),
             vec![(1, 1), (2, 2)]
         );
         // The output holds exactly the rows kept, as if encoded alone.
@@ -309,19 +327,30 @@ mod tests {
         )
         .expect("kept");
         let mut alone = b"head".to_vec();
-        assert!(encode_batch(&kept, &cols, &mut alone).expect("encoded").is_empty());
+        assert!(
+            encode_batch(&kept, &cols, &mut alone)
+                .expect("encoded")
+                .is_empty()
+        );
         assert_eq!(out, alone);
 
         let sink = Arc::new(Kept(Mutex::new(Vec::new())));
         let rejects = Rejects::new(sink.clone());
-        let left = drop_refused(batch, refused, &cols, &rejects, &["id".into()], 0).expect("dropped");
+        let left =
+            drop_refused(batch, refused, &cols, &rejects, &["id".into()], 0).expect("dropped");
         assert_eq!(left.num_rows(), 2);
         let rows = sink.0.lock().expect("lock");
         assert_eq!(rows.len(), 2);
-        assert_eq!((rows[0].position.as_str(), rows[0].column.as_str()), ("id=2", "n"));
+        assert_eq!(
+            (rows[0].position.as_str(), rows[0].column.as_str()),
+            ("id=2", "n")
+        );
         assert!(rows[0].message.contains("70000"), "{}", rows[0].message);
         assert_eq!(rows[0].row["n"], serde_json::json!(70_000));
-        assert_eq!((rows[1].position.as_str(), rows[1].column.as_str()), ("id=3", "s"));
+        assert_eq!(
+            (rows[1].position.as_str(), rows[1].column.as_str()),
+            ("id=3", "s")
+        );
         assert_eq!(rows[1].reason, DirtyReason::Conversion);
     }
 
@@ -331,6 +360,9 @@ mod tests {
         let refused = encode_batch(&batch, &cols, &mut Vec::new()).expect("encoded");
         let err = drop_refused(batch, refused, &cols, &Rejects::strict(), &["id".into()], 0)
             .expect_err("strict");
-        assert!(matches!(&err, Error::DirtyData { column, .. } if column == "n"), "{err}");
+        assert!(
+            matches!(&err, Error::DirtyData { column, .. } if column == "n"),
+            "{err}"
+        );
     }
 }

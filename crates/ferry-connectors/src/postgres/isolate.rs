@@ -98,8 +98,7 @@ impl SegmentedCopy<'_> {
                 let refused = encode_batch(&batch, self.encodings, &mut buf)?;
                 let first = first_row + done.seen + segment.rows as u64 + dropped;
                 let dropped_here = refused.len() as u64;
-                let batch =
-                    drop_refused(batch, refused, self.encodings, rejects, self.key, first)?;
+                let batch = drop_refused(batch, refused, self.encodings, rejects, self.key, first)?;
                 dropped += dropped_here;
                 if batch.num_rows() > 0 {
                     segment.push(batch);

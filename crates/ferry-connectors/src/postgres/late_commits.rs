@@ -34,10 +34,13 @@ SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')
 
 /// The bound of a `lag: auto` read; call it before the read snapshot.
 pub(crate) async fn open_writes(client: &Client, ep: &PgEndpoint) -> Result<OpenWrites> {
-    let row = client
-        .query_one(SQL, &[])
-        .await
-        .map_err(|e| map_err(&ep.display, "finding the oldest open transaction (lag: auto)", e))?;
+    let row = client.query_one(SQL, &[]).await.map_err(|e| {
+        map_err(
+            &ep.display,
+            "finding the oldest open transaction (lag: auto)",
+            e,
+        )
+    })?;
     let hidden: i64 = row.get(5);
     if hidden > 0 {
         return Err(Error::invalid(
@@ -53,15 +56,18 @@ pub(crate) async fn open_writes(client: &Client, ep: &PgEndpoint) -> Result<Open
     let clock: String = row.get(0);
     let clock = parse_utc(&clock)
         .ok_or_else(|| Error::Internal(format!("unreadable server clock {clock:?}")))?;
-    let oldest = row.get::<_, Option<String>>(1).and_then(|s| parse_utc(&s)).map(|start| {
-        let pid: i32 = row.get(2);
-        let app: Option<String> = row.get(3);
-        let state: Option<String> = row.get(4);
-        let who = match app.filter(|a| !a.is_empty()) {
-            Some(app) => format!("pid {pid} ({app})"),
-            None => format!("pid {pid}"),
-        };
-        (start, format!("{who}, {}", state.unwrap_or_default()))
-    });
+    let oldest = row
+        .get::<_, Option<String>>(1)
+        .and_then(|s| parse_utc(&s))
+        .map(|start| {
+            let pid: i32 = row.get(2);
+            let app: Option<String> = row.get(3);
+            let state: Option<String> = row.get(4);
+            let who = match app.filter(|a| !a.is_empty()) {
+                Some(app) => format!("pid {pid} ({app})"),
+                None => format!("pid {pid}"),
+            };
+            (start, format!("{who}, {}", state.unwrap_or_default()))
+        });
     Ok(OpenWrites::new(clock, oldest))
 }

@@ -261,11 +261,7 @@ impl TypeMapping for PgTypes {
         );
         for native in PG_NATIVE {
             let column = pg_column(native);
-            let exact_path = if column.arrow_exact() {
-                "yes"
-            } else {
-                "no"
-            };
+            let exact_path = if column.arrow_exact() { "yes" } else { "no" };
             let (ty, wire) = column.mapping();
             let read = match wire {
                 Some(Wire::Array(elem)) => {
@@ -338,14 +334,26 @@ mod tests {
 
     #[test]
     fn a_negative_scale_is_exact_text_and_special_values_take_the_binary_path() {
-        assert_eq!(pg_mapping("numeric(10,-2)"), (ColumnType::DecimalText, None));
+        assert_eq!(
+            pg_mapping("numeric(10,-2)"),
+            (ColumnType::DecimalText, None)
+        );
         assert!(pg_column("numeric(10,-2)").arrow_exact());
-        for native in ["numeric(10,2)", "date", "timestamptz", "int4[]", "timetz", "inet", "my_composite"] {
+        for native in [
+            "numeric(10,2)",
+            "date",
+            "timestamptz",
+            "int4[]",
+            "timetz",
+            "inet",
+            "my_composite",
+        ] {
             assert!(!pg_column(native).arrow_exact(), "{native}");
         }
-        for native in ["int8", "text", "numeric", "time", "interval", "my_enum", "jsonb"] {
+        for native in [
+            "int8", "text", "numeric", "time", "interval", "my_enum", "jsonb",
+        ] {
             assert!(pg_column(native).arrow_exact(), "{native}");
         }
     }
-
 }

@@ -45,10 +45,10 @@ use tokio_postgres::Client;
 use super::catalog::PgTable;
 use super::decode::{decimal_shape, decode_value};
 use super::encode::ColumnEncoding;
-use crate::common::builder::ColumnBuilder;
 use super::sink::created_wire;
 use super::types::{PgColumn, Wire, ddl_type};
 use super::{DIALECT, PgEndpoint, map_err};
+use crate::common::builder::ColumnBuilder;
 
 /// The first OID a user-defined object gets (`FirstNormalObjectId`):
 /// built-in types below it have the same OID in every database.
@@ -72,9 +72,8 @@ pub(crate) fn carry_native(
             continue;
         };
         // Only a column described by this table (not a declared schema).
-        let described = c.dialect == Some(DIALECT)
-            && c.native_type == pg.formatted
-            && c.ty == pg.mapping().0;
+        let described =
+            c.dialect == Some(DIALECT) && c.native_type == pg.formatted && c.ty == pg.mapping().0;
         let exact = pg.arrow_exact();
         let names_rows = exact && key.contains(&c.name);
         if described && !names_rows && !needs_values.contains(&c.name) {
@@ -109,7 +108,10 @@ pub(crate) fn shown_row(row: &RecordBatch, encodings: &[ColumnEncoding]) -> Reco
     let mut fields: Vec<FieldRef> = schema.fields().iter().cloned().collect();
     let mut columns = row.columns().to_vec();
     for (i, enc) in encodings.iter().enumerate() {
-        let (Some((ty, wire)), Some(bytes)) = (&enc.shown, columns.get(i).and_then(|c| c.as_binary_opt::<i32>())) else {
+        let (Some((ty, wire)), Some(bytes)) = (
+            &enc.shown,
+            columns.get(i).and_then(|c| c.as_binary_opt::<i32>()),
+        ) else {
             continue;
         };
         let mut builder = ColumnBuilder::of_type(ty, bytes.len());
@@ -127,7 +129,11 @@ pub(crate) fn shown_row(row: &RecordBatch, encodings: &[ColumnEncoding]) -> Reco
         }
         if decoded {
             let array = builder.finish_array();
-            fields[i] = Arc::new(Field::new(fields[i].name(), array.data_type().clone(), true));
+            fields[i] = Arc::new(Field::new(
+                fields[i].name(),
+                array.data_type().clone(),
+                true,
+            ));
             columns[i] = array;
         }
     }
@@ -426,7 +432,11 @@ fn write_u32(b: &mut [u8], at: usize, x: u32) -> Result<(), String> {
 
 /// The shape of the target type `oid`, or `None` when its values name no
 /// user-defined type (nothing to rewrite).
-pub(crate) async fn shape_of(client: &Client, ep: &PgEndpoint, oid: u32) -> Result<Option<TypeShape>> {
+pub(crate) async fn shape_of(
+    client: &Client,
+    ep: &PgEndpoint,
+    oid: u32,
+) -> Result<Option<TypeShape>> {
     let shape = shape(client, ep, oid, &mut HashSet::new()).await?;
     Ok(shape.names_user_types().then_some(shape))
 }
@@ -510,7 +520,8 @@ mod tests {
         }
         let infinity = i32::MAX.to_be_bytes().to_vec();
         let inet = vec![2u8, 32, 0, 4, 10, 0, 0, 1];
-        let carried = |v: &[u8]| Arc::new(BinaryArray::from(vec![Some(v)])) as arrow::array::ArrayRef;
+        let carried =
+            |v: &[u8]| Arc::new(BinaryArray::from(vec![Some(v)])) as arrow::array::ArrayRef;
         let schema = Arc::new(Schema::new(vec![
             Field::new("id", DataType::Int64, false),
             Field::new("price", DataType::Binary, true),
@@ -540,7 +551,16 @@ mod tests {
                 wire: Wire::Int8,
                 ..enc("id", None)
             },
-            enc("price", Some((ColumnType::Decimal { precision: 15, scale: 2 }, Wire::Numeric))),
+            enc(
+                "price",
+                Some((
+                    ColumnType::Decimal {
+                        precision: 15,
+                        scale: 2,
+                    },
+                    Wire::Numeric,
+                )),
+            ),
             enc("shipped", Some((ColumnType::Date, Wire::Date))),
             enc("host", None),
         ];

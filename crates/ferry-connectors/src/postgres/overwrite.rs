@@ -126,7 +126,11 @@ pub(super) async fn choose(
 
 /// The objects that tie the table `oid` to its identity (its oid), so that a
 /// swap would break them or leave them behind: one line each, named.
-pub(super) async fn swap_blockers(client: &Client, ep: &PgEndpoint, oid: u32) -> Result<Vec<String>> {
+pub(super) async fn swap_blockers(
+    client: &Client,
+    ep: &PgEndpoint,
+    oid: u32,
+) -> Result<Vec<String>> {
     let rows = client
         .query(
             "SELECT DISTINCT what FROM (
@@ -245,8 +249,19 @@ pub(super) fn helper_name(prefix: &str, table: &str) -> String {
 
 /// Drops the helper tables of `name` in `schema` that an earlier run may
 /// have left (inside the run's transaction, under its writer lock).
-pub(super) async fn drop_debris(client: &Client, ep: &PgEndpoint, schema: &str, name: &str) -> Result<()> {
-    let q = |prefix: &str| format!("{}.{}", quote_ident(schema), quote_ident(&helper_name(prefix, name)));
+pub(super) async fn drop_debris(
+    client: &Client,
+    ep: &PgEndpoint,
+    schema: &str,
+    name: &str,
+) -> Result<()> {
+    let q = |prefix: &str| {
+        format!(
+            "{}.{}",
+            quote_ident(schema),
+            quote_ident(&helper_name(prefix, name))
+        )
+    };
     client
         .batch_execute(&format!(
             "SET LOCAL client_min_messages = warning; DROP TABLE IF EXISTS {}, {}",
@@ -254,7 +269,13 @@ pub(super) async fn drop_debris(client: &Client, ep: &PgEndpoint, schema: &str, 
             q(OLD_PREFIX)
         ))
         .await
-        .map_err(|e| map_err(&ep.display, "dropping the staging tables of earlier runs", e))
+        .map_err(|e| {
+            map_err(
+                &ep.display,
+                "dropping the staging tables of earlier runs",
+                e,
+            )
+        })
 }
 
 /// Creates the staging table of `target` (same columns, defaults,
@@ -276,7 +297,13 @@ pub(super) async fn create_staging(
             &[&target.oid],
         )
         .await
-        .map_err(|e| map_err(&ep.display, &format!("reading the storage of {}", target.display), e))?;
+        .map_err(|e| {
+            map_err(
+                &ep.display,
+                &format!("reading the storage of {}", target.display),
+                e,
+            )
+        })?;
     let unlogged: bool = row.get(0);
     let tablespace: Option<String> = row.get(1);
     let options: Vec<String> = row.get(2);
@@ -344,10 +371,20 @@ pub(super) async fn lock_target(
 /// and replica identity onto the staging table, the renames, the drop of
 /// the old table and its index names. Returns when the lock was taken and
 /// how long the wait was.
-pub(super) async fn swap_in(client: &Client, ep: &PgEndpoint, s: &Staging) -> Result<(Instant, Duration)> {
+pub(super) async fn swap_in(
+    client: &Client,
+    ep: &PgEndpoint,
+    s: &Staging,
+) -> Result<(Instant, Duration)> {
     let err = |what: &str| {
         let what = what.to_string();
-        move |e| map_err(&ep.display, &format!("{what} (swap, inside the run's transaction)"), e)
+        move |e| {
+            map_err(
+                &ep.display,
+                &format!("{what} (swap, inside the run's transaction)"),
+                e,
+            )
+        }
     };
     client
         .batch_execute(&format!("ANALYZE {}", s.quoted))
@@ -415,7 +452,9 @@ pub(super) async fn swap_in(client: &Client, ep: &PgEndpoint, s: &Staging) -> Re
         client
             .batch_execute(&before.join(";\n"))
             .await
-            .map_err(err("giving the staging table the target's grants, comment, owner and sequences"))?;
+            .map_err(err(
+                "giving the staging table the target's grants, comment, owner and sequences",
+            ))?;
     }
     let replica_index: Option<String> = client
         .query_opt(
@@ -452,7 +491,10 @@ pub(super) async fn swap_in(client: &Client, ep: &PgEndpoint, s: &Staging) -> Re
             quote_ident(&index)
         ));
     }
-    client.batch_execute(&sql).await.map_err(err("renaming the staging table into place"))?;
+    client
+        .batch_execute(&sql)
+        .await
+        .map_err(err("renaming the staging table into place"))?;
     if !after.is_empty() {
         client
             .batch_execute(&after.join(";\n"))
@@ -466,7 +508,11 @@ pub(super) async fn swap_in(client: &Client, ep: &PgEndpoint, s: &Staging) -> Re
 /// same definition (`LIKE … INCLUDING INDEXES` names them anew), so that
 /// after the swap the indexes and the constraints they back keep their
 /// names. Returns (staging index, target index) names.
-async fn index_names(client: &Client, ep: &PgEndpoint, s: &Staging) -> Result<Vec<(String, String)>> {
+async fn index_names(
+    client: &Client,
+    ep: &PgEndpoint,
+    s: &Staging,
+) -> Result<Vec<(String, String)>> {
     let rows = client
         .query(
             "SELECT i.indrelid = $1, c.relname::text,
@@ -504,7 +550,11 @@ async fn index_names(client: &Client, ep: &PgEndpoint, s: &Staging) -> Result<Ve
 /// savepoint, so a timed-out attempt does not abort the load's
 /// transaction), pausing between them so readers queued behind an attempt
 /// get through; after [`LOCK_PATIENCE_SECS`] it waits without a timeout.
-async fn lock_patiently(client: &Client, ep: &PgEndpoint, quoted: &str) -> Result<(Instant, Duration)> {
+async fn lock_patiently(
+    client: &Client,
+    ep: &PgEndpoint,
+    quoted: &str,
+) -> Result<(Instant, Duration)> {
     let asked = Instant::now();
     loop {
         let patient = asked.elapsed() >= Duration::from_secs(LOCK_PATIENCE_SECS);
@@ -531,7 +581,13 @@ async fn lock_patiently(client: &Client, ep: &PgEndpoint, quoted: &str) -> Resul
                     .map_err(|e| map_err(&ep.display, "retrying the swap's lock", e))?;
                 tokio::time::sleep(Duration::from_millis(LOCK_PAUSE_MS)).await;
             }
-            Err(e) => return Err(map_err(&ep.display, &format!("locking {quoted} for the swap"), e)),
+            Err(e) => {
+                return Err(map_err(
+                    &ep.display,
+                    &format!("locking {quoted} for the swap"),
+                    e,
+                ));
+            }
         }
     }
 }
@@ -571,6 +627,9 @@ mod tests {
         assert!(a.len() <= MAX_IDENT_BYTES, "{a}");
         assert_eq!(a, helper_name(STAGING_PREFIX, &long));
         assert_ne!(a, helper_name(STAGING_PREFIX, &format!("{long}x")));
-        assert_ne!(helper_name(STAGING_PREFIX, "t"), helper_name(OLD_PREFIX, "t"));
+        assert_ne!(
+            helper_name(STAGING_PREFIX, "t"),
+            helper_name(OLD_PREFIX, "t")
+        );
     }
 }

@@ -92,4 +92,3 @@ pub(super) async fn prepare_overwrite(
     }
     Ok(publish)
 }
-

@@ -204,7 +204,10 @@ impl Sink for PostgresSink {
                 let mut carried = HashMap::new();
                 for c in schema.columns.iter().filter(|c| native::is_carried(c)) {
                     if let Some(tc) = t.column(&c.name) {
-                        carried.insert(c.name.clone(), native::fit_carried(&client, ep, c, tc).await?);
+                        carried.insert(
+                            c.name.clone(),
+                            native::fit_carried(&client, ep, c, tc).await?,
+                        );
                     }
                 }
                 let (enc, types) = check_existing(schema, t, &carried)?;
@@ -229,7 +232,8 @@ impl Sink for PostgresSink {
                 }
                 let mut staging_ddl = None;
                 if mode == SyncMode::FullOverwrite {
-                    publish = prepare_overwrite(&client, ep, t, self.overwrite, &sch, &name).await?;
+                    publish =
+                        prepare_overwrite(&client, ep, t, self.overwrite, &sch, &name).await?;
                     staging_ddl = publish.staging.as_ref().map(|s| s.ddl.clone());
                 }
                 (

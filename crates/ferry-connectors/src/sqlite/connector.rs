@@ -12,12 +12,12 @@ use ferry_core::{
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::{Map, Value};
 
+use super::matrix::SqliteTypes;
 use super::spec::{FileConnection, SqliteEndpoint};
 use super::{SqliteSink, SqliteSource, browse};
 use crate::catalog::{DatasetInfo, Probe, probe};
-use super::matrix::SqliteTypes;
-use crate::matrix::TypeMapping;
 use crate::connector::{Connection, Connector, parse_options, to_options};
+use crate::matrix::TypeMapping;
 
 /// SQLite database files.
 pub struct SqliteConnector;
@@ -77,7 +77,11 @@ impl Connector for SqliteConnector {
         Ok(Arc::new(SqliteTable::parse(field, options, trust)?))
     }
 
-    fn connection(&self, options: &Map<String, Value>, trust: &Trust) -> Result<Box<dyn Connection>> {
+    fn connection(
+        &self,
+        options: &Map<String, Value>,
+        trust: &Trust,
+    ) -> Result<Box<dyn Connection>> {
         let mut c: FileConnection = parse_options("", options)?;
         c.path = trust.local_path("path", &c.path)?;
         Ok(Box::new(SqliteConnection(c)))

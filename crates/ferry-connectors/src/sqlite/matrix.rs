@@ -4,8 +4,8 @@ use std::fmt::Write as _;
 
 use ferry_core::ColumnType;
 
-use super::{affinity, column_type, declared_type};
 use super::types::Affinity;
+use super::{affinity, column_type, declared_type};
 use crate::matrix::{TypeMapping, code, round_trip};
 use crate::matrix_cross::{CrossSource, CrossTarget, Edge};
 
@@ -100,7 +100,10 @@ impl TypeMapping for SqliteTypes {
             // Wide decimals are created as `DECIMAL_TEXT(p,s)` (TEXT
             // affinity, exact); a NUMERIC-affinity column would round.
             ColumnType::Decimal { .. }
-                if !matches!(affinity(&declared_type(ty)), Affinity::Text | Affinity::Blob) =>
+                if !matches!(
+                    affinity(&declared_type(ty)),
+                    Affinity::Text | Affinity::Blob
+                ) =>
             {
                 t.refuses = vec![Edge::Over15Digits]
             }
@@ -161,4 +164,3 @@ const SQLITE_CROSS: &[&str] = &[
     "BOOLEAN",
     "",
 ];
-

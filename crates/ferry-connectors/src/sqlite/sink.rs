@@ -26,9 +26,7 @@ use std::sync::Arc;
 
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
-use ferry_core::connector::{
-    Checkpoint, PublishReport, Sink, SinkWriter, TargetPlan, WriteSpec,
-};
+use ferry_core::connector::{Checkpoint, PublishReport, Sink, SinkWriter, TargetPlan, WriteSpec};
 use ferry_core::reject::{row_json, row_position};
 use ferry_core::spec::DirtyReason;
 use ferry_core::spec::{SyncMode, TableName};
@@ -406,7 +404,15 @@ fn insert_batches(
                     .iter()
                     .enumerate()
                     .try_for_each(|(j, &i)| {
-                        bind(del, j + 1, &insert.columns[i], &values[i], row, row_no, &mut buf)
+                        bind(
+                            del,
+                            j + 1,
+                            &insert.columns[i],
+                            &values[i],
+                            row,
+                            row_no,
+                            &mut buf,
+                        )
                     })
                     .map(|()| Some(del)),
                 _ => values
