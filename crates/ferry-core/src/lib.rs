@@ -16,6 +16,8 @@
 //!   evaluates itself, with bound values.
 //! * [`reject`]: rows a connector cannot read or write exactly, on their way
 //!   to dirty data.
+//! * [`relay`]: whole rows relayed in the source's wire form beside a
+//!   batch's columns, for a same-dialect copy that decodes no value.
 //! * [`error`]: one error type whose [`ErrorKind`] drives retries and HTTP status.
 //! * [`tls`]: `sslmode` / `sslrootcert` of database URLs (parsing only).
 #![deny(missing_docs)]
@@ -26,6 +28,7 @@ pub mod error;
 pub mod json_form;
 pub mod pushdown;
 pub mod reject;
+pub mod relay;
 pub mod schedule;
 pub mod schema;
 pub mod spec;

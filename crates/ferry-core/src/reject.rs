@@ -111,11 +111,18 @@ pub fn display_value(array: &dyn Array, i: usize) -> String {
 /// Row `i` of `batch` as a JSON object of typed values (see
 /// [`crate::json_form`]; NULL as null).
 pub fn row_json(batch: &RecordBatch, i: usize) -> serde_json::Value {
+    // A relaying batch shows its placeholders' values from the tuple.
+    if crate::relay::tuples(batch).is_some()
+        && let Ok(row) = crate::relay::expand(&batch.slice(i, 1))
+    {
+        return row_json(&row, 0);
+    }
     let schema = batch.schema();
     let map = schema
         .fields()
         .iter()
         .zip(batch.columns())
+        .filter(|(f, _)| f.name() != crate::relay::RELAY_FIELD)
         .map(|(f, a)| (f.name().clone(), value_json(f, a.as_ref(), i)))
         .collect();
     serde_json::Value::Object(map)

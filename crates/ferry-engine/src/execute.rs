@@ -328,7 +328,10 @@ async fn run(
                     let n = batch.num_rows() as u64;
                     split_rows[i].fetch_add(n, Ordering::Relaxed);
                     counters.rows.fetch_add(n, Ordering::Relaxed);
-                    counters.bytes.fetch_add(batch.get_array_memory_size() as u64, Ordering::Relaxed);
+                    // A relaying batch's size is its tuples' (its placeholders hold nothing).
+                    let bytes = ferry_core::relay::tuple_bytes(&batch)
+                        .map_or_else(|| batch.get_array_memory_size(), <[u8]>::len);
+                    counters.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
                     if tx.send(Ok(batch)).await.is_err() {
                         return Ok(()); // the writer stopped; its error is reported
                     }

@@ -32,6 +32,7 @@ use arrow::compute::filter_record_batch;
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use ferry_core::reject::{display_value, row_json};
+use ferry_core::relay::{RELAY_FIELD, is_relayed};
 use ferry_core::schema::field_column_type;
 use ferry_core::spec::DirtyReason;
 use ferry_core::{ColumnType, Error, Rejected, Rejects, Result};
@@ -272,7 +273,9 @@ pub struct BatchBuilder {
     rows: usize,
     bytes: usize,
     batch_bytes: usize,
-    capacity: usize,
+    /// Values each column's builder reserves: none for the placeholders and
+    /// tuples of a relaying batch, which the reader provides.
+    capacity: Vec<usize>,
     /// Positions of the key columns in the schema (`None`: no complete key,
     /// rows are named by their number).
     key: Option<Vec<usize>>,
@@ -281,6 +284,8 @@ pub struct BatchBuilder {
     /// Rows of the current batch to leave out; empty on the hot path.
     rejected: Vec<RejectedRow>,
     rejects: Rejects,
+    /// Arrays of the current batch the reader built itself ([`Self::provide`]).
+    provided: Vec<(usize, ArrayRef)>,
 }
 
 impl BatchBuilder {
@@ -306,9 +311,18 @@ impl BatchBuilder {
             .max(1);
         // Guess the row count from the fixed part plus a little variable data.
         let capacity = (batch_bytes / (fixed_row_bytes + 16)).clamp(64, 1 << 20);
+        let capacity: Vec<usize> = schema
+            .fields()
+            .iter()
+            .map(|f| {
+                let provided = is_relayed(f) || f.name() == RELAY_FIELD;
+                if provided { 0 } else { capacity }
+            })
+            .collect();
         let columns = types
             .iter()
-            .map(|t| ColumnBuilder::new(t, capacity))
+            .zip(&capacity)
+            .map(|(t, c)| ColumnBuilder::new(t, *c))
             .collect();
         let key = (!key.is_empty())
             .then(|| {
@@ -339,6 +353,7 @@ impl BatchBuilder {
             rows_before: 0,
             rejected: Vec::new(),
             rejects,
+            provided: Vec::new(),
         })
     }
 
@@ -386,6 +401,14 @@ impl BatchBuilder {
         });
     }
 
+    /// Arrays the reader built itself for the batch `finish` ends next, in
+    /// place of the (empty) builders of those columns: a relayed row's
+    /// placeholders and tuples (see [`ferry_core::relay`]). Each holds
+    /// [`rows`](Self::rows) values.
+    pub fn provide(&mut self, arrays: Vec<(usize, ArrayRef)>) {
+        self.provided = arrays;
+    }
+
     /// Rows appended since the last flush (rejected ones included).
     pub fn rows(&self) -> usize {
         self.rows
@@ -402,12 +425,19 @@ impl BatchBuilder {
     /// more dirty rows, is returned) and are left out; `None` when no row
     /// is left.
     pub fn finish(&mut self) -> Result<Option<RecordBatch>> {
-        let arrays: Vec<ArrayRef> = self.columns.iter_mut().map(ColumnBuilder::finish).collect();
+        let mut arrays: Vec<ArrayRef> =
+            self.columns.iter_mut().map(ColumnBuilder::finish).collect();
+        for (i, array) in std::mem::take(&mut self.provided) {
+            if let Some(slot) = arrays.get_mut(i) {
+                *slot = array;
+            }
+        }
         // Fresh builders: the old ones are left empty but keep no capacity hint.
         self.columns = self
             .types
             .iter()
-            .map(|t| ColumnBuilder::new(t, self.capacity))
+            .zip(&self.capacity)
+            .map(|(t, c)| ColumnBuilder::new(t, *c))
             .collect();
         let first_row = self.rows_before;
         self.rows_before += self.rows as u64;

@@ -17,6 +17,11 @@
 //! column's type. A malformed COPY stream (bad signature, wrong field count,
 //! a cut-off stream) still fails the read: that is not one value's fault.
 
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, BinaryArray};
+use arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
+use ferry_core::relay::placeholder;
 use ferry_core::spec::DirtyReason;
 use ferry_core::{ColumnType, Error, Result};
 
@@ -37,6 +42,8 @@ pub struct CopyDecoder {
     header_done: bool,
     finished: bool,
     carry: Vec<u8>,
+    /// Set when the batch relays whole tuples (see [`ferry_core::relay`]).
+    relay: Option<TupleRelay>,
     /// Rows decoded so far.
     pub rows: u64,
     /// Bytes of COPY data seen so far.
@@ -53,8 +60,25 @@ impl CopyDecoder {
             header_done: false,
             finished: false,
             carry: Vec::new(),
+            relay: None,
             rows: 0,
             bytes: 0,
+        }
+    }
+
+    /// Relays each whole tuple beside the decoded columns; the fields with
+    /// `relayed[i]` set are not decoded at all (their columns are
+    /// placeholders of the batch schema, see [`ferry_core::relay`]).
+    pub fn relaying(mut self, relayed: Vec<bool>) -> Self {
+        self.relay = Some(TupleRelay::new(relayed));
+        self
+    }
+
+    /// Hands the relayed arrays of the rows built so far to `out`, for its
+    /// next `finish`; nothing when not relaying.
+    pub fn provide(&mut self, out: &mut BatchBuilder) {
+        if let Some(relay) = &mut self.relay {
+            out.provide(relay.take(out.rows(), self.wires.len()));
         }
     }
 
@@ -149,11 +173,20 @@ impl CopyDecoder {
                 break;
             }
             // Second pass: decode.
-            let mut p = pos + 2;
             let mut var_bytes = 0;
+            if let Some(relay) = &mut self.relay {
+                relay.push(&data[pos..p]);
+                var_bytes += p - pos;
+            }
+            let relayed = self.relay.as_ref().map(|r| r.relayed.as_slice());
+            let mut p = pos + 2;
             for (i, wire) in self.wires.iter().enumerate() {
                 let len = be_i32(&data[p..]);
                 p += 4;
+                if relayed.is_some_and(|r| r[i]) {
+                    p += len.max(0) as usize;
+                    continue;
+                }
                 let col = &mut out.columns()[i];
                 if len < 0 {
                     col.append_null();
@@ -179,10 +212,63 @@ impl CopyDecoder {
             self.rows += 1;
             pos = p;
             if out.is_full() {
+                if let Some(relay) = &mut self.relay {
+                    out.provide(relay.take(out.rows(), self.wires.len()));
+                }
                 flush(out)?;
             }
         }
         Ok(pos)
+    }
+}
+
+/// The whole tuples of the batch being built, and which of their fields
+/// travel only there.
+struct TupleRelay {
+    relayed: Vec<bool>,
+    tuples: Vec<u8>,
+    /// `[0, end of tuple 1, …]` into `tuples`.
+    offsets: Vec<i32>,
+}
+
+impl TupleRelay {
+    fn new(relayed: Vec<bool>) -> Self {
+        TupleRelay {
+            relayed,
+            tuples: Vec::new(),
+            offsets: vec![0],
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, tuple: &[u8]) {
+        self.tuples.extend_from_slice(tuple);
+        self.offsets.push(self.tuples.len() as i32);
+    }
+
+    /// The placeholders and the tuples column (at index `tuples_at`) of the
+    /// `rows` rows pushed since the last take.
+    fn take(&mut self, rows: usize, tuples_at: usize) -> Vec<(usize, ArrayRef)> {
+        let capacity = self.tuples.capacity();
+        let tuples = std::mem::replace(&mut self.tuples, Vec::with_capacity(capacity));
+        let offsets = std::mem::replace(&mut self.offsets, vec![0]);
+        debug_assert_eq!(offsets.len(), rows + 1);
+        let array = BinaryArray::new(
+            OffsetBuffer::new(ScalarBuffer::from(offsets)),
+            Buffer::from_vec(tuples),
+            None,
+        );
+        // One placeholder array serves every relayed column.
+        let empty = placeholder(rows);
+        let mut arrays: Vec<(usize, ArrayRef)> = self
+            .relayed
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| **r)
+            .map(|(i, _)| (i, empty.clone()))
+            .collect();
+        arrays.push((tuples_at, Arc::new(array)));
+        arrays
     }
 }
 
@@ -476,5 +562,86 @@ mod tests {
         ]
         .map(|(p, c, v)| (p.to_string(), c.to_string(), v.to_string()));
         assert_eq!(got, want.to_vec());
+    }
+
+    #[test]
+    fn relaying_keeps_whole_tuples_and_decodes_only_the_values_read() {
+        let col = |name: &str, ty, native: &str| ColumnDef {
+            name: name.into(),
+            native_type: native.into(),
+            dialect: Some(super::super::DIALECT),
+            ty,
+            nullable: false,
+        };
+        let schema = TableSchema {
+            table: "t".into(),
+            columns: vec![
+                col("id", ColumnType::Int64, "bigint"),
+                col("amount", ColumnType::Binary, "numeric"),
+                col("d", ColumnType::Binary, "date"),
+            ],
+            primary_key: vec!["id".into()],
+        };
+        let relayed = vec![false, true, true];
+        let seen = Arc::new(Collect::default());
+        let mut builder = BatchBuilder::new(
+            ferry_core::relay::relay_schema(&schema.arrow_schema(), &relayed),
+            1 << 20,
+            &schema.primary_key,
+            Rejects::new(seen.clone()),
+        )
+        .expect("builder");
+        let types: Vec<ColumnType> = schema.columns.iter().map(|c| c.ty.clone()).collect();
+        let mut decoder =
+            CopyDecoder::new(vec![Wire::Int8, Wire::Bytea, Wire::Bytea], &types).relaying(relayed);
+        let mut body = Vec::new();
+        tuple(&mut body, 1, "1.50", 0);
+        // Values Arrow has no form for travel untouched: nothing is rejected.
+        tuple(&mut body, 2, "NaN", i32::MAX);
+        tuple(&mut body, 3, "-Infinity", i32::MIN);
+        let mut data = SIGNATURE.to_vec();
+        data.extend_from_slice(&[0; 8]);
+        data.extend_from_slice(&body);
+        data.extend_from_slice(&(-1i16).to_be_bytes());
+        for chunk in data.chunks(5) {
+            decoder
+                .feed(chunk, &mut builder, &mut |_| panic!("not full"))
+                .expect("feeds");
+        }
+        decoder.finish().expect("trailer");
+        decoder.provide(&mut builder);
+        let batch = builder.finish().expect("batch").expect("rows");
+        assert!(seen.0.lock().expect("lock").is_empty());
+        assert_eq!(batch.num_columns(), 4);
+        assert_eq!(
+            ferry_core::relay::tuple_bytes(&batch),
+            Some(body.as_slice())
+        );
+        let ids = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<arrow::array::Int64Array>()
+            .expect("int64");
+        assert_eq!(ids.values().to_vec(), vec![1, 2, 3]);
+        let expanded = ferry_core::relay::expand(&batch).expect("expanded");
+        let mut nan = Vec::new();
+        numeric::encode_text(&mut nan, "NaN").expect("numeric");
+        let amount = expanded
+            .column(1)
+            .as_any()
+            .downcast_ref::<BinaryArray>()
+            .expect("binary");
+        assert_eq!(amount.value(1), &nan[4..]);
+        let d = expanded
+            .column(2)
+            .as_any()
+            .downcast_ref::<BinaryArray>()
+            .expect("binary");
+        assert_eq!(d.value(2), i32::MIN.to_be_bytes());
+        let json = ferry_core::reject::row_json(&batch, 1);
+        let mut keys: Vec<&String> = json.as_object().expect("object").keys().collect();
+        keys.sort();
+        assert_eq!(keys, ["amount", "d", "id"]);
+        assert!(!json["amount"].is_null());
     }
 }

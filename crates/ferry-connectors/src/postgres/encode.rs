@@ -12,6 +12,7 @@ use arrow::array::BooleanArray;
 use arrow::compute::filter_record_batch;
 use arrow::record_batch::RecordBatch;
 use ferry_core::reject::{row_json, row_position};
+use ferry_core::relay;
 use ferry_core::spec::DirtyReason;
 use ferry_core::{ColumnType, Error, Rejected, Rejects, Result};
 
@@ -41,6 +42,11 @@ pub struct ColumnEncoding {
     /// For a carried value: the Arrow type and wire its dirty record is
     /// decoded with, where Arrow has one (see [`super::native::shown_row`]).
     pub shown: Option<(ColumnType, Wire)>,
+    /// Whether the source's binary COPY bytes of this column are what the
+    /// target column takes as they are: the same PostgreSQL type, no type
+    /// OID inside to rewrite. When every column relays, a batch's relayed
+    /// tuples are written whole ([`ferry_core::relay`]).
+    pub relays: bool,
 }
 
 /// A value the target column cannot hold, found while encoding: its row is
@@ -64,6 +70,18 @@ pub(super) fn encode_batch(
     cols: &[ColumnEncoding],
     out: &mut Vec<u8>,
 ) -> Result<Vec<Refused>> {
+    if relay::tuples(batch).is_some() {
+        // The source's tuples, whole, when the target takes every field as
+        // it is: nothing can be refused that the server would not refuse.
+        if cols.iter().all(|c| c.relays)
+            && let Some(body) = relay::tuple_bytes(batch)
+            && (body.is_empty() || body[..2] == (cols.len() as i16).to_be_bytes())
+        {
+            out.extend_from_slice(body);
+            return Ok(Vec::new());
+        }
+        return encode_batch(&relay::expand(batch)?, cols, out);
+    }
     let views = cols
         .iter()
         .enumerate()
@@ -267,6 +285,7 @@ mod tests {
             wire,
             remap: None,
             shown: None,
+            relays: false,
         };
         vec![
             col("id", ColumnType::Int64, Wire::Int8),
@@ -364,5 +383,77 @@ mod tests {
             matches!(&err, Error::DirtyData { column, .. } if column == "n"),
             "{err}"
         );
+    }
+
+    /// A relaying batch: `id` decoded, `v` only in the tuples.
+    fn relaying() -> (RecordBatch, Vec<u8>) {
+        let mut body = Vec::new();
+        for (id, v) in [(1i64, Some(&b"ab"[..])), (2, None), (3, Some(&b""[..]))] {
+            body.extend_from_slice(&2i16.to_be_bytes());
+            put(&mut body, &id.to_be_bytes());
+            match v {
+                Some(v) => put(&mut body, v),
+                None => body.extend_from_slice(&(-1i32).to_be_bytes()),
+            }
+        }
+        let plain = Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("v", DataType::Binary, true),
+        ]);
+        let mut tuples = arrow::array::BinaryBuilder::new();
+        let mut at = 0;
+        for len in [2 + 12 + 6, 2 + 12 + 4, 2 + 12 + 4] {
+            tuples.append_value(&body[at..at + len]);
+            at += len;
+        }
+        let batch = RecordBatch::try_new(
+            relay::relay_schema(&plain, &[false, true]),
+            vec![
+                Arc::new(Int64Array::from(vec![1, 2, 3])),
+                relay::placeholder(3),
+                Arc::new(tuples.finish()),
+            ],
+        )
+        .expect("batch");
+        (batch, body)
+    }
+
+    #[test]
+    fn relayed_tuples_are_written_whole_or_else_column_by_column_alike() {
+        let (batch, body) = relaying();
+        let enc = |name: &str, source, wire, relays| ColumnEncoding {
+            name: name.into(),
+            source,
+            wire,
+            remap: None,
+            shown: None,
+            relays,
+        };
+        let whole = [
+            enc("id", ColumnType::Int64, Wire::Int8, true),
+            enc("v", ColumnType::Binary, Wire::Bytea, true),
+        ];
+        let mut out = Vec::new();
+        assert!(
+            encode_batch(&batch, &whole, &mut out)
+                .expect("encoded")
+                .is_empty()
+        );
+        assert_eq!(out, body);
+        // A column the target does not take as it is: every value encoded.
+        let by_column = [
+            enc("id", ColumnType::Int64, Wire::Int8, false),
+            enc("v", ColumnType::Binary, Wire::Bytea, true),
+        ];
+        let mut out = Vec::new();
+        assert!(
+            encode_batch(&batch.slice(1, 2), &by_column, &mut out)
+                .expect("encoded")
+                .is_empty()
+        );
+        assert_eq!(out, body[20..]);
+        let mut out = Vec::new();
+        encode_batch(&batch.slice(1, 2), &whole, &mut out).expect("encoded");
+        assert_eq!(out, body[20..]);
     }
 }

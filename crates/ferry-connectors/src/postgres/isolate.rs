@@ -246,8 +246,9 @@ async fn ship(
     copy: &mut Pin<Box<CopyInSink<Bytes>>>,
     buf: &mut Vec<u8>,
 ) -> std::result::Result<(), tokio_postgres::Error> {
-    let chunk = Bytes::copy_from_slice(buf);
-    buf.clear();
+    // Handed over, not copied: the next chunk gets a fresh buffer.
+    let capacity = buf.capacity();
+    let chunk = Bytes::from(std::mem::replace(buf, Vec::with_capacity(capacity)));
     copy.send(chunk).await
 }
 

@@ -21,6 +21,14 @@
 //!                 type OIDs inside arrays and composites rewritten to the target's
 //! ```
 //!
+//! Cheaper still, when every column is read in its own binary form the
+//! source relays each whole tuple beside the batch ([`ferry_core::relay`]):
+//! the carried columns are placeholders, no value of theirs is split out,
+//! and a sink whose columns all have the source's types and need no OID
+//! rewritten ([`ColumnEncoding::relays`]) writes the tuples as one byte
+//! range per batch. Any other sink, and a dirty record, expands the tuples
+//! into the carried columns first, so both paths write the same bytes.
+//!
 //! Binary `array` and `record` values name their element / attribute types
 //! by OID, and the server checks them: a user-defined type (enum, domain,
 //! composite, extension type) has another OID in another database, so the
@@ -104,6 +112,9 @@ pub(crate) fn shown_as(t: &PgColumn) -> Option<(ColumnType, Wire)> {
 /// decode (an `infinity` date) and a type without an Arrow form (`inet`,
 /// ranges, …) stay the bytes they are, shown as hex.
 pub(crate) fn shown_row(row: &RecordBatch, encodings: &[ColumnEncoding]) -> RecordBatch {
+    let Ok(row) = &ferry_core::relay::expand(row) else {
+        return row.clone();
+    };
     let schema = row.schema();
     let mut fields: Vec<FieldRef> = schema.fields().iter().cloned().collect();
     let mut columns = row.columns().to_vec();
@@ -544,6 +555,7 @@ mod tests {
             wire: Wire::Bytea,
             remap: None,
             shown,
+            relays: true,
         };
         let encodings = [
             ColumnEncoding {

@@ -40,7 +40,7 @@ use super::native::{self, TypeShape};
 use super::overwrite;
 use super::publish::{Publish, prepare_overwrite};
 use super::types::{Wire, ddl_type, encodable, quote_ident};
-use super::{PgEndpoint, SpareConnection, map_err};
+use super::{DIALECT, PgEndpoint, SpareConnection, map_err};
 
 /// How long a run waits for an earlier run's writer lock, in seconds.
 const TAKEOVER_WAIT_SECS: u32 = 20;
@@ -182,6 +182,9 @@ impl Sink for PostgresSink {
                         name: c.name.clone(),
                         source: c.ty.clone(),
                         wire: n.wire,
+                        relays: c.dialect == Some(DIALECT)
+                            && n.ddl_type == c.native_type
+                            && n.remap.is_none(),
                         remap: n.remap,
                         shown: n.shown,
                     })
@@ -272,6 +275,9 @@ impl Sink for PostgresSink {
             "COPY {copy_into} ({}) FROM STDIN (FORMAT binary)",
             cols.join(", ")
         );
+        if encodings.iter().all(|c: &ColumnEncoding| c.relays) {
+            tracing::info!(table = %plan.table, "every column has the source's type: relayed tuples are written as they are");
+        }
         // A refused row is named by the target's key, else the source's.
         let key = match &existing {
             Some(t) if !t.primary_key.is_empty() => t.primary_key.clone(),
@@ -376,6 +382,8 @@ fn check_existing(
                         wire: Wire::Bytea,
                         remap: remap.clone(),
                         shown: native::shown_as(t),
+                        // Same type, by [`native::fit_carried`].
+                        relays: remap.is_none(),
                     });
                     types.push(ColumnType::Binary);
                 }
@@ -393,6 +401,7 @@ fn check_existing(
                     wire: w,
                     remap: None,
                     shown: None,
+                    relays: c.dialect == Some(DIALECT) && t.formatted == c.native_type,
                 });
                 types.push(target_ty);
             }
@@ -463,8 +472,11 @@ impl PgWriter {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let chunk = Bytes::copy_from_slice(&self.buf);
-        self.buf.clear();
+        // Handed over, not copied: the next chunk gets a fresh buffer.
+        let chunk = Bytes::from(std::mem::replace(
+            &mut self.buf,
+            Vec::with_capacity(CHUNK_BYTES + CHUNK_BYTES / 4),
+        ));
         let copy = self
             .copy
             .as_mut()

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use ferry_core::connector::ReadOptions;
+use ferry_core::relay::relay_schema;
 use ferry_core::spec::TableName;
 
 use crate::common::server_spec::SqlEndpoint;
@@ -63,6 +64,10 @@ struct SplitPayload {
     /// Whether the query holds the task's `source_filter` (its errors are the user's).
     #[serde(default)]
     filtered: bool,
+    /// Per column, whether it travels only in the relayed tuples (see
+    /// [`ferry_core::relay`]); empty: the batches do not relay.
+    #[serde(default)]
+    relayed: Vec<bool>,
 }
 
 #[async_trait]
@@ -126,6 +131,8 @@ impl Source for PostgresSource {
         let table = require_table(&client, &self.ep, &self.table).await?;
         let mut select = Vec::with_capacity(options.columns.len());
         let mut wires = Vec::with_capacity(options.columns.len());
+        let mut relayed = Vec::with_capacity(options.columns.len());
+        let mut each_in_its_own_type = true;
         for name in &options.columns {
             let col = table.column(name).ok_or_else(|| Error::NotFound {
                 what: "column",
@@ -136,6 +143,7 @@ impl Source for PostgresSource {
             let carried = schema
                 .column(name)
                 .is_some_and(|c| c.ty == ColumnType::Binary);
+            relayed.push(schema.column(name).is_some_and(native::is_carried));
             match col.mapping().1 {
                 _ if carried => {
                     select.push(quote_ident(name));
@@ -148,8 +156,15 @@ impl Source for PostgresSource {
                 None => {
                     select.push(format!("{}::text", quote_ident(name)));
                     wires.push(Wire::Text);
+                    each_in_its_own_type = false;
                 }
             }
+        }
+        // Whole tuples are relayed when some column needs no decoding and
+        // every field is in its column's own binary form, as a sink of the
+        // same types takes it (see [`ferry_core::relay`]).
+        if !each_in_its_own_type || !relayed.contains(&true) {
+            relayed.clear();
         }
         // `cursor: xmin`: `Some(the previous run's snapshot, if any)`.
         let xmin_after = options
@@ -225,6 +240,7 @@ impl Source for PostgresSource {
                     columns: options.columns.clone(),
                     params: params.values.clone(),
                     filtered: options.filter.predicate.is_some(),
+                    relayed: relayed.clone(),
                 };
                 Ok(Split {
                     index: i as u32,
@@ -282,7 +298,10 @@ impl ReadSession for PgReadSession {
         let payload: SplitPayload = serde_json::from_value(split.payload.clone())
             .map_err(|e| Error::Internal(format!("bad postgres split payload: {e}")))?;
         let ep = self.ep.clone();
-        let arrow_schema = self.schema.arrow_schema();
+        let arrow_schema = match payload.relayed.is_empty() {
+            true => self.schema.arrow_schema(),
+            false => relay_schema(&self.schema.arrow_schema(), &payload.relayed),
+        };
         let types: Vec<_> = self.schema.columns.iter().map(|c| c.ty.clone()).collect();
         let batch_bytes = self.batch_bytes;
         let key = self.schema.primary_key.clone();
@@ -305,6 +324,9 @@ impl ReadSession for PgReadSession {
             let mut copy = std::pin::pin!(copy);
             let mut builder = BatchBuilder::new(arrow_schema, batch_bytes, &key, rejects)?;
             let mut decoder = CopyDecoder::new(payload.wires, &types);
+            if !payload.relayed.is_empty() {
+                decoder = decoder.relaying(payload.relayed);
+            }
             let mut ready = Vec::new();
             while let Some(chunk) = copy.next().await {
                 let chunk = chunk
@@ -320,6 +342,7 @@ impl ReadSession for PgReadSession {
                 }
             }
             decoder.finish()?;
+            decoder.provide(&mut builder);
             if let Some(batch) = builder.finish()? {
                 let _ = tx.send(Ok(batch)).await;
             }
