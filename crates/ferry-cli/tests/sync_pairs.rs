@@ -101,7 +101,13 @@ async fn composite_text_keys_are_split_by_sampled_ranges() {
          ANALYZE {src};"
     ))
     .await;
-    let v = run_ok(&job("ck", &pg_endpoint(&src), &pg_endpoint(&dst), ""));
+    // A filtered read: key ranges, which the key's index narrows.
+    let v = run_ok(&job(
+        "ck",
+        &pg_endpoint(&src),
+        &pg_endpoint(&dst),
+        "source_filter: \"seq > 0\"\nmode: full_overwrite\n",
+    ));
     let splits = v["splits"].as_array().unwrap();
     assert!(splits.len() > 2, "{v}");
     assert!(
@@ -114,6 +120,24 @@ async fn composite_text_keys_are_split_by_sampled_ranges() {
     let sum: u64 = splits.iter().map(|s| s["rows"].as_u64().unwrap()).sum();
     assert_eq!(sum, 20000);
     let q = |t: &str| format!("SELECT t::text FROM {t} t");
+    assert_eq!(pg_digest(&q(&src)).await, pg_digest(&q(&dst)).await);
+    // The whole table: page ranges, one pass over the table in all.
+    let v = run_ok(&job(
+        "ck",
+        &pg_endpoint(&src),
+        &pg_endpoint(&dst),
+        "mode: full_overwrite\n",
+    ));
+    let splits = v["splits"].as_array().unwrap();
+    assert!(splits.len() > 2, "{v}");
+    assert!(
+        splits
+            .iter()
+            .all(|s| s["description"].as_str().unwrap().contains("ctid")),
+        "{v}"
+    );
+    let sum: u64 = splits.iter().map(|s| s["rows"].as_u64().unwrap()).sum();
+    assert_eq!(sum, 20000);
     assert_eq!(pg_digest(&q(&src)).await, pg_digest(&q(&dst)).await);
 }
 
@@ -204,7 +228,13 @@ async fn uuid_and_timestamp_keys_are_split_without_losing_rows() {
              ANALYZE {src};"
         ))
         .await;
-        let v = run_ok(&job("keys", &pg_endpoint(&src), &pg_endpoint(&dst), ""));
+        // Filtered: split by key ranges (a whole table is split by pages).
+        let v = run_ok(&job(
+            "keys",
+            &pg_endpoint(&src),
+            &pg_endpoint(&dst),
+            "source_filter: \"v > 0\"\n",
+        ));
         let splits = v["splits"].as_array().unwrap();
         assert!(splits.len() > 2, "{key_type}: {v}");
         assert!(

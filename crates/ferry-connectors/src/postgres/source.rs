@@ -217,6 +217,7 @@ impl Source for PostgresSource {
             options.max_splits,
             options.min_rows_per_split,
             rows_hint,
+            condition.is_none(),
         )
         .await?;
         let splits = ranges
@@ -311,7 +312,10 @@ impl ReadSession for PgReadSession {
         Ok(spawn_batch_stream(1, move |tx| async move {
             client
                 .batch_execute(&format!(
-                    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {}",
+                    // A scan for COPY gains nothing from JIT and would pay its
+                    // compile time in every split.
+                    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {}; \
+                     SET LOCAL jit = off",
                     quote_literal(&payload.snapshot)
                 ))
                 .await
