@@ -643,3 +643,34 @@ async fn a_swap_keeps_owner_replica_identity_and_column_grants() {
         pg_digest(&format!("SELECT concat_ws('|', id, payload) FROM {src}")).await
     );
 }
+
+/// A target with statistics gets the new rows' statistics before readers see
+/// them: the swapped-in table is analyzed inside the run's transaction.
+#[tokio::test]
+async fn a_swap_keeps_statistics_when_the_target_had_them() {
+    let (src, dst) = (unique("ovs_src"), unique("ovs_dst"));
+    pg_exec(&format!(
+        "CREATE TABLE {src} (id bigint PRIMARY KEY, kind text);
+         INSERT INTO {src} SELECT g, 'kind ' || (g % 7) FROM generate_series(1, 3000) g;
+         CREATE TABLE {dst} (id bigint PRIMARY KEY, kind text);
+         INSERT INTO {dst} SELECT g, 'old' FROM generate_series(1, 10) g;
+         ANALYZE {dst};"
+    ))
+    .await;
+    let summary = run_ok(&job(
+        "ovr_stats",
+        &pg_endpoint(&src),
+        &pg_endpoint(&dst),
+        "",
+    ));
+    assert_eq!(publish(&summary)["strategy"], "swap");
+    // The statistics are the new rows' (7 kinds), not the old table's (1).
+    assert_eq!(
+        one_i64(&format!(
+            "SELECT n_distinct::int8 FROM pg_stats
+              WHERE schemaname = 'public' AND tablename = '{dst}' AND attname = 'kind'"
+        ))
+        .await,
+        7
+    );
+}

@@ -11,7 +11,7 @@
 //!  CREATE TABLE _ferry_stg_t                    LOCK t IN ROW EXCLUSIVE MODE   ← readers unaffected
 //!    (LIKE t INCLUDING ALL)  ← invisible        DELETE FROM t                  ← readers see old rows (MVCC)
 //!  COPY _ferry_stg_t …       ← readers: old t   COPY t …
-//!  ANALYZE _ferry_stg_t                         COMMIT                         ← new rows visible at once
+//!  ANALYZE _ferry_stg_t (if t had statistics)  COMMIT                         ← new rows visible at once
 //!  LOCK t ACCESS EXCLUSIVE   ← short; retried
 //!    grants, comment, owner, replica identity
 //!    RENAME t → _ferry_old_t, stage → t
@@ -386,10 +386,27 @@ pub(super) async fn swap_in(
             )
         }
     };
-    client
-        .batch_execute(&format!("ANALYZE {}", s.quoted))
+    // The new table keeps what the target had: statistics when it had them
+    // (readers' plans use them from the first query), none when it had
+    // none (autovacuum analyzes it as it would have the old one). An
+    // ANALYZE samples 30,000 rows: 0.35 s of a 5M-row copy (bench/).
+    let had_statistics: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_stats s
+                              JOIN pg_class c ON c.relname = s.tablename
+                              JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = s.schemaname
+                             WHERE c.oid = $1)",
+            &[&s.target_oid],
+        )
         .await
-        .map_err(err("analyzing the staging table"))?;
+        .map_err(err("looking up the target's statistics"))?
+        .get(0);
+    if had_statistics {
+        client
+            .batch_execute(&format!("ANALYZE {}", s.quoted))
+            .await
+            .map_err(err("analyzing the staging table"))?;
+    }
     let (locked, waited) = lock_patiently(client, ep, &s.target_quoted).await?;
     // Statements built by the server from its catalogs (format() quotes),
     // in order: `before` the renames, or after the old table is dropped.
