@@ -259,6 +259,7 @@ impl Source for PostgresSource {
         Ok(Box::new(PgReadSession {
             ep: self.ep.clone(),
             snapshot_holder: client,
+            idle: Arc::default(),
             splits,
             schema: Arc::new(schema.clone()),
             batch_bytes: options.batch_bytes,
@@ -272,6 +273,10 @@ struct PgReadSession {
     ep: PgEndpoint,
     /// Keeps the exporting transaction open: the snapshot lives as long as it does.
     snapshot_holder: Client,
+    /// Connections whose split ended cleanly, for the next split: a new one
+    /// costs a TLS handshake, a backend and its cold catalog caches, while
+    /// the writer drains the channel.
+    idle: Arc<std::sync::Mutex<Vec<Client>>>,
     splits: Vec<Split>,
     schema: Arc<TableSchema>,
     batch_bytes: usize,
@@ -308,7 +313,12 @@ impl ReadSession for PgReadSession {
         let key = self.schema.primary_key.clone();
         let rejects = rejects.clone();
         // Connect before returning, so connection errors surface at once.
-        let client = ep.connect().await?;
+        let idle = self.idle.clone();
+        let reused = idle.lock().ok().and_then(|mut v| v.pop());
+        let client = match reused {
+            Some(c) if !c.is_closed() => c,
+            _ => ep.connect().await?,
+        };
         Ok(spawn_batch_stream(1, move |tx| async move {
             client
                 .batch_execute(&format!(
@@ -354,6 +364,9 @@ impl ReadSession for PgReadSession {
                 .batch_execute("COMMIT")
                 .await
                 .map_err(|e| map_err(&ep.display, "ending the read transaction", e))?;
+            if let Ok(mut v) = idle.lock() {
+                v.push(client);
+            }
             Ok(())
         }))
     }
