@@ -16,6 +16,8 @@ use std::time::Duration;
 use common::*;
 
 const RUNS: usize = 20;
+/// How long the writers write, at least (about one transaction per second each).
+const WRITING: Duration = Duration::from_secs(12);
 const WRITERS: i64 = 4;
 const INITIAL_ROWS: i64 = 3000;
 
@@ -181,9 +183,14 @@ async fn scenario(merge: bool) {
     );
     let state = scratch_dir().join(format!("{}.db", unique("state")));
     let mut runs = Runs::default();
-    for _ in 0..RUNS {
+    // At least RUNS runs, and long enough for the writers to commit a few
+    // dozen transactions however fast the runs are.
+    let started = std::time::Instant::now();
+    let mut done = 0;
+    while done < RUNS || started.elapsed() < WRITING {
         run_and_record(&state, &yaml, &mut runs).await;
         tokio::time::sleep(Duration::from_millis(150)).await;
+        done += 1;
     }
     stop.store(true, Ordering::SeqCst);
     let mut transactions = 0;
@@ -200,7 +207,7 @@ async fn scenario(merge: bool) {
     assert_eq!(
         (lost, extra),
         (0, 0),
-        "{mode}: rows lost, rows duplicated or stale after {RUNS} runs ({transactions} writer transactions); bounds: {:#?}",
+        "{mode}: rows lost, rows duplicated or stale after {done} runs ({transactions} writer transactions); bounds: {:#?}",
         runs.bounds
     );
     assert_eq!(checksum(&src).await, checksum(&dst).await, "{mode}");
