@@ -122,7 +122,7 @@ pub fn row_json(batch: &RecordBatch, i: usize) -> serde_json::Value {
         .fields()
         .iter()
         .zip(batch.columns())
-        .filter(|(f, _)| f.name() != crate::relay::RELAY_FIELD)
+        .filter(|(f, _)| !crate::relay::is_tuples_field(f))
         .map(|(f, a)| (f.name().clone(), value_json(f, a.as_ref(), i)))
         .collect();
     serde_json::Value::Object(map)

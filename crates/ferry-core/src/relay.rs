@@ -54,17 +54,26 @@ pub fn relay_schema(schema: &Schema, relayed: &[bool]) -> SchemaRef {
             Field::clone(f).with_nullable(true).with_metadata(md)
         })
         .collect();
-    fields.push(Field::new(RELAY_FIELD, DataType::Binary, false));
+    let marker = HashMap::from([(RELAYED_KEY.to_string(), "tuples".to_string())]);
+    fields.push(Field::new(RELAY_FIELD, DataType::Binary, false).with_metadata(marker));
     Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
-/// The relayed tuples of `batch`, one per row, if it carries them.
+/// The relayed tuples of `batch`, one per row, if it carries them: its last
+/// field is named [`RELAY_FIELD`] *and* marked so by Ferry (a name alone,
+/// which a file's header could hold, is not enough).
 pub fn tuples(batch: &RecordBatch) -> Option<&BinaryArray> {
     let last = batch.num_columns().checked_sub(1)?;
-    if batch.schema_ref().field(last).name() != RELAY_FIELD {
+    if !is_tuples_field(batch.schema_ref().field(last)) {
         return None;
     }
     batch.column(last).as_binary_opt::<i32>()
+}
+
+/// Whether `field` is the tuples field of a relaying batch.
+pub fn is_tuples_field(field: &Field) -> bool {
+    field.name() == RELAY_FIELD
+        && field.metadata().get(RELAYED_KEY).map(String::as_str) == Some("tuples")
 }
 
 /// Whether `field` is a placeholder whose values are in the tuples.
@@ -250,6 +259,19 @@ mod tests {
         let mut expected = tuple(1, Some(b"x"), None);
         expected.extend(tuple(3, Some(b"abc"), Some(b"q")));
         assert_eq!(body, expected.as_slice());
+    }
+
+    #[test]
+    fn a_column_merely_named_like_the_tuples_is_not_taken_for_them() {
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            RELAY_FIELD,
+            DataType::Binary,
+            false,
+        )]));
+        let values: BinaryArray = vec![Some(&b"\x00\x05"[..])].into_iter().collect();
+        let batch = RecordBatch::try_new(schema, vec![Arc::new(values)]).expect("batch");
+        assert!(tuples(&batch).is_none());
+        assert_eq!(expand(&batch).expect("as it is"), batch);
     }
 
     #[test]

@@ -32,7 +32,7 @@ use arrow::compute::filter_record_batch;
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use ferry_core::reject::{display_value, row_json};
-use ferry_core::relay::{RELAY_FIELD, is_relayed};
+use ferry_core::relay::{is_relayed, is_tuples_field};
 use ferry_core::schema::field_column_type;
 use ferry_core::spec::DirtyReason;
 use ferry_core::{ColumnType, Error, Rejected, Rejects, Result};
@@ -315,7 +315,7 @@ impl BatchBuilder {
             .fields()
             .iter()
             .map(|f| {
-                let provided = is_relayed(f) || f.name() == RELAY_FIELD;
+                let provided = is_relayed(f) || is_tuples_field(f);
                 if provided { 0 } else { capacity }
             })
             .collect();
