@@ -212,9 +212,7 @@ impl CopyDecoder {
             self.rows += 1;
             pos = p;
             if out.is_full() {
-                if let Some(relay) = &mut self.relay {
-                    out.provide(relay.take(out.rows(), self.wires.len()));
-                }
+                self.provide(out);
                 flush(out)?;
             }
         }
