@@ -12,7 +12,8 @@
 #   server.pem / server.key   localhost + 127.0.0.1 (no other name: 127.0.0.2 is a name mismatch)
 #   wrong-ca.pem              a second CA that signed nothing the servers use
 # PostgreSQL: initdb'd in /var/tmp/ferry-pg-tls (owned by postgres), 127.0.0.1:5433 and
-# 127.0.0.2:5433, ssl=on, `hostssl … trust` and `hostnossl … reject`.
+# 127.0.0.2:5433, ssl=on, `hostssl … trust` and `hostnossl … reject`; max_prepared_transactions
+# above 0, for the two-phase commit tests (the machine's own server has 0).
 # MariaDB: mariadb-install-db'd in /var/tmp/ferry-mariadb-tls, 127.0.0.1:3307, ssl_cert/ssl_key
 # and require_secure_transport=ON.
 set -euo pipefail
@@ -99,6 +100,7 @@ ssl = on
 ssl_cert_file = 'server.pem'
 ssl_key_file = 'server.key'
 max_connections = 50
+max_prepared_transactions = 10
 shared_buffers = 32MB
 fsync = off
 EOF
@@ -108,6 +110,11 @@ EOF
     if pg_ready; then as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" reload -s; fi
   fi
   chown postgres: "$PG_DIR/data/pg_hba.conf" "$PG_DIR/data/postgresql.auto.conf"
+  if pg_ready && [[ "$(psql -X -At -h "$PG_DIR" -p "$PG_PORT" -U postgres -d postgres \
+    -c "SHOW max_prepared_transactions")" == 0 ]]; then
+    # A cluster started by an older version of this script: the setting needs a restart.
+    as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null
+  fi
   if pg_ready; then
     as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" reload -s
   else

@@ -1,6 +1,7 @@
 //! `incremental: {cursor: xmin}` on a table with no cursor column at all:
 //! four writers keep transactions open across runs (0.1–1.6 s, some rolled
-//! back) while ~20 runs go on, then a last run once they stop. The target
+//! back; their later rows written in a subtransaction) while ~20 runs go
+//! on, then a last run once they stop. The target
 //! must hold every committed row exactly once (append: inserts only, into a
 //! target with no key, compared as a multiset of `(id, version, note)`) or
 //! equal the source (merge: writers also UPDATE rows). Compared by SQL in
@@ -64,15 +65,20 @@ async fn writer(
             .await
             .unwrap();
         }
-        tokio::time::sleep(hold(step, k)).await;
-        // A second statement late in the transaction: same xid, later rows.
+        tokio::time::sleep(hold(step, k) / 2).await;
+        // A second statement late in the transaction, in a subtransaction:
+        // its rows carry the subtransaction's id, which no snapshot's xip
+        // lists; runs taken in the second half must still count it open.
         c.batch_execute(&format!(
-            "INSERT INTO {src} SELECT g, 0, 'w{k} s{step} late' FROM generate_series({}, {}) g",
+            "SAVEPOINT late;
+             INSERT INTO {src} SELECT g, 0, 'w{k} s{step} late' FROM generate_series({}, {}) g;
+             RELEASE SAVEPOINT late;",
             first + 2,
             first + 3
         ))
         .await
         .unwrap();
+        tokio::time::sleep(hold(step, k) / 2).await;
         if step % 5 == 0 {
             c.batch_execute("ROLLBACK").await.unwrap();
         } else {

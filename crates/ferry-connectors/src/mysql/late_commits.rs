@@ -10,13 +10,20 @@
 //! converted here; the one-second margin covers the truncation). Reading
 //! `INNODB_TRX` needs the `PROCESS` privilege; without it the check refuses
 //! and names the grant or a fixed `lag`.
+//!
+//! A numeric cursor is bounded by waiting instead (see
+//! [`crate::common::late_commits`]): the writing transactions are those
+//! that have modified rows or wait for a lock, and the wait polls
+//! `INNODB_TRX` until their ids are gone.
+
+use std::time::Instant;
 
 use ferry_core::{Error, Result};
 use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
 
 use super::conn::Endpoint;
-use crate::common::late_commits::{OpenWrites, parse_utc};
+use crate::common::late_commits::{OpenWrites, POLL, WAIT, parse_utc};
 
 const SQL: &str = "\
 SELECT DATE_FORMAT(UTC_TIMESTAMP(6), '%Y-%m-%d %H:%i:%s.%f'),
@@ -28,36 +35,99 @@ SELECT DATE_FORMAT(UTC_TIMESTAMP(6), '%Y-%m-%d %H:%i:%s.%f'),
               WHERE trx_mysql_thread_id <> CONNECTION_ID() AND trx_is_read_only = 0
               ORDER BY trx_started LIMIT 1) t ON 1";
 
+/// The transactions writing now: `(trx_id, thread)`.
+const WRITERS: &str = "\
+SELECT CAST(trx_id AS CHAR), trx_mysql_thread_id FROM information_schema.INNODB_TRX
+ WHERE trx_mysql_thread_id <> CONNECTION_ID() AND trx_is_read_only = 0
+   AND (trx_rows_modified > 0 OR trx_state = 'LOCK WAIT')";
+
 type Row = (String, Option<String>, Option<u64>, Option<String>);
 
 /// The bound of a `lag: auto` read; call it before the snapshot starts.
-pub(crate) async fn open_writes(conn: &mut Conn, ep: &Endpoint) -> Result<OpenWrites> {
-    let row: Option<Row> = match conn.query_first(SQL).await {
-        Ok(r) => r,
-        Err(mysql_async::Error::Server(s)) if s.code == 1227 => {
-            return Err(Error::invalid(
-                "incremental.lag",
-                format!(
-                    "lag: auto reads information_schema.INNODB_TRX on {}, which needs the PROCESS privilege \
-                     ({}); grant it to the source's user, or set incremental.lag to a duration longer than \
-                     your longest writing transaction",
-                    ep.display(),
-                    s.message
-                ),
-            ));
-        }
-        Err(e) => return Err(ep.error("finding the oldest open transaction (lag: auto)", e)),
+/// `numeric`: the cursor's first column is not a time, given as the
+/// `(qualified table, quoted column)` whose newest value bounds the read.
+pub(crate) async fn open_writes(
+    conn: &mut Conn,
+    ep: &Endpoint,
+    numeric: Option<(&str, &str)>,
+) -> Result<OpenWrites> {
+    let Some((table, column)) = numeric else {
+        return oldest_start(conn, ep).await;
     };
+    // The newest value first, then who writes (see the module doc).
+    let newest: Option<Option<String>> = conn
+        .query_first(format!("SELECT CAST(max({column}) AS CHAR) FROM {table}"))
+        .await
+        .map_err(|e| ep.error("finding the newest cursor value (lag: auto)", e))?;
+    let writers: Vec<(String, Option<u64>)> =
+        conn.query(WRITERS).await.map_err(|e| privilege(ep, e))?;
+    let started = Instant::now();
+    let mut open: Vec<String> = writers.iter().map(|(id, _)| id.clone()).collect();
+    while !open.is_empty() {
+        if started.elapsed() >= WAIT {
+            let thread = writers
+                .iter()
+                .find(|(id, _)| open.contains(id))
+                .and_then(|(_, t)| *t);
+            return Ok(OpenWrites::held(&who(thread)));
+        }
+        tokio::time::sleep(POLL).await;
+        let marks = vec!["?"; open.len()].join(", ");
+        open = conn
+            .exec(
+                format!(
+                    "SELECT CAST(trx_id AS CHAR) FROM information_schema.INNODB_TRX \
+                     WHERE CAST(trx_id AS CHAR) IN ({marks})"
+                ),
+                open,
+            )
+            .await
+            .map_err(|e| ep.error("waiting for writing transactions (lag: auto)", e))?;
+    }
+    Ok(OpenWrites::settled(
+        newest.flatten(),
+        writers.len(),
+        started.elapsed(),
+    ))
+}
+
+/// The refusal of a user without `PROCESS`, or `e` as it is.
+fn privilege(ep: &Endpoint, e: mysql_async::Error) -> Error {
+    match e {
+        mysql_async::Error::Server(s) if s.code == 1227 => Error::invalid(
+            "incremental.lag",
+            format!(
+                "lag: auto reads information_schema.INNODB_TRX on {}, which needs the PROCESS privilege \
+                 ({}); grant it to the source's user, or set incremental.lag to a duration longer than \
+                 your longest writing transaction",
+                ep.display(),
+                s.message
+            ),
+        ),
+        e => ep.error("finding the open transactions (lag: auto)", e),
+    }
+}
+
+/// `connection 42`, or what a transaction without one is.
+fn who(thread: Option<u64>) -> String {
+    match thread {
+        Some(0) | None => "an XA or recovered transaction".to_string(),
+        Some(id) => format!("connection {id}"),
+    }
+}
+
+/// A time cursor's bound: below the start of the oldest open transaction.
+async fn oldest_start(conn: &mut Conn, ep: &Endpoint) -> Result<OpenWrites> {
+    let row: Option<Row> = conn.query_first(SQL).await.map_err(|e| privilege(ep, e))?;
     let (clock, started, thread, state) =
         row.ok_or_else(|| Error::Internal("no row from the open-transaction check".into()))?;
     let clock = parse_utc(&clock)
         .ok_or_else(|| Error::Internal(format!("unreadable server clock {clock:?}")))?;
     let oldest = started.as_deref().and_then(parse_utc).map(|start| {
-        let who = match thread {
-            Some(0) | None => "an XA or recovered transaction".to_string(),
-            Some(id) => format!("connection {id}"),
-        };
-        (start, format!("{who}, {}", state.unwrap_or_default()))
+        (
+            start,
+            format!("{}, {}", who(thread), state.unwrap_or_default()),
+        )
     });
     Ok(OpenWrites::new(clock, oldest))
 }

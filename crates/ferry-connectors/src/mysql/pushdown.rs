@@ -40,7 +40,7 @@ use mysql_async::{Conn, Row, Value};
 
 use super::conn::{Endpoint, NativeColumn, TableInfo, quote, text};
 use crate::common::cursor::{TupleOp, all_not_null, tuple_cmp, with_null_cursors};
-use crate::common::late_commits::OpenWrites;
+use crate::common::late_commits::{AutoBound, OpenWrites};
 
 /// Values bound as user variables `@ferry_pN`, in order.
 #[derive(Debug, Default, Clone)]
@@ -335,17 +335,29 @@ pub(crate) async fn cursor_high(
         cond.push(format!("{} <= {upper} {}", cols[0], minus(lag, &mut p)));
     }
     if let Some(auto) = auto.filter(|_| c.lag.is_none()) {
-        let kind = time_kind(&column(info, ep, &c.columns[0])?.column_type);
-        // The session is in UTC: TIMESTAMP compares with the UTC instant;
-        // DATETIME/DATE hold wall-clock times of the server's default zone.
-        let instant = format!("CAST({} AS DATETIME(6))", p.bind(utc_text(&auto.before)));
-        let local =
-            format!("COALESCE(CONVERT_TZ({instant}, '+00:00', @@global.time_zone), {instant})");
-        match kind {
-            Some(TimeKind::Timestamp) => cond.push(format!("{} < {instant}", cols[0])),
-            Some(TimeKind::Datetime) => cond.push(format!("{} < {local}", cols[0])),
-            Some(TimeKind::Date) => cond.push(format!("{} < DATE({local})", cols[0])),
-            None => {}
+        match &auto.bound {
+            AutoBound::Hold => cond.push("FALSE".into()),
+            // Compared as the column's own type: the text is the server's.
+            AutoBound::AtMost(v) => cond.push(format!(
+                "{} <= {}",
+                cols[0],
+                bound(&types[..1], std::slice::from_ref(v), &mut p)[0]
+            )),
+            AutoBound::Before(before) => {
+                let kind = time_kind(&column(info, ep, &c.columns[0])?.column_type);
+                // The session is in UTC: TIMESTAMP compares with the UTC instant;
+                // DATETIME/DATE hold wall-clock times of the server's default zone.
+                let instant = format!("CAST({} AS DATETIME(6))", p.bind(utc_text(before)));
+                let local = format!(
+                    "COALESCE(CONVERT_TZ({instant}, '+00:00', @@global.time_zone), {instant})"
+                );
+                match kind {
+                    Some(TimeKind::Timestamp) => cond.push(format!("{} < {instant}", cols[0])),
+                    Some(TimeKind::Datetime) => cond.push(format!("{} < {local}", cols[0])),
+                    Some(TimeKind::Date) => cond.push(format!("{} < DATE({local})", cols[0])),
+                    None => {}
+                }
+            }
         }
     }
     let texts: Vec<String> = cols.iter().map(|c| format!("CAST({c} AS CHAR)")).collect();

@@ -90,16 +90,27 @@ impl Source for MysqlSource {
         conn.query_drop(READ_SESSION_SQL)
             .await
             .map_err(|e| ep.error("setting up the read session", e))?;
+        let Some(info) = describe(&mut conn, ep).await? else {
+            return Err(table_not_found(&mut conn, ep).await);
+        };
         // Before the snapshot (see `common::late_commits`).
         let auto = match &options.filter.cursor {
-            Some(c) if c.auto_lag => Some(late_commits::open_writes(&mut conn, ep).await?),
+            Some(c) if c.auto_lag => {
+                let first = &c.columns[0];
+                let time = info
+                    .columns
+                    .iter()
+                    .find(|col| &col.name == first)
+                    .is_some_and(|col| pushdown::time_kind(&col.column_type).is_some());
+                let column = quote(first);
+                let table = ep.qualified(&ep.table);
+                let numeric = (!time).then_some((table.as_str(), column.as_str()));
+                Some(late_commits::open_writes(&mut conn, ep, numeric).await?)
+            }
             _ => None,
         };
         // Parallel splits need an integer key and a table worth cutting;
         // their connections share one snapshot (see `snapshot`).
-        let Some(info) = describe(&mut conn, ep).await? else {
-            return Err(table_not_found(&mut conn, ep).await);
-        };
         let wanted = match split::integer_key(&info) {
             Some(_) => split::wanted(
                 info.estimated_rows,
@@ -124,14 +135,11 @@ impl Source for MysqlSource {
             }
             None => None,
         };
-        let bound = options.filter.cursor.as_ref().and_then(|c| {
-            let time = info
-                .columns
-                .iter()
-                .find(|col| col.name == c.columns[0])
-                .is_some_and(|col| pushdown::time_kind(&col.column_type).is_some());
-            bound_reason(c, auto, time)
-        });
+        let bound = options
+            .filter
+            .cursor
+            .as_ref()
+            .and_then(|c| bound_reason(c, auto));
         let (condition, params) =
             pushdown::read_condition(&info, ep, &options.filter, high.as_deref())?;
         if options.filter.predicate.is_some() {

@@ -9,12 +9,21 @@
 //! `pg_read_all_stats` cannot see other roles' transaction starts; when one
 //! of those holds a transaction id the check refuses (a bound it cannot see
 //! would silently lose rows) and names the grant or a fixed `lag`.
+//!
+//! A numeric cursor (and a prepared transaction, whatever the cursor) is
+//! bounded by waiting instead (see [`crate::common::late_commits`]): the
+//! writing transactions are those holding the lock on their own
+//! transaction id in `pg_locks` — sessions of this database and prepared
+//! transactions alike, visible to every role — and the wait polls those
+//! locks until they are gone.
+
+use std::time::Instant;
 
 use ferry_core::{Error, Result};
 use tokio_postgres::Client;
 
 use super::{PgEndpoint, map_err};
-use crate::common::late_commits::{OpenWrites, parse_utc};
+use crate::common::late_commits::{OpenWrites, POLL, WAIT, parse_utc};
 
 const SQL: &str = "\
 SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'),
@@ -32,8 +41,130 @@ SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')
        AND NOT (application_name = 'ferry' AND backend_xid IS NULL)
      ORDER BY xact_start LIMIT 1) a ON true";
 
+/// The transaction ids (sub-transactions' too) of the transactions writing
+/// in this database, or only of the prepared ones, each with who holds it.
+const WRITERS: &str = "\
+SELECT l.transactionid::text,
+       COALESCE('prepared transaction ' || quote_literal(p.gid),
+                'pid ' || a.pid || COALESCE(' (' || NULLIF(a.application_name, '') || ')', ''))
+  FROM pg_locks l
+  LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+  LEFT JOIN pg_prepared_xacts p ON l.pid IS NULL AND p.transaction = l.transactionid
+ WHERE l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock' AND l.granted
+   AND l.pid IS DISTINCT FROM pg_backend_pid()
+   AND (p.database = current_database() OR (NOT $1 AND a.datname = current_database()))";
+
+/// Which of the transaction ids `$1` are still held.
+const STILL_OPEN: &str = "\
+SELECT transactionid::text FROM pg_locks
+ WHERE locktype = 'transactionid' AND mode = 'ExclusiveLock' AND granted
+   AND transactionid::text = ANY($1)";
+
 /// The bound of a `lag: auto` read; call it before the read snapshot.
-pub(crate) async fn open_writes(client: &Client, ep: &PgEndpoint) -> Result<OpenWrites> {
+/// `numeric`: the cursor's first column is not a time, given as the
+/// `(quoted table, quoted column)` whose newest value bounds the read.
+pub(crate) async fn open_writes(
+    client: &Client,
+    ep: &PgEndpoint,
+    numeric: Option<(&str, &str)>,
+) -> Result<OpenWrites> {
+    match numeric {
+        Some((table, column)) => {
+            // The newest value first, then who writes (see the module doc).
+            let newest: Option<String> = client
+                .query_one(&format!("SELECT max({column})::text FROM {table}"), &[])
+                .await
+                .map_err(|e| {
+                    map_err(
+                        &ep.display,
+                        "finding the newest cursor value (lag: auto)",
+                        e,
+                    )
+                })?
+                .get(0);
+            let writers = writers(client, ep, false).await?;
+            let started = Instant::now();
+            Ok(match wait(client, ep, &writers).await? {
+                Some(who) => OpenWrites::held(&who),
+                None => OpenWrites::settled(newest, distinct(&writers), started.elapsed()),
+            })
+        }
+        None => {
+            let timed = oldest_start(client, ep).await?;
+            let prepared = writers(client, ep, true).await?;
+            Ok(timed.unless_held(wait(client, ep, &prepared).await?))
+        }
+    }
+}
+
+/// The writing transactions: `(transaction id, who)`.
+async fn writers(
+    client: &Client,
+    ep: &PgEndpoint,
+    prepared_only: bool,
+) -> Result<Vec<(String, String)>> {
+    let rows = client
+        .query(WRITERS, &[&prepared_only])
+        .await
+        .map_err(|e| {
+            map_err(
+                &ep.display,
+                "listing the writing transactions (lag: auto)",
+                e,
+            )
+        })?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+/// How many transactions `writers` are (a sub-transaction holds an id of
+/// its own under its parent's name).
+fn distinct(writers: &[(String, String)]) -> usize {
+    let mut who: Vec<&str> = writers.iter().map(|(_, w)| w.as_str()).collect();
+    who.sort_unstable();
+    who.dedup();
+    who.len()
+}
+
+/// Waits until none of `writers` is open, up to [`WAIT`]; `Some(who)` of
+/// one still open then.
+async fn wait(
+    client: &Client,
+    ep: &PgEndpoint,
+    writers: &[(String, String)],
+) -> Result<Option<String>> {
+    let started = Instant::now();
+    let mut open: Vec<String> = writers.iter().map(|(x, _)| x.clone()).collect();
+    loop {
+        if open.is_empty() {
+            return Ok(None);
+        }
+        if started.elapsed() >= WAIT {
+            let who = writers
+                .iter()
+                .find(|(x, _)| open.contains(x))
+                .map(|(_, w)| w.clone())
+                .unwrap_or_default();
+            return Ok(Some(who));
+        }
+        tokio::time::sleep(POLL).await;
+        open = client
+            .query(STILL_OPEN, &[&open])
+            .await
+            .map_err(|e| {
+                map_err(
+                    &ep.display,
+                    "waiting for writing transactions (lag: auto)",
+                    e,
+                )
+            })?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+    }
+}
+
+/// A time cursor's bound: below the start of the oldest open transaction.
+async fn oldest_start(client: &Client, ep: &PgEndpoint) -> Result<OpenWrites> {
     let row = client.query_one(SQL, &[]).await.map_err(|e| {
         map_err(
             &ep.display,

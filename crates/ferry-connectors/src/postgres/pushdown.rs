@@ -21,7 +21,7 @@ use tokio_postgres::types::ToSql;
 use super::catalog::PgTable;
 use super::types::quote_ident;
 use super::{PgEndpoint, map_err, read_err, xmin};
-use crate::common::late_commits::OpenWrites;
+use crate::common::late_commits::{AutoBound, OpenWrites};
 
 /// Values bound as `ferry.pN` settings, in order.
 #[derive(Debug, Default, Clone)]
@@ -174,8 +174,7 @@ fn window(table: &PgTable, w: &WindowRange, p: &mut Params) -> Result<String> {
 /// Finds the newest cursor tuple of the read in the current snapshot: past
 /// the watermark, within the window and the predicate, and with a lag at
 /// most the server's clock − lag (time cursors) or `max(cursor[0]) − lag`
-/// (numeric cursors), or, with `lag: auto`, below `auto.before` (time
-/// cursors). `None` when no row qualifies.
+/// (numeric cursors), or, with `lag: auto`, within `auto.bound`. `None` when no row qualifies.
 pub(crate) async fn cursor_high(
     client: &Client,
     ep: &PgEndpoint,
@@ -219,16 +218,22 @@ pub(crate) async fn cursor_high(
     if let Some(auto) = auto.filter(|_| c.lag.is_none()) {
         let ty = column_type(table, &c.columns[0])?;
         let first = quote_ident(&c.columns[0]);
-        let instant = p.bind(utc_text(&auto.before, true), "timestamptz");
-        // `timestamp`/`date` hold wall-clock times of the server's default zone.
-        let local = format!(
-            "({instant} AT TIME ZONE (SELECT reset_val FROM pg_settings WHERE name = 'TimeZone'))"
-        );
-        match time_kind(ty) {
-            Some(TimeKind::Zoned) => cond.push(format!("{first} < {instant}")),
-            Some(TimeKind::Local) => cond.push(format!("{first} < {local}")),
-            Some(TimeKind::Date) => cond.push(format!("{first} < {local}::date")),
-            None => {}
+        match &auto.bound {
+            AutoBound::Hold => cond.push("false".into()),
+            AutoBound::AtMost(v) => cond.push(format!("{first} <= {}", p.bind(v.clone(), ty))),
+            AutoBound::Before(before) => {
+                let instant = p.bind(utc_text(before, true), "timestamptz");
+                // `timestamp`/`date` hold wall-clock times of the server's default zone.
+                let local = format!(
+                    "({instant} AT TIME ZONE (SELECT reset_val FROM pg_settings WHERE name = 'TimeZone'))"
+                );
+                match time_kind(ty) {
+                    Some(TimeKind::Zoned) => cond.push(format!("{first} < {instant}")),
+                    Some(TimeKind::Local) => cond.push(format!("{first} < {local}")),
+                    Some(TimeKind::Date) => cond.push(format!("{first} < {local}::date")),
+                    None => {}
+                }
+            }
         }
     }
     // Aliased: in ORDER BY a bare name would mean the text output column.

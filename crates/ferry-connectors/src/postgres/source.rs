@@ -116,18 +116,35 @@ impl Source for PostgresSource {
         let client = self.spare.take(&self.ep).await?;
         // Before the snapshot (see `common::late_commits`).
         let auto = match &options.filter.cursor {
-            Some(c) if c.auto_lag => Some(late_commits::open_writes(&client, &self.ep).await?),
+            Some(c) if c.auto_lag => {
+                let table = require_table(&client, &self.ep, &self.table).await?;
+                let first = &c.columns[0];
+                let time = table
+                    .column(first)
+                    .is_some_and(|col| pushdown::time_kind(&col.formatted).is_some());
+                let column = quote_ident(first);
+                let numeric = (!time).then_some((table.quoted.as_str(), column.as_str()));
+                Some(late_commits::open_writes(&client, &self.ep, numeric).await?)
+            }
             _ => None,
         };
-        client
-            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            .await
-            .map_err(|e| map_err(&self.ep.display, "starting the read transaction", e))?;
-        let snapshot: String = client
-            .query_one("SELECT pg_export_snapshot()", &[])
-            .await
-            .map_err(|e| map_err(&self.ep.display, "exporting a snapshot", e))?
-            .get(0);
+        // `cursor: xmin`: the snapshot comes with the ids then in progress
+        // (see [`xmin`]).
+        let (snapshot, xmin_now) = if options.filter.cursor.as_ref().is_some_and(|c| c.xmin) {
+            let (exported, current) = xmin::begin(&client, &self.ep).await?;
+            (exported, Some(current))
+        } else {
+            client
+                .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                .await
+                .map_err(|e| map_err(&self.ep.display, "starting the read transaction", e))?;
+            let exported: String = client
+                .query_one("SELECT pg_export_snapshot()", &[])
+                .await
+                .map_err(|e| map_err(&self.ep.display, "exporting a snapshot", e))?
+                .get(0);
+            (exported, None)
+        };
         let table = require_table(&client, &self.ep, &self.table).await?;
         let mut select = Vec::with_capacity(options.columns.len());
         let mut wires = Vec::with_capacity(options.columns.len());
@@ -175,9 +192,12 @@ impl Source for PostgresSource {
             .map(|c| c.after.as_ref().and_then(|a| a.first()).cloned());
         let high = match (&options.filter.cursor, &xmin_after) {
             // The watermark is this read's snapshot (see [`xmin`]).
-            (Some(_), Some(after)) => Some(vec![
-                xmin::snapshot(&client, &self.ep, after.as_deref()).await?,
-            ]),
+            (Some(_), Some(after)) => {
+                let current = xmin_now
+                    .ok_or_else(|| Error::Internal("an xmin read without its snapshot".into()))?;
+                xmin::check_after(&client, &self.ep, after.as_deref(), &current).await?;
+                Some(vec![current])
+            }
             (Some(c), None) => {
                 pushdown::cursor_high(&client, &self.ep, &table, &options.filter, c, auto.as_ref())
                     .await?
@@ -186,13 +206,11 @@ impl Source for PostgresSource {
         };
         let bound = match (&xmin_after, &high) {
             (Some(after), Some(h)) => Some(xmin::bound(after.as_deref(), &h[0])),
-            _ => options.filter.cursor.as_ref().and_then(|c| {
-                let time = table
-                    .column(&c.columns[0])
-                    .and_then(|col| pushdown::time_kind(&col.formatted))
-                    .is_some();
-                bound_reason(c, auto, time)
-            }),
+            _ => options
+                .filter
+                .cursor
+                .as_ref()
+                .and_then(|c| bound_reason(c, auto)),
         };
         let (condition, params) =
             pushdown::read_condition(&table, &options.filter, high.as_deref())?;

@@ -32,11 +32,21 @@
 //! - every run scans the whole table: there is no index on `xmin`;
 //! - an UPDATE gives the row a new `xmin`, so the row is read again:
 //!   `incremental_merge` applies it, `incremental_append` appends it again;
-//! - rows written in a subtransaction (`SAVEPOINT`, a PL/pgSQL `EXCEPTION`
-//!   block) of a transaction still open at the previous snapshot can be
-//!   missed: a snapshot lists top-level transactions only, and
+//! - a snapshot's `xip` lists top-level transactions only, and
 //!   `pg_visible_in_snapshot` does not resolve subtransaction ids (as the
-//!   PostgreSQL manual says);
+//!   PostgreSQL manual says): rows written in a `SAVEPOINT` or a PL/pgSQL
+//!   `EXCEPTION` block carry a subtransaction's id, which a later, finished
+//!   transaction can put below the snapshot's `xmax`. The saved watermark
+//!   therefore adds to the `xip` every id between the snapshot's `xmin` and
+//!   `xmax` that `pg_xact_status` calls "in progress" (a subtransaction
+//!   counts as in progress until its top transaction ends), listed by the
+//!   statement that takes the snapshot, right after taking it ([`SNAPSHOT`]).
+//!   A transaction of the `xip` that ended in between would take its
+//!   subtransactions out of that listing, so a next statement checks that
+//!   every one is still in progress, and the read takes a new snapshot
+//!   otherwise ([`begin`]). The listing costs one status lookup per id in
+//!   the range (a transaction open for long keeps `xmin` back and the range
+//!   wide);
 //! - in a database older than one full cycle of 2³² transaction ids, a
 //!   frozen row whose raw `xmin` falls between two runs' snapshots modulo 2³²
 //!   is read again (a duplicate with `incremental_append`);
@@ -52,14 +62,70 @@ use super::{PgEndpoint, map_err};
 /// The first `server_version_num` with `pg_current_snapshot` and `xid8`.
 const MIN_VERSION: i32 = 130_000;
 
-/// The read's snapshot text, in the current (REPEATABLE READ) transaction;
-/// refuses servers older than 13 and a previous snapshot that is not one or
-/// is ahead of this server's transaction ids.
-pub(crate) async fn snapshot(
-    client: &Client,
-    ep: &PgEndpoint,
-    after: Option<&str>,
-) -> Result<String> {
+/// The first statement of an `xmin` read's transaction ([`begin`]): it takes the
+/// snapshot, exports it for the split readers, and returns it as the
+/// watermark text (`xmin:xmax:xip,…`) with the ids then in progress between
+/// `xmin` and `xmax` added to the `xip` (subtransactions; see the module doc).
+pub(crate) const SNAPSHOT: &str = "\
+SELECT pg_export_snapshot(),
+       pg_snapshot_xmin(s) || ':' || pg_snapshot_xmax(s) || ':' || COALESCE((
+         SELECT string_agg(x::text, ',' ORDER BY x) FROM (
+           SELECT pg_snapshot_xip(s)::text::bigint AS x
+           UNION
+           SELECT g FROM generate_series(pg_snapshot_xmin(s)::text::bigint,
+                                         pg_snapshot_xmax(s)::text::bigint - 1) g
+            WHERE pg_xact_status(g::text::xid8) = 'in progress') ids), '')
+  FROM pg_current_snapshot() s";
+
+/// Whether every transaction of the snapshot's `xip` is still in progress
+/// (then the listing of [`SNAPSHOT`], made before, saw all their
+/// subtransactions in progress too).
+const XIP_STILL_OPEN: &str = "\
+SELECT COALESCE(bool_and(pg_xact_status(x) = 'in progress'), true)
+  FROM pg_snapshot_xip(pg_current_snapshot()) x";
+
+/// How many snapshots [`begin`] takes, at most, before it gives up.
+const ATTEMPTS: u32 = 50;
+
+/// Starts the read transaction of an `xmin` read: its exported snapshot
+/// and the watermark text of [`SNAPSHOT`], taken again while a transaction
+/// of the `xip` ends in between (see the module doc). Refuses servers older
+/// than 13.
+pub(crate) async fn begin(client: &Client, ep: &PgEndpoint) -> Result<(String, String)> {
+    require_version(client, ep).await?;
+    for _ in 0..ATTEMPTS {
+        client
+            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await
+            .map_err(|e| map_err(&ep.display, "starting the read transaction", e))?;
+        let row = client
+            .query_one(SNAPSHOT, &[])
+            .await
+            .map_err(|e| map_err(&ep.display, "taking the read snapshot (cursor: xmin)", e))?;
+        let settled: bool = client
+            .query_one(XIP_STILL_OPEN, &[])
+            .await
+            .map_err(|e| map_err(&ep.display, "checking the read snapshot (cursor: xmin)", e))?
+            .get(0);
+        if settled {
+            return Ok((row.get(0), row.get(1)));
+        }
+        client
+            .batch_execute("ROLLBACK")
+            .await
+            .map_err(|e| map_err(&ep.display, "retaking the read snapshot", e))?;
+    }
+    Err(Error::Transient {
+        endpoint: ep.display.clone(),
+        message: format!(
+            "{ATTEMPTS} read snapshots in a row saw a transaction end while its subtransactions were \
+             listed (cursor: xmin); the next run tries again"
+        ),
+    })
+}
+
+/// Refuses servers older than 13.
+async fn require_version(client: &Client, ep: &PgEndpoint) -> Result<()> {
     let row = client
         .query_one(
             "SELECT current_setting('server_version_num')::int, current_setting('server_version')",
@@ -78,11 +144,18 @@ pub(crate) async fn snapshot(
             ),
         ));
     }
-    let current: String = client
-        .query_one("SELECT pg_current_snapshot()::text", &[])
-        .await
-        .map_err(|e| map_err(&ep.display, "taking the read snapshot (cursor: xmin)", e))?
-        .get(0);
+    Ok(())
+}
+
+/// Checks the previous run's snapshot `after` against this read's
+/// `current` ([`SNAPSHOT`]): refuses one that is not a snapshot or is ahead
+/// of this server's transaction ids.
+pub(crate) async fn check_after(
+    client: &Client,
+    ep: &PgEndpoint,
+    after: Option<&str>,
+    current: &str,
+) -> Result<()> {
     if let Some(after) = after {
         let ahead: bool = client
             .query_one(
@@ -112,7 +185,7 @@ pub(crate) async fn snapshot(
             ));
         }
     }
-    Ok(current)
+    Ok(())
 }
 
 /// The condition on `xmin` of a run after the snapshot `after`, the read's
