@@ -16,8 +16,9 @@
 //! Cursors set by an application clock (a value computed before the
 //! transaction started) are not covered: those tasks set a fixed `lag`.
 //!
-//! A numeric (or text) cursor has no start time to compare with: a
-//! sequence value taken by a transaction still open can be below values
+//! A numeric cursor — a unique id the database assigns as the row is
+//! written (identity, `AUTO_INCREMENT`) — has no start time to compare
+//! with: a value taken by a transaction still open can be below values
 //! others committed since. For those the check first reads the newest
 //! cursor value, then lists the transactions open and writing, and waits
 //! (up to [`WAIT`]) until every one of them has ended: every value at most
@@ -25,9 +26,10 @@
 //! rolled back), so the read takes the cursor up to it and no further. A
 //! transaction that outlives the wait holds the watermark where it is (the
 //! run reads nothing new and says which transaction it waited for): its
-//! rows may hold any value. Values a session cached before (a sequence with
-//! `CACHE` > 1, ids an application allocates in blocks) are not covered;
-//! such tasks set a fixed `lag`.
+//! rows may hold any value. Not covered (such tasks set a fixed `lag`):
+//! values taken before the transaction's first write (`SELECT nextval`,
+//! then an insert later), a sequence with `CACHE` > 1 or ids an
+//! application allocates, non-unique numbers, text cursors.
 //!
 //! Prepared (two-phase) transactions have no start time either: a time
 //! cursor's read waits for them the same way and holds the watermark while

@@ -14,7 +14,16 @@
 //! A numeric cursor is bounded by waiting instead (see
 //! [`crate::common::late_commits`]): the writing transactions are those
 //! that have modified rows or wait for a lock, and the wait polls
-//! `INNODB_TRX` until their ids are gone.
+//! `INNODB_TRX` until their ids are gone. An `XA PREPARE`d transaction
+//! whose session ended (or one recovered after a restart) is listed with no
+//! session (thread 0) and, after a restart, the recovery's start: a time
+//! cursor's read waits for it as for a writer, and holds the watermark while
+//! it stays.
+//!
+//! InnoDB fills `INNODB_TRX` from a cache it refreshes only when nobody has
+//! read the table for 100 ms: the waits poll slower than that, and a
+//! monitoring tool reading it more often than every 100 ms would make the
+//! listing stale (a time cursor keeps its one-second margin against that).
 
 use std::time::Instant;
 
@@ -28,12 +37,17 @@ use crate::common::late_commits::{OpenWrites, POLL, WAIT, parse_utc};
 const SQL: &str = "\
 SELECT DATE_FORMAT(UTC_TIMESTAMP(6), '%Y-%m-%d %H:%i:%s.%f'),
        DATE_FORMAT(CONVERT_TZ(t.trx_started, 'SYSTEM', '+00:00'), '%Y-%m-%d %H:%i:%s.%f'),
-       t.trx_mysql_thread_id, t.trx_state
+       t.trx_mysql_thread_id, t.trx_state,
+       (SELECT count(*) FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id = 0)
   FROM (SELECT 1) one
   LEFT JOIN (SELECT trx_started, trx_mysql_thread_id, trx_state
                FROM information_schema.INNODB_TRX
               WHERE trx_mysql_thread_id <> CONNECTION_ID() AND trx_is_read_only = 0
               ORDER BY trx_started LIMIT 1) t ON 1";
+
+/// How many transactions have no session (XA ones left prepared).
+const SESSIONLESS: &str =
+    "SELECT count(*) FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id = 0";
 
 /// The transactions writing now: `(trx_id, thread)`.
 const WRITERS: &str = "\
@@ -41,7 +55,7 @@ SELECT CAST(trx_id AS CHAR), trx_mysql_thread_id FROM information_schema.INNODB_
  WHERE trx_mysql_thread_id <> CONNECTION_ID() AND trx_is_read_only = 0
    AND (trx_rows_modified > 0 OR trx_state = 'LOCK WAIT')";
 
-type Row = (String, Option<String>, Option<u64>, Option<String>);
+type Row = (String, Option<String>, Option<u64>, Option<String>, u64);
 
 /// The bound of a `lag: auto` read; call it before the snapshot starts.
 /// `numeric`: the cursor's first column is not a time, given as the
@@ -55,10 +69,17 @@ pub(crate) async fn open_writes(
         return oldest_start(conn, ep).await;
     };
     // The newest value first, then who writes (see the module doc).
-    let newest: Option<Option<String>> = conn
-        .query_first(format!("SELECT CAST(max({column}) AS CHAR) FROM {table}"))
+    // ORDER BY, not max(): the same order the cursor compares in.
+    let newest: Option<String> = conn
+        .query_first(format!(
+            "SELECT CAST({column} AS CHAR) AS ferry_newest FROM {table} WHERE {column} IS NOT NULL \
+             ORDER BY {column} DESC LIMIT 1"
+        ))
         .await
         .map_err(|e| ep.error("finding the newest cursor value (lag: auto)", e))?;
+    // InnoDB serves INNODB_TRX from a cache it refills only when nobody read
+    // it for 100 ms: after a pause the listing is newer than the value.
+    tokio::time::sleep(POLL).await;
     let writers: Vec<(String, Option<u64>)> =
         conn.query(WRITERS).await.map_err(|e| privilege(ep, e))?;
     let started = Instant::now();
@@ -85,7 +106,7 @@ pub(crate) async fn open_writes(
             .map_err(|e| ep.error("waiting for writing transactions (lag: auto)", e))?;
     }
     Ok(OpenWrites::settled(
-        newest.flatten(),
+        newest,
         writers.len(),
         started.elapsed(),
     ))
@@ -119,7 +140,7 @@ fn who(thread: Option<u64>) -> String {
 /// A time cursor's bound: below the start of the oldest open transaction.
 async fn oldest_start(conn: &mut Conn, ep: &Endpoint) -> Result<OpenWrites> {
     let row: Option<Row> = conn.query_first(SQL).await.map_err(|e| privilege(ep, e))?;
-    let (clock, started, thread, state) =
+    let (clock, started, thread, state, recovered) =
         row.ok_or_else(|| Error::Internal("no row from the open-transaction check".into()))?;
     let clock = parse_utc(&clock)
         .ok_or_else(|| Error::Internal(format!("unreadable server clock {clock:?}")))?;
@@ -129,5 +150,21 @@ async fn oldest_start(conn: &mut Conn, ep: &Endpoint) -> Result<OpenWrites> {
             format!("{}, {}", who(thread), state.unwrap_or_default()),
         )
     });
-    Ok(OpenWrites::new(clock, oldest))
+    // An XA transaction left prepared has no session (thread 0), and after
+    // a restart its start is the recovery's: wait for it like PostgreSQL's
+    // prepared transactions, and hold the watermark while one stays.
+    let mut sessionless = recovered;
+    let waiting = Instant::now();
+    while sessionless > 0 && waiting.elapsed() < WAIT {
+        tokio::time::sleep(POLL).await;
+        sessionless = conn
+            .query_first(SESSIONLESS)
+            .await
+            .map_err(|e| privilege(ep, e))?
+            .unwrap_or(0);
+    }
+    let held = (sessionless > 0).then(|| {
+        format!("{sessionless} transaction(s) with no session (XA PREPAREd; XA RECOVER lists them)")
+    });
+    Ok(OpenWrites::new(clock, oldest).unless_held(held))
 }

@@ -212,7 +212,6 @@ fn bound(types: &[Typed], values: &[String], p: &mut Params) -> Vec<String> {
         .collect()
 }
 
-/// `- INTERVAL n MICROSECOND` or `- n`.
 /// How a time cursor column compares with an instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TimeKind {
@@ -238,6 +237,7 @@ pub(crate) fn time_kind(column_type: &str) -> Option<TimeKind> {
     }
 }
 
+/// `- INTERVAL n MICROSECOND` or `- n`.
 fn minus(off: CursorOffset, p: &mut Params) -> String {
     match off {
         CursorOffset::Micros(us) => format!(

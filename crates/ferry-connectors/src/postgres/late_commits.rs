@@ -41,7 +41,8 @@ SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')
        AND NOT (application_name = 'ferry' AND backend_xid IS NULL)
      ORDER BY xact_start LIMIT 1) a ON true";
 
-/// The transaction ids (sub-transactions' too) of the transactions writing
+/// The transaction ids of the transactions writing (a subtransaction still
+/// open holds one too, under its top transaction's name)
 /// in this database, or only of the prepared ones, each with who holds it.
 const WRITERS: &str = "\
 SELECT l.transactionid::text,
@@ -71,8 +72,16 @@ pub(crate) async fn open_writes(
     match numeric {
         Some((table, column)) => {
             // The newest value first, then who writes (see the module doc).
+            // ORDER BY, not max(): every type with an order has one. (Aliased:
+            // a bare name in ORDER BY would mean the text output column.)
             let newest: Option<String> = client
-                .query_one(&format!("SELECT max({column})::text FROM {table}"), &[])
+                .query_opt(
+                    &format!(
+                        "SELECT {column}::text AS ferry_newest FROM {table} \
+                         WHERE {column} IS NOT NULL ORDER BY {column} DESC LIMIT 1"
+                    ),
+                    &[],
+                )
                 .await
                 .map_err(|e| {
                     map_err(
@@ -81,7 +90,7 @@ pub(crate) async fn open_writes(
                         e,
                     )
                 })?
-                .get(0);
+                .map(|r| r.get(0));
             let writers = writers(client, ep, false).await?;
             let started = Instant::now();
             Ok(match wait(client, ep, &writers).await? {

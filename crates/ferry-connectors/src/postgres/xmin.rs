@@ -41,12 +41,13 @@
 //!   `xmax` that `pg_xact_status` calls "in progress" (a subtransaction
 //!   counts as in progress until its top transaction ends), listed by the
 //!   statement that takes the snapshot, right after taking it ([`SNAPSHOT`]).
-//!   A transaction of the `xip` that ended in between would take its
-//!   subtransactions out of that listing, so a next statement checks that
-//!   every one is still in progress, and the read takes a new snapshot
-//!   otherwise ([`begin`]). The listing costs one status lookup per id in
-//!   the range (a transaction open for long keeps `xmin` back and the range
-//!   wide);
+//!   A transaction of the `xip` (snapshots are cluster-wide) that
+//!   committed in between would take its subtransactions out of that
+//!   listing, so a next statement checks that none did, and the read takes
+//!   a new snapshot otherwise, up to 50 times, then fails as transient
+//!   ([`begin`]). The listing costs one status lookup per id in the range: a
+//!   transaction open for long (or a forgotten prepared one) keeps `xmin`
+//!   back and the range wide;
 //! - in a database older than one full cycle of 2³² transaction ids, a
 //!   frozen row whose raw `xmin` falls between two runs' snapshots modulo 2³²
 //!   is read again (a duplicate with `incremental_append`);
@@ -77,11 +78,12 @@ SELECT pg_export_snapshot(),
             WHERE pg_xact_status(g::text::xid8) = 'in progress') ids), '')
   FROM pg_current_snapshot() s";
 
-/// Whether every transaction of the snapshot's `xip` is still in progress
+/// Whether no transaction of the snapshot's `xip` has committed since
 /// (then the listing of [`SNAPSHOT`], made before, saw all their
-/// subtransactions in progress too).
+/// subtransactions in progress; one that rolled back took its
+/// subtransactions' rows with it).
 const XIP_STILL_OPEN: &str = "\
-SELECT COALESCE(bool_and(pg_xact_status(x) = 'in progress'), true)
+SELECT COALESCE(bool_and(pg_xact_status(x) <> 'committed'), true)
   FROM pg_snapshot_xip(pg_current_snapshot()) x";
 
 /// How many snapshots [`begin`] takes, at most, before it gives up.
@@ -93,7 +95,7 @@ const ATTEMPTS: u32 = 50;
 /// than 13.
 pub(crate) async fn begin(client: &Client, ep: &PgEndpoint) -> Result<(String, String)> {
     require_version(client, ep).await?;
-    for _ in 0..ATTEMPTS {
+    for attempt in 1..=ATTEMPTS {
         client
             .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             .await
@@ -114,6 +116,8 @@ pub(crate) async fn begin(client: &Client, ep: &PgEndpoint) -> Result<(String, S
             .batch_execute("ROLLBACK")
             .await
             .map_err(|e| map_err(&ep.display, "retaking the read snapshot", e))?;
+        // Commits come in bursts: the next try waits a little longer.
+        tokio::time::sleep(std::time::Duration::from_millis(5 * u64::from(attempt))).await;
     }
     Err(Error::Transient {
         endpoint: ep.display.clone(),
