@@ -18,16 +18,23 @@ export FERRY_TEST_PG_URL="postgresql://postgres@127.0.0.1:5432/$DB"
 export FERRY_TEST_MYSQL_URL="mysql://root@127.0.0.1:3306/$DB"
 # TLS peers for the sslmode and HTTPS tests: a TLS-only PostgreSQL (5433) and MariaDB
 # (3307) with a test CA (scripts/pg_tls.sh), stopped when this script ends.
-trap 'bash scripts/pg_tls.sh stop >/dev/null 2>&1 || true' EXIT
+trap 'bash scripts/pg_tls.sh stop >/dev/null 2>&1 || true; bash scripts/lake.sh stop >/dev/null 2>&1 || true; bash scripts/hive.sh stop >/dev/null 2>&1 || true' EXIT
 bash scripts/pg_tls.sh start
 while IFS= read -r line; do export "$line"; done < <(bash scripts/pg_tls.sh env)
+# Lake peers for the files connector: an S3-compatible server (moto) and the independent
+# Parquet reader (pyarrow), from PyPI into a cached virtualenv (scripts/lake.sh).
+bash scripts/lake.sh start
+while IFS= read -r line; do export "$line"; done < <(bash scripts/lake.sh env)
+# A real Hive Metastore 2.3.10 and PySpark (PyPI's pyspark jars, Java 17; scripts/hive.sh).
+bash scripts/hive.sh start
+while IFS= read -r line; do export "$line"; done < <(bash scripts/hive.sh env)
 # A real Apache Airflow 3 (PyPI) for the Airflow engine's end-to-end test:
 # installed and started while the tests build, stopped when this script ends.
 mkdir -p "$HOME/.cache/ferry"
 AIRFLOW_LOG="$HOME/.cache/ferry/airflow-start.log"
 bash scripts/airflow.sh start >"$AIRFLOW_LOG" 2>&1 &
 airflow_pid=$!
-trap 'bash scripts/airflow.sh stop >/dev/null 2>&1 || true; bash scripts/pg_tls.sh stop >/dev/null 2>&1 || true' EXIT
+trap 'bash scripts/airflow.sh stop >/dev/null 2>&1 || true; bash scripts/pg_tls.sh stop >/dev/null 2>&1 || true; bash scripts/lake.sh stop >/dev/null 2>&1 || true; bash scripts/hive.sh stop >/dev/null 2>&1 || true' EXIT
 cargo test --workspace --all-targets --no-run "$@"
 if ! wait "$airflow_pid"; then
   echo "Airflow did not start:" >&2

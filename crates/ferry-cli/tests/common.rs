@@ -124,3 +124,53 @@ pub fn progress_rows(line: &str) -> u64 {
         .and_then(|n| n.parse().ok())
         .unwrap_or(0)
 }
+
+/// Starts `ferry run` on `yaml` and sends `signal` once a progress line
+/// reports rows copied (fewer than `total`) and `ready()` holds (polled for
+/// up to 30 s); returns its stdout and stderr. Panics if ferry finished.
+pub fn signal_mid_copy_when(
+    yaml: &str,
+    signal: &str,
+    total: u64,
+    ready: &dyn Fn() -> bool,
+) -> (String, String) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let job = scratch_dir().join(format!("{}.yaml", unique("kill")));
+    std::fs::write(&job, yaml).unwrap();
+    let mut child = Command::new(FERRY)
+        .arg("run")
+        .arg(&job)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut seen = String::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        let rows = progress_rows(&line);
+        if rows > 0 {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            while !ready() && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            assert!(ready(), "not ready to be stopped: {seen}");
+            assert!(
+                rows < total,
+                "the copy finished before it could be stopped: {line}"
+            );
+            let status = Command::new("kill")
+                .args([format!("-{signal}"), child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(status.success());
+            break;
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success(), "ferry was not stopped: {seen}");
+    (seen, String::from_utf8_lossy(&out.stderr).into())
+}

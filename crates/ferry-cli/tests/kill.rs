@@ -4,7 +4,6 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use common::*;
@@ -29,38 +28,7 @@ fn kill_mid_copy(yaml: &str) -> String {
 /// Starts `ferry run` and sends `signal` once it reports rows copied;
 /// returns its stdout and stderr.
 fn signal_mid_copy(yaml: &str, signal: &str) -> (String, String) {
-    let job = scratch_dir().join(format!("{}.yaml", unique("kill")));
-    std::fs::write(&job, yaml).unwrap();
-    let mut child = Command::new(FERRY)
-        .arg("run")
-        .arg(&job)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut seen = String::new();
-    for line in BufReader::new(stdout).lines() {
-        let line = line.unwrap();
-        seen.push_str(&line);
-        seen.push('\n');
-        let rows = progress_rows(&line);
-        if rows > 0 {
-            assert!(
-                rows < ROWS as u64,
-                "the copy finished before it could be killed: {line}"
-            );
-            let status = Command::new("kill")
-                .args([format!("-{signal}"), child.id().to_string()])
-                .status()
-                .unwrap();
-            assert!(status.success());
-            break;
-        }
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(!out.status.success(), "ferry was not stopped: {seen}");
-    (seen, String::from_utf8_lossy(&out.stderr).into())
+    signal_mid_copy_when(yaml, signal, ROWS as u64, &|| true)
 }
 
 #[tokio::test]

@@ -721,3 +721,131 @@ async fn zero_dates_travel_mariadb_to_mariadb_and_are_dirty_elsewhere() {
     let raw: Vec<String> = recs.iter().map(|r| r["row"]["d"].to_string()).collect();
     assert_eq!(raw, ["\"0000-00-00\"", "\"2020-00-15\""], "{recs:?}");
 }
+
+/// Every row's `HEX(e)` and index `e + 0`, in key order.
+async fn enum_cells(table: &str) -> Vec<(i32, Option<String>, Option<i64>)> {
+    let mut c = my().await;
+    let rows = c
+        .query(format!(
+            "SELECT id, HEX(e), e + 0 FROM `{table}` ORDER BY id"
+        ))
+        .await
+        .unwrap();
+    c.disconnect().await.unwrap();
+    rows
+}
+
+/// An `ENUM` holding its error value `''` (stored by a non-strict session;
+/// MariaDB documentation, "ENUM": "the empty string with the numeric value
+/// 0") arrives as that value in a MariaDB target of the same type — more
+/// than 65535 of them in one load, past the protocol's warning count — with
+/// and without a dirty policy. A member the target lacks stays a dirty row
+/// (or fails the run), and a PostgreSQL `''` is not an error value.
+#[tokio::test]
+async fn enum_error_values_travel_mariadb_to_mariadb() {
+    let (src, dst, dste, narrow, pg_src) = (
+        unique("me_src"),
+        unique("me_dst"),
+        unique("me_dste"),
+        unique("me_narrow"),
+        unique("me_pg"),
+    );
+    my_exec(&format!(
+        "SET SESSION sql_mode = '';
+         CREATE TABLE `{src}` (id INT PRIMARY KEY, e ENUM('a','B','it''s')) ENGINE=InnoDB;
+         INSERT INTO `{src}` VALUES (1, 'a'), (2, 'zz'), (3, 'B'), (4, NULL), (5, 'it''s'), (6, 0);
+         INSERT INTO `{src}` SELECT seq, '' FROM seq_100_to_70099;
+         CREATE TABLE `{dste}` LIKE `{src}`;
+         CREATE TABLE `{narrow}` (id INT PRIMARY KEY, e ENUM('a','it''s')) ENGINE=InnoDB;"
+    ))
+    .await;
+    let want = enum_cells(&src).await;
+    assert_eq!(want.len(), 70_006);
+    assert_eq!(
+        want[1],
+        (2, Some(String::new()), Some(0)),
+        "{:?}",
+        &want[..6]
+    );
+    let dirty = scratch_dir().join(format!("{}.jsonl", unique("me_dirty")));
+    let policy = format!(
+        "dirty: {{max_rows: 10, sink: {{type: jsonl, path: \"{}\"}}}}\n",
+        dirty.display()
+    );
+    for (target, mode, extra) in [
+        (&dst, "full_overwrite", ""),
+        (&dste, "full_append", ""),
+        (&dste, "full_overwrite", policy.as_str()),
+    ] {
+        let v = run_ok(&job(
+            "me",
+            &my_endpoint(&src),
+            &my_endpoint(target),
+            &format!("mode: {mode}\n{extra}"),
+        ));
+        assert_exact(&v, 70_006);
+        assert_eq!(enum_cells(target).await, want, "{target} {mode} {extra}");
+    }
+    assert_eq!(column_types(&dst).await, column_types(&src).await);
+
+    // A target without 'B': its row is dirty, the 70002 error values and the
+    // other members are stored.
+    let v = run_ok(&job(
+        "men",
+        &my_endpoint(&src),
+        &my_endpoint(&narrow),
+        &format!("mode: full_overwrite\n{policy}"),
+    ));
+    assert_eq!(
+        (v["rows_committed"].as_u64(), v["rows_dirty"].as_u64()),
+        (Some(70_005), Some(1)),
+        "{v}"
+    );
+    let recs = records(&dirty);
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    assert_eq!(recs[0]["row"]["e"], "B", "{recs:?}");
+    assert_eq!(recs[0]["column"], "e", "{recs:?}");
+    let kept: Vec<_> = want.iter().filter(|r| r.0 != 3).cloned().collect();
+    let mut narrow_want = kept.clone();
+    narrow_want[3].2 = Some(2); // 'it''s' is the second member there
+    assert_eq!(enum_cells(&narrow).await, narrow_want);
+    // Without a dirty policy the run fails, naming the column, and the
+    // target keeps what it held.
+    let err = run_err(&job(
+        "men2",
+        &my_endpoint(&src),
+        &my_endpoint(&narrow),
+        "mode: full_overwrite\n",
+    ));
+    assert!(err.contains("`e`") || err.contains("'e'"), "{err}");
+    assert_eq!(enum_cells(&narrow).await, narrow_want);
+
+    // PostgreSQL text '' into an ENUM is not an error value: a dirty row.
+    pg_exec(&format!(
+        "CREATE TABLE {pg_src} (id int PRIMARY KEY, e text);
+         INSERT INTO {pg_src} VALUES (1, 'a'), (2, '');"
+    ))
+    .await;
+    my_exec(&format!("TRUNCATE `{narrow}`")).await;
+    let pg_dirty = scratch_dir().join(format!("{}.jsonl", unique("me_pgdirty")));
+    let v = run_ok(&job(
+        "mep",
+        &pg_endpoint(&pg_src),
+        &my_endpoint(&narrow),
+        &format!(
+            "mode: full_append\ndirty: {{max_rows: 10, sink: {{type: jsonl, path: \"{}\"}}}}\n",
+            pg_dirty.display()
+        ),
+    ));
+    assert_eq!(
+        (v["rows_committed"].as_u64(), v["rows_dirty"].as_u64()),
+        (Some(1), Some(1)),
+        "{v}"
+    );
+    assert_eq!(
+        records(&pg_dirty)[0]["row"]["e"],
+        "",
+        "{:?}",
+        records(&pg_dirty)
+    );
+}

@@ -61,6 +61,7 @@ connectors! {
     "postgres" => postgres::POSTGRES,
     "mysql" => mysql::MYSQL,
     "sqlite" => sqlite::SqliteConnector,
+    "files" => files::FilesConnector,
 }
 
 /// Validates a task written by the machine's own user (`ferry run`, tests):

@@ -142,8 +142,6 @@ pub fn type_matrix_markdown() -> String {
         t.native_section(w);
     }
 
-    parquet_section(w, &examples);
-
     let _ = writeln!(w, "## Writing into an existing target of another type");
     let _ = writeln!(w);
     let _ = writeln!(
@@ -178,56 +176,4 @@ pub fn type_matrix_markdown() -> String {
     let _ = writeln!(w);
     crate::matrix_cross::cross_section(w, &types);
     md
-}
-
-/// The Parquet column Arrow's writer derives from each type: what the lake
-/// connectors (Parquet/Iceberg/Delta) will write.
-fn parquet_section(w: &mut String, examples: &[ColumnType]) {
-    use arrow::datatypes::{Field, Schema};
-    use parquet::arrow::ArrowSchemaConverter;
-    let _ = writeln!(w, "## Parquet: ColumnType → Parquet column");
-    let _ = writeln!(w);
-    let _ = writeln!(
-        w,
-        "The leaf column Arrow's Parquet writer derives from each type's Arrow type \
-         (`parquet::arrow::ArrowSchemaConverter`), as the lake connectors will write it. \
-         The Ferry type itself also travels in the Arrow schema stored in the file's metadata."
-    );
-    let _ = writeln!(w);
-    let _ = writeln!(
-        w,
-        "| ColumnType | Arrow | Parquet physical | Parquet logical |"
-    );
-    let _ = writeln!(w, "|---|---|---|---|");
-    for ty in examples {
-        let schema = Schema::new(vec![Field::new("v", ty.arrow_type(), true)]);
-        let (physical, logical) = match ArrowSchemaConverter::new().convert(&schema) {
-            Ok(d) => {
-                let c = d.column(0);
-                let logical = c
-                    .logical_type_ref()
-                    .map(|l| format!("{l:?}"))
-                    .unwrap_or_else(|| "–".into());
-                (format!("{:?}", c.physical_type()), logical)
-            }
-            Err(e) => ("not supported".to_string(), e.to_string()),
-        };
-        let _ = writeln!(
-            w,
-            "| {} | {} | {} | {} |",
-            code(&ty.to_string()),
-            code(&format!("{}", ty.arrow_type())),
-            code(&physical),
-            code(&logical)
-        );
-    }
-    let _ = writeln!(w);
-    let _ = writeln!(
-        w,
-        "Gaps for the lake issue: Arrow's writer gives `uuid` no `UUID` logical type and writes \
-         `interval` as 16 opaque bytes (Parquet's own `INTERVAL` holds months, days and \
-         milliseconds, so microseconds would not fit); the lake connectors must set the first \
-         and define the second."
-    );
-    let _ = writeln!(w);
 }

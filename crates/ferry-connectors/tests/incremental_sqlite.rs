@@ -132,6 +132,7 @@ async fn read(
         min_rows_per_split: 1,
         batch_bytes: 1 << 20,
         filter,
+        params: Default::default(),
     };
     let session = source.open_read(&schema, &options).await?;
     let high = session.cursor_high();

@@ -148,6 +148,7 @@ async fn read_all_with(
         min_rows_per_split: 1,
         batch_bytes,
         filter: Default::default(),
+        params: Default::default(),
     };
     let session = src.open_read(&schema, &options).await?;
     assert_eq!(session.splits().len(), 1);
@@ -528,6 +529,7 @@ async fn dropping_a_read_half_way_stops_the_server() {
         min_rows_per_split: 1,
         batch_bytes: 2048,
         filter: Default::default(),
+        params: Default::default(),
     };
     let session = src.open_read(&schema, &options).await.unwrap();
     let mut stream = session

@@ -58,6 +58,7 @@ async fn read_all(table: &str) -> ferry_core::Result<(TableSchema, Vec<RecordBat
         min_rows_per_split: 1,
         batch_bytes: 1 << 20,
         filter: Default::default(),
+        params: Default::default(),
     };
     let session = src.open_read(&schema, &options).await?;
     let mut batches = Vec::new();

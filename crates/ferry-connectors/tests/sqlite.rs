@@ -132,6 +132,7 @@ async fn read_all_with(
         min_rows_per_split: 1,
         batch_bytes,
         filter: Default::default(),
+        params: Default::default(),
     };
     let session = source.open_read(&schema, &options).await?;
     assert_eq!(session.splits().len(), 1);
@@ -964,6 +965,7 @@ async fn dropping_the_stream_stops_the_reader() {
         min_rows_per_split: 1,
         batch_bytes: 4096,
         filter: Default::default(),
+        params: Default::default(),
     };
     let session = source.open_read(&schema, &options).await.unwrap();
     assert_eq!(session.splits()[0].estimated_rows, Some(200_000));

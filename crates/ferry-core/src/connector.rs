@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
-use crate::pushdown::{ReadFilter, WindowRange};
+use crate::pushdown::{ReadFilter, RunParams, WindowRange};
 use crate::reject::Rejects;
 use crate::schema::TableSchema;
 use crate::spec::SyncMode;
@@ -59,6 +59,9 @@ pub struct ReadOptions {
     /// What the source filters on itself (incremental range, window,
     /// `source_filter`); empty for a full read.
     pub filter: ReadFilter,
+    /// The run's logical time and window: a source laid out in partitions
+    /// of time (Hive-style directories) reads only the window's.
+    pub params: RunParams,
 }
 
 /// A connector that reads a table.
@@ -232,6 +235,11 @@ pub struct WriteSpec {
     pub delete_column: Option<String>,
     /// `window_overwrite`: the target rows to replace.
     pub window: Option<WindowRange>,
+    /// The run's logical time and window: a sink laid out in partitions of
+    /// time writes the window's.
+    pub run: RunParams,
+    /// The run's id, for what the sink records with the data (a manifest).
+    pub run_id: String,
 }
 
 impl WriteSpec {
@@ -242,6 +250,8 @@ impl WriteSpec {
             merge_key: Vec::new(),
             delete_column: None,
             window: None,
+            run: RunParams::default(),
+            run_id: String::new(),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;
 
 use arrow::record_batch::RecordBatch;
-use ferry_core::connector::{Checkpoint, PublishReport, TargetPlan, unsupported};
+use ferry_core::connector::{Checkpoint, PublishReport, TargetPlan, WriteSpec, unsupported};
 use ferry_core::{Error, ReadSession, Rejects, Result, Sink, Source, ValidatedTask};
 use futures::StreamExt;
 use futures::future::BoxFuture;
@@ -255,7 +255,11 @@ async fn run(
         .as_ref()
         .and_then(|c| NullCursorFilter::new(c, &plan.schema))
         .map(Arc::new);
-    let mut writer = match sink.prepare_write(&plan.output_schema, &plan.write).await {
+    let write = WriteSpec {
+        run_id: run_id.clone(),
+        ..plan.write.clone()
+    };
+    let mut writer = match sink.prepare_write(&plan.output_schema, &write).await {
         Ok(w) => w,
         Err(e) => {
             let _ = session.close().await;

@@ -83,7 +83,7 @@ pub fn plan_run(
         .as_deref()
         .map(|f| SourcePredicate::parse("source_filter", f, &input.params))
         .transpose()?;
-    let write = plan_write(task, &schema, &output_schema, window.clone())?;
+    let write = plan_write(task, &schema, &output_schema, window.clone(), input.params)?;
     Ok(Plan {
         read: ReadOptions {
             columns: schema.columns.iter().map(|c| c.name.clone()).collect(),
@@ -96,6 +96,7 @@ pub fn plan_run(
                 window,
                 predicate,
             },
+            params: input.params,
         },
         parallelism: e.parallelism as usize,
         channel_depth: e.channel_depth as usize,
@@ -375,9 +376,11 @@ fn plan_write(
     schema: &TableSchema,
     output: &TableSchema,
     window: Option<WindowRange>,
+    params: RunParams,
 ) -> Result<WriteSpec> {
     let mut write = WriteSpec::plain(task.spec.mode);
     write.window = window;
+    write.run = params;
     if task.spec.mode != SyncMode::IncrementalMerge {
         return Ok(write);
     }

@@ -28,6 +28,7 @@ use tokio::sync::mpsc;
 
 use super::conn::{TableInfo, quote};
 use super::duration::{TIME_MAX_MICROS, time_out_of_range, write_signed_time};
+use super::enum_error;
 use super::types::DIALECT;
 use crate::common::values::{
     ColumnValues, write_date, write_decimal, write_interval_text, write_list_json, write_timestamp,
@@ -53,6 +54,9 @@ struct ColumnPlan {
     /// The target column is `YEAR`: a number goes as four digits (`0000`;
     /// the string `0` would be the year 2000).
     year_target: bool,
+    /// An `ENUM` into an `ENUM` without a `''` member: `''` is its error
+    /// value, stored with a warning (see [`enum_error`](super::enum_error)).
+    enum_error_value: bool,
 }
 
 /// The `DATA_TYPE` and fractional digits of the column a value goes into:
@@ -102,10 +106,30 @@ impl RowEncoder {
                     enc: encoding(&c.ty, shape.as_ref().map(|(_, f)| *f)),
                     bit_target: data_type == Some("bit"),
                     year_target: data_type == Some("year"),
+                    enum_error_value: enum_error::carries_error_value(c, target),
                 }
             })
             .collect();
         RowEncoder { columns }
+    }
+
+    /// How many warnings a `LOAD` of `batch` gives for the `ENUM` error
+    /// values it carries (`''`, one each); 0 for most tables.
+    pub(crate) fn error_values(&self, batch: &RecordBatch) -> Result<u64> {
+        let carried: Vec<bool> = self.columns.iter().map(|c| c.enum_error_value).collect();
+        if !carried.contains(&true) {
+            return Ok(0);
+        }
+        Ok(enum_error::count(&carried, batch, &self.views(batch)?))
+    }
+
+    /// The columns whose `''` is carried as an `ENUM` error value.
+    pub(crate) fn error_value_columns(&self) -> Vec<&str> {
+        self.columns
+            .iter()
+            .filter(|c| c.enum_error_value)
+            .map(|c| c.name.as_str())
+            .collect()
     }
 
     /// The `LOAD DATA LOCAL INFILE` statement reading this encoding into `qualified`.

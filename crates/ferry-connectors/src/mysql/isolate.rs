@@ -38,6 +38,7 @@ use tokio::sync::mpsc;
 
 use super::conn::{Endpoint, quote, text};
 use super::encode::{RowEncoder, send};
+use super::enum_error;
 use super::sink::{CHANNEL_DEPTH, ROW_ERRORS, WARNINGS_SHOWN};
 use super::writer::{culprit, load_error, warning_text};
 use crate::common::isolate::{Loader, Outcome, Refusal, RowNaming, Segment, isolate};
@@ -143,7 +144,8 @@ impl SegmentedLoad<'_> {
             *self.interrupted = false;
             fed?; // the input or its encoding failed: the root cause
             done.seen += segment.rows as u64;
-            done.stored += match self.settle(loaded, segment.rows).await? {
+            let expected = self.error_values(&segment.batches)?;
+            done.stored += match self.settle(loaded, segment.rows, expected).await? {
                 Outcome::Stored => segment.rows as u64,
                 Outcome::Refused(refusal) => {
                     let naming = RowNaming { key: self.key };
@@ -181,6 +183,7 @@ impl SegmentedLoad<'_> {
         &mut self,
         loaded: std::result::Result<(), mysql_async::Error>,
         rows: usize,
+        error_values: u64,
     ) -> Result<Outcome> {
         let refusal = match loaded {
             Err(mysql_async::Error::Server(s)) if ROW_ERRORS.contains(&s.code) => {
@@ -196,14 +199,18 @@ impl SegmentedLoad<'_> {
             Err(e) => return Err(load_error(self.ep, self.table, e)),
             Ok(()) => {
                 let stored = self.conn.affected_rows();
-                if self.conn.get_warnings() == 0 && stored == rows as u64 {
+                let exact = enum_error::only_error_values(self.conn, error_values).await?;
+                if exact && stored == rows as u64 {
                     self.conn
                         .query_drop(format!("RELEASE SAVEPOINT {SAVEPOINT}"))
                         .await
                         .map_err(|e| self.ep.error("releasing a savepoint", e))?;
                     return Ok(Outcome::Stored);
                 }
-                let (warnings, first_code) = self.warnings().await?;
+                let all = self.warnings().await?;
+                let warnings =
+                    enum_error::other_warnings(&all, &self.encoder.error_value_columns());
+                let first_code = warnings.first().and_then(|w| warning_code(w));
                 let message = if warnings.is_empty() {
                     format!("the server stored {stored} of the {rows} rows sent, without a warning")
                 } else {
@@ -234,18 +241,18 @@ impl SegmentedLoad<'_> {
 
     /// The warnings of the last statement, as `Warning 1062: Duplicate entry …`,
     /// and the code of the first.
-    async fn warnings(&mut self) -> Result<(Vec<String>, Option<u16>)> {
+    async fn warnings(&mut self) -> Result<Vec<String>> {
         let rows: Vec<Row> = self
             .conn
             .query(format!("SHOW WARNINGS LIMIT {WARNINGS_SHOWN}"))
             .await
             .map_err(|e| self.ep.error("reading the warnings of a load", e))?;
-        let first_code = rows
-            .first()
-            .and_then(|r| text(r, 1))
-            .and_then(|c| c.parse().ok());
-        let texts = rows.iter().map(warning_text).collect();
-        Ok((texts, first_code))
+        Ok(rows.iter().map(warning_text).collect())
+    }
+
+    /// The warnings a `LOAD` of `rows` gives for the `ENUM` error values it carries.
+    fn error_values(&self, rows: &[RecordBatch]) -> Result<u64> {
+        rows.iter().map(|b| self.encoder.error_values(b)).sum()
     }
 }
 
@@ -274,7 +281,8 @@ impl Loader for SegmentedLoad<'_> {
         *self.interrupted = true;
         let loaded = self.conn.query_drop(self.load_sql).await;
         *self.interrupted = false;
-        self.settle(loaded, count).await
+        let expected = self.error_values(rows)?;
+        self.settle(loaded, count, expected).await
     }
 }
 
@@ -336,6 +344,12 @@ async fn feed(
     result
 }
 
+/// `Warning 1062: Duplicate entry …` → 1062.
+fn warning_code(warning: &str) -> Option<u16> {
+    let (_, rest) = warning.split_once(' ')?;
+    rest.split(':').next()?.parse().ok()
+}
+
 /// The next batch with rows, or `None` at the end of the input.
 async fn next_rows(input: &mut BatchStream) -> Result<Option<RecordBatch>> {
     while let Some(batch) = input.next().await {
@@ -374,6 +388,15 @@ mod tests {
             None
         );
         assert_eq!(row_named("x at row 0"), None);
+        assert_eq!(
+            warning_code("Warning 1062: Duplicate entry '1'"),
+            Some(1062)
+        );
+        assert_eq!(
+            warning_code("Error 1048: Column 'a' cannot be null"),
+            Some(1048)
+        );
+        assert_eq!(warning_code("nonsense"), None);
         let p = pieces(vec![1, 2, 3, 4, 5], 2);
         assert_eq!(p.iter().map(Bytes::len).collect::<Vec<_>>(), vec![2, 2, 1]);
         assert!(pieces(Vec::new(), 2).is_empty());

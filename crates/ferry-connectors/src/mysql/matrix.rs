@@ -89,9 +89,10 @@ impl TypeMapping for MysqlTypes {
              sources get. `tinyint(1)` (`BOOL`) is an integer; a `bool` becomes one only by a \
              `mapping.cast`. `time` from MariaDB may lie outside one day (±838:59:59.999999; \
              PostgreSQL's `24:00:00` too): a target that holds only times of day makes such a row \
-             dirty (`conversion`). An `enum` holding its error value `''` (not a member; stored by a server whose \
-             `sql_mode` was not strict) is refused by the strict writing session: its row is dirty (`conversion`) \
-             with the raw value. Spatial values travel as the server's bytes (SRID + WKB). \
+             dirty (`conversion`). An `enum`'s error value `''` (not a member; stored by a server whose \
+             `sql_mode` was not strict) arrives as that value in an `enum` target without a `''` member \
+             (stored by `LOAD DATA`, each one's warning counted); a member the target lacks, or a `''` \
+             from another source, makes its row dirty (`conversion`) with the raw value. Spatial values travel as the server's bytes (SRID + WKB). \
              Zero dates (`0000-00-00`, `2020-00-15`) have no Arrow value: into another database \
              their row is dirty (`conversion`); MySQL/MariaDB → MySQL/MariaDB with no transform \
              carries `DATE`/`DATETIME`/`TIMESTAMP` columns as the server's own text into a column \

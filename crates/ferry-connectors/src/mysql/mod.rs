@@ -88,6 +88,7 @@ mod connector;
 mod decode;
 mod duration;
 mod encode;
+mod enum_error;
 mod isolate;
 mod late_commits;
 mod matrix;

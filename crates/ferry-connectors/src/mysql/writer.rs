@@ -4,6 +4,7 @@
 //! `abort` (`ROLLBACK` and clean-up).
 
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -17,6 +18,7 @@ use tokio::sync::mpsc;
 
 use super::conn::{Endpoint, number, quote, text};
 use super::encode::{RowEncoder, produce};
+use super::enum_error;
 use super::isolate::SegmentedLoad;
 use super::merge;
 use super::screen::screen;
@@ -108,6 +110,16 @@ impl SinkWriter for MysqlWriter {
         // or refused row fails it (and the run).
         let failure: Arc<Mutex<Option<Error>>> = Arc::default();
         let (tx, mut rx) = mpsc::channel::<io::Result<Bytes>>(CHANNEL_DEPTH);
+        // The warnings the ENUM error values sent will give (see `enum_error`).
+        let error_values = Arc::new(AtomicU64::new(0));
+        let (counter, encoder) = (error_values.clone(), self.encoder.clone());
+        let input = input
+            .map(move |batch| {
+                let batch = batch?;
+                counter.fetch_add(encoder.error_values(&batch)?, Ordering::Relaxed);
+                Ok(batch)
+            })
+            .boxed();
         let producer = AbortOnDrop(tokio::spawn(produce(
             input,
             self.encoder.clone(),
@@ -158,9 +170,9 @@ impl SinkWriter for MysqlWriter {
             Error::Internal("the LOAD finished before the encoder sent every row".into())
         })?;
         let stored = self.conn.affected_rows();
-        let warnings = self.conn.get_warnings();
-        if warnings > 0 {
-            return Err(self.warnings_error(warnings).await);
+        let expected = error_values.load(Ordering::Relaxed);
+        if !enum_error::only_error_values(&mut self.conn, expected).await? {
+            return Err(self.warnings_error(self.conn.get_warnings()).await);
         }
         if stored != sent {
             return Err(Error::Server {
@@ -366,8 +378,9 @@ impl MysqlWriter {
             .await
             .unwrap_or_default();
         let messages: Vec<String> = rows.iter().map(warning_text).collect();
+        let others = enum_error::other_warnings(&messages, &self.encoder.error_value_columns());
         Error::DirtyData {
-            column: culprit(&self.columns, &self.key_columns, &messages)
+            column: culprit(&self.columns, &self.key_columns, &others)
                 .unwrap_or_else(|| "(see message)".into()),
             message: format!(
                 "{} did not store the values exactly ({count} warning(s); nothing is kept): {}",

@@ -1,0 +1,531 @@
+//! The files connector (issue 16, items 1–2): PostgreSQL → Parquet on an
+//! S3-compatible server (moto) and in a local directory, in Hive-style
+//! partitions of the run's window, and back. What Ferry wrote is read by
+//! pyarrow (`tests/lake/peer.py`), never by Ferry: row counts and the
+//! SHA-256 of the canonical rows equal PostgreSQL's own; the manifest's
+//! checksums equal the files' bytes; a rerun of a window replaces exactly
+//! its partition; a failed run leaves the dataset as it was.
+//!
+//! Needs `scripts/lake.sh start` (moto and pyarrow; `scripts/test.sh` runs
+//! it) and its `FERRY_TEST_S3_ENDPOINT`/`FERRY_TEST_LAKE_PYTHON`: without
+//! them the tests fail.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+use common::*;
+
+use std::time::{Duration, Instant};
+
+fn s3_endpoint() -> String {
+    std::env::var("FERRY_TEST_S3_ENDPOINT")
+        .expect("FERRY_TEST_S3_ENDPOINT is not set: run `scripts/lake.sh start` and export `scripts/lake.sh env`")
+}
+
+/// Runs the independent reader; panics with its stderr if it fails.
+fn peer(args: &[&str]) -> String {
+    let python = std::env::var("FERRY_TEST_LAKE_PYTHON")
+        .expect("FERRY_TEST_LAKE_PYTHON is not set: run `scripts/lake.sh start` and export `scripts/lake.sh env`");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/lake/peer.py");
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .args(args)
+        .env("FERRY_TEST_S3_ENDPOINT", s3_endpoint())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "peer.py {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn peer_json(args: &[&str]) -> serde_json::Value {
+    serde_json::from_str(&peer(args)).unwrap()
+}
+
+/// A new bucket on the S3 server.
+fn bucket() -> String {
+    let name = unique("ferry").replace('_', "-").to_lowercase();
+    peer(&["mkbucket", &name]);
+    name
+}
+
+fn s3_sink(url: &str, extra: &str) -> String {
+    format!(
+        "{{type: files, url: \"{url}\", s3: {{endpoint: \"{}\", path_style: true, access_key_id: test, secret_access_key: test}}{extra}}}",
+        s3_endpoint()
+    )
+}
+
+const DAY: &str = ", partition: {window: \"dt=%Y-%m-%d\"}";
+
+/// `ferry run --json` of a windowed run; asserts success.
+fn run_window(yaml: &str, day: &str, next: &str) -> serde_json::Value {
+    let start = format!("{day}T00:00:00Z");
+    let end = format!("{next}T00:00:00Z");
+    let out = run_ferry(
+        FERRY,
+        &[
+            "run",
+            "--json",
+            "--window-start",
+            &start,
+            "--window-end",
+            &end,
+        ],
+        yaml,
+    );
+    assert_eq!(
+        out.code, 0,
+        "ferry run failed:\n{}\n{}",
+        out.stdout, out.stderr
+    );
+    serde_json::from_str(&out.stdout).unwrap()
+}
+
+fn expect_digest(got: &serde_json::Value, want: &Digest256) {
+    assert_eq!(got["rows"].as_u64(), Some(want.rows as u64), "{got}");
+    assert_eq!(got["sha256"].as_str(), Some(want.sha256.as_str()), "{got}");
+}
+
+/// The manifest of `partition_url` lists exactly the partition's data
+/// files, with their rows and the SHA-256 of their bytes.
+fn check_manifest(partition_url: &str, rows: u64) {
+    let manifest: serde_json::Value = serde_json::from_str(&peer(&[
+        "cat",
+        &format!("{partition_url}/_ferry_manifest.json"),
+    ]))
+    .unwrap();
+    assert_eq!(manifest["rows"].as_u64(), Some(rows), "{manifest}");
+    let files = peer_json(&["meta", partition_url]);
+    let listed = manifest["files"].as_array().unwrap();
+    assert_eq!(
+        listed.len(),
+        files.as_array().unwrap().len(),
+        "{manifest} vs {files}"
+    );
+    for f in files.as_array().unwrap() {
+        let name = f["file"].as_str().unwrap();
+        let entry = listed
+            .iter()
+            .find(|e| e["name"] == name)
+            .unwrap_or_else(|| panic!("{name} is not in the manifest {manifest}"));
+        assert_eq!(entry["rows"], f["rows"], "{name}");
+        assert_eq!(entry["sha256"], f["sha256"], "{name}");
+    }
+    let objects: Vec<String> = serde_json::from_value(peer_json(&["ls", partition_url])).unwrap();
+    assert!(objects.iter().any(|o| o == "_SUCCESS"), "{objects:?}");
+}
+
+/// Every object under the dataset, hidden ones included.
+fn objects(url: &str) -> Vec<String> {
+    serde_json::from_value(peer_json(&["ls", url])).unwrap()
+}
+
+#[tokio::test]
+async fn postgres_to_parquet_on_s3_by_window_partition_and_back() {
+    let (src, back25, back26) = (unique("fs_src"), unique("fs_back25"), unique("fs_back26"));
+    make_typed_pg(&src, 3000).await;
+    let all = pg_digest(&pg_canonical(&src)).await;
+    let upto2000 = pg_digest(&format!("{} WHERE id <= 2000", pg_canonical(&src))).await;
+    let upto1000 = pg_digest(&format!("{} WHERE id <= 1000", pg_canonical(&src))).await;
+    let b = bucket();
+    let url = format!("s3://{b}/orders");
+    let sink = s3_sink(&url, DAY);
+
+    let v = run_window(
+        &job("fs", &pg_endpoint(&src), &sink, ""),
+        "2026-11-25",
+        "2026-11-26",
+    );
+    assert_eq!(v["rows_committed"].as_u64(), Some(3000), "{v}");
+    let got = peer_json(&["digest", &url]);
+    expect_digest(&got, &all);
+    assert_eq!(got["partitions"], serde_json::json!(["dt=2026-11-25"]));
+    check_manifest(&format!("{url}/dt=2026-11-25"), 3000);
+    assert!(
+        !objects(&url)
+            .iter()
+            .any(|o| o.starts_with("_ferry/staging")),
+        "{:?}",
+        objects(&url)
+    );
+
+    // Back into PostgreSQL through the files source, pruned to the window.
+    let v = run_window(
+        &job("fsb", &s3_sink(&url, DAY), &pg_endpoint(&back25), ""),
+        "2026-11-25",
+        "2026-11-26",
+    );
+    assert_eq!(v["rows_committed"].as_u64(), Some(3000), "{v}");
+    assert_eq!(pg_digest(&pg_canonical(&back25)).await, all);
+
+    // The next day, from a smaller source: a second partition.
+    pg_exec(&format!("DELETE FROM {src} WHERE id > 2000")).await;
+    run_window(
+        &job("fs", &pg_endpoint(&src), &sink, ""),
+        "2026-11-26",
+        "2026-11-27",
+    );
+    let got = peer_json(&["digest", &url]);
+    assert_eq!(
+        got["partitions"],
+        serde_json::json!(["dt=2026-11-25", "dt=2026-11-26"])
+    );
+    assert_eq!(got["rows"].as_u64(), Some(5000), "{got}");
+
+    // A rerun of the first day replaces exactly its partition.
+    pg_exec(&format!("DELETE FROM {src} WHERE id > 1000")).await;
+    run_window(
+        &job("fs", &pg_endpoint(&src), &sink, ""),
+        "2026-11-25",
+        "2026-11-26",
+    );
+    expect_digest(
+        &peer_json(&["digest", &format!("{url}/dt=2026-11-25")]),
+        &upto1000,
+    );
+    expect_digest(
+        &peer_json(&["digest", &format!("{url}/dt=2026-11-26")]),
+        &upto2000,
+    );
+    check_manifest(&format!("{url}/dt=2026-11-25"), 1000);
+    check_manifest(&format!("{url}/dt=2026-11-26"), 2000);
+
+    // The source reads only the window's partition.
+    let v = run_window(
+        &job("fsb", &s3_sink(&url, DAY), &pg_endpoint(&back26), ""),
+        "2026-11-26",
+        "2026-11-27",
+    );
+    assert_eq!(v["rows_committed"].as_u64(), Some(2000), "{v}");
+    assert_eq!(pg_digest(&pg_canonical(&back26)).await, upto2000);
+    // Column types survive the round trip (Ferry's types in the files' Arrow schema).
+    let types = |t: String| async move {
+        pg_digest(&format!(
+            "SELECT column_name || ' ' || format_type(atttypid, atttypmod) FROM information_schema.columns c \
+             JOIN pg_attribute a ON a.attrelid = '{t}'::regclass AND a.attname = c.column_name \
+             WHERE c.table_name = '{t}'"
+        ))
+        .await
+    };
+    assert_eq!(types(back26.clone()).await, types(src.clone()).await);
+}
+
+#[tokio::test]
+async fn local_directory_append_overwrite_file_and_row_group_sizes() {
+    let src = unique("fl_src");
+    make_typed_pg(&src, 20_000).await;
+    let want = pg_digest(&pg_canonical(&src)).await;
+    let dir = scratch_dir().join(unique("fl_lake"));
+    let url = dir.display().to_string();
+    let sink = format!(
+        "{{type: files, url: \"{url}\", row_group_bytes: 65536, file_bytes: 262144, compression: lz4}}"
+    );
+    for mode in ["full_append", "full_append"] {
+        let v = run_ok(&job(
+            "fl",
+            &pg_endpoint(&src),
+            &sink,
+            &format!("mode: {mode}\n"),
+        ));
+        assert_eq!(v["rows_committed"].as_u64(), Some(20_000), "{v}");
+    }
+    let got = peer_json(&["digest", &url]);
+    assert_eq!(got["rows"].as_u64(), Some(40_000), "{got}");
+    check_manifest(&url, 40_000);
+    let meta = peer_json(&["meta", &url]);
+    let files = meta.as_array().unwrap();
+    assert!(files.len() > 2, "file_bytes makes several files: {meta}");
+    assert!(
+        files.iter().any(|f| f["row_groups"].as_u64().unwrap() > 1),
+        "row_group_bytes makes several row groups: {meta}"
+    );
+
+    let v = run_ok(&job(
+        "fl",
+        &pg_endpoint(&src),
+        &sink,
+        "mode: full_overwrite\n",
+    ));
+    assert_eq!(v["rows_committed"].as_u64(), Some(20_000), "{v}");
+    expect_digest(&peer_json(&["digest", &url]), &want);
+    check_manifest(&url, 20_000);
+}
+
+#[tokio::test]
+async fn bad_input_names_the_problem_and_leaves_the_dataset_as_it_was() {
+    let (src, other, with_interval) = (unique("fb_src"), unique("fb_other"), unique("fb_iv"));
+    make_typed_pg(&src, 100).await;
+    pg_exec(&format!(
+        "CREATE TABLE {other} (id bigint PRIMARY KEY, x text); INSERT INTO {other} VALUES (1, 'a');
+         CREATE TABLE {with_interval} (id int, iv interval); INSERT INTO {with_interval} VALUES (1, '1 day');"
+    ))
+    .await;
+
+    // An endpoint nobody listens on: a clear error within the retry budget.
+    let started = Instant::now();
+    let err = run_err(&job(
+        "fbu",
+        &pg_endpoint(&src),
+        "{type: files, url: \"s3://nobody/x\", s3: {endpoint: \"http://127.0.0.1:9\", path_style: true, access_key_id: a, secret_access_key: b}}",
+        "",
+    ));
+    assert!(err.contains("s3://nobody/x"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(90),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // A bucket that does not exist.
+    let missing = format!("{}-missing", unique("ferry").replace('_', "-"));
+    let err = run_err(&job(
+        "fbm",
+        &pg_endpoint(&src),
+        &s3_sink(&format!("s3://{missing}/x"), ""),
+        "",
+    ));
+    assert!(
+        err.contains(&missing) && err.to_lowercase().contains("bucket"),
+        "{err}"
+    );
+
+    // An existing dataset whose columns differ: refused, nothing changed.
+    let dir = scratch_dir().join(unique("fb_lake"));
+    let url = dir.display().to_string();
+    let sink = format!("{{type: files, url: \"{url}\"}}");
+    run_ok(&job("fbs", &pg_endpoint(&src), &sink, ""));
+    let before = objects(&url);
+    let err = run_err(&job(
+        "fbs2",
+        &pg_endpoint(&other),
+        &sink,
+        "mode: full_append\n",
+    ));
+    assert!(err.contains("`x`") && err.contains("`name`"), "{err}");
+    assert_eq!(objects(&url), before);
+
+    // A partition layout that is not one, and a type Parquet cannot hold.
+    let err = run_err(&job(
+        "fbp",
+        &pg_endpoint(&src),
+        &format!("{{type: files, url: \"{url}\", partition: {{window: \"dt=../%Y\"}}}}"),
+        "",
+    ));
+    assert!(err.contains("sink.partition.window"), "{err}");
+    let err = run_err(&job(
+        "fbi",
+        &pg_endpoint(&with_interval),
+        &format!(
+            "{{type: files, url: \"{}\"}}",
+            scratch_dir().join(unique("fb_iv")).display()
+        ),
+        "",
+    ));
+    assert!(err.contains("`iv`") && err.contains("cast"), "{err}");
+    // A partitioned sink without a window says what it needs.
+    let err = run_err(&job(
+        "fbw",
+        &pg_endpoint(&src),
+        &s3_sink(&format!("s3://{}/x", bucket()), DAY),
+        "",
+    ));
+    assert!(err.contains("--window-start"), "{err}");
+    assert_eq!(objects(&url), before);
+}
+
+/// SIGKILL while the run's files are being written: nothing of the run is
+/// visible (the dataset lists exactly what it held; its staged files stay
+/// hidden under `_ferry/` until a run removes them as stale), and the rerun
+/// publishes every row exactly once.
+#[tokio::test]
+async fn a_killed_run_leaves_the_dataset_as_it_was_and_the_rerun_is_exact() {
+    const ROWS: u64 = 1_500_000;
+    let (small, big) = (unique("fk_small"), unique("fk_big"));
+    make_typed_pg(&small, 10).await;
+    pg_exec(&format!(
+        "CREATE TABLE {big} (id bigint PRIMARY KEY, name varchar(100), amount numeric(12,2), d date,
+            ts timestamp, flag boolean, note text, f float8);
+         INSERT INTO {big} SELECT g, md5(g::text), g * 0.01, date '2000-01-01' + g % 9000,
+            timestamp '2001-01-01' + g * interval '1 second', g % 2 = 0, md5((g * 7)::text), g / 8.0
+           FROM generate_series(1, {ROWS}) g;"
+    ))
+    .await;
+    let dir = scratch_dir().join(unique("fk_lake"));
+    let url = dir.display().to_string();
+    let sink =
+        format!("{{type: files, url: \"{url}\", file_bytes: 1048576, row_group_bytes: 262144}}");
+    run_ok(&job("fk", &pg_endpoint(&small), &sink, ""));
+    let before = objects(&url);
+    let held = peer_json(&["count", &url]);
+    assert_eq!(held["rows"].as_u64(), Some(10), "{held}");
+
+    let staging = dir.join("_ferry").join("staging");
+    let staged_files = || {
+        walk(&staging)
+            .iter()
+            .any(|p| p.extension().is_some_and(|e| e == "parquet"))
+    };
+    signal_mid_copy_when(
+        &job("fk", &pg_endpoint(&big), &sink, ""),
+        "KILL",
+        ROWS,
+        &staged_files,
+    );
+    let after: Vec<String> = objects(&url)
+        .into_iter()
+        .filter(|o| !o.starts_with("_ferry/"))
+        .collect();
+    let before_visible: Vec<String> = before
+        .iter()
+        .filter(|o| !o.starts_with("_ferry/"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        after, before_visible,
+        "the killed run changed the visible dataset"
+    );
+    assert_eq!(peer_json(&["count", &url]), held);
+
+    let v = run_ok(&job("fk", &pg_endpoint(&big), &sink, ""));
+    assert_eq!(v["rows_committed"].as_u64(), Some(ROWS), "{v}");
+    let got = peer_json(&["count", &url]);
+    assert_eq!(got["rows"].as_u64(), Some(ROWS), "{got}");
+    assert_eq!(got["distinct_id"].as_u64(), Some(ROWS), "{got}");
+    assert_eq!(got["sum_id"].as_u64(), Some(ROWS * (ROWS + 1) / 2), "{got}");
+    check_manifest(&url, ROWS);
+}
+
+/// Every file under `dir`, recursively.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+fn hms() -> String {
+    std::env::var("FERRY_TEST_HMS").expect(
+        "FERRY_TEST_HMS is not set: run `scripts/hive.sh start` and export `scripts/hive.sh env`",
+    )
+}
+
+/// PySpark's view of a Hive table (through the metastore).
+fn spark(table: &str) -> serde_json::Value {
+    let python = std::env::var("FERRY_TEST_SPARK_PYTHON")
+        .expect("FERRY_TEST_SPARK_PYTHON is not set: run `scripts/hive.sh start` and export `scripts/hive.sh env`");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/lake/spark_peer.py");
+    let out = std::process::Command::new(python)
+        .args([script, &hms(), table])
+        .env("SPARK_LOCAL_IP", "127.0.0.1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "spark_peer.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+/// The sink registers an external Parquet table and its partitions in a
+/// real Hive Metastore (2.3.10); PySpark lists the partitions and reads the
+/// rows through it. A rerun of a window alters its partition; a metastore
+/// that is down, or a table of other columns, fails the run before anything
+/// is written.
+#[tokio::test]
+async fn hive_metastore_registration_is_read_by_spark() {
+    let src = unique("fh_src");
+    make_typed_pg(&src, 2000).await;
+    let (db, table) = (unique("ferry_db"), unique("orders"));
+    let dir = scratch_dir().join(unique("fh_lake"));
+    let url = dir.display().to_string();
+    let sink = |metastore: &str, t: &str| {
+        format!(
+            "{{type: files, url: \"{url}\", partition: {{window: \"dt=%Y-%m-%d\"}}, \
+             hive: {{metastore: \"thrift://{metastore}\", database: {db}, table: {t}}}}}"
+        )
+    };
+    let yaml = job("fh", &pg_endpoint(&src), &sink(&hms(), &table), "");
+    run_window(&yaml, "2026-11-25", "2026-11-26");
+    pg_exec(&format!("DELETE FROM {src} WHERE id > 500")).await;
+    run_window(&yaml, "2026-11-26", "2026-11-27");
+    // A rerun of the first day: its partition now holds the 500 rows.
+    run_window(&yaml, "2026-11-25", "2026-11-26");
+    let seen = spark(&format!("{db}.{table}"));
+    assert_eq!(
+        seen["partitions"],
+        serde_json::json!(["dt=2026-11-25", "dt=2026-11-26"]),
+        "{seen}"
+    );
+    assert_eq!(seen["rows"].as_u64(), Some(1000), "{seen}");
+    assert_eq!(
+        seen["rows_per_partition"]["2026-11-25"].as_u64(),
+        Some(500),
+        "{seen}"
+    );
+    assert_eq!(seen["sum_id"].as_u64(), Some(2 * 500 * 501 / 2), "{seen}");
+    let pg_amount: String = pg()
+        .await
+        .query_one(&format!("SELECT (2 * sum(amount))::text FROM {src}"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        seen["sum_amount"].as_str(),
+        Some(pg_amount.as_str()),
+        "{seen}"
+    );
+
+    // The metastore down: refused before a file is written.
+    let before = objects(&url);
+    let window = [
+        "run",
+        "--window-start",
+        "2026-11-27T00:00:00Z",
+        "--window-end",
+        "2026-11-28T00:00:00Z",
+    ];
+    let out = run_ferry(
+        FERRY,
+        &window,
+        &job("fh2", &pg_endpoint(&src), &sink("127.0.0.1:9", &table), ""),
+    );
+    assert_ne!(out.code, 0, "{}", out.stdout);
+    assert!(
+        out.stderr.contains("Hive Metastore thrift://127.0.0.1:9"),
+        "{}",
+        out.stderr
+    );
+    // A table of other columns: refused, naming them.
+    let other = unique("fh_other");
+    pg_exec(&format!(
+        "CREATE TABLE {other} (id bigint, x text); INSERT INTO {other} VALUES (1, 'a')"
+    ))
+    .await;
+    let out = run_ferry(
+        FERRY,
+        &window,
+        &job("fh3", &pg_endpoint(&other), &sink(&hms(), &table), ""),
+    );
+    assert_ne!(out.code, 0, "{}", out.stdout);
+    assert!(
+        out.stderr.contains("x string") && out.stderr.contains(&table),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(objects(&url), before);
+}

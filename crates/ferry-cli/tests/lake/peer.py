@@ -1,0 +1,123 @@
+"""The independent reader of the files tests: pyarrow (not Ferry) reads what
+Ferry wrote, on a local directory or an S3-compatible server (moto).
+
+    peer.py mkbucket BUCKET            create a bucket
+    peer.py digest URL                 the typed table's canonical rows, as Ferry's
+                                       tests compute them in PostgreSQL
+    peer.py count URL                  rows, sum and distinct count of column id
+    peer.py ls URL                     every object under URL (relative paths)
+    peer.py cat URL                    one object's bytes (text)
+    peer.py meta URL                   per data file: rows, row groups, SHA-256, Arrow schema
+
+URL is s3://bucket/prefix (endpoint from FERRY_TEST_S3_ENDPOINT) or a directory.
+"""
+import datetime
+import hashlib
+import json
+import os
+import sys
+
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+
+def filesystem(url):
+    if url.startswith("s3://"):
+        endpoint = os.environ["FERRY_TEST_S3_ENDPOINT"]
+        scheme, host = endpoint.split("://", 1)
+        fs = pafs.S3FileSystem(
+            endpoint_override=host,
+            scheme=scheme,
+            access_key="test",
+            secret_key="test",
+            region="us-east-1",
+        )
+        return fs, url[len("s3://"):].rstrip("/")
+    return pafs.LocalFileSystem(), url.removeprefix("file://").rstrip("/")
+
+
+def text(v):
+    if v is None:
+        return "~"
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, float):
+        # PostgreSQL's float8 text: shortest round trip, no ".0".
+        return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
+    if isinstance(v, datetime.datetime):
+        return v.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(v, datetime.date):
+        return v.isoformat()
+    return str(v)
+
+
+def digest(url):
+    fs, path = filesystem(url)
+    dataset = ds.dataset(path, filesystem=fs, format="parquet", partitioning="hive")
+    cols = ["id", "name", "amount", "d", "ts", "flag", "note", "f"]
+    table = dataset.to_table(columns=cols)
+    rows = sorted(
+        "|".join(text(v) for v in row)
+        for row in zip(*(table.column(c).to_pylist() for c in cols))
+    )
+    h = hashlib.sha256()
+    for r in rows:
+        h.update(r.encode())
+        h.update(b"\n")
+    parts = sorted({os.path.dirname(f)[len(path):].strip("/") for f in dataset.files})
+    print(json.dumps({"rows": len(rows), "sha256": h.hexdigest(), "partitions": parts}))
+
+
+def count(url):
+    fs, path = filesystem(url)
+    dataset = ds.dataset(path, filesystem=fs, format="parquet", partitioning="hive")
+    table = dataset.to_table(columns=["id"])
+    ids = table.column("id").to_pylist()
+    print(json.dumps({"rows": len(ids), "sum_id": sum(ids), "distinct_id": len(set(ids))}))
+
+
+def ls(url):
+    fs, path = filesystem(url)
+    infos = fs.get_file_info(pafs.FileSelector(path, recursive=True, allow_not_found=True))
+    print(json.dumps(sorted(i.path[len(path):].strip("/") for i in infos if i.type == pafs.FileType.File)))
+
+
+def cat(url):
+    fs, path = filesystem(url)
+    with fs.open_input_stream(path) as f:
+        sys.stdout.write(f.read().decode())
+
+
+def meta(url):
+    fs, path = filesystem(url)
+    dataset = ds.dataset(path, filesystem=fs, format="parquet", partitioning="hive")
+    out = []
+    for f in sorted(dataset.files):
+        md = pq.ParquetFile(f, filesystem=fs).metadata
+        with fs.open_input_stream(f) as stream:
+            sha256 = hashlib.sha256(stream.read()).hexdigest()
+        out.append({
+            "file": f[len(path):].strip("/"),
+            "sha256": sha256,
+            "rows": md.num_rows,
+            "row_groups": md.num_row_groups,
+            "schema": str(pq.read_schema(f, filesystem=fs)),
+        })
+    print(json.dumps(out))
+
+
+def mkbucket(bucket):
+    import boto3
+
+    boto3.client(
+        "s3",
+        endpoint_url=os.environ["FERRY_TEST_S3_ENDPOINT"],
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        region_name="us-east-1",
+    ).create_bucket(Bucket=bucket)
+
+
+if __name__ == "__main__":
+    {"digest": digest, "count": count, "ls": ls, "cat": cat, "meta": meta, "mkbucket": mkbucket}[sys.argv[1]](sys.argv[2])
