@@ -37,7 +37,7 @@ fn connectors_lists_the_registry() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["postgres", "mysql", "sqlite"]);
+    assert_eq!(names, ["postgres", "mysql", "sqlite", "files"]);
     assert!(
         v.as_array()
             .unwrap()

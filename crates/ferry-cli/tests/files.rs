@@ -490,6 +490,42 @@ async fn hive_metastore_registration_is_read_by_spark() {
         "{seen}"
     );
 
+    // Read back through the metastore: only its partitions, pruned by the
+    // window; a directory it does not list is not read.
+    let stray = dir.join("dt=2026-12-01");
+    std::fs::create_dir_all(&stray).unwrap();
+    let some_file = walk(&dir.join("dt=2026-11-26"))
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .unwrap();
+    std::fs::copy(&some_file, stray.join("part-stray.parquet")).unwrap();
+    let source = format!(
+        "{{type: files, url: \"{url}\", partition: {{window: \"dt=%Y-%m-%d\"}}, \
+         hive: {{metastore: \"thrift://{}\", database: {db}, table: {table}}}}}",
+        hms()
+    );
+    let (back_all, back_day) = (unique("fh_back"), unique("fh_back_day"));
+    // Both days hold ids 1-500: all partitions go into a table without a key.
+    pg_exec(&format!("CREATE TABLE {back_all} (LIKE {src})")).await;
+    let v = run_ok(&job(
+        "fhr",
+        &source,
+        &pg_endpoint(&back_all),
+        "mode: full_append\n",
+    ));
+    assert_eq!(v["rows_committed"].as_u64(), Some(1000), "{v}");
+    let v = run_window(
+        &job("fhr", &source, &pg_endpoint(&back_day), ""),
+        "2026-11-26",
+        "2026-11-27",
+    );
+    assert_eq!(v["rows_committed"].as_u64(), Some(500), "{v}");
+    assert_eq!(
+        pg_digest(&pg_canonical(&back_day)).await,
+        pg_digest(&pg_canonical(&src)).await
+    );
+    std::fs::remove_dir_all(&stray).unwrap();
+
     // The metastore down: refused before a file is written.
     let before = objects(&url);
     let window = [
@@ -528,4 +564,136 @@ async fn hive_metastore_registration_is_read_by_spark() {
         out.stderr
     );
     assert_eq!(objects(&url), before);
+}
+
+/// Partitions from a column after the window's (`dt=…/region=…/`), Hive
+/// style: the values name the directories (escaped as Hive does, NULL as
+/// `__HIVE_DEFAULT_PARTITION__`) and are not in the files; pyarrow's Hive
+/// partitioning reads the same values back; an empty string is a dirty
+/// row; the files source restores the column with its type; an overwrite
+/// replaces only the partitions the run writes.
+#[tokio::test]
+async fn column_partitions_in_hive_layout() {
+    let (src, back) = (unique("fc_src"), unique("fc_back"));
+    pg_exec(&format!(
+        "CREATE TABLE {src} (id bigint PRIMARY KEY, region varchar(10), amount numeric(12,2), note text);
+         INSERT INTO {src} SELECT g, (ARRAY['eu', 'us', 'a/b=c', NULL])[g % 4 + 1], g * 1.25, 'n' || g
+           FROM generate_series(1, 400) g;
+         INSERT INTO {src} VALUES (401, '', 1.00, 'empty region');"
+    ))
+    .await;
+    let dir = scratch_dir().join(unique("fc_lake"));
+    let url = dir.display().to_string();
+    let dirty = scratch_dir().join(format!("{}.jsonl", unique("fc_dirty")));
+    let sink = format!(
+        "{{type: files, url: \"{url}\", partition: {{window: \"dt=%Y-%m-%d\", columns: [region]}}}}"
+    );
+    let policy = format!(
+        "dirty: {{max_rows: 5, sink: {{type: jsonl, path: \"{}\"}}}}\n",
+        dirty.display()
+    );
+    let v = run_window(
+        &job("fc", &pg_endpoint(&src), &sink, &policy),
+        "2026-11-25",
+        "2026-11-26",
+    );
+    assert_eq!(
+        (v["rows_committed"].as_u64(), v["rows_dirty"].as_u64()),
+        (Some(400), Some(1)),
+        "{v}"
+    );
+    let recs = records(&dirty);
+    assert_eq!(recs[0]["column"], "region", "{recs:?}");
+    assert_eq!(recs[0]["row"]["id"], 401, "{recs:?}");
+    let mut partitions: Vec<String> = objects(&url)
+        .into_iter()
+        .filter(|o| o.ends_with("/_SUCCESS"))
+        .collect();
+    partitions.sort();
+    assert_eq!(
+        partitions,
+        [
+            "dt=2026-11-25/region=__HIVE_DEFAULT_PARTITION__/_SUCCESS",
+            "dt=2026-11-25/region=a%2Fb%3Dc/_SUCCESS",
+            "dt=2026-11-25/region=eu/_SUCCESS",
+            "dt=2026-11-25/region=us/_SUCCESS",
+        ]
+    );
+    // The files hold no region column; pyarrow's Hive partitioning gives it back.
+    let meta = peer_json(&["meta", &url]);
+    assert!(
+        meta.as_array().unwrap().iter().all(|f| !f["schema"]
+            .as_str()
+            .unwrap()
+            .lines()
+            .any(|l| l.starts_with("region:"))),
+        "{meta}"
+    );
+    let want = |rows: Vec<tokio_postgres::Row>| -> serde_json::Value {
+        rows.iter()
+            .map(|r| {
+                serde_json::json!([
+                    r.get::<_, i64>(0).to_string(),
+                    r.get::<_, Option<String>>(1).unwrap_or_else(|| "~".into()),
+                    r.get::<_, String>(2)
+                ])
+            })
+            .collect::<Vec<_>>()
+            .into()
+    };
+    let pg_rows = pg()
+        .await
+        .query(
+            &format!("SELECT id, region, amount::text FROM {src} WHERE id <= 400 ORDER BY id"),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        peer_json(&["rows", &url, "id,region,amount"]),
+        want(pg_rows)
+    );
+
+    // Back to PostgreSQL: the region column restored, typed.
+    let source = format!(
+        "{{type: files, url: \"{url}\", partition: {{window: \"dt=%Y-%m-%d\", columns: [region]}}}}"
+    );
+    let v = run_window(
+        &job("fcb", &source, &pg_endpoint(&back), ""),
+        "2026-11-25",
+        "2026-11-26",
+    );
+    assert_eq!(v["rows_committed"].as_u64(), Some(400), "{v}");
+    let q = |t: &str| {
+        format!(
+            "SELECT concat_ws('|', id, coalesce(region, '~'), amount, note) FROM {t} WHERE id <= 400"
+        )
+    };
+    assert_eq!(pg_digest(&q(&back)).await, pg_digest(&q(&src)).await);
+    let region_type: String = pg()
+        .await
+        .query_one(
+            &format!("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = '{back}'::regclass AND attname = 'region'"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(region_type, "character varying(10)");
+
+    // An overwrite from only the eu rows replaces the eu partition alone.
+    pg_exec(&format!("UPDATE {src} SET amount = 0 WHERE region = 'eu'")).await;
+    let eu_only = "source_filter: \"region = 'eu'\"\n";
+    run_window(
+        &job("fc", &pg_endpoint(&src), &sink, eu_only),
+        "2026-11-25",
+        "2026-11-26",
+    );
+    let got = peer_json(&["count", &url]);
+    assert_eq!(got["rows"].as_u64(), Some(400), "{got}");
+    let rows = peer_json(&["rows", &url, "id,region,amount"]);
+    for r in rows.as_array().unwrap() {
+        let zero = r[2] == "0.00";
+        assert_eq!(zero, r[1] == "eu", "{r}");
+    }
 }

@@ -5,6 +5,7 @@ Ferry wrote, on a local directory or an S3-compatible server (moto).
     peer.py digest URL                 the typed table's canonical rows, as Ferry's
                                        tests compute them in PostgreSQL
     peer.py count URL                  rows, sum and distinct count of column id
+    peer.py rows URL ID,COL,...        those columns of every row, by id (text as in digest)
     peer.py ls URL                     every object under URL (relative paths)
     peer.py cat URL                    one object's bytes (text)
     peer.py meta URL                   per data file: rows, row groups, SHA-256, Arrow schema
@@ -77,6 +78,18 @@ def count(url):
     print(json.dumps({"rows": len(ids), "sum_id": sum(ids), "distinct_id": len(set(ids))}))
 
 
+def rows(url, columns):
+    fs, path = filesystem(url)
+    dataset = ds.dataset(path, filesystem=fs, format="parquet", partitioning="hive")
+    cols = columns.split(",")
+    table = dataset.to_table(columns=cols)
+    out = sorted(
+        ([text(v) for v in row] for row in zip(*(table.column(c).to_pylist() for c in cols))),
+        key=lambda r: int(r[0]),
+    )
+    print(json.dumps(out))
+
+
 def ls(url):
     fs, path = filesystem(url)
     infos = fs.get_file_info(pafs.FileSelector(path, recursive=True, allow_not_found=True))
@@ -120,4 +133,6 @@ def mkbucket(bucket):
 
 
 if __name__ == "__main__":
-    {"digest": digest, "count": count, "ls": ls, "cat": cat, "meta": meta, "mkbucket": mkbucket}[sys.argv[1]](sys.argv[2])
+    commands = {"digest": digest, "count": count, "ls": ls, "cat": cat, "meta": meta,
+                "mkbucket": mkbucket, "rows": rows}
+    commands[sys.argv[1]](*sys.argv[2:])

@@ -14,17 +14,15 @@
 //! metastore readers see a replaced window change when its files do (see
 //! [`super::publish`]).
 
-use std::time::Duration;
-
 use chrono::Utc;
 use ferry_core::{ColumnType, Error, Result, TableSchema};
 
+use super::columns::{DEFAULT_PARTITION, unescape};
+use super::metastore::Metastore;
 use super::publish::Manifest;
+use super::source::same_location;
 use super::spec::HiveTable;
-use super::thrift::{Reply, TValue, call};
-
-/// Socket timeout of one metastore call.
-const TIMEOUT: Duration = Duration::from_secs(30);
+use super::thrift::{Reply, TValue};
 
 const PARQUET_SERDE: &str = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe";
 const PARQUET_INPUT: &str = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat";
@@ -51,13 +49,11 @@ pub(crate) fn hive_type(ty: &ColumnType) -> Option<String> {
 
 /// A metastore table of a files sink.
 pub(crate) struct Registration {
-    pub(crate) hive: HiveTable,
-    /// `host:port` of the metastore.
-    addr: String,
+    ms: Metastore,
     /// `(name, hive type)` of the columns.
     columns: Vec<(String, String)>,
     /// Partition key names (each `string`).
-    keys: Vec<String>,
+    keys: Vec<(String, String)>,
     /// The table's location as the metastore's readers name it.
     location: String,
 }
@@ -68,9 +64,13 @@ impl Registration {
     pub(crate) fn new(
         hive: &HiveTable,
         schema: &TableSchema,
-        keys: Vec<String>,
+        keys: Vec<(String, String)>,
         location: String,
     ) -> Result<Registration> {
+        let keys: Vec<(String, String)> = keys
+            .into_iter()
+            .map(|(k, t)| (k.to_ascii_lowercase(), t))
+            .collect();
         let mut problems = Vec::new();
         let mut columns = Vec::new();
         for c in &schema.columns {
@@ -81,7 +81,7 @@ impl Registration {
                     c.name, c.ty, c.name
                 )),
             }
-            if keys.iter().any(|k| k.eq_ignore_ascii_case(&c.name)) {
+            if keys.iter().any(|(k, _)| k.eq_ignore_ascii_case(&c.name)) {
                 problems.push(format!(
                     "column `{}` has the name of a partition key; rename it (`mapping.rename`)",
                     c.name
@@ -95,8 +95,7 @@ impl Registration {
             });
         }
         Ok(Registration {
-            addr: hive.address().to_string(),
-            hive: hive.clone(),
+            ms: Metastore { hive: hive.clone() },
             columns,
             keys,
             location,
@@ -105,7 +104,7 @@ impl Registration {
 
     /// Checks the metastore answers and an existing table fits the run.
     pub(crate) async fn check(&self) -> Result<()> {
-        let Some(table) = self.get_table().await? else {
+        let Some(table) = self.ms.get_table().await? else {
             return Ok(());
         };
         let mut problems = Vec::new();
@@ -118,21 +117,19 @@ impl Registration {
                 show(&self.columns)
             ));
         }
-        let keys: Vec<String> = fields(table.field(8)).into_iter().map(|(n, _)| n).collect();
-        let want: Vec<String> = self.keys.iter().map(|k| k.to_ascii_lowercase()).collect();
-        if keys != want {
+        let keys = fields(table.field(8));
+        if keys != self.keys {
             problems.push(format!(
-                "its partition keys are [{}]; the sink's layout gives [{}]",
-                keys.join(", "),
-                want.join(", ")
+                "its partition keys are {}; the sink's layout gives {}",
+                show(&keys),
+                show(&self.keys)
             ));
         }
         let location = sd
             .and_then(|s| s.field(2))
             .and_then(TValue::as_str)
             .unwrap_or("");
-        let same = |l: &str| l.trim_end_matches('/').replace("file:///", "file:/");
-        if same(location) != same(&self.location) {
+        if same_location(location) != same_location(&self.location) {
             problems.push(format!(
                 "its location is {location}; the sink writes {}",
                 self.location
@@ -142,7 +139,7 @@ impl Registration {
             Ok(())
         } else {
             Err(Error::Schema {
-                table: self.hive.display(),
+                table: self.ms.hive.display(),
                 problems,
             })
         }
@@ -151,15 +148,16 @@ impl Registration {
     /// Creates what is missing and adds or alters the published partition.
     pub(crate) async fn register(&self, partition: &str, manifest: &Manifest) -> Result<()> {
         self.ensure_database().await?;
-        if self.get_table().await?.is_none() {
+        if self.ms.get_table().await?.is_none() {
             let created = self
+                .ms
                 .call("create_table", vec![(1, self.table_value())])
                 .await?;
             // Another run may have created it since the check.
             if let Reply::Thrown(id, m) = created
                 && id != 1
             {
-                return Err(self.refused("create_table", &m));
+                return Err(self.ms.refused("create_table", &m));
             }
         }
         if self.keys.is_empty() {
@@ -168,7 +166,10 @@ impl Registration {
         let now = Utc::now().timestamp() as i32;
         let values: Vec<String> = partition
             .split('/')
-            .map(|level| level.split_once('=').map_or("", |(_, v)| v).to_string())
+            .map(|level| {
+                let value = level.split_once('=').map_or("", |(_, v)| v);
+                unescape(value).unwrap_or_else(|| DEFAULT_PARTITION.to_string())
+            })
             .collect();
         let bytes: u64 = manifest.files.iter().map(|f| f.bytes).sum();
         let parameters = TValue::string_map([
@@ -181,19 +182,20 @@ impl Registration {
         let location = format!("{}/{partition}", self.location);
         let part = TValue::Struct(vec![
             (1, TValue::string_list(values)),
-            (2, TValue::str(&self.hive.database)),
-            (3, TValue::str(&self.hive.table)),
+            (2, TValue::str(&self.ms.hive.database)),
+            (3, TValue::str(&self.ms.hive.table)),
             (4, TValue::I32(now)),
             (5, TValue::I32(0)),
             (6, self.storage(&location)),
             (7, parameters),
         ]);
         let existing = self
+            .ms
             .call(
                 "get_partition_by_name",
                 vec![
-                    (1, TValue::str(&self.hive.database)),
-                    (2, TValue::str(&self.hive.table)),
+                    (1, TValue::str(&self.ms.hive.database)),
+                    (2, TValue::str(&self.ms.hive.table)),
                     (3, TValue::str(partition)),
                 ],
             )
@@ -202,69 +204,68 @@ impl Registration {
             Reply::Ok(Some(_)) => (
                 "alter_partition",
                 vec![
-                    (1, TValue::str(&self.hive.database)),
-                    (2, TValue::str(&self.hive.table)),
+                    (1, TValue::str(&self.ms.hive.database)),
+                    (2, TValue::str(&self.ms.hive.table)),
                     (3, part),
                 ],
             ),
             _ => ("add_partition", vec![(1, part)]),
         };
-        match self.call(method, args).await? {
+        match self.ms.call(method, args.clone()).await? {
             Reply::Ok(_) => Ok(()),
-            Reply::Thrown(_, m) => Err(self.refused(method, &m)),
+            // 2: AlreadyExistsException: added meanwhile; alter it instead.
+            Reply::Thrown(2, _) if method == "add_partition" => {
+                let Some((_, part)) = args.into_iter().next() else {
+                    return Err(Error::Internal("add_partition without a partition".into()));
+                };
+                let altered = self
+                    .ms
+                    .call(
+                        "alter_partition",
+                        vec![
+                            (1, TValue::str(&self.ms.hive.database)),
+                            (2, TValue::str(&self.ms.hive.table)),
+                            (3, part),
+                        ],
+                    )
+                    .await?;
+                match altered {
+                    Reply::Ok(_) => Ok(()),
+                    Reply::Thrown(_, m) => Err(self.ms.refused("alter_partition", &m)),
+                }
+            }
+            Reply::Thrown(_, m) => Err(self.ms.refused(method, &m)),
         }
     }
 
     async fn ensure_database(&self) -> Result<()> {
         let got = self
-            .call("get_database", vec![(1, TValue::str(&self.hive.database))])
+            .ms
+            .call(
+                "get_database",
+                vec![(1, TValue::str(&self.ms.hive.database))],
+            )
             .await?;
         if let Reply::Ok(Some(_)) = got {
             return Ok(());
         }
         let db = TValue::Struct(vec![
-            (1, TValue::str(&self.hive.database)),
+            (1, TValue::str(&self.ms.hive.database)),
             (2, TValue::str("created by Ferry")),
             (4, TValue::string_map([])),
         ]);
-        match self.call("create_database", vec![(1, db)]).await? {
+        match self.ms.call("create_database", vec![(1, db)]).await? {
             // 1: AlreadyExistsException (created meanwhile).
             Reply::Ok(_) | Reply::Thrown(1, _) => Ok(()),
-            Reply::Thrown(_, m) => Err(self.refused("create_database", &m)),
-        }
-    }
-
-    /// The table, or `None` if the metastore has none of that name.
-    async fn get_table(&self) -> Result<Option<TValue>> {
-        let got = self
-            .call(
-                "get_table",
-                vec![
-                    (1, TValue::str(&self.hive.database)),
-                    (2, TValue::str(&self.hive.table)),
-                ],
-            )
-            .await?;
-        match got {
-            Reply::Ok(t) => Ok(t),
-            // 2: NoSuchObjectException.
-            Reply::Thrown(2, _) => Ok(None),
-            Reply::Thrown(_, m) if m.contains("not found") || m.contains("does not exist") => {
-                Ok(None)
-            }
-            Reply::Thrown(_, m) => Err(self.refused("get_table", &m)),
+            Reply::Thrown(_, m) => Err(self.ms.refused("create_database", &m)),
         }
     }
 
     fn table_value(&self) -> TValue {
-        let keys = self
-            .keys
-            .iter()
-            .map(|k| field_schema(&k.to_ascii_lowercase(), "string"))
-            .collect();
+        let keys = self.keys.iter().map(|(k, t)| field_schema(k, t)).collect();
         TValue::Struct(vec![
-            (1, TValue::str(&self.hive.table)),
-            (2, TValue::str(&self.hive.database)),
+            (1, TValue::str(&self.ms.hive.table)),
+            (2, TValue::str(&self.ms.hive.database)),
             (3, TValue::str("ferry")),
             (4, TValue::I32(Utc::now().timestamp() as i32)),
             (5, TValue::I32(0)),
@@ -311,39 +312,6 @@ impl Registration {
             (9, TValue::struct_list(Vec::new())),
             (10, TValue::string_map([])),
         ])
-    }
-
-    async fn call(&self, method: &'static str, args: Vec<(i16, TValue)>) -> Result<Reply> {
-        let addr = self.addr.clone();
-        let reply = tokio::task::spawn_blocking(move || call(&addr, TIMEOUT, method, args))
-            .await
-            .map_err(|e| Error::Internal(format!("metastore call: {e}")))?;
-        reply.map_err(|e| {
-            let endpoint = format!("Hive Metastore {} ({method})", self.hive.metastore);
-            match e.kind() {
-                std::io::ErrorKind::InvalidData | std::io::ErrorKind::Other => Error::Server {
-                    context: endpoint,
-                    message: e.to_string(),
-                    transient: false,
-                },
-                _ => Error::Transient {
-                    endpoint,
-                    message: e.to_string(),
-                },
-            }
-        })
-    }
-
-    fn refused(&self, method: &str, message: &str) -> Error {
-        Error::Server {
-            context: format!(
-                "Hive Metastore {} ({method} {})",
-                self.hive.metastore,
-                self.hive.display()
-            ),
-            message: message.to_string(),
-            transient: false,
-        }
     }
 }
 

@@ -8,7 +8,8 @@
 //!          commit: publish into <dataset>/<partition>/ — intent, unmark, move, sweep,
 //!          manifest (files, rows, bytes, SHA-256), _SUCCESS (see [`publish`])
 //!  source: list <dataset>/ ─ a partition's manifest files (or every data file of a
-//!          dataset Ferry never wrote) ─ pruned by the run's window ─ one split per file
+//!          dataset Ferry never wrote) ─ with `hive:`, only the partitions the metastore
+//!          lists ─ pruned by the run's window ─ one split per file
 //! ```
 //!
 //! # Why staging, a manifest and a marker
@@ -29,9 +30,11 @@
 //! when unpartitioned), `full_append` adds files to it. A rerun of a window
 //! replaces exactly its partition.
 
+mod columns;
 mod connector;
 mod hive;
 mod matrix;
+mod metastore;
 mod partition;
 mod publish;
 mod schema;

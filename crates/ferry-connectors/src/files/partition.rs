@@ -1,8 +1,8 @@
-//! Hive-style partition directories from a run's window: `dt=%Y-%m-%d`
-//! renders the window start as `dt=2026-11-25`, and parses back to the
-//! start of the period it names, so a source prunes partitions by window:
-//! a directory is read when its period start lies in
-//! `[period of window start, window end)`.
+//! Hive-style partition directories: the window's levels, then one per
+//! partition column (see [`super::columns`]). `dt=%Y-%m-%d` renders the
+//! window start as `dt=2026-11-25`, and parses back to the start of the
+//! period it names, so a source prunes partitions by window: a directory is
+//! read when its period start lies in `[period of window start, window end)`.
 
 use chrono::format::{Item, Parsed, StrftimeItems};
 use chrono::{DateTime, NaiveDateTime, NaiveTime, TimeZone, Utc};
@@ -10,6 +10,94 @@ use chrono_tz::Tz;
 use ferry_core::{Error, Result};
 
 use super::spec::Partitioning;
+
+/// A checked partition layout: window levels, then column levels.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Layout {
+    pub(crate) window: Option<WindowLayout>,
+    pub(crate) columns: Vec<String>,
+}
+
+impl Layout {
+    /// Checks `spec`: a window layout and/or columns, no name twice.
+    pub(crate) fn parse(field: &str, spec: &Partitioning) -> Result<Layout> {
+        let window = spec
+            .window
+            .as_deref()
+            .map(|w| WindowLayout::parse(field, w, spec.time_zone.as_deref()))
+            .transpose()?;
+        if window.is_none() && spec.columns.is_empty() {
+            return Err(Error::invalid(
+                field,
+                "give `window` (e.g. dt=%Y-%m-%d), `columns`, or both",
+            ));
+        }
+        if window.is_none() && spec.time_zone.is_some() {
+            return Err(Error::invalid(
+                format!("{field}.time_zone"),
+                "is only used with `window`",
+            ));
+        }
+        let layout = Layout {
+            window,
+            columns: spec.columns.clone(),
+        };
+        let keys = layout.keys();
+        for (i, k) in keys.iter().enumerate() {
+            if keys[..i].iter().any(|o| o.eq_ignore_ascii_case(k)) {
+                return Err(Error::invalid(
+                    format!("{field}.columns"),
+                    format!("`{k}` names two partition levels"),
+                ));
+            }
+        }
+        Ok(layout)
+    }
+
+    /// Every level's key, the window's first.
+    pub(crate) fn keys(&self) -> Vec<String> {
+        let mut keys = self
+            .window
+            .as_ref()
+            .map(WindowLayout::keys)
+            .unwrap_or_default();
+        keys.extend(self.columns.iter().cloned());
+        keys
+    }
+
+    /// Whether `dir` (relative to the dataset) is a partition of this
+    /// layout, and — given a run window — one of the window's.
+    pub(crate) fn selects(
+        &self,
+        dir: &str,
+        window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    ) -> bool {
+        let parts: Vec<&str> = if dir.is_empty() {
+            Vec::new()
+        } else {
+            dir.split('/').collect()
+        };
+        if parts.len() != self.keys().len() {
+            return false;
+        }
+        let keys = self.keys();
+        if !parts
+            .iter()
+            .zip(&keys)
+            .all(|(p, k)| p.starts_with(&format!("{k}=")))
+        {
+            return false;
+        }
+        let Some(w) = &self.window else {
+            return true;
+        };
+        let window_dir = parts[..w.depth()].join("/");
+        match window {
+            Some((start, end)) => w.overlaps(&window_dir, start, end),
+            None => w.period_start(&window_dir).is_some(),
+        }
+    }
+}
 
 /// A checked window layout.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,10 +111,14 @@ impl WindowLayout {
     /// Checks `spec`: `name=<pattern>` levels separated by `/`, names of
     /// letters, digits and `_`, patterns chrono understands that give at
     /// least a date, and an IANA zone.
-    pub(crate) fn parse(field: &str, spec: &Partitioning) -> Result<WindowLayout> {
+    pub(crate) fn parse(
+        field: &str,
+        window: &str,
+        time_zone: Option<&str>,
+    ) -> Result<WindowLayout> {
         let wf = format!("{field}.window");
         let mut levels = Vec::new();
-        for level in spec.window.split('/') {
+        for level in window.split('/') {
             let (name, pattern) = level.split_once('=').ok_or_else(|| {
                 Error::invalid(
                     &wf,
@@ -56,7 +148,7 @@ impl WindowLayout {
             }
             levels.push((name.to_string(), pattern.to_string()));
         }
-        let zone = match &spec.time_zone {
+        let zone = match time_zone {
             None => Tz::UTC,
             Some(z) => z.parse().map_err(|_| {
                 Error::invalid(
@@ -140,13 +232,28 @@ mod tests {
     use super::*;
 
     fn layout(window: &str, zone: Option<&str>) -> Result<WindowLayout> {
-        WindowLayout::parse(
-            "sink.partition",
-            &Partitioning {
-                window: window.into(),
-                time_zone: zone.map(String::from),
-            },
-        )
+        WindowLayout::parse("sink.partition", window, zone)
+    }
+
+    #[test]
+    fn layouts_select_their_partitions() {
+        let spec = |window: Option<&str>, columns: &[&str]| Partitioning {
+            window: window.map(String::from),
+            time_zone: None,
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+        };
+        let l = Layout::parse("p", &spec(Some("dt=%Y-%m-%d"), &["region"])).unwrap();
+        assert_eq!(l.keys(), ["dt", "region"]);
+        let w = Some((at("2026-11-25T00:00:00Z"), at("2026-11-26T00:00:00Z")));
+        assert!(l.selects("dt=2026-11-25/region=eu", w));
+        assert!(!l.selects("dt=2026-11-24/region=eu", w));
+        assert!(!l.selects("dt=2026-11-25", w));
+        assert!(l.selects("dt=2026-11-24/region=eu", None));
+        let c = Layout::parse("p", &spec(None, &["region"])).unwrap();
+        assert!(c.selects("region=eu", w));
+        assert!(!c.selects("other=eu", w));
+        assert!(Layout::parse("p", &spec(None, &[])).is_err());
+        assert!(Layout::parse("p", &spec(Some("region=%Y-%m-%d"), &["region"])).is_err());
     }
 
     fn at(s: &str) -> DateTime<Utc> {

@@ -1,26 +1,31 @@
 //! Publishing a run's staged files into a partition, so that a reader that
-//! honours `_SUCCESS` or the manifest never sees a half-written partition,
+//! honours the manifest always sees one complete set of files (the old or
+//! the new), one that honours `_SUCCESS` never sees a partition mid-publish,
 //! and a rerun replaces exactly the partition's files.
 //!
 //! ```text
 //!  staged:  _ferry/staging/<attempt>/<partition>/part-<attempt>-<n>.parquet
+//!  plan:        the partition's committed files (below) and the new manifest:
+//!               the run's files (overwrite), or the committed ones and the run's (append)
 //!  publish of one partition P:
-//!   1. intent   _ferry/intents/<attempt>.json: P and the files P held when
-//!               the publish began (its committed set)
-//!   2. unmark   delete P/_SUCCESS and P/_ferry_manifest.json
+//!   1. intent   _ferry/intents/<sha256 of P>.json: the committed files (one per partition,
+//!               replaced by each publish)
+//!   2. unmark   delete P/_SUCCESS
 //!   3. move     staged files → P/ (a rename on a filesystem; copy + delete on S3)
-//!   4. sweep    delete P's other data files: all of them (overwrite) or those
-//!               not in the committed set (append: debris of a crashed publish)
-//!   5. manifest P/_ferry_manifest.json: files, rows, bytes, SHA-256, run
+//!   4. manifest P/_ferry_manifest.json replaced in one PUT: files, rows, bytes, SHA-256, run
+//!   5. sweep    delete P's other Parquet files (not in the manifest)
 //!   6. mark     P/_SUCCESS
-//!   7. done     delete the intent
+//!   7. done     delete the intent (a failure here is only logged)
 //! ```
 //!
-//! A crash between 2 and 6 leaves P without marker or manifest: readers
-//! that honour them skip P, Ferry's own source too. The next publish into
-//! P takes its committed set from P's manifest, or from the intent the
-//! crashed publish left when the manifest is gone, or — a directory no
-//! Ferry run wrote — every data file in it.
+//! Until step 4 the old manifest names the old files, which are still there;
+//! from step 4 the new one names the new files, already moved in; the sweep
+//! only removes what no manifest names any more. A crash before step 4 of a
+//! partition's first publish leaves no manifest: it was never committed, and
+//! Ferry's source skips it. The committed files of a partition are its
+//! manifest's; without one, those an interrupted publish recorded in its
+//! intent; in a directory no Ferry run wrote, its Parquet files (their row
+//! counts from their footers). Only Parquet files are ever swept.
 //!
 //! Files are named by the attempt, so a retried move finds its own files
 //! already in place, and the sweep never deletes the run's own files.
@@ -130,7 +135,7 @@ pub(crate) async fn read_manifest(storage: &Storage, partition: &str) -> Result<
     Ok(Some(manifest))
 }
 
-/// The data files directly in `partition` (not in its subdirectories).
+/// The Parquet files directly in `partition` (not in its subdirectories).
 async fn data_files(storage: &Storage, partition: &str) -> Result<Vec<ObjectMeta>> {
     let all = storage.list(partition).await?;
     Ok(all
@@ -139,122 +144,154 @@ async fn data_files(storage: &Storage, partition: &str) -> Result<Vec<ObjectMeta
             let rel = storage.relative(&m.location);
             let name = rel.strip_prefix(partition).unwrap_or(&rel);
             let name = name.trim_start_matches('/');
-            !name.contains('/') && is_data(name)
+            !name.contains('/') && is_data(name) && name.ends_with(".parquet")
         })
         .collect())
 }
 
-/// The files `partition` holds as committed: its manifest's, or those an
-/// interrupted publish recorded, or (never written by Ferry) all its data files.
+/// Where the intent of a publish into `partition` is kept.
+fn intent_path(storage: &Storage, partition: &str) -> Path {
+    use sha2::{Digest, Sha256};
+    let key = hex::encode(Sha256::digest(partition.as_bytes()));
+    storage.path(&join(FERRY_DIR, &format!("intents/{key}.json")))
+}
+
+/// The files `partition` holds as committed (see the module doc), each
+/// still present.
 async fn committed(storage: &Storage, partition: &str) -> Result<Vec<ManifestFile>> {
+    let present = data_files(storage, partition).await?;
+    let here = |name: &str| present.iter().any(|m| file_name(&m.location) == name);
     if let Some(m) = read_manifest(storage, partition).await? {
-        return Ok(m.files);
+        return Ok(m.files.into_iter().filter(|f| here(&f.name)).collect());
     }
-    for meta in storage.list(&join(FERRY_DIR, "intents")).await? {
-        let got = storage
-            .store
-            .get(&meta.location)
-            .await
-            .map_err(|e| storage.error("reading a publish intent", e))?;
-        let bytes = got
-            .bytes()
-            .await
-            .map_err(|e| storage.error("reading a publish intent", e))?;
-        if let Ok(intent) = serde_json::from_slice::<Intent>(&bytes)
-            && intent.partition == partition
-        {
-            return Ok(intent.committed);
+    match storage.store.get(&intent_path(storage, partition)).await {
+        Ok(got) => {
+            let bytes = got
+                .bytes()
+                .await
+                .map_err(|e| storage.error("reading a publish intent", e))?;
+            if let Ok(intent) = serde_json::from_slice::<Intent>(&bytes)
+                && intent.partition == partition
+            {
+                return Ok(intent
+                    .committed
+                    .into_iter()
+                    .filter(|f| here(&f.name))
+                    .collect());
+            }
         }
+        Err(object_store::Error::NotFound { .. }) => {}
+        Err(e) => return Err(storage.error("reading a publish intent", e)),
     }
-    Ok(data_files(storage, partition)
-        .await?
-        .into_iter()
-        .map(|m| ManifestFile {
+    let mut out = Vec::with_capacity(present.len());
+    for m in &present {
+        out.push(ManifestFile {
             name: file_name(&m.location),
-            rows: 0,
+            rows: super::schema::row_count(storage, m).await?,
             bytes: m.size,
             sha256: String::new(),
-        })
-        .collect())
+        });
+    }
+    Ok(out)
 }
 
 fn file_name(p: &Path) -> String {
     p.filename().unwrap_or_default().to_string()
 }
 
-/// Publishes the run's `files` (staged) into `partition` (steps 1–7 above);
-/// returns the partition's new manifest.
-pub(crate) async fn publish(
+/// A publish of one partition, planned: what it held and what it will hold.
+pub(crate) struct Planned {
+    partition: String,
+    previous: Vec<ManifestFile>,
+    /// The partition's manifest once published.
+    pub(crate) manifest: Manifest,
+}
+
+/// Plans the publish of the run's `files` (staged) into `partition`.
+pub(crate) async fn plan(
     storage: &Storage,
-    attempt: &str,
     run_id: &str,
     partition: &str,
     files: &[WrittenFile],
     replace: Replace,
-) -> Result<Manifest> {
+) -> Result<Planned> {
     let previous = committed(storage, partition).await?;
-    let intent_path = storage.path(&join(FERRY_DIR, &format!("intents/{attempt}.json")));
-    let intent = Intent {
-        partition: partition.to_string(),
-        committed: previous.clone(),
-    };
-    put(storage, &intent_path, serde_json::to_vec(&intent)).await?;
-    for name in [SUCCESS, MANIFEST] {
-        delete(storage, &storage.path(&join(partition, name))).await?;
-    }
-    let mut ours = Vec::with_capacity(files.len());
-    for f in files {
-        let name = file_name(&f.path);
-        let to = storage.path(&join(partition, &name));
-        match storage.store.rename(&f.path, &to).await {
-            Ok(()) => {}
-            // Moved by an earlier try of this publish.
-            Err(object_store::Error::NotFound { .. }) if exists(storage, &to).await? => {}
-            Err(e) => {
-                return Err(storage.error(&format!("moving a file into {}", storage.show(&to)), e));
-            }
-        }
-        ours.push(ManifestFile {
-            name,
+    let ours: Vec<ManifestFile> = files
+        .iter()
+        .map(|f| ManifestFile {
+            name: file_name(&f.path),
             rows: f.rows,
             bytes: f.bytes,
             sha256: f.sha256.clone(),
-        });
-    }
+        })
+        .collect();
     let mut keep: Vec<ManifestFile> = match replace {
         Replace::Overwrite => Vec::new(),
-        Replace::Append => previous,
+        Replace::Append => previous.clone(),
     };
     keep.retain(|k| !ours.iter().any(|o| o.name == k.name));
     keep.extend(ours);
-    for old in data_files(storage, partition).await? {
-        let name = file_name(&old.location);
-        if !keep.iter().any(|k| k.name == name) {
-            delete(storage, &old.location).await?;
-        }
-    }
-    let manifest = Manifest {
-        format: MANIFEST_FORMAT.to_string(),
+    Ok(Planned {
         partition: partition.to_string(),
-        run_id: run_id.to_string(),
-        committed_at: Utc::now().to_rfc3339(),
-        rows: keep.iter().map(|k| k.rows).sum(),
-        files: keep,
-    };
-    put(
-        storage,
-        &storage.path(&join(partition, MANIFEST)),
-        serde_json::to_vec_pretty(&manifest),
-    )
-    .await?;
-    put(
-        storage,
-        &storage.path(&join(partition, SUCCESS)),
-        Ok(Vec::new()),
-    )
-    .await?;
-    delete(storage, &intent_path).await?;
-    Ok(manifest)
+        previous,
+        manifest: Manifest {
+            format: MANIFEST_FORMAT.to_string(),
+            partition: partition.to_string(),
+            run_id: run_id.to_string(),
+            committed_at: Utc::now().to_rfc3339(),
+            rows: keep.iter().map(|k| k.rows).sum(),
+            files: keep,
+        },
+    })
+}
+
+impl Planned {
+    /// Publishes the run's staged `files` (steps 1–7 of the module doc).
+    pub(crate) async fn apply(self, storage: &Storage, files: &[WrittenFile]) -> Result<Manifest> {
+        let partition = &self.partition;
+        let intent_at = intent_path(storage, partition);
+        let intent = Intent {
+            partition: partition.clone(),
+            committed: self.previous,
+        };
+        put(storage, &intent_at, serde_json::to_vec(&intent)).await?;
+        delete(storage, &storage.path(&join(partition, SUCCESS))).await?;
+        for f in files {
+            let to = storage.path(&join(partition, &file_name(&f.path)));
+            match storage.store.rename(&f.path, &to).await {
+                Ok(()) => {}
+                // Moved by an earlier try of this publish.
+                Err(object_store::Error::NotFound { .. }) if exists(storage, &to).await? => {}
+                Err(e) => {
+                    return Err(
+                        storage.error(&format!("moving a file into {}", storage.show(&to)), e)
+                    );
+                }
+            }
+        }
+        put(
+            storage,
+            &storage.path(&join(partition, MANIFEST)),
+            serde_json::to_vec_pretty(&self.manifest),
+        )
+        .await?;
+        for old in data_files(storage, partition).await? {
+            let name = file_name(&old.location);
+            if !self.manifest.files.iter().any(|k| k.name == name) {
+                delete(storage, &old.location).await?;
+            }
+        }
+        put(
+            storage,
+            &storage.path(&join(partition, SUCCESS)),
+            Ok(Vec::new()),
+        )
+        .await?;
+        if let Err(e) = delete(storage, &intent_at).await {
+            tracing::warn!(partition = %partition, error = %e, "the partition is published; its publish intent could not be deleted (the next publish replaces it)");
+        }
+        Ok(self.manifest)
+    }
 }
 
 async fn exists(storage: &Storage, p: &Path) -> Result<bool> {

@@ -24,6 +24,7 @@ use object_store::path::Path;
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use parquet::arrow::async_reader::ParquetObjectReader;
 
+use super::columns::{PARTITION_COLUMNS, PartitionColumn};
 use super::publish::is_data;
 use super::store::Storage;
 
@@ -73,9 +74,10 @@ fn unsupported(field: &Field) -> Error {
     }
 }
 
-/// The table schema of a file's Arrow schema (with the primary key Ferry
-/// wrote into its metadata); columns the task does not read may have any
-/// type (they are only named).
+/// The table schema of a file's Arrow schema (with the primary key and the
+/// partition columns Ferry wrote into its metadata, the latter after the
+/// file's columns); columns the task does not read may have any type (they
+/// are only named).
 pub(crate) fn table_schema(display: &str, schema: &Schema) -> TableSchema {
     let columns: Vec<ColumnDef> = schema
         .fields()
@@ -98,6 +100,18 @@ pub(crate) fn table_schema(display: &str, schema: &Schema) -> TableSchema {
             }
         })
         .collect();
+    let mut columns = columns;
+    for p in partition_columns(schema) {
+        if let (Ok(ty), false) = (p.ty.parse(), columns.iter().any(|c| c.name == p.name)) {
+            columns.push(ColumnDef {
+                name: p.name,
+                ty,
+                nullable: true,
+                native_type: format!("partition {}", p.ty),
+                dialect: None,
+            });
+        }
+    }
     let primary_key: Vec<String> = schema
         .metadata()
         .get(PRIMARY_KEY)
@@ -113,6 +127,15 @@ pub(crate) fn table_schema(display: &str, schema: &Schema) -> TableSchema {
     }
 }
 
+/// The partition columns Ferry recorded in a file's Arrow schema.
+pub(crate) fn partition_columns(schema: &Schema) -> Vec<PartitionColumn> {
+    schema
+        .metadata()
+        .get(PARTITION_COLUMNS)
+        .and_then(|p| serde_json::from_str(p).ok())
+        .unwrap_or_default()
+}
+
 /// The Arrow schema in the footer of the Parquet file `meta`.
 pub(crate) async fn file_schema(storage: &Storage, meta: &ObjectMeta) -> Result<SchemaRef> {
     let reader = ParquetObjectReader::new(storage.store.clone(), meta.location.clone())
@@ -126,6 +149,21 @@ pub(crate) async fn file_schema(storage: &Storage, meta: &ObjectMeta) -> Result<
             )
         })?;
     Ok(builder.schema().clone())
+}
+
+/// The row count in the footer of the Parquet file `meta`.
+pub(crate) async fn row_count(storage: &Storage, meta: &ObjectMeta) -> Result<u64> {
+    let reader = ParquetObjectReader::new(storage.store.clone(), meta.location.clone())
+        .with_file_size(meta.size);
+    let builder = ParquetRecordBatchStreamBuilder::new(reader)
+        .await
+        .map_err(|e| {
+            storage.failure(
+                &format!("reading the footer of {}", storage.show(&meta.location)),
+                e,
+            )
+        })?;
+    Ok(u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0))
 }
 
 /// The schema of one data file of the dataset, if it has any: what a

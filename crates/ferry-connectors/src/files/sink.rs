@@ -12,21 +12,30 @@
 //!  abort      abort the upload ─ delete the attempt's staging: the dataset is as it was
 //! ```
 
+use std::collections::HashMap;
 use std::time::Duration;
+
+use arrow::array::UInt32Array;
+use arrow::record_batch::RecordBatch;
 
 use async_trait::async_trait;
 use chrono::Utc;
 use ferry_core::connector::{
     FloatSpecials, PublishReport, Sink, SinkWriter, TargetPlan, WriteSpec,
 };
+use ferry_core::reject::{row_json, row_position};
+use ferry_core::spec::DirtyReason;
 use ferry_core::spec::SyncMode;
-use ferry_core::{BatchStream, ColumnType, Error, Rejects, Result, TableSchema};
+use ferry_core::{BatchStream, ColumnType, Error, Rejected, Rejects, Result, TableSchema};
 use futures::StreamExt;
+use object_store::ObjectStoreExt;
 
 use super::CONNECTOR;
+use super::columns::{self, PARTITION_COLUMNS, PartitionColumn};
 use super::hive::Registration;
-use super::partition::WindowLayout;
-use super::publish::{FERRY_DIR, Replace, delete, join, publish};
+use super::hive::hive_type;
+use super::partition::{Layout, WindowLayout};
+use super::publish::{FERRY_DIR, Replace, delete, join, plan};
 use super::schema::{PRIMARY_KEY, existing_schema};
 use super::spec::FilesEndpoint;
 use super::store::Storage;
@@ -35,6 +44,9 @@ use super::write::{FileWriter, WrittenFile};
 /// Staging left by runs that ended without abort (killed) is removed by a
 /// later run once it is this old.
 const STALE_STAGING: Duration = Duration::from_secs(6 * 3600);
+/// How often a run refreshes its staging's `_lease`, so a long run's
+/// staging is never taken for stale.
+const LEASE_EVERY: Duration = Duration::from_secs(600);
 
 /// Writes Parquet files into a directory or object-store prefix.
 #[derive(Debug)]
@@ -60,25 +72,31 @@ impl Sink for FilesSink {
     ) -> Result<Box<dyn SinkWriter>> {
         self.supports_mode(write.mode)?;
         refuse_unwritable(&self.storage.display, schema)?;
-        let (partition, keys) = match &self.endpoint.partition {
-            Some(p) => {
-                let layout = WindowLayout::parse("sink.partition", p)?;
-                (run_partition(&layout, write)?, layout.keys())
-            }
-            None => (String::new(), Vec::new()),
+        let layout = self
+            .endpoint
+            .partition
+            .as_ref()
+            .map(|p| Layout::parse("sink.partition", p))
+            .transpose()?;
+        let window_dir = match layout.as_ref().and_then(|l| l.window.as_ref()) {
+            Some(w) => run_partition(w, write)?,
+            None => String::new(),
         };
+        let part_columns = partition_columns(schema, layout.as_ref())?;
+        let stored = stored_schema(schema, &part_columns);
         let registration = match &self.endpoint.hive {
             Some(h) => {
-                let r = Registration::new(h, schema, keys, self.endpoint.hive_location())?;
+                let keys = hive_keys(schema, layout.as_ref());
+                let r = Registration::new(h, &stored, keys, self.endpoint.hive_location())?;
                 r.check().await?;
                 Some(r)
             }
             None => None,
         };
         self.storage.probe().await?;
-        let whole_overwrite = partition.is_empty() && write.mode == SyncMode::FullOverwrite;
+        let whole_overwrite = layout.is_none() && write.mode == SyncMode::FullOverwrite;
         if !whole_overwrite && let Some((file, existing)) = existing_schema(&self.storage).await? {
-            check_fits(&self.storage.show(&file), &existing, schema)?;
+            check_fits(&self.storage.show(&file), &existing, &stored)?;
         }
         remove_stale_staging(&self.storage).await?;
         let attempt = format!(
@@ -87,38 +105,152 @@ impl Sink for FilesSink {
             rand::random::<u32>()
         );
         let plan = TargetPlan {
-            table: self.storage.show(&self.storage.path(&partition)),
+            table: self.storage.show(&self.storage.path(&window_dir)),
             creates_table: false,
             ddl: None,
         };
+        let keep: Vec<usize> = (0..schema.columns.len())
+            .filter(|i| !part_columns.iter().any(|(p, _)| p == i))
+            .collect();
         Ok(Box::new(FilesWriter {
             sink: self.endpoint.clone(),
             storage: self.storage.clone(),
-            arrow_schema: with_primary_key(schema),
+            arrow_schema: file_arrow_schema(&stored, schema, &part_columns),
             attempt,
             run_id: write.run_id.clone(),
-            partition,
+            window_dir,
+            part_columns,
+            keep,
+            key: schema.primary_key.clone(),
             replace: match write.mode {
                 SyncMode::FullAppend => Replace::Append,
                 _ => Replace::Overwrite,
             },
             plan,
             files: Vec::new(),
-            current: None,
+            open: HashMap::new(),
+            tick: 0,
+            rows_seen: 0,
+            leased: None,
             registration,
         }))
     }
 }
 
-/// The batches' Arrow schema, with the primary key in its metadata (the
-/// files source gives it back, so keys survive a trip through files).
-fn with_primary_key(schema: &TableSchema) -> arrow::datatypes::SchemaRef {
-    let arrow = schema.arrow_schema();
-    if schema.primary_key.is_empty() {
+/// The partition columns of `schema` (index, name), checked.
+fn partition_columns(
+    schema: &TableSchema,
+    layout: Option<&Layout>,
+) -> Result<Vec<(usize, String)>> {
+    let Some(layout) = layout else {
+        return Ok(Vec::new());
+    };
+    layout
+        .columns
+        .iter()
+        .map(|name| {
+            let i = schema
+                .columns
+                .iter()
+                .position(|c| &c.name == name)
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "sink.partition.columns",
+                        format!("`{name}` is not a column of the run's output"),
+                    )
+                })?;
+            let ty = &schema.columns[i].ty;
+            if !columns::allowed(ty) {
+                return Err(Error::invalid(
+                    "sink.partition.columns",
+                    format!(
+                        "`{name}` is {ty}: partition columns are booleans, integers, decimals, text or dates"
+                    ),
+                ));
+            }
+            Ok((i, name.clone()))
+        })
+        .collect()
+}
+
+/// The columns stored in the files: all but the partition columns (and
+/// the key only if it is stored whole).
+fn stored_schema(schema: &TableSchema, part_columns: &[(usize, String)]) -> TableSchema {
+    let columns: Vec<_> = schema
+        .columns
+        .iter()
+        .filter(|c| !part_columns.iter().any(|(_, n)| n == &c.name))
+        .cloned()
+        .collect();
+    let whole_key = schema
+        .primary_key
+        .iter()
+        .all(|k| columns.iter().any(|c| &c.name == k));
+    TableSchema {
+        table: schema.table.clone(),
+        columns,
+        primary_key: if whole_key {
+            schema.primary_key.clone()
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+/// Hive partition keys with their types: the window's as `string`, the
+/// columns' by their types.
+fn hive_keys(schema: &TableSchema, layout: Option<&Layout>) -> Vec<(String, String)> {
+    let Some(layout) = layout else {
+        return Vec::new();
+    };
+    let mut keys: Vec<(String, String)> = layout
+        .window
+        .as_ref()
+        .map(WindowLayout::keys)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|k| (k, "string".to_string()))
+        .collect();
+    for name in &layout.columns {
+        let ty = schema
+            .column(name)
+            .and_then(|c| hive_type(&c.ty))
+            .unwrap_or_else(|| "string".into());
+        keys.push((name.clone(), ty));
+    }
+    keys
+}
+
+/// The files' Arrow schema: the stored columns, with the primary key and
+/// the partition columns (names and Ferry types) in its metadata, so the
+/// files source gives both back.
+fn file_arrow_schema(
+    stored: &TableSchema,
+    full: &TableSchema,
+    part_columns: &[(usize, String)],
+) -> arrow::datatypes::SchemaRef {
+    let arrow = stored.arrow_schema();
+    let mut metadata = std::collections::HashMap::new();
+    if !full.primary_key.is_empty() {
+        let key = serde_json::to_string(&full.primary_key).unwrap_or_default();
+        metadata.insert(PRIMARY_KEY.to_string(), key);
+    }
+    if !part_columns.is_empty() {
+        let cols: Vec<PartitionColumn> = part_columns
+            .iter()
+            .map(|(i, name)| PartitionColumn {
+                name: name.clone(),
+                ty: full.columns[*i].ty.to_string(),
+            })
+            .collect();
+        metadata.insert(
+            PARTITION_COLUMNS.to_string(),
+            serde_json::to_string(&cols).unwrap_or_default(),
+        );
+    }
+    if metadata.is_empty() {
         return arrow;
     }
-    let key = serde_json::to_string(&schema.primary_key).unwrap_or_default();
-    let metadata = std::collections::HashMap::from([(PRIMARY_KEY.to_string(), key)]);
     std::sync::Arc::new(arrow.as_ref().clone().with_metadata(metadata))
 }
 
@@ -174,6 +306,20 @@ fn run_partition(layout: &WindowLayout, write: &WriteSpec) -> Result<String> {
             ),
         ));
     }
+    // An overwrite replaces the whole partition: the window must be all of it.
+    if let (Some((s, e)), true) = (write.run.window, write.mode == SyncMode::FullOverwrite) {
+        let whole = layout.period_start(&dir) == Some(s) && layout.directory(e) != dir;
+        if !whole {
+            return Err(Error::invalid(
+                "sink.partition.window",
+                format!(
+                    "full_overwrite replaces the whole partition {dir}, but the run's window \
+                     [{s}, {e}) is only part of it: schedule one run per partition, or use \
+                     full_append"
+                ),
+            ));
+        }
+    }
     Ok(dir)
 }
 
@@ -216,30 +362,74 @@ fn check_fits(file: &str, existing: &arrow::datatypes::Schema, schema: &TableSch
     })
 }
 
-/// Deletes staging objects of earlier attempts older than [`STALE_STAGING`].
+/// Deletes the staging of earlier attempts whose newest object (a live
+/// run refreshes its `_lease` every [`LEASE_EVERY`]) is older than
+/// [`STALE_STAGING`]: runs that ended without abort (killed).
 async fn remove_stale_staging(storage: &Storage) -> Result<()> {
     let cutoff = Utc::now() - chrono::Duration::from_std(STALE_STAGING).unwrap_or_default();
-    for meta in storage.list(&join(FERRY_DIR, "staging")).await? {
-        if meta.last_modified < cutoff {
-            delete(storage, &meta.location).await?;
+    let staging = join(FERRY_DIR, "staging");
+    let objects = storage.list(&staging).await?;
+    let attempt_of = |m: &object_store::ObjectMeta| {
+        let rel = storage.relative(&m.location);
+        rel.strip_prefix(&format!("{staging}/"))
+            .and_then(|r| r.split('/').next())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mut newest: HashMap<String, chrono::DateTime<Utc>> = HashMap::new();
+    for m in &objects {
+        let e = newest.entry(attempt_of(m)).or_insert(m.last_modified);
+        *e = (*e).max(m.last_modified);
+    }
+    for m in &objects {
+        if newest.get(&attempt_of(m)).is_some_and(|t| *t < cutoff) {
+            delete(storage, &m.location).await?;
         }
     }
     Ok(())
 }
 
-/// An open write: files staged so far, and the one being written.
+/// Files open at once (one per partition being written); past it, the
+/// least recently written is closed (its partition gets another file if
+/// more rows come).
+const MAX_OPEN_FILES: usize = 64;
+/// Bytes all open files may buffer in their row groups; past it, the
+/// largest row group is closed early.
+const OPEN_BYTES_BUDGET: u64 = 256 << 20;
+
+/// A file being written into one partition.
+struct OpenFile {
+    writer: FileWriter,
+    /// When it was last written to (a counter), for closing the least recent.
+    used: u64,
+}
+
+/// An open write: the files staged so far, and those being written.
 struct FilesWriter {
     sink: FilesEndpoint,
     storage: Storage,
+    /// The files' schema: the stored columns (`keep`).
     arrow_schema: arrow::datatypes::SchemaRef,
     attempt: String,
     run_id: String,
-    partition: String,
+    /// The window's partition directory (empty without a window layout).
+    window_dir: String,
+    /// Partition columns: index in the input batches, name.
+    part_columns: Vec<(usize, String)>,
+    /// Indices of the input columns stored in the files.
+    keep: Vec<usize>,
+    /// The input's key, for dirty rows' positions.
+    key: Vec<String>,
     replace: Replace,
     plan: TargetPlan,
-    files: Vec<WrittenFile>,
-    current: Option<FileWriter>,
-    /// The Hive Metastore table to register the partition in, if any.
+    /// Closed files and their partition directories.
+    files: Vec<(String, WrittenFile)>,
+    open: HashMap<String, OpenFile>,
+    tick: u64,
+    rows_seen: u64,
+    /// When the staging's `_lease` was last written.
+    leased: Option<std::time::Instant>,
+    /// The Hive Metastore table to register the partitions in, if any.
     registration: Option<Registration>,
 }
 
@@ -248,14 +438,13 @@ impl FilesWriter {
         join(FERRY_DIR, &format!("staging/{}", self.attempt))
     }
 
-    fn next_file(&self) -> Result<FileWriter> {
+    fn new_file(&self, dir: &str, number: usize) -> Result<FileWriter> {
         let name = format!(
-            "part-{}-{:05}.{}",
+            "part-{}-{number:05}.{}",
             self.attempt,
-            self.files.len(),
             self.sink.format.extension()
         );
-        let rel = join(&join(&self.staging(), &self.partition), &name);
+        let rel = join(&join(&self.staging(), dir), &name);
         FileWriter::create(
             &self.storage,
             self.storage.path(&rel),
@@ -265,9 +454,66 @@ impl FilesWriter {
         )
     }
 
-    async fn close_current(&mut self) -> Result<()> {
-        if let Some(w) = self.current.take() {
-            self.files.push(w.close().await?);
+    /// Closes the open file of `dir`.
+    async fn close(&mut self, dir: &str) -> Result<()> {
+        if let Some(f) = self.open.remove(dir) {
+            let written = f.writer.close().await?;
+            self.files.push((dir.to_string(), written));
+        }
+        Ok(())
+    }
+
+    /// Writes the staging's `_lease` when it is due (see [`remove_stale_staging`]).
+    async fn refresh_lease(&mut self) -> Result<()> {
+        if self.leased.is_some_and(|t| t.elapsed() < LEASE_EVERY) {
+            return Ok(());
+        }
+        let lease = self.storage.path(&join(&self.staging(), "_lease"));
+        self.storage
+            .store
+            .put(
+                &lease,
+                object_store::PutPayload::from(self.run_id.clone().into_bytes()),
+            )
+            .await
+            .map_err(|e| self.storage.error("writing the staging lease", e))?;
+        self.leased = Some(std::time::Instant::now());
+        Ok(())
+    }
+
+    /// Writes `batch` (stored columns only) into the partition `dir`.
+    async fn write_to(&mut self, dir: String, batch: &RecordBatch) -> Result<()> {
+        self.refresh_lease().await?;
+        if !self.open.contains_key(&dir) {
+            if self.open.len() >= MAX_OPEN_FILES
+                && let Some(oldest) = self
+                    .open
+                    .iter()
+                    .min_by_key(|(_, f)| f.used)
+                    .map(|(d, _)| d.clone())
+            {
+                self.close(&oldest).await?;
+            }
+            let number = self.files.len() + self.open.len();
+            let writer = self.new_file(&dir, number)?;
+            self.open.insert(dir.clone(), OpenFile { writer, used: 0 });
+        }
+        self.tick += 1;
+        let tick = self.tick;
+        let file = self
+            .open
+            .get_mut(&dir)
+            .ok_or_else(|| Error::Internal("no open file".into()))?;
+        file.used = tick;
+        file.writer.write(batch).await?;
+        if file.writer.bytes() >= self.sink.file_bytes {
+            self.close(&dir).await?;
+        }
+        let buffered: u64 = self.open.values().map(|f| f.writer.buffered()).sum();
+        if buffered > OPEN_BYTES_BUDGET
+            && let Some(largest) = self.open.values_mut().max_by_key(|f| f.writer.buffered())
+        {
+            largest.writer.flush_row_group().await?;
         }
         Ok(())
     }
@@ -294,24 +540,52 @@ impl SinkWriter for FilesWriter {
         FloatSpecials::ALL
     }
 
-    async fn write_all(&mut self, mut input: BatchStream, _rejects: &Rejects) -> Result<u64> {
+    async fn write_all(&mut self, mut input: BatchStream, rejects: &Rejects) -> Result<u64> {
         let mut rows = 0u64;
         while let Some(batch) = input.next().await {
             let batch = batch?;
+            let first_row = self.rows_seen;
+            self.rows_seen += batch.num_rows() as u64;
             if batch.num_rows() == 0 {
                 continue;
             }
-            if self.current.is_none() {
-                self.current = Some(self.next_file()?);
+            let stored = batch
+                .project(&self.keep)
+                .map_err(|e| Error::Internal(format!("projecting the stored columns: {e}")))?;
+            if self.part_columns.is_empty() {
+                rows += stored.num_rows() as u64;
+                self.write_to(self.window_dir.clone(), &stored).await?;
+                continue;
             }
-            let w = self
-                .current
-                .as_mut()
-                .ok_or_else(|| Error::Internal("no open file".into()))?;
-            w.write(&batch).await?;
-            rows += batch.num_rows() as u64;
-            if w.bytes() >= self.sink.file_bytes {
-                self.close_current().await?;
+            // Rows grouped by partition, in input order within each.
+            let mut groups: Vec<(String, Vec<u32>)> = Vec::new();
+            for (row, dir) in columns::row_dirs(&batch, &self.part_columns)?
+                .into_iter()
+                .enumerate()
+            {
+                match dir {
+                    Ok(d) => {
+                        let d = join(&self.window_dir, &d);
+                        match groups.iter_mut().find(|(g, _)| *g == d) {
+                            Some((_, ids)) => ids.push(row as u32),
+                            None => groups.push((d, vec![row as u32])),
+                        }
+                    }
+                    Err((column, message)) => rejects.reject(Rejected {
+                        position: row_position(&batch, row, &self.key, first_row),
+                        column,
+                        reason: DirtyReason::Conversion,
+                        message,
+                        row: row_json(&batch, row),
+                    })?,
+                }
+            }
+            for (dir, ids) in groups {
+                let ids = UInt32Array::from(ids);
+                let part = arrow::compute::take_record_batch(&stored, &ids)
+                    .map_err(|e| Error::Internal(format!("taking a partition's rows: {e}")))?;
+                rows += part.num_rows() as u64;
+                self.write_to(dir, &part).await?;
             }
         }
         Ok(rows)
@@ -322,37 +596,51 @@ impl SinkWriter for FilesWriter {
     }
 
     async fn commit_reporting(mut self: Box<Self>) -> Result<(u64, Option<PublishReport>)> {
-        if self.files.is_empty() && self.current.is_none() {
+        if self.files.is_empty() && self.open.is_empty() && self.part_columns.is_empty() {
             // No rows: one empty file keeps the dataset's schema readable.
-            self.current = Some(self.next_file()?);
+            let writer = self.new_file(&self.window_dir.clone(), 0)?;
+            self.open
+                .insert(self.window_dir.clone(), OpenFile { writer, used: 0 });
         }
-        self.close_current().await?;
+        let dirs: Vec<String> = self.open.keys().cloned().collect();
+        for dir in dirs {
+            self.close(&dir).await?;
+        }
         let started = std::time::Instant::now();
-        let manifest = publish(
-            &self.storage,
-            &self.attempt,
-            &self.run_id,
-            &self.partition,
-            &self.files,
-            self.replace,
-        )
-        .await?;
-        self.remove_staging().await?;
-        if let Some(r) = self.registration.take() {
-            r.register(&self.partition, &manifest).await?;
+        let mut partitions: Vec<String> = self.files.iter().map(|(d, _)| d.clone()).collect();
+        partitions.sort();
+        partitions.dedup();
+        let registration = self.registration.take();
+        for dir in &partitions {
+            let files: Vec<WrittenFile> = self
+                .files
+                .iter()
+                .filter(|(d, _)| d == dir)
+                .map(|(_, f)| f.clone())
+                .collect();
+            let planned = plan(&self.storage, &self.run_id, dir, &files, self.replace).await?;
+            // Registered first: a metastore that refuses leaves the files unpublished.
+            if let Some(r) = &registration {
+                r.register(dir, &planned.manifest).await?;
+            }
+            planned.apply(&self.storage, &files).await?;
         }
-        let rows = self.files.iter().map(|f| f.rows).sum();
+        if let Err(e) = self.remove_staging().await {
+            tracing::warn!(dataset = %self.storage.display, error = %e, "the run is published; its staging could not be removed (a later run removes it)");
+        }
+        let rows = self.files.iter().map(|(_, f)| f.rows).sum();
         let report = PublishReport {
             strategy: match self.replace {
-                Replace::Overwrite => "files: partition replaced".into(),
+                Replace::Overwrite => "files: partitions replaced".into(),
                 Replace::Append => "files: appended".into(),
             },
             note: Some(format!(
-                "{} file(s) into {}",
+                "{} file(s) into {} partition(s) of {}",
                 self.files.len(),
-                self.plan.table
+                partitions.len(),
+                self.storage.display
             )),
-            lock: "none (readers honouring _SUCCESS or the manifest skip the partition while it is published)".into(),
+            lock: "none (readers honouring _SUCCESS or the manifest skip a partition while it is published)".into(),
             blocks_readers: false,
             lock_wait_ms: None,
             lock_held_ms: started.elapsed().as_millis() as u64,
@@ -361,8 +649,8 @@ impl SinkWriter for FilesWriter {
     }
 
     async fn abort(mut self: Box<Self>) -> Result<()> {
-        if let Some(w) = self.current.take() {
-            w.abort().await;
+        for (_, f) in self.open.drain() {
+            f.writer.abort().await;
         }
         self.remove_staging().await
     }
@@ -371,24 +659,21 @@ impl SinkWriter for FilesWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::files::spec::Partitioning;
 
     #[test]
     fn a_window_lies_in_one_partition() {
-        let layout = WindowLayout::parse(
-            "p",
-            &Partitioning {
-                window: "dt=%Y-%m-%d".into(),
-                time_zone: None,
-            },
-        )
-        .unwrap();
+        let layout = WindowLayout::parse("p", "dt=%Y-%m-%d", None).unwrap();
         let mut w = WriteSpec::plain(SyncMode::FullOverwrite);
         let t = |s: &str| s.parse::<chrono::DateTime<Utc>>().unwrap();
         w.run.window = Some((t("2026-11-25T00:00:00Z"), t("2026-11-26T00:00:00Z")));
         assert_eq!(run_partition(&layout, &w).unwrap(), "dt=2026-11-25");
         w.run.window = Some((t("2026-11-25T00:00:00Z"), t("2026-11-26T00:00:01Z")));
         assert!(run_partition(&layout, &w).is_err());
+        // An hour of the day: appended, but not overwriting the whole day.
+        w.run.window = Some((t("2026-11-25T03:00:00Z"), t("2026-11-25T04:00:00Z")));
+        assert!(run_partition(&layout, &w).is_err());
+        w.mode = SyncMode::FullAppend;
+        assert_eq!(run_partition(&layout, &w).unwrap(), "dt=2026-11-25");
         w.run.window = None;
         assert!(run_partition(&layout, &w).is_err());
     }

@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use ferry_core::connector::{ReadOptions, ReadSession, Source, Split};
+use ferry_core::schema::field_column_type;
 use ferry_core::{BatchStream, Error, Rejects, Result, TableSchema};
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectMeta;
@@ -27,10 +28,12 @@ use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
 use serde::{Deserialize, Serialize};
 
 use super::CONNECTOR;
-use super::partition::WindowLayout;
+use super::columns;
+use super::metastore::Metastore;
+use super::partition::Layout;
 use super::publish::{FERRY_DIR, MANIFEST, is_data, read_manifest};
-use super::schema::{conform, existing_schema, table_schema};
-use super::spec::FilesEndpoint;
+use super::schema::{conform, existing_schema, partition_columns, table_schema};
+use super::spec::{FilesEndpoint, HiveTable};
 use super::store::Storage;
 
 /// Reads Parquet files under a directory or object-store prefix.
@@ -71,10 +74,12 @@ impl Source for FilesSource {
         schema: &TableSchema,
         options: &ReadOptions,
     ) -> Result<Box<dyn ReadSession>> {
-        let layout = match &self.endpoint.partition {
-            Some(p) => Some(WindowLayout::parse("source.partition", p)?),
-            None => None,
-        };
+        let layout = self
+            .endpoint
+            .partition
+            .as_ref()
+            .map(|p| Layout::parse("source.partition", p))
+            .transpose()?;
         let files = self.select(layout.as_ref(), options).await?;
         let splits = files
             .into_iter()
@@ -107,9 +112,13 @@ impl FilesSource {
     /// The files to read with their row counts where a manifest gives them.
     async fn select(
         &self,
-        layout: Option<&WindowLayout>,
+        layout: Option<&Layout>,
         options: &ReadOptions,
     ) -> Result<Vec<(ObjectMeta, Option<u64>)>> {
+        let registered = match &self.endpoint.hive {
+            Some(h) => Some(self.registered_dirs(h).await?),
+            None => None,
+        };
         let all = self.storage.list("").await?;
         let managed = all.iter().any(|m| {
             let rel = self.storage.relative(&m.location);
@@ -126,22 +135,21 @@ impl FilesSource {
         }
         let mut out = Vec::new();
         for (dir, files) in by_dir {
-            if let Some(layout) = layout {
-                if dir.split('/').count() != layout.depth() || layout.period_start(&dir).is_none() {
-                    continue;
-                }
-                if let Some((start, end)) = options.params.window
-                    && !layout.overlaps(&dir, start, end)
-                {
-                    continue;
-                }
+            if registered.as_ref().is_some_and(|r| !r.contains(&dir)) {
+                continue;
+            }
+            if let Some(layout) = layout
+                && !layout.selects(&dir, options.params.window)
+            {
+                continue;
             }
             if !managed {
                 out.extend(files.into_iter().map(|m| (m, None)));
                 continue;
             }
             let Some(manifest) = read_manifest(&self.storage, &dir).await? else {
-                tracing::warn!(dataset = %self.storage.display, partition = %dir, "skipping a partition without a manifest (being published, or left by a failed run)");
+                // Never committed: the first publish into it has not reached its manifest.
+                tracing::debug!(dataset = %self.storage.display, partition = %dir, "skipping a partition without a manifest");
                 continue;
             };
             for entry in &manifest.files {
@@ -167,6 +175,47 @@ impl FilesSource {
     }
 }
 
+impl FilesSource {
+    /// The directories (relative to the dataset) of the Hive table's
+    /// partitions; a location outside the source's `url` is refused, so
+    /// a metastore cannot point the read elsewhere.
+    async fn registered_dirs(&self, hive: &HiveTable) -> Result<Vec<String>> {
+        let ms = Metastore { hive: hive.clone() };
+        let (_, locations) = ms.locations().await?;
+        let root = same_location(&self.endpoint.hive_location());
+        locations
+            .iter()
+            .map(|l| {
+                let l = same_location(l);
+                if l == root {
+                    return Ok(String::new());
+                }
+                match l.strip_prefix(&format!("{root}/")) {
+                    Some(rel) if rel.split('/').all(|s| !s.is_empty() && s != "..") => {
+                        Ok(rel.to_string())
+                    }
+                    _ => Err(Error::invalid(
+                        "source.hive",
+                        format!(
+                            "the metastore places a partition of {} at {l}, outside the source's url {root}",
+                            hive.display()
+                        ),
+                    )),
+                }
+            })
+            .collect()
+    }
+}
+
+/// A location in one spelling: `file:/x` and `file:///x` alike, no trailing `/`.
+pub(crate) fn same_location(l: &str) -> String {
+    let l = l.trim_end_matches('/');
+    match l.strip_prefix("file:") {
+        Some(rest) => format!("file:/{}", rest.trim_start_matches('/')),
+        None => l.to_string(),
+    }
+}
+
 struct FilesRead {
     storage: Storage,
     planned: arrow::datatypes::SchemaRef,
@@ -184,19 +233,36 @@ impl ReadSession for FilesRead {
     async fn read_split(&self, split: &Split, _rejects: &Rejects) -> Result<BatchStream> {
         let fs: FileSplit = serde_json::from_value(split.payload.clone())
             .map_err(|e| Error::Internal(format!("split payload: {e}")))?;
-        let path = Path::from(fs.path.as_str());
+        // The location as listed (already encoded: Hive's `%2F` escapes stay).
+        let path = Path::parse(&fs.path)
+            .map_err(|e| Error::Internal(format!("split path {}: {e}", fs.path)))?;
         let shown = self.storage.show(&path);
-        let reader =
-            ParquetObjectReader::new(self.storage.store.clone(), path).with_file_size(fs.size);
+        let reader = ParquetObjectReader::new(self.storage.store.clone(), path.clone())
+            .with_file_size(fs.size);
         let builder = ParquetRecordBatchStreamBuilder::new(reader)
             .await
             .map_err(|e| self.storage.failure(&format!("opening {shown}"), e))?;
         let file_schema = builder.schema().clone();
+        // Partition columns come from the file's directory, the rest from the file.
+        let recorded = partition_columns(&file_schema);
+        let dir_values = columns::values_of(
+            self.storage
+                .relative(&path)
+                .rsplit_once('/')
+                .map_or("", |(d, _)| d),
+        );
         let mut indices = Vec::with_capacity(self.columns.len());
+        let mut from_dir: Vec<(usize, Option<String>)> = Vec::new();
         let mut missing = Vec::new();
-        for c in &self.columns {
+        for (pos, c) in self.columns.iter().enumerate() {
             match file_schema.index_of(c) {
                 Ok(i) => indices.push(i),
+                Err(_) if recorded.iter().any(|p| &p.name == c) => match dir_values.get(c) {
+                    Some(v) => from_dir.push((pos, v.clone())),
+                    None => missing.push(format!(
+                        "partition column `{c}` has no `{c}=` directory above this file"
+                    )),
+                },
                 Err(_) => missing.push(format!("column `{c}` is not in this file")),
             }
         }
@@ -229,16 +295,21 @@ impl ReadSession for FilesRead {
         Ok(stream
             .map_err(move |e| storage.failure(&format!("reading {shown}"), e))
             .and_then(move |batch| {
+                let rows = batch.num_rows();
                 let result = columns
                     .iter()
-                    .map(|c| {
-                        batch
-                            .column_by_name(c)
-                            .cloned()
-                            .ok_or_else(|| Error::Internal(format!("projected column {c} missing")))
+                    .enumerate()
+                    .map(|(pos, c)| match from_dir.iter().find(|(p, _)| *p == pos) {
+                        Some((_, value)) => {
+                            let ty = field_column_type(planned.field(pos))?;
+                            columns::constant(&ty, value.as_deref(), rows, c)
+                        }
+                        None => batch.column_by_name(c).cloned().ok_or_else(|| {
+                            Error::Internal(format!("projected column {c} missing"))
+                        }),
                     })
                     .collect::<Result<Vec<_>>>()
-                    .and_then(|cols| conform(cols, batch.num_rows(), &planned, &fs.path));
+                    .and_then(|cols| conform(cols, rows, &planned, &fs.path));
                 futures::future::ready(result)
             })
             .boxed())

@@ -48,8 +48,9 @@ pub struct FilesEndpoint {
     /// Hive-style partition directories (sink), e.g. `dt=2026-11-25/`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partition: Option<Partitioning>,
-    /// Register the dataset as an external Parquet table of a Hive
-    /// Metastore, and each published partition (sink).
+    /// A Hive Metastore table: a sink registers the dataset as an external
+    /// Parquet table and each published partition; a source reads the
+    /// partitions the metastore lists (which must lie under `url`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hive: Option<HiveTable>,
 }
@@ -84,17 +85,20 @@ impl HiveTable {
             .unwrap_or(&self.metastore)
     }
 
-    fn check(&mut self, field: &str) -> Result<()> {
-        let addr_ok = self.metastore.strip_prefix("thrift://").is_some_and(|a| {
-            a.rsplit_once(':')
-                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0))
-        });
-        if !addr_ok {
+    fn check(&mut self, field: &str, trust: &Trust) -> Result<()> {
+        let host = self
+            .metastore
+            .strip_prefix("thrift://")
+            .and_then(|a| a.rsplit_once(':'))
+            .filter(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0))
+            .map(|(h, _)| h.trim_matches(|c| c == '[' || c == ']').to_string());
+        let Some(host) = host else {
             return Err(Error::invalid(
                 format!("{field}.metastore"),
                 format!("`{}` must be thrift://host:port", self.metastore),
             ));
-        }
+        };
+        refuse_link_local(&format!("{field}.metastore"), &host, trust)?;
         for (name, value) in [("database", &mut self.database), ("table", &mut self.table)] {
             let ok = value
                 .bytes()
@@ -126,17 +130,24 @@ fn default_file_bytes() -> u64 {
     256 << 20
 }
 
-/// How a sink places rows into partition directories.
+/// How a sink places rows into partition directories: the window's levels
+/// first, then one level per column (`dt=2026-11-25/region=eu/`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Partitioning {
     /// The directory of a run's rows from its window start, as
     /// `name=<strftime>` segments: `dt=%Y-%m-%d` or `dt=%Y-%m-%d/hour=%H`.
     /// A rerun of the window replaces exactly that directory.
-    pub window: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<String>,
     /// IANA time zone the window start is formatted in (default UTC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_zone: Option<String>,
+    /// Columns whose values name further levels (`region=eu`), Hive style:
+    /// the values are in the directory names, not in the files. A run
+    /// replaces (overwrite) or adds to (append) the partitions it writes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<String>,
 }
 
 /// Settings of an S3-compatible store.
@@ -303,32 +314,42 @@ impl FilesEndpoint {
             ));
         }
         self.url = Some(check_url(&at("url"), url, trust)?);
-        if let Some(p) = &self.path {
-            check_relative(&at("path"), p)?;
+        if let Some(p) = self.path.take() {
+            check_relative(&at("path"), &p)?;
+            // The joined location is checked as a whole (a local one again
+            // under the files root, symbolic links resolved).
+            let joined = format!(
+                "{}/{}",
+                self.url.as_deref().unwrap_or_default(),
+                p.trim_end_matches('/')
+            );
+            self.url = Some(check_url(&at("path"), &joined, trust)?);
         }
         let is_s3 = self.url.as_deref().is_some_and(|u| u.starts_with("s3://"));
         if self.s3.is_some() && !is_s3 {
             return Err(Error::invalid(at("s3"), "is only for s3:// URLs"));
         }
         if let Some(s3) = &self.s3 {
-            s3.check(&at("s3"))?;
+            s3.check(&at("s3"), trust)?;
         }
+        // S3 moves a file with one CopyObject, which takes at most 5 GiB.
+        let max = if is_s3 { 5u64 << 30 } else { 16u64 << 30 };
         for (name, value, min) in [
             ("row_group_bytes", self.row_group_bytes, 1 << 10),
             ("file_bytes", self.file_bytes, 1 << 10),
         ] {
-            if !(min..=(16u64 << 30)).contains(&value) {
+            if !(min..=max).contains(&value) {
                 return Err(Error::invalid(
                     at(name),
-                    format!("must be between {min} and 17179869184 bytes, not {value}"),
+                    format!("must be between {min} and {max} bytes, not {value}"),
                 ));
             }
         }
         if let Some(p) = &self.partition {
-            super::partition::WindowLayout::parse(&at("partition"), p)?;
+            super::partition::Layout::parse(&at("partition"), p)?;
         }
         if let Some(h) = &mut self.hive {
-            h.check(&at("hive"))?;
+            h.check(&at("hive"), trust)?;
         }
         Ok(())
     }
@@ -358,17 +379,19 @@ impl FilesEndpoint {
 }
 
 impl S3Options {
-    fn check(&self, field: &str) -> Result<()> {
+    fn check(&self, field: &str, trust: &Trust) -> Result<()> {
         if let Some(e) = &self.endpoint {
-            let ok = url::Url::parse(e)
+            let host = url::Url::parse(e)
                 .ok()
-                .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
-            if !ok {
+                .filter(|u| matches!(u.scheme(), "http" | "https"))
+                .and_then(|u| u.host_str().map(str::to_string));
+            let Some(host) = host else {
                 return Err(Error::invalid(
                     format!("{field}.endpoint"),
                     format!("must be an http:// or https:// URL with a host, not `{e}`"),
                 ));
-            }
+            };
+            refuse_link_local(&format!("{field}.endpoint"), &host, trust)?;
         }
         if self.access_key_id.is_some() != self.secret_access_key.is_some() {
             return Err(Error::invalid(
@@ -425,6 +448,29 @@ pub(crate) fn check_url(field: &str, url: &str, trust: &Trust) -> Result<String>
         "file://{}",
         abs.display().to_string().trim_end_matches('/')
     ))
+}
+
+/// On the server, a link-local address (a cloud's instance metadata
+/// service: 169.254.169.254, fe80::/10) is refused: its credentials are the
+/// server's, not the task's.
+fn refuse_link_local(field: &str, host: &str, trust: &Trust) -> Result<()> {
+    if matches!(trust, Trust::Local) {
+        return Ok(());
+    }
+    let link_local = match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(a)) => a.is_link_local(),
+        Ok(std::net::IpAddr::V6(a)) => (a.segments()[0] & 0xffc0) == 0xfe80,
+        Err(_) => host.eq_ignore_ascii_case("metadata.google.internal"),
+    };
+    if link_local {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "`{host}` is a link-local address (an instance metadata service); tasks sent to the server may not reach it"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A relative path: no leading `/`, no `.` or `..` segment, no `\`.

@@ -64,12 +64,22 @@ impl Storage {
     }
 
     /// `rel` (slash-separated, already checked) under the dataset's prefix.
+    /// Taken as already encoded (`Path::parse`): partition directories carry
+    /// Hive's own escapes (`region=a%2Fb`), which must not be escaped again.
     pub(crate) fn path(&self, rel: &str) -> Path {
-        let mut p = self.root.clone();
-        for part in rel.split('/').filter(|s| !s.is_empty()) {
-            p = p.clone().join(part);
-        }
-        p
+        let root: &str = self.root.as_ref();
+        let full = match (root.is_empty(), rel.is_empty()) {
+            (_, true) => root.to_string(),
+            (true, false) => rel.to_string(),
+            (false, false) => format!("{root}/{rel}"),
+        };
+        Path::parse(&full).unwrap_or_else(|_| {
+            let mut p = self.root.clone();
+            for part in rel.split('/').filter(|s| !s.is_empty()) {
+                p = p.clone().join(part);
+            }
+            p
+        })
     }
 
     /// The path of `p` relative to the dataset's prefix.

@@ -35,8 +35,11 @@ const CALL: u32 = 1;
 const REPLY: u32 = 2;
 const EXCEPTION: u32 = 3;
 const VERSION_1: u32 = 0x8001_0000;
-/// Bounds on what a reply may declare, against a broken or hostile peer.
-const MAX_LEN: usize = 64 << 20;
+/// Bounds on a reply, against a broken or hostile peer: bytes in all, one
+/// string's or collection's length, values in all, nesting.
+const MAX_REPLY_BYTES: u64 = 64 << 20;
+const MAX_LEN: usize = 16 << 20;
+const MAX_VALUES: u64 = 4 << 20;
 const MAX_DEPTH: usize = 64;
 
 /// A Thrift value.
@@ -165,6 +168,8 @@ fn write_string(out: &mut Vec<u8>, s: &str) {
 
 struct Reader<R: Read> {
     inner: R,
+    /// Values still allowed in this reply.
+    values_left: u64,
 }
 
 impl<R: Read> Reader<R> {
@@ -201,6 +206,10 @@ impl<R: Read> Reader<R> {
         if depth > MAX_DEPTH {
             return Err(invalid("values nested too deeply".into()));
         }
+        self.values_left = self
+            .values_left
+            .checked_sub(1)
+            .ok_or_else(|| invalid(format!("more than {MAX_VALUES} values")))?;
         Ok(match t {
             ty::BOOL => TValue::Bool(self.u8()? != 0),
             ty::BYTE => TValue::Byte(self.u8()? as i8),
@@ -283,7 +292,8 @@ pub(crate) fn call(
     w.flush()?;
     drop(w);
     let mut r = Reader {
-        inner: BufReader::new(&socket),
+        inner: BufReader::new(&socket).take(MAX_REPLY_BYTES),
+        values_left: MAX_VALUES,
     };
     let header = r.i32()? as u32;
     if header & 0xffff_0000 != VERSION_1 {
@@ -354,7 +364,12 @@ mod tests {
         ]);
         let mut buf = Vec::new();
         v.write(&mut buf);
-        let back = Reader { inner: &buf[..] }.value(ty::STRUCT, 0).unwrap();
+        let back = Reader {
+            inner: &buf[..],
+            values_left: MAX_VALUES,
+        }
+        .value(ty::STRUCT, 0)
+        .unwrap();
         assert_eq!(back, v);
         assert_eq!(back.field(1).and_then(TValue::as_str), Some("orders"));
     }
@@ -362,7 +377,22 @@ mod tests {
     #[test]
     fn hostile_lengths_are_refused() {
         let buf = [ty::STRING, 0, 1, 0x7f, 0xff, 0xff, 0xff];
-        let err = Reader { inner: &buf[..] }.value(ty::STRUCT, 0).unwrap_err();
+        let err = Reader {
+            inner: &buf[..],
+            values_left: MAX_VALUES,
+        }
+        .value(ty::STRUCT, 0)
+        .unwrap_err();
         assert!(err.to_string().contains("length"), "{err}");
+        // A list of many empty structs: bounded by the value budget.
+        let mut bomb = vec![ty::LIST, 0, 1, ty::STRUCT, 0x00, 0xff, 0xff, 0xff];
+        bomb.extend(std::iter::repeat_n(ty::STOP, 0xff_ffff));
+        let err = Reader {
+            inner: &bomb[..],
+            values_left: 1000,
+        }
+        .value(ty::STRUCT, 0)
+        .unwrap_err();
+        assert!(err.to_string().contains("values"), "{err}");
     }
 }

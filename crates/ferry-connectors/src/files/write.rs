@@ -123,6 +123,20 @@ impl FileWriter {
         (self.writer.bytes_written() + self.writer.in_progress_size()) as u64
     }
 
+    /// Bytes of the row group being encoded (in memory).
+    pub(crate) fn buffered(&self) -> u64 {
+        self.writer.in_progress_size() as u64
+    }
+
+    /// Closes the row group being encoded, freeing its memory.
+    pub(crate) async fn flush_row_group(&mut self) -> Result<()> {
+        let doing = format!("writing {}", self.storage.show(&self.path));
+        self.writer
+            .flush()
+            .await
+            .map_err(|e| self.storage.failure(&doing, e))
+    }
+
     /// Appends `batch`.
     pub(crate) async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         self.rows += batch.num_rows() as u64;

@@ -32,7 +32,10 @@ use crate::common::values::ColumnValues;
 /// existing one, or `c`'s own type when Ferry creates it) is an `ENUM`
 /// without a `''` member.
 pub(super) fn carries_error_value(c: &ColumnDef, target: Option<&TableInfo>) -> bool {
-    if c.dialect != Some(DIALECT) || !is_enum(&c.native_type) {
+    // A source whose own members include `''` holds a real `''` member, not
+    // the error value: it must not be counted as one.
+    let source_has_blank = members(&c.native_type).is_none_or(|m| m.iter().any(String::is_empty));
+    if c.dialect != Some(DIALECT) || !is_enum(&c.native_type) || source_has_blank {
         return false;
     }
     let target_type = match target {
