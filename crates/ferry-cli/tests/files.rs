@@ -697,3 +697,69 @@ async fn column_partitions_in_hive_layout() {
         assert_eq!(zero, r[1] == "eu", "{r}");
     }
 }
+
+/// Two runs appending into one partition at the same time: the partition
+/// lock makes one publish wait for the other, so the partition holds both
+/// runs' rows (neither sweeps the other's files); a lock left by a run
+/// that died long ago is taken over.
+#[tokio::test]
+async fn concurrent_publishes_into_one_partition_keep_both_runs() {
+    let (a, b) = (unique("fl2_a"), unique("fl2_b"));
+    pg_exec(&format!(
+        "CREATE TABLE {a} (id bigint PRIMARY KEY, v text);
+         INSERT INTO {a} SELECT g, md5(g::text) FROM generate_series(1, 30000) g;
+         CREATE TABLE {b} (id bigint PRIMARY KEY, v text);
+         INSERT INTO {b} SELECT g, md5(g::text) FROM generate_series(30001, 60000) g;"
+    ))
+    .await;
+    let dir = scratch_dir().join(unique("fl2_lake"));
+    let url = dir.display().to_string();
+    let sink = format!("{{type: files, url: \"{url}\", partition: {{window: \"dt=%Y-%m-%d\"}}}}");
+    // A lock a dead run left two hours ago on this partition.
+    let locks = dir.join("_ferry").join("locks");
+    std::fs::create_dir_all(&locks).unwrap();
+    let key = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(b"dt=2026-11-25"))
+    };
+    let stale = chrono::Utc::now() - chrono::Duration::hours(2);
+    std::fs::write(
+        locks.join(format!("{key}.lock")),
+        format!(
+            "{{\"run_id\":\"dead\",\"attempt\":\"x\",\"taken_at\":\"{}\"}}",
+            stale.to_rfc3339()
+        ),
+    )
+    .unwrap();
+    let runs: Vec<_> = [(&a, "03"), (&b, "04")]
+        .into_iter()
+        .map(|(t, hour)| {
+            let yaml = job("fl2", &pg_endpoint(t), &sink, "mode: full_append\n");
+            let start = format!("2026-11-25T{hour}:00:00Z");
+            let end = format!("2026-11-25T{hour}:30:00Z");
+            std::thread::spawn(move || {
+                run_ferry(
+                    FERRY,
+                    &[
+                        "run",
+                        "--json",
+                        "--window-start",
+                        &start,
+                        "--window-end",
+                        &end,
+                    ],
+                    &yaml,
+                )
+            })
+        })
+        .collect();
+    for r in runs {
+        let out = r.join().unwrap();
+        assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    }
+    let got = peer_json(&["count", &url]);
+    assert_eq!(got["rows"].as_u64(), Some(60_000), "{got}");
+    assert_eq!(got["distinct_id"].as_u64(), Some(60_000), "{got}");
+    check_manifest(&format!("{url}/dt=2026-11-25"), 60_000);
+    assert!(walk(&locks).is_empty(), "{:?}", walk(&locks));
+}

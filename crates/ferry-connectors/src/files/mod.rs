@@ -28,11 +28,13 @@
 //! directory of its window (`dt=2026-11-25`); a run's window must lie in one
 //! partition. `full_overwrite` replaces that partition (the whole dataset
 //! when unpartitioned), `full_append` adds files to it. A rerun of a window
-//! replaces exactly its partition.
+//! replaces exactly its partition. One run at a time publishes into a
+//! partition ([`lock`]).
 
 mod columns;
 mod connector;
 mod hive;
+mod lock;
 mod matrix;
 mod metastore;
 mod partition;

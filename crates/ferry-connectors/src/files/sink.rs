@@ -34,6 +34,7 @@ use super::CONNECTOR;
 use super::columns::{self, PARTITION_COLUMNS, PartitionColumn};
 use super::hive::Registration;
 use super::hive::hive_type;
+use super::lock::PartitionLock;
 use super::partition::{Layout, WindowLayout};
 use super::publish::{FERRY_DIR, Replace, delete, join, plan};
 use super::schema::{PRIMARY_KEY, existing_schema};
@@ -389,6 +390,24 @@ async fn remove_stale_staging(storage: &Storage) -> Result<()> {
     Ok(())
 }
 
+/// Plans, registers and publishes one partition (under its lock).
+async fn publish_locked(
+    storage: &Storage,
+    run_id: &str,
+    dir: &str,
+    files: &[WrittenFile],
+    replace: Replace,
+    registration: Option<&Registration>,
+) -> Result<()> {
+    let planned = plan(storage, run_id, dir, files, replace).await?;
+    // Registered first: a metastore that refuses leaves the files unpublished.
+    if let Some(r) = registration {
+        r.register(dir, &planned.manifest).await?;
+    }
+    planned.apply(storage, files).await?;
+    Ok(())
+}
+
 /// Files open at once (one per partition being written); past it, the
 /// least recently written is closed (its partition gets another file if
 /// more rows come).
@@ -618,12 +637,18 @@ impl SinkWriter for FilesWriter {
                 .filter(|(d, _)| d == dir)
                 .map(|(_, f)| f.clone())
                 .collect();
-            let planned = plan(&self.storage, &self.run_id, dir, &files, self.replace).await?;
-            // Registered first: a metastore that refuses leaves the files unpublished.
-            if let Some(r) = &registration {
-                r.register(dir, &planned.manifest).await?;
-            }
-            planned.apply(&self.storage, &files).await?;
+            let lock = PartitionLock::take(&self.storage, dir, &self.run_id, &self.attempt).await?;
+            let published = publish_locked(
+                &self.storage,
+                &self.run_id,
+                dir,
+                &files,
+                self.replace,
+                registration.as_ref(),
+            )
+            .await;
+            lock.release(&self.storage).await;
+            published?;
         }
         if let Err(e) = self.remove_staging().await {
             tracing::warn!(dataset = %self.storage.display, error = %e, "the run is published; its staging could not be removed (a later run removes it)");
