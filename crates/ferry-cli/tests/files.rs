@@ -701,7 +701,8 @@ async fn column_partitions_in_hive_layout() {
 /// Two runs appending into one partition at the same time: the partition
 /// lock makes one publish wait for the other, so the partition holds both
 /// runs' rows (neither sweeps the other's files); a lock left by a run
-/// that died long ago is taken over.
+/// that died long ago is taken over; a rerun of a window replaces its own
+/// appended files.
 #[tokio::test]
 async fn concurrent_publishes_into_one_partition_keep_both_runs() {
     let (a, b) = (unique("fl2_a"), unique("fl2_b"));
@@ -762,4 +763,24 @@ async fn concurrent_publishes_into_one_partition_keep_both_runs() {
     assert_eq!(got["distinct_id"].as_u64(), Some(60_000), "{got}");
     check_manifest(&format!("{url}/dt=2026-11-25"), 60_000);
     assert!(walk(&locks).is_empty(), "{:?}", walk(&locks));
+
+    // A rerun of one of those windows (a retry, a backfill) replaces its own
+    // files: appending is idempotent per window.
+    let out = run_ferry(
+        FERRY,
+        &[
+            "run",
+            "--json",
+            "--window-start",
+            "2026-11-25T03:00:00Z",
+            "--window-end",
+            "2026-11-25T03:30:00Z",
+        ],
+        &job("fl2", &pg_endpoint(&a), &sink, "mode: full_append\n"),
+    );
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let got = peer_json(&["count", &url]);
+    assert_eq!(got["rows"].as_u64(), Some(60_000), "{got}");
+    assert_eq!(got["distinct_id"].as_u64(), Some(60_000), "{got}");
+    check_manifest(&format!("{url}/dt=2026-11-25"), 60_000);
 }

@@ -240,6 +240,9 @@ pub struct WriteSpec {
     pub run: RunParams,
     /// The run's id, for what the sink records with the data (a manifest).
     pub run_id: String,
+    /// The task's name: with the run's window, what a rerun of the same
+    /// window shares (a sink that appends files replaces that window's).
+    pub task: String,
 }
 
 impl WriteSpec {
@@ -252,6 +255,7 @@ impl WriteSpec {
             window: None,
             run: RunParams::default(),
             run_id: String::new(),
+            task: String::new(),
         }
     }
 }

@@ -381,6 +381,7 @@ fn plan_write(
     let mut write = WriteSpec::plain(task.spec.mode);
     write.window = window;
     write.run = params;
+    write.task = task.spec.name.clone();
     if task.spec.mode != SyncMode::IncrementalMerge {
         return Ok(write);
     }

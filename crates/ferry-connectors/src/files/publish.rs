@@ -54,6 +54,10 @@ const MANIFEST_FORMAT: &str = "ferry.files.manifest/1";
 pub(crate) struct ManifestFile {
     /// File name within the partition.
     pub(crate) name: String,
+    /// The task and window that wrote it (`task@start/end`), when the run
+    /// had a window: an append of the same window again replaces these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) origin: Option<String>,
     pub(crate) rows: u64,
     pub(crate) bytes: u64,
     pub(crate) sha256: String,
@@ -187,6 +191,7 @@ async fn committed(storage: &Storage, partition: &str) -> Result<Vec<ManifestFil
     for m in &present {
         out.push(ManifestFile {
             name: file_name(&m.location),
+            origin: None,
             rows: super::schema::row_count(storage, m).await?,
             bytes: m.size,
             sha256: String::new(),
@@ -207,10 +212,12 @@ pub(crate) struct Planned {
     pub(crate) manifest: Manifest,
 }
 
-/// Plans the publish of the run's `files` (staged) into `partition`.
+/// Plans the publish of the run's `files` (staged) into `partition`;
+/// `origin` names the task and window that wrote them, if windowed.
 pub(crate) async fn plan(
     storage: &Storage,
     run_id: &str,
+    origin: Option<&str>,
     partition: &str,
     files: &[WrittenFile],
     replace: Replace,
@@ -220,6 +227,7 @@ pub(crate) async fn plan(
         .iter()
         .map(|f| ManifestFile {
             name: file_name(&f.path),
+            origin: origin.map(str::to_string),
             rows: f.rows,
             bytes: f.bytes,
             sha256: f.sha256.clone(),
@@ -229,7 +237,11 @@ pub(crate) async fn plan(
         Replace::Overwrite => Vec::new(),
         Replace::Append => previous.clone(),
     };
+    // A rerun of the same window (a retry, a backfill) replaces its files.
     keep.retain(|k| !ours.iter().any(|o| o.name == k.name));
+    if origin.is_some() {
+        keep.retain(|k| k.origin.as_deref() != origin);
+    }
     keep.extend(ours);
     Ok(Planned {
         partition: partition.to_string(),

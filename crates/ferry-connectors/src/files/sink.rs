@@ -119,6 +119,10 @@ impl Sink for FilesSink {
             arrow_schema: file_arrow_schema(&stored, schema, &part_columns),
             attempt,
             run_id: write.run_id.clone(),
+            origin: write
+                .run
+                .window
+                .map(|(s, e)| format!("{}@{}/{}", write.task, s.to_rfc3339(), e.to_rfc3339())),
             window_dir,
             part_columns,
             keep,
@@ -394,12 +398,13 @@ async fn remove_stale_staging(storage: &Storage) -> Result<()> {
 async fn publish_locked(
     storage: &Storage,
     run_id: &str,
+    origin: Option<&str>,
     dir: &str,
     files: &[WrittenFile],
     replace: Replace,
     registration: Option<&Registration>,
 ) -> Result<()> {
-    let planned = plan(storage, run_id, dir, files, replace).await?;
+    let planned = plan(storage, run_id, origin, dir, files, replace).await?;
     // Registered first: a metastore that refuses leaves the files unpublished.
     if let Some(r) = registration {
         r.register(dir, &planned.manifest).await?;
@@ -431,6 +436,8 @@ struct FilesWriter {
     arrow_schema: arrow::datatypes::SchemaRef,
     attempt: String,
     run_id: String,
+    /// `task@start/end` of a windowed run (see `ManifestFile::origin`).
+    origin: Option<String>,
     /// The window's partition directory (empty without a window layout).
     window_dir: String,
     /// Partition columns: index in the input batches, name.
@@ -641,6 +648,7 @@ impl SinkWriter for FilesWriter {
             let published = publish_locked(
                 &self.storage,
                 &self.run_id,
+                self.origin.as_deref(),
                 dir,
                 &files,
                 self.replace,
