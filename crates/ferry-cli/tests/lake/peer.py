@@ -6,6 +6,7 @@ Ferry wrote, on a local directory or an S3-compatible server (moto).
                                        tests compute them in PostgreSQL
     peer.py count URL                  rows, sum and distinct count of column id
     peer.py rows URL ID,COL,...        those columns of every row, by id (text as in digest)
+    peer.py textdigest URL csv|jsonl   digest's rows from Ferry's CSV or JSON lines files
     peer.py ls URL                     every object under URL (relative paths)
     peer.py cat URL                    one object's bytes (text)
     peer.py meta URL                   per data file: rows, row groups, SHA-256, Arrow schema
@@ -68,6 +69,63 @@ def digest(url):
         h.update(b"\n")
     parts = sorted({os.path.dirname(f)[len(path):].strip("/") for f in dataset.files})
     print(json.dumps({"rows": len(rows), "sha256": h.hexdigest(), "partitions": parts}))
+
+
+def textdigest(url, fmt):
+    """The typed table's canonical rows from Ferry's CSV or JSON lines."""
+    import csv
+    fs, path = filesystem(url)
+    infos = fs.get_file_info(pafs.FileSelector(path, recursive=True))
+    names = sorted(
+        i.path for i in infos
+        if i.type == pafs.FileType.File and i.path.endswith("." + fmt)
+        and not any(p.startswith(("_", ".")) for p in i.path[len(path):].split("/") if p)
+    )
+    records = []
+    for name in names:
+        with fs.open_input_stream(name) as f:
+            data = f.read().decode()
+        if fmt == "csv":
+            # NULL is an empty unquoted field; "" a quoted empty string.
+            lines = list(csv.reader(data.splitlines(keepends=True), strict=True))
+            header, body = lines[0], lines[1:]
+            raw = data.split("\r\n")[1:]
+            for fields, line in zip(body, raw):
+                cells = split_raw(line)
+                records.append({h: (None if c == "" else v) for h, v, c in zip(header, fields, cells)})
+        else:
+            records.extend(json.loads(line) for line in data.splitlines() if line)
+    rows = []
+    for r in records:
+        ts = r["ts"]
+        ts = None if ts is None else datetime.datetime.fromisoformat(ts).strftime("%Y-%m-%d %H:%M:%S.%f")
+        flag = r["flag"]
+        flag = None if flag is None else (flag if isinstance(flag, bool) else flag == "true")
+        f = r["f"]
+        f = None if f is None else float(f)
+        rows.append("|".join(text(v) for v in [
+            str(r["id"]), r["name"], r["amount"], r["d"], ts, flag, r["note"], f]))
+    rows.sort()
+    h = hashlib.sha256()
+    for row in rows:
+        h.update(row.encode())
+        h.update(b"\n")
+    print(json.dumps({"rows": len(rows), "sha256": h.hexdigest(), "files": len(names)}))
+
+
+def split_raw(line):
+    """The raw (still quoted) cells of one CSV line."""
+    cells, cell, quoted = [], "", False
+    for ch in line:
+        if ch == '"':
+            quoted = not quoted
+        if ch == "," and not quoted:
+            cells.append(cell)
+            cell = ""
+        else:
+            cell += ch
+    cells.append(cell)
+    return cells
 
 
 def count(url):
@@ -134,5 +192,5 @@ def mkbucket(bucket):
 
 if __name__ == "__main__":
     commands = {"digest": digest, "count": count, "ls": ls, "cat": cat, "meta": meta,
-                "mkbucket": mkbucket, "rows": rows}
+                "mkbucket": mkbucket, "rows": rows, "textdigest": textdigest}
     commands[sys.argv[1]](*sys.argv[2:])

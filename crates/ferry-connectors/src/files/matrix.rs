@@ -85,6 +85,13 @@ impl TypeMapping for ParquetTypes {
              column above. `uuid` is 16 bytes without the `UUID` logical type; `interval` is \
              refused by the files sink (Parquet's `INTERVAL` holds months, days and milliseconds): \
              cast it to text. NaN and ±Infinity are stored as they are.",
+            "`format: csv` and `format: jsonl` write every value as the typed JSON of Ferry's dirty \
+             records, which keeps every digit: JSON numbers for booleans, 16/32-bit integers, \
+             64-bit integers within ±2^53 − 1 and finite floats; strings for larger integers, \
+             decimals, NaN/±Infinity, dates, times, timestamps, intervals (ISO text), UUIDs and \
+             bytes (`\\x0102`); lists as JSON arrays. CSV quotes every string, so NULL (an empty \
+             unquoted field) stays apart from an empty string (`\"\"`). Both are written only; \
+             the source reads Parquet.",
         ]
     }
 

@@ -139,8 +139,14 @@ pub(crate) async fn read_manifest(storage: &Storage, partition: &str) -> Result<
     Ok(Some(manifest))
 }
 
-/// The Parquet files directly in `partition` (not in its subdirectories).
-async fn data_files(storage: &Storage, partition: &str) -> Result<Vec<ObjectMeta>> {
+/// The data files (`.<extension>`) directly in `partition` (not in its
+/// subdirectories).
+async fn data_files(
+    storage: &Storage,
+    partition: &str,
+    extension: &str,
+) -> Result<Vec<ObjectMeta>> {
+    let suffix = format!(".{extension}");
     let all = storage.list(partition).await?;
     Ok(all
         .into_iter()
@@ -148,7 +154,7 @@ async fn data_files(storage: &Storage, partition: &str) -> Result<Vec<ObjectMeta
             let rel = storage.relative(&m.location);
             let name = rel.strip_prefix(partition).unwrap_or(&rel);
             let name = name.trim_start_matches('/');
-            !name.contains('/') && is_data(name) && name.ends_with(".parquet")
+            !name.contains('/') && is_data(name) && name.ends_with(&suffix)
         })
         .collect())
 }
@@ -162,8 +168,12 @@ fn intent_path(storage: &Storage, partition: &str) -> Path {
 
 /// The files `partition` holds as committed (see the module doc), each
 /// still present.
-async fn committed(storage: &Storage, partition: &str) -> Result<Vec<ManifestFile>> {
-    let present = data_files(storage, partition).await?;
+async fn committed(
+    storage: &Storage,
+    partition: &str,
+    extension: &str,
+) -> Result<Vec<ManifestFile>> {
+    let present = data_files(storage, partition, extension).await?;
     let here = |name: &str| present.iter().any(|m| file_name(&m.location) == name);
     if let Some(m) = read_manifest(storage, partition).await? {
         return Ok(m.files.into_iter().filter(|f| here(&f.name)).collect());
@@ -192,7 +202,11 @@ async fn committed(storage: &Storage, partition: &str) -> Result<Vec<ManifestFil
         out.push(ManifestFile {
             name: file_name(&m.location),
             origin: None,
-            rows: super::schema::row_count(storage, m).await?,
+            rows: if extension == "parquet" {
+                super::schema::row_count(storage, m).await?
+            } else {
+                0
+            },
             bytes: m.size,
             sha256: String::new(),
         });
@@ -207,12 +221,13 @@ fn file_name(p: &Path) -> String {
 /// A publish of one partition, planned: what it held and what it will hold.
 pub(crate) struct Planned {
     partition: String,
+    extension: String,
     previous: Vec<ManifestFile>,
     /// The partition's manifest once published.
     pub(crate) manifest: Manifest,
 }
 
-/// Plans the publish of the run's `files` (staged) into `partition`;
+/// Plans the publish of the run's `files` (staged, `.<extension>`) into `partition`;
 /// `origin` names the task and window that wrote them, if windowed.
 pub(crate) async fn plan(
     storage: &Storage,
@@ -221,8 +236,9 @@ pub(crate) async fn plan(
     partition: &str,
     files: &[WrittenFile],
     replace: Replace,
+    extension: &str,
 ) -> Result<Planned> {
-    let previous = committed(storage, partition).await?;
+    let previous = committed(storage, partition, extension).await?;
     let ours: Vec<ManifestFile> = files
         .iter()
         .map(|f| ManifestFile {
@@ -245,6 +261,7 @@ pub(crate) async fn plan(
     keep.extend(ours);
     Ok(Planned {
         partition: partition.to_string(),
+        extension: extension.to_string(),
         previous,
         manifest: Manifest {
             format: MANIFEST_FORMAT.to_string(),
@@ -287,7 +304,7 @@ impl Planned {
             serde_json::to_vec_pretty(&self.manifest),
         )
         .await?;
-        for old in data_files(storage, partition).await? {
+        for old in data_files(storage, partition, &self.extension).await? {
             let name = file_name(&old.location);
             if !self.manifest.files.iter().any(|k| k.name == name) {
                 delete(storage, &old.location).await?;

@@ -38,7 +38,7 @@ use super::lock::PartitionLock;
 use super::partition::{Layout, WindowLayout};
 use super::publish::{FERRY_DIR, Replace, delete, join, plan};
 use super::schema::{PRIMARY_KEY, existing_schema};
-use super::spec::FilesEndpoint;
+use super::spec::{FilesEndpoint, Format};
 use super::store::Storage;
 use super::write::{FileWriter, WrittenFile};
 
@@ -72,7 +72,9 @@ impl Sink for FilesSink {
         write: &WriteSpec,
     ) -> Result<Box<dyn SinkWriter>> {
         self.supports_mode(write.mode)?;
-        refuse_unwritable(&self.storage.display, schema)?;
+        if self.endpoint.format == Format::Parquet {
+            refuse_unwritable(&self.storage.display, schema)?;
+        }
         let layout = self
             .endpoint
             .partition
@@ -96,7 +98,11 @@ impl Sink for FilesSink {
         };
         self.storage.probe().await?;
         let whole_overwrite = layout.is_none() && write.mode == SyncMode::FullOverwrite;
-        if !whole_overwrite && let Some((file, existing)) = existing_schema(&self.storage).await? {
+        let parquet = self.endpoint.format == Format::Parquet;
+        if parquet
+            && !whole_overwrite
+            && let Some((file, existing)) = existing_schema(&self.storage).await?
+        {
             check_fits(&self.storage.show(&file), &existing, &stored)?;
         }
         remove_stale_staging(&self.storage).await?;
@@ -395,16 +401,18 @@ async fn remove_stale_staging(storage: &Storage) -> Result<()> {
 }
 
 /// Plans, registers and publishes one partition (under its lock).
+#[allow(clippy::too_many_arguments)] // one partition's whole publish
 async fn publish_locked(
     storage: &Storage,
     run_id: &str,
     origin: Option<&str>,
+    extension: &str,
     dir: &str,
     files: &[WrittenFile],
     replace: Replace,
     registration: Option<&Registration>,
 ) -> Result<()> {
-    let planned = plan(storage, run_id, origin, dir, files, replace).await?;
+    let planned = plan(storage, run_id, origin, dir, files, replace, extension).await?;
     // Registered first: a metastore that refuses leaves the files unpublished.
     if let Some(r) = registration {
         r.register(dir, &planned.manifest).await?;
@@ -475,6 +483,7 @@ impl FilesWriter {
             &self.storage,
             self.storage.path(&rel),
             self.arrow_schema.clone(),
+            self.sink.format,
             self.sink.compression,
             self.sink.row_group_bytes,
         )
@@ -649,6 +658,7 @@ impl SinkWriter for FilesWriter {
                 &self.storage,
                 &self.run_id,
                 self.origin.as_deref(),
+                self.sink.format.extension(),
                 dir,
                 &files,
                 self.replace,

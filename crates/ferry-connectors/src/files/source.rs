@@ -33,7 +33,7 @@ use super::metastore::Metastore;
 use super::partition::Layout;
 use super::publish::{FERRY_DIR, MANIFEST, is_data, read_manifest};
 use super::schema::{conform, existing_schema, partition_columns, table_schema};
-use super::spec::{FilesEndpoint, HiveTable};
+use super::spec::{FilesEndpoint, Format, HiveTable};
 use super::store::Storage;
 
 /// Reads Parquet files under a directory or object-store prefix.
@@ -58,6 +58,15 @@ impl Source for FilesSource {
     }
 
     async fn schema(&self) -> Result<TableSchema> {
+        if self.endpoint.format != Format::Parquet {
+            return Err(Error::Unsupported {
+                connector: CONNECTOR,
+                capability: format!(
+                    "reading {:?} files (the files source reads Parquet; CSV and JSON lines are written only)",
+                    self.endpoint.format
+                ),
+            });
+        }
         self.storage.probe().await?;
         match existing_schema(&self.storage).await? {
             Some((_, schema)) => Ok(table_schema(&self.storage.display, &schema)),

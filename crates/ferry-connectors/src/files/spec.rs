@@ -34,7 +34,7 @@ pub struct FilesEndpoint {
     /// File format.
     #[serde(default)]
     pub format: Format,
-    /// Parquet compression codec (sink).
+    /// Parquet compression codec (sink; CSV and JSON lines are not compressed).
     #[serde(default)]
     pub compression: Compression,
     /// Target size of a Parquet row group in bytes, as buffered before
@@ -212,6 +212,11 @@ pub enum Format {
     /// its metadata.
     #[default]
     Parquet,
+    /// CSV with a header line (sink only): NULL an empty field, strings
+    /// quoted, values in exact text.
+    Csv,
+    /// One JSON object per line (sink only), values in exact typed JSON.
+    Jsonl,
 }
 
 impl Format {
@@ -219,6 +224,8 @@ impl Format {
     pub(crate) fn extension(self) -> &'static str {
         match self {
             Format::Parquet => "parquet",
+            Format::Csv => "csv",
+            Format::Jsonl => "jsonl",
         }
     }
 }
@@ -350,6 +357,12 @@ impl FilesEndpoint {
         }
         if let Some(h) = &mut self.hive {
             h.check(&at("hive"), trust)?;
+            if self.format != Format::Parquet {
+                return Err(Error::invalid(
+                    at("hive"),
+                    "registers Parquet datasets only; write format: parquet",
+                ));
+            }
         }
         Ok(())
     }

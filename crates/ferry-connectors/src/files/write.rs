@@ -1,9 +1,11 @@
-//! Writing one Parquet file: Arrow batches encoded and streamed to the
-//! object store (multipart above 10 MiB), with the SHA-256 and size of the
-//! bytes written for the manifest.
+//! Writing one data file: Arrow batches encoded as Parquet (or CSV / JSON
+//! lines, see [`super::text`]) and streamed to the object store (multipart
+//! above 10 MiB), with the SHA-256 and size of the bytes written for the
+//! manifest.
 //!
-//! Memory stays bounded: the writer keeps at most one row group being
-//! encoded (closed at `row_group_bytes`), and the upload buffers one part.
+//! Memory stays bounded: a Parquet writer keeps at most one row group being
+//! encoded (closed at `row_group_bytes`), a text writer one batch's text,
+//! and the upload buffers one part.
 
 use std::sync::Arc;
 
@@ -22,7 +24,7 @@ use parquet::errors::ParquetError;
 use parquet::file::properties::WriterProperties;
 use sha2::{Digest, Sha256};
 
-use super::spec::Compression;
+use super::spec::{Compression, Format};
 use super::store::Storage;
 
 /// Upload part size.
@@ -67,9 +69,19 @@ pub(crate) struct WrittenFile {
     pub(crate) sha256: String,
 }
 
+/// How a file's bytes are made.
+enum Encoding {
+    Parquet(Box<AsyncArrowWriter<HashingUpload>>),
+    Text {
+        upload: Box<HashingUpload>,
+        format: Format,
+        header_done: bool,
+    },
+}
+
 /// One data file being written.
 pub(crate) struct FileWriter {
-    writer: AsyncArrowWriter<HashingUpload>,
+    writer: Encoding,
     storage: Storage,
     path: Path,
     rows: u64,
@@ -98,6 +110,7 @@ impl FileWriter {
         storage: &Storage,
         path: Path,
         schema: arrow::datatypes::SchemaRef,
+        format: Format,
         compression: Compression,
         row_group_bytes: u64,
     ) -> Result<FileWriter> {
@@ -107,8 +120,18 @@ impl FileWriter {
             hasher: Sha256::new(),
             bytes: 0,
         };
-        let writer = AsyncArrowWriter::try_new(upload, schema, Some(properties(compression)))
-            .map_err(|e| storage.failure(&format!("starting {}", storage.show(&path)), e))?;
+        let writer = match format {
+            Format::Parquet => Encoding::Parquet(Box::new(
+                AsyncArrowWriter::try_new(upload, schema, Some(properties(compression))).map_err(
+                    |e| storage.failure(&format!("starting {}", storage.show(&path)), e),
+                )?,
+            )),
+            Format::Csv | Format::Jsonl => Encoding::Text {
+                upload: Box::new(upload),
+                format,
+                header_done: false,
+            },
+        };
         Ok(FileWriter {
             writer,
             storage: storage.clone(),
@@ -120,48 +143,73 @@ impl FileWriter {
 
     /// Bytes the file holds so far (uploaded, buffered or being encoded).
     pub(crate) fn bytes(&self) -> u64 {
-        (self.writer.bytes_written() + self.writer.in_progress_size()) as u64
+        match &self.writer {
+            Encoding::Parquet(w) => (w.bytes_written() + w.in_progress_size()) as u64,
+            Encoding::Text { upload, .. } => upload.bytes,
+        }
     }
 
     /// Bytes of the row group being encoded (in memory).
     pub(crate) fn buffered(&self) -> u64 {
-        self.writer.in_progress_size() as u64
+        match &self.writer {
+            Encoding::Parquet(w) => w.in_progress_size() as u64,
+            Encoding::Text { .. } => 0,
+        }
     }
 
     /// Closes the row group being encoded, freeing its memory.
     pub(crate) async fn flush_row_group(&mut self) -> Result<()> {
         let doing = format!("writing {}", self.storage.show(&self.path));
-        self.writer
-            .flush()
-            .await
-            .map_err(|e| self.storage.failure(&doing, e))
+        match &mut self.writer {
+            Encoding::Parquet(w) => w.flush().await.map_err(|e| self.storage.failure(&doing, e)),
+            Encoding::Text { .. } => Ok(()),
+        }
     }
 
     /// Appends `batch`.
     pub(crate) async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         self.rows += batch.num_rows() as u64;
-        let doing = || format!("writing {}", self.storage.show(&self.path));
-        self.writer
-            .write(batch)
-            .await
-            .map_err(|e| self.storage.failure(&doing(), e))?;
-        if self.writer.in_progress_size() >= self.row_group_bytes {
-            self.writer
-                .flush()
-                .await
-                .map_err(|e| self.storage.failure(&doing(), e))?;
+        let doing = format!("writing {}", self.storage.show(&self.path));
+        let failed = |e| self.storage.failure(&doing, e);
+        match &mut self.writer {
+            Encoding::Parquet(w) => {
+                w.write(batch).await.map_err(failed)?;
+                if w.in_progress_size() >= self.row_group_bytes {
+                    w.flush().await.map_err(failed)?;
+                }
+            }
+            Encoding::Text {
+                upload,
+                format,
+                header_done,
+            } => {
+                let mut out = Vec::new();
+                super::text::encode(*format, batch, !*header_done, &mut out);
+                *header_done = true;
+                upload.write(Bytes::from(out)).await.map_err(failed)?;
+            }
         }
         Ok(())
     }
 
     /// Closes the file: the object exists once this returns.
-    pub(crate) async fn close(mut self) -> Result<WrittenFile> {
+    pub(crate) async fn close(self) -> Result<WrittenFile> {
         let doing = format!("closing {}", self.storage.show(&self.path));
-        self.writer
-            .finish()
-            .await
-            .map_err(|e| self.storage.failure(&doing, e))?;
-        let upload = self.writer.into_inner();
+        let upload = match self.writer {
+            Encoding::Parquet(mut w) => {
+                w.finish()
+                    .await
+                    .map_err(|e| self.storage.failure(&doing, e))?;
+                w.into_inner()
+            }
+            Encoding::Text { mut upload, .. } => {
+                upload
+                    .complete()
+                    .await
+                    .map_err(|e| self.storage.failure(&doing, e))?;
+                *upload
+            }
+        };
         Ok(WrittenFile {
             path: self.path,
             rows: self.rows,
@@ -173,7 +221,10 @@ impl FileWriter {
     /// Gives the file up: its multipart upload is aborted (a partial object
     /// can only be under the staging prefix, removed with it).
     pub(crate) async fn abort(self) {
-        let mut upload = self.writer.into_inner();
+        let mut upload = match self.writer {
+            Encoding::Parquet(w) => w.into_inner(),
+            Encoding::Text { upload, .. } => *upload,
+        };
         let _ = upload.inner.abort().await;
     }
 }
