@@ -61,21 +61,28 @@ fn s3_sink(url: &str, extra: &str) -> String {
 
 const DAY: &str = ", partition: {window: \"dt=%Y-%m-%d\"}";
 
-/// `ferry run --json` of a windowed run; asserts success.
-fn run_window(yaml: &str, day: &str, next: &str) -> serde_json::Value {
-    let start = format!("{day}T00:00:00Z");
-    let end = format!("{next}T00:00:00Z");
-    let out = run_ferry(
+/// `ferry run --json` over the window `[start, end)` (RFC 3339).
+fn run_between(yaml: &str, start: &str, end: &str) -> Output {
+    run_ferry(
         FERRY,
         &[
             "run",
             "--json",
             "--window-start",
-            &start,
+            start,
             "--window-end",
-            &end,
+            end,
         ],
         yaml,
+    )
+}
+
+/// `ferry run --json` of a windowed run of whole days; asserts success.
+fn run_window(yaml: &str, day: &str, next: &str) -> serde_json::Value {
+    let out = run_between(
+        yaml,
+        &format!("{day}T00:00:00Z"),
+        &format!("{next}T00:00:00Z"),
     );
     assert_eq!(
         out.code, 0,
@@ -738,20 +745,7 @@ async fn concurrent_publishes_into_one_partition_keep_both_runs() {
             let yaml = job("fl2", &pg_endpoint(t), &sink, "mode: full_append\n");
             let start = format!("2026-11-25T{hour}:00:00Z");
             let end = format!("2026-11-25T{hour}:30:00Z");
-            std::thread::spawn(move || {
-                run_ferry(
-                    FERRY,
-                    &[
-                        "run",
-                        "--json",
-                        "--window-start",
-                        &start,
-                        "--window-end",
-                        &end,
-                    ],
-                    &yaml,
-                )
-            })
+            std::thread::spawn(move || run_between(&yaml, &start, &end))
         })
         .collect();
     for r in runs {
@@ -766,17 +760,10 @@ async fn concurrent_publishes_into_one_partition_keep_both_runs() {
 
     // A rerun of one of those windows (a retry, a backfill) replaces its own
     // files: appending is idempotent per window.
-    let out = run_ferry(
-        FERRY,
-        &[
-            "run",
-            "--json",
-            "--window-start",
-            "2026-11-25T03:00:00Z",
-            "--window-end",
-            "2026-11-25T03:30:00Z",
-        ],
+    let out = run_between(
         &job("fl2", &pg_endpoint(&a), &sink, "mode: full_append\n"),
+        "2026-11-25T03:00:00Z",
+        "2026-11-25T03:30:00Z",
     );
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     let got = peer_json(&["count", &url]);

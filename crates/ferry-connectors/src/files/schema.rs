@@ -136,33 +136,31 @@ pub(crate) fn partition_columns(schema: &Schema) -> Vec<PartitionColumn> {
         .unwrap_or_default()
 }
 
-/// The Arrow schema in the footer of the Parquet file `meta`.
-pub(crate) async fn file_schema(storage: &Storage, meta: &ObjectMeta) -> Result<SchemaRef> {
+/// The Parquet file `meta` opened at its footer.
+async fn footer(
+    storage: &Storage,
+    meta: &ObjectMeta,
+) -> Result<ParquetRecordBatchStreamBuilder<ParquetObjectReader>> {
     let reader = ParquetObjectReader::new(storage.store.clone(), meta.location.clone())
         .with_file_size(meta.size);
-    let builder = ParquetRecordBatchStreamBuilder::new(reader)
+    ParquetRecordBatchStreamBuilder::new(reader)
         .await
         .map_err(|e| {
             storage.failure(
                 &format!("reading the footer of {}", storage.show(&meta.location)),
                 e,
             )
-        })?;
-    Ok(builder.schema().clone())
+        })
+}
+
+/// The Arrow schema in the footer of the Parquet file `meta`.
+pub(crate) async fn file_schema(storage: &Storage, meta: &ObjectMeta) -> Result<SchemaRef> {
+    Ok(footer(storage, meta).await?.schema().clone())
 }
 
 /// The row count in the footer of the Parquet file `meta`.
 pub(crate) async fn row_count(storage: &Storage, meta: &ObjectMeta) -> Result<u64> {
-    let reader = ParquetObjectReader::new(storage.store.clone(), meta.location.clone())
-        .with_file_size(meta.size);
-    let builder = ParquetRecordBatchStreamBuilder::new(reader)
-        .await
-        .map_err(|e| {
-            storage.failure(
-                &format!("reading the footer of {}", storage.show(&meta.location)),
-                e,
-            )
-        })?;
+    let builder = footer(storage, meta).await?;
     Ok(u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0))
 }
 
