@@ -260,6 +260,27 @@ async fn local_directory_append_overwrite_file_and_row_group_sizes() {
     assert_eq!(v["rows_committed"].as_u64(), Some(20_000), "{v}");
     expect_digest(&peer_json(&["digest", &url]), &want);
     check_manifest(&url, 20_000);
+
+    // Read back with a split per group of row groups, in parallel.
+    let one = scratch_dir().join(unique("fl_one"));
+    let single = format!(
+        "{{type: files, url: \"{}\", row_group_bytes: 65536}}",
+        one.display()
+    );
+    run_ok(&job("fl1", &pg_endpoint(&src), &single, ""));
+    let back = unique("fl_back");
+    let source = format!("{{type: files, url: \"{}\"}}", one.display());
+    let v = run_ok(&job("flb", &source, &pg_endpoint(&back), ""));
+    let splits = v["splits"].as_array().unwrap();
+    assert!(
+        splits.len() > 1,
+        "one file, several row groups, several splits: {v}"
+    );
+    assert!(
+        splits.iter().all(|s| s["rows"].as_u64().unwrap() > 0),
+        "{v}"
+    );
+    assert_eq!(pg_digest(&pg_canonical(&back)).await, want);
 }
 
 #[tokio::test]

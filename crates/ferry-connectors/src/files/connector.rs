@@ -38,7 +38,7 @@ impl Connector for FilesConnector {
     }
 
     fn description(&self) -> &'static str {
-        "Parquet files in a directory or S3-compatible bucket, in Hive-style partitions: staged, then published per partition with a manifest and _SUCCESS; read one split per file"
+        "Parquet files in a directory or S3-compatible bucket, in Hive-style partitions: staged, then published per partition with a manifest and _SUCCESS; read one split per file or per group of row groups"
     }
 
     fn capabilities(&self) -> Capabilities {

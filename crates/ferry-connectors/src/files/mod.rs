@@ -9,7 +9,7 @@
 //!          manifest (files, rows, bytes, SHA-256), _SUCCESS (see [`publish`])
 //!  source: list <dataset>/ ─ a partition's manifest files (or every data file of a
 //!          dataset Ferry never wrote) ─ with `hive:`, only the partitions the metastore
-//!          lists ─ pruned by the run's window ─ one split per file
+//!          lists ─ pruned by the run's window ─ one split per file (or group of row groups)
 //! ```
 //!
 //! # Why staging, a manifest and a marker

@@ -137,7 +137,7 @@ pub(crate) fn partition_columns(schema: &Schema) -> Vec<PartitionColumn> {
 }
 
 /// The Parquet file `meta` opened at its footer.
-async fn footer(
+pub(crate) async fn footer(
     storage: &Storage,
     meta: &ObjectMeta,
 ) -> Result<ParquetRecordBatchStreamBuilder<ParquetObjectReader>> {

@@ -6,7 +6,8 @@
 //!             manifest files (Ferry's datasets: a directory without a manifest is
 //!             being published or was left by a crash, and is skipped) or, in a
 //!             dataset Ferry never wrote, every data file ─ with `partition.window`
-//!             and a run window, only the window's partitions ─ one split per file
+//!             and a run window, only the window's partitions ─ one split per file, or
+//!             per group of row groups when there are fewer files than splits wanted
 //!  read_split footer ─ the task's columns by name ─ row groups streamed ─ cast to
 //!             the planned types
 //! ```
@@ -32,7 +33,7 @@ use super::columns;
 use super::metastore::Metastore;
 use super::partition::Layout;
 use super::publish::{FERRY_DIR, MANIFEST, is_data, read_manifest};
-use super::schema::{conform, existing_schema, partition_columns, table_schema};
+use super::schema::{conform, existing_schema, footer, partition_columns, table_schema};
 use super::spec::{FilesEndpoint, Format, HiveTable};
 use super::store::Storage;
 
@@ -49,6 +50,20 @@ struct FileSplit {
     /// Object path in the store.
     path: String,
     size: u64,
+    /// The row groups to read (all when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    row_groups: Option<Vec<usize>>,
+}
+
+/// The row count of each row group of the Parquet file `meta`.
+async fn row_group_rows(storage: &Storage, meta: &ObjectMeta) -> Result<Vec<u64>> {
+    let builder = footer(storage, meta).await?;
+    Ok(builder
+        .metadata()
+        .row_groups()
+        .iter()
+        .map(|g| u64::try_from(g.num_rows()).unwrap_or(0))
+        .collect())
 }
 
 #[async_trait]
@@ -90,23 +105,33 @@ impl Source for FilesSource {
             .map(|p| Layout::parse("source.partition", p))
             .transpose()?;
         let files = self.select(layout.as_ref(), options).await?;
-        let splits = files
-            .into_iter()
-            .enumerate()
-            .map(|(i, (meta, rows))| {
-                let payload = FileSplit {
-                    path: meta.location.to_string(),
-                    size: meta.size,
-                };
-                Ok(Split {
-                    index: i as u32,
-                    description: self.storage.relative(&meta.location),
-                    payload: serde_json::to_value(payload)
-                        .map_err(|e| Error::Internal(e.to_string()))?,
-                    estimated_rows: rows,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let mut splits = Vec::new();
+        // Fewer files than readers: a file's row groups are split among them.
+        let wanted = (options.max_splits as usize).max(1);
+        let per_file = wanted.div_ceil(files.len().max(1));
+        for (meta, rows) in files {
+            let groups = if per_file > 1 {
+                row_group_rows(&self.storage, &meta).await?
+            } else {
+                Vec::new()
+            };
+            let parts = per_file.min(groups.len());
+            if parts <= 1 {
+                splits.push(self.split(splits.len(), &meta, None, rows)?);
+                continue;
+            }
+            let chunk = groups.len().div_ceil(parts);
+            let indices: Vec<usize> = (0..groups.len()).collect();
+            for part in indices.chunks(chunk) {
+                let part_rows = part.iter().map(|&g| groups[g]).sum();
+                splits.push(self.split(
+                    splits.len(),
+                    &meta,
+                    Some(part.to_vec()),
+                    Some(part_rows),
+                )?);
+            }
+        }
         Ok(Box::new(FilesRead {
             storage: self.storage.clone(),
             planned: schema.arrow_schema(),
@@ -118,6 +143,35 @@ impl Source for FilesSource {
 }
 
 impl FilesSource {
+    /// A split of `meta` (its `row_groups`, or the whole file).
+    fn split(
+        &self,
+        index: usize,
+        meta: &ObjectMeta,
+        row_groups: Option<Vec<usize>>,
+        rows: Option<u64>,
+    ) -> Result<Split> {
+        let mut description = self.storage.relative(&meta.location);
+        if let Some(g) = &row_groups {
+            description.push_str(&format!(
+                " (row groups {}–{})",
+                g.first().unwrap_or(&0),
+                g.last().unwrap_or(&0)
+            ));
+        }
+        let payload = FileSplit {
+            path: meta.location.to_string(),
+            size: meta.size,
+            row_groups,
+        };
+        Ok(Split {
+            index: index as u32,
+            description,
+            payload: serde_json::to_value(payload).map_err(|e| Error::Internal(e.to_string()))?,
+            estimated_rows: rows,
+        })
+    }
+
     /// The files to read with their row counts where a manifest gives them.
     async fn select(
         &self,
@@ -291,9 +345,11 @@ impl ReadSession for FilesRead {
             });
         let batch_rows = (self.batch_bytes / row_bytes).clamp(1024, 1 << 17);
         let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
+        let mut builder = builder.with_projection(mask).with_batch_size(batch_rows);
+        if let Some(groups) = fs.row_groups.clone() {
+            builder = builder.with_row_groups(groups);
+        }
         let stream = builder
-            .with_projection(mask)
-            .with_batch_size(batch_rows)
             .build()
             .map_err(|e| self.storage.failure(&format!("reading {shown}"), e))?;
         let (storage, planned, columns) = (
