@@ -134,12 +134,23 @@ pub fn signal_mid_copy_when(
     total: u64,
     ready: &dyn Fn() -> bool,
 ) -> (String, String) {
+    signal_run_when(&["run"], yaml, signal, total, ready)
+}
+
+/// [`signal_mid_copy_when`] for `ferry ARGS… JOB` (`args` starting with `run`).
+pub fn signal_run_when(
+    args: &[&str],
+    yaml: &str,
+    signal: &str,
+    total: u64,
+    ready: &dyn Fn() -> bool,
+) -> (String, String) {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
     let job = scratch_dir().join(format!("{}.yaml", unique("kill")));
     std::fs::write(&job, yaml).unwrap();
     let mut child = Command::new(FERRY)
-        .arg("run")
+        .args(args)
         .arg(&job)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

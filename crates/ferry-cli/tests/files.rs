@@ -367,10 +367,11 @@ async fn bad_input_names_the_problem_and_leaves_the_dataset_as_it_was() {
 
 /// SIGKILL while the run's files are being written: nothing of the run is
 /// visible (the dataset lists exactly what it held; its staged files stay
-/// hidden under `_ferry/` until a run removes them as stale), and the rerun
-/// publishes every row exactly once.
+/// hidden under `_ferry/` until a run removes them as stale), the metastore
+/// has no partition of it (PySpark lists only the earlier one), and the
+/// rerun publishes every row exactly once and registers its partition.
 #[tokio::test]
-async fn a_killed_run_leaves_the_dataset_as_it_was_and_the_rerun_is_exact() {
+async fn a_killed_run_leaves_the_dataset_and_metastore_as_they_were_and_the_rerun_is_exact() {
     const ROWS: u64 = 1_500_000;
     let (small, big) = (unique("fk_small"), unique("fk_big"));
     make_typed_pg(&small, 10).await;
@@ -384,9 +385,18 @@ async fn a_killed_run_leaves_the_dataset_as_it_was_and_the_rerun_is_exact() {
     .await;
     let dir = scratch_dir().join(unique("fk_lake"));
     let url = dir.display().to_string();
-    let sink =
-        format!("{{type: files, url: \"{url}\", file_bytes: 1048576, row_group_bytes: 262144}}");
-    run_ok(&job("fk", &pg_endpoint(&small), &sink, ""));
+    let (db, table) = (unique("ferry_kdb"), unique("killed"));
+    let sink = format!(
+        "{{type: files, url: \"{url}\", file_bytes: 1048576, row_group_bytes: 262144, \
+         partition: {{window: \"dt=%Y-%m-%d\"}}, \
+         hive: {{metastore: \"thrift://{}\", database: {db}, table: {table}}}}}",
+        hms()
+    );
+    run_window(
+        &job("fk", &pg_endpoint(&small), &sink, ""),
+        "2026-11-25",
+        "2026-11-26",
+    );
     let before = objects(&url);
     let held = peer_json(&["count", &url]);
     assert_eq!(held["rows"].as_u64(), Some(10), "{held}");
@@ -397,34 +407,59 @@ async fn a_killed_run_leaves_the_dataset_as_it_was_and_the_rerun_is_exact() {
             .iter()
             .any(|p| p.extension().is_some_and(|e| e == "parquet"))
     };
-    signal_mid_copy_when(
+    signal_run_when(
+        &[
+            "run",
+            "--window-start",
+            "2026-11-26T00:00:00Z",
+            "--window-end",
+            "2026-11-27T00:00:00Z",
+        ],
         &job("fk", &pg_endpoint(&big), &sink, ""),
         "KILL",
         ROWS,
         &staged_files,
     );
-    let after: Vec<String> = objects(&url)
-        .into_iter()
-        .filter(|o| !o.starts_with("_ferry/"))
-        .collect();
-    let before_visible: Vec<String> = before
-        .iter()
-        .filter(|o| !o.starts_with("_ferry/"))
-        .cloned()
-        .collect();
+    let visible = |objects: &[String]| -> Vec<String> {
+        objects
+            .iter()
+            .filter(|o| !o.starts_with("_ferry/"))
+            .cloned()
+            .collect()
+    };
     assert_eq!(
-        after, before_visible,
+        visible(&objects(&url)),
+        visible(&before),
         "the killed run changed the visible dataset"
     );
     assert_eq!(peer_json(&["count", &url]), held);
+    let seen = spark(&format!("{db}.{table}"));
+    assert_eq!(
+        seen["partitions"],
+        serde_json::json!(["dt=2026-11-25"]),
+        "{seen}"
+    );
+    assert_eq!(seen["rows"].as_u64(), Some(10), "{seen}");
 
-    let v = run_ok(&job("fk", &pg_endpoint(&big), &sink, ""));
+    let v = run_window(
+        &job("fk", &pg_endpoint(&big), &sink, ""),
+        "2026-11-26",
+        "2026-11-27",
+    );
     assert_eq!(v["rows_committed"].as_u64(), Some(ROWS), "{v}");
-    let got = peer_json(&["count", &url]);
+    let day = format!("{url}/dt=2026-11-26");
+    let got = peer_json(&["count", &day]);
     assert_eq!(got["rows"].as_u64(), Some(ROWS), "{got}");
     assert_eq!(got["distinct_id"].as_u64(), Some(ROWS), "{got}");
     assert_eq!(got["sum_id"].as_u64(), Some(ROWS * (ROWS + 1) / 2), "{got}");
-    check_manifest(&url, ROWS);
+    check_manifest(&day, ROWS);
+    let seen = spark(&format!("{db}.{table}"));
+    assert_eq!(
+        seen["partitions"],
+        serde_json::json!(["dt=2026-11-25", "dt=2026-11-26"]),
+        "{seen}"
+    );
+    assert_eq!(seen["rows"].as_u64(), Some(ROWS + 10), "{seen}");
 }
 
 /// Every file under `dir`, recursively.
