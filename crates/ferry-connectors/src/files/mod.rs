@@ -44,6 +44,7 @@ mod sink;
 mod source;
 mod spec;
 mod store;
+mod stored;
 mod text;
 mod thrift;
 mod write;
