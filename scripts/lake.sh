@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Lake test peers for the files connector: an S3-compatible server (moto, from PyPI) on
-# loopback, and the independent Parquet reader (pyarrow) in the same virtualenv.
+# loopback, and the independent readers in the same virtualenv: pyarrow (Parquet) and the
+# Python `deltalake` package (Delta Lake; delta-rs's Python binding, a separate build) and
+# PyIceberg (Apache Iceberg's Python implementation, with its SQL catalog client).
 #
 #   scripts/lake.sh start   install the virtualenv (if missing), start moto, wait until ready
 #   scripts/lake.sh stop    stop moto
@@ -13,10 +15,10 @@ set -euo pipefail
 VENV="${FERRY_LAKE_VENV:-$HOME/.cache/ferry/lake-venv}"
 PORT="${FERRY_S3_PORT:-15000}"
 RUN_DIR="${FERRY_LAKE_RUN:-/var/tmp/ferry-lake}"
-PACKAGES=("moto[server]==5.2.5" "pyarrow==21.0.0")
+PACKAGES=("moto[server]==5.2.5" "pyarrow==21.0.0" "deltalake==1.6.6" "pyiceberg[sql-sqlite,pyarrow]==0.12.0")
 
 install() {
-  if [[ -x "$VENV/bin/moto_server" ]] && "$VENV/bin/python" -c 'import pyarrow, boto3' 2>/dev/null; then
+  if [[ -x "$VENV/bin/moto_server" ]] && "$VENV/bin/python" -c 'import pyarrow, boto3, deltalake, pyiceberg.catalog.sql' 2>/dev/null; then
     return
   fi
   python3 -m venv "$VENV"

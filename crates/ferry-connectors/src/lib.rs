@@ -62,6 +62,7 @@ connectors! {
     "mysql" => mysql::MYSQL,
     "sqlite" => sqlite::SqliteConnector,
     "files" => files::FilesConnector,
+    "delta" => delta::DeltaConnector,
 }
 
 /// Validates a task written by the machine's own user (`ferry run`, tests):

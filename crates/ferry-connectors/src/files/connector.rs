@@ -91,13 +91,7 @@ impl Connector for FilesConnector {
         &self,
         options: &mut Map<String, Value>,
     ) -> Result<Map<String, Value>> {
-        let mut secrets = Map::new();
-        if let Some(Value::Object(s3)) = options.get_mut("s3")
-            && let Some(secret) = s3.remove(SECRET)
-        {
-            secrets.insert(SECRET.to_string(), secret);
-        }
-        Ok(secrets)
+        Ok(take_s3_secret(options))
     }
 
     fn put_endpoint_secrets(
@@ -105,31 +99,13 @@ impl Connector for FilesConnector {
         options: &mut Map<String, Value>,
         secrets: &Map<String, Value>,
     ) -> Result<()> {
-        if let Some(secret) = secrets.get(SECRET) {
-            match options.get_mut("s3") {
-                Some(Value::Object(s3)) => {
-                    s3.insert(SECRET.to_string(), secret.clone());
-                }
-                _ => {
-                    return Err(Error::invalid(
-                        "s3",
-                        "a stored secret_access_key needs the `s3` settings it belongs to",
-                    ));
-                }
-            }
-        }
-        Ok(())
+        put_s3_secret(options, secrets)
     }
 
     /// Every option but the secret key: a stored key is kept on an edit
     /// only while the location and key id stay the same.
     fn secret_audience(&self, options: &Map<String, Value>) -> String {
-        let mut public = options.clone();
-        public.remove(SECRET);
-        if let Some(Value::Object(s3)) = public.get_mut("s3") {
-            s3.remove(SECRET);
-        }
-        Value::Object(public).to_string()
+        s3_secret_audience(options)
     }
 
     fn connection(
@@ -144,6 +120,49 @@ impl Connector for FilesConnector {
         let storage = Storage::open(&endpoint, trust)?;
         Ok(Box::new(FilesConnectionImpl { spec: c, storage }))
     }
+}
+
+/// Moves `s3.secret_access_key` out of endpoint options (sealed by the
+/// server); shared by the connectors on this storage.
+pub(crate) fn take_s3_secret(options: &mut Map<String, Value>) -> Map<String, Value> {
+    let mut secrets = Map::new();
+    if let Some(Value::Object(s3)) = options.get_mut("s3")
+        && let Some(secret) = s3.remove(SECRET)
+    {
+        secrets.insert(SECRET.to_string(), secret);
+    }
+    secrets
+}
+
+/// Puts a secret taken by [`take_s3_secret`] back into `s3`.
+pub(crate) fn put_s3_secret(
+    options: &mut Map<String, Value>,
+    secrets: &Map<String, Value>,
+) -> Result<()> {
+    if let Some(secret) = secrets.get(SECRET) {
+        match options.get_mut("s3") {
+            Some(Value::Object(s3)) => {
+                s3.insert(SECRET.to_string(), secret.clone());
+            }
+            _ => {
+                return Err(Error::invalid(
+                    "s3",
+                    "a stored secret_access_key needs the `s3` settings it belongs to",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every option but the secret key.
+pub(crate) fn s3_secret_audience(options: &Map<String, Value>) -> String {
+    let mut public = options.clone();
+    public.remove(SECRET);
+    if let Some(Value::Object(s3)) = public.get_mut("s3") {
+        s3.remove(SECRET);
+    }
+    Value::Object(public).to_string()
 }
 
 /// A checked endpoint: files under one location.

@@ -302,6 +302,19 @@ impl FilesConnection {
 }
 
 impl FilesEndpoint {
+    /// The storage of another connector's endpoint (a Delta or Iceberg
+    /// table's location): Parquet defaults, no partitions, no metastore.
+    pub(crate) fn storage_at(url: String, path: Option<String>, s3: Option<S3Options>) -> Self {
+        FilesEndpoint {
+            url: Some(url),
+            path,
+            s3,
+            row_group_bytes: default_row_group_bytes(),
+            file_bytes: default_file_bytes(),
+            ..FilesEndpoint::default()
+        }
+    }
+
     /// Checks the endpoint as `trust` allows: a resolved `connection`, a
     /// `url` of a known scheme (local directories under the files root), a
     /// relative `path` without `..`, sizes within bounds.

@@ -89,7 +89,7 @@ pub(crate) struct FileWriter {
 }
 
 /// Parquet writer settings for `compression`.
-fn properties(compression: Compression) -> WriterProperties {
+pub(crate) fn properties(compression: Compression) -> WriterProperties {
     let codec = match compression {
         Compression::Snappy => Codec::SNAPPY,
         Compression::Lz4 => Codec::LZ4_RAW,
