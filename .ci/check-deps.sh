@@ -42,7 +42,7 @@ if bad:
     sys.exit(1)
 print("layering ok")
 '
-dups=$(cargo tree -d --workspace --locked --edges normal,build --features ferry-cli/delta 2>/dev/null | grep -E '^(arrow|arrow-[a-z]+|parquet|datafusion|rustls|ring|tokio-rustls) v' | sort -u || true)
+dups=$(cargo tree -d --workspace --locked --edges normal,build --features ferry-cli/lake 2>/dev/null | grep -E '^(arrow|arrow-[a-z]+|parquet|datafusion|rustls|ring|tokio-rustls) v' | sort -u || true)
 if [ -n "$dups" ]; then
   echo "duplicate heavy crates in the graph:"; echo "$dups"; exit 1
 fi

@@ -35,7 +35,7 @@ AIRFLOW_LOG="$HOME/.cache/ferry/airflow-start.log"
 bash scripts/airflow.sh start >"$AIRFLOW_LOG" 2>&1 &
 airflow_pid=$!
 trap 'bash scripts/airflow.sh stop >/dev/null 2>&1 || true; bash scripts/pg_tls.sh stop >/dev/null 2>&1 || true; bash scripts/lake.sh stop >/dev/null 2>&1 || true; bash scripts/hive.sh stop >/dev/null 2>&1 || true' EXIT
-cargo test --workspace --all-targets --no-run --features ferry-cli/delta "$@"
+cargo test --workspace --all-targets --no-run --features ferry-cli/lake "$@"
 if ! wait "$airflow_pid"; then
   echo "Airflow did not start:" >&2
   cat "$AIRFLOW_LOG" >&2
@@ -43,6 +43,6 @@ if ! wait "$airflow_pid"; then
 fi
 cat "$AIRFLOW_LOG" >&2
 while IFS= read -r line; do export "$line"; done < <(bash scripts/airflow.sh env)
-cargo test --workspace --all-targets --no-fail-fast --features ferry-cli/delta "$@"
+cargo test --workspace --all-targets --no-fail-fast --features ferry-cli/lake "$@"
 # The API under generated input: schemathesis from PyPI, 0 server errors.
 bash scripts/api_fuzz.sh

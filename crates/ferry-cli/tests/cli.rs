@@ -37,10 +37,17 @@ fn connectors_lists_the_registry() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["postgres", "mysql", "sqlite", "files", "delta"]);
+    assert_eq!(
+        names,
+        ["postgres", "mysql", "sqlite", "files", "delta", "iceberg"]
+    );
     for c in v.as_array().unwrap() {
         // The lake connectors are built only with their Cargo features.
-        let built = c["name"] != "delta" || cfg!(feature = "delta");
+        let built = match c["name"].as_str() {
+            Some("delta") => cfg!(feature = "delta"),
+            Some("iceberg") => cfg!(feature = "iceberg"),
+            _ => true,
+        };
         assert_eq!(c["enabled"], built, "{c}");
         if built {
             assert!(c["source"] == true && c["sink"] == true, "{c}");

@@ -122,14 +122,31 @@ async fn postgres_to_delta_and_back_one_commit_per_run() {
     assert_eq!(v["rows_committed"].as_u64(), Some(3000), "{v}");
     assert_eq!(pg_digest(&pg_canonical(&back)).await, all);
     assert_eq!(pg_types(&back).await, pg_types(&src).await);
-    // And as of version 1 (both copies).
+    // The key travelled with the table (column metadata `ferry.key`).
+    let key = pg_digest(&format!(
+        "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid \
+         AND a.attnum = ANY(i.indkey) WHERE i.indrelid = '{back}'::regclass AND i.indisprimary"
+    ))
+    .await;
+    assert_eq!(key, pg_digest("SELECT 'id'").await);
+    // And as of version 1 (both copies: into a table without the key).
+    let both = unique("dl_both");
+    pg_exec(&format!("CREATE TABLE {both} (LIKE {src})")).await;
     let v = run_ok(&job(
         "dlb",
         &delta(&url, ", version: 1"),
-        &pg_endpoint(&back),
+        &pg_endpoint(&both),
         "",
     ));
     assert_eq!(v["rows_committed"].as_u64(), Some(6000), "{v}");
+    assert_eq!(
+        pg_digest(&format!(
+            "SELECT DISTINCT * FROM ({}) t",
+            pg_canonical(&both)
+        ))
+        .await,
+        all
+    );
 }
 
 #[tokio::test]

@@ -63,6 +63,7 @@ connectors! {
     "sqlite" => sqlite::SqliteConnector,
     "files" => files::FilesConnector,
     "delta" => delta::DeltaConnector,
+    "iceberg" => iceberg::IcebergConnector,
 }
 
 /// Validates a task written by the machine's own user (`ferry run`, tests):

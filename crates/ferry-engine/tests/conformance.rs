@@ -36,19 +36,21 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 /// Every connector in the suite; the lake connectors behind Cargo features
-/// (`delta`) when this build has them (`scripts/test.sh` builds them all,
+/// (`delta`, `iceberg`) when this build has them (`scripts/test.sh` builds them all,
 /// and the published matrix is theirs).
 fn kinds() -> Vec<&'static str> {
     let mut kinds = vec!["postgres", "mysql", "sqlite", "files"];
-    if ferry_connectors::find("", "delta").is_ok() {
-        kinds.push("delta");
+    for lake in ["delta", "iceberg"] {
+        if ferry_connectors::find("", lake).is_ok() {
+            kinds.push(lake);
+        }
     }
     kinds
 }
 
 /// Whether this build has every connector of the published matrix.
 fn full_build() -> bool {
-    kinds().len() == 5
+    kinds().len() == 6
 }
 
 /// The values a sink cannot hold and routes to dirty data, by design:
@@ -77,6 +79,8 @@ fn expected_refusal(ty: &ColumnType, sink: &str) -> Option<&'static str> {
         (T::List(e), "files") if **e == T::Interval => Some("Parquet has no interval"),
         (T::Interval, "delta") => Some("Delta has no interval"),
         (T::List(e), "delta") if **e == T::Interval => Some("Delta has no interval"),
+        (T::Interval, "iceberg") => Some("Iceberg has no interval"),
+        (T::List(e), "iceberg") if **e == T::Interval => Some("Iceberg has no interval"),
         _ => None,
     }
 }
@@ -97,6 +101,16 @@ fn endpoint(kind: &str, table: &str) -> Value {
         "mysql" => json!({"type": "mysql", "url": mysql_url(), "table": table}),
         "files" => json!({"type": "files", "url": scratch_dir().join(table)}),
         "delta" => json!({"type": "delta", "url": scratch_dir().join(table)}),
+        // A catalog per table: the tests write in parallel.
+        "iceberg" => json!({
+            "type": "iceberg",
+            "catalog": {
+                "uri": format!("sqlite://{}", scratch_dir().join(format!("{table}.db")).display()),
+                "warehouse": scratch_dir().join("iceberg"),
+            },
+            "namespace": "conformance",
+            "table": table,
+        }),
         _ => json!({"type": "sqlite", "path": sqlite_path(), "table": table}),
     }
 }
@@ -363,12 +377,12 @@ async fn every_type_through_every_source_and_sink() {
     if std::env::var_os("FERRY_UPDATE_DOCS").is_some() {
         assert!(
             full_build(),
-            "regenerate the matrix from a build with every connector: --features ferry-cli/delta"
+            "regenerate the matrix from a build with every connector: --features ferry-cli/lake"
         );
         std::fs::write(&doc, &text).unwrap();
     }
     if !full_build() {
-        eprintln!("docs/conformance-matrix.md not compared: this build lacks the delta connector");
+        eprintln!("docs/conformance-matrix.md not compared: this build lacks a lake connector");
         return;
     }
     assert_eq!(

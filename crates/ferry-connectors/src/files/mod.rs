@@ -54,7 +54,7 @@ pub use spec::{Compression, S3Options};
 
 pub(crate) use connector::{put_s3_secret, s3_secret_audience, take_s3_secret};
 pub(crate) use schema::column_type;
-pub(crate) use spec::FilesEndpoint;
+pub(crate) use spec::{FilesEndpoint, check_url};
 pub(crate) use store::Storage;
 pub(crate) use write::properties as parquet_properties;
 
