@@ -31,6 +31,21 @@ pub async fn make_typed_pg(table: &str, rows: u32) {
     .await;
 }
 
+/// Creates a PostgreSQL table of the typed table's columns with `rows`
+/// quickly generated rows (md5 text): big enough that a run can be stopped
+/// in the middle of its copy.
+pub async fn make_wide_pg(table: &str, rows: u64) {
+    pg_exec(&format!(
+        "DROP TABLE IF EXISTS {table};
+         CREATE TABLE {table} (id bigint PRIMARY KEY, name varchar(100), amount numeric(12,2), d date,
+            ts timestamp, flag boolean, note text, f float8);
+         INSERT INTO {table} SELECT g, md5(g::text), g * 0.01, date '2000-01-01' + g % 9000,
+            timestamp '2001-01-01' + g * interval '1 second', g % 2 = 0, md5((g * 7)::text), g / 8.0
+           FROM generate_series(1, {rows}) g;"
+    ))
+    .await;
+}
+
 /// Canonical row text of the typed table in PostgreSQL.
 pub fn pg_canonical(table: &str) -> String {
     format!(

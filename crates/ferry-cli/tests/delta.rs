@@ -281,14 +281,7 @@ async fn a_failed_or_killed_run_commits_nothing() {
     const ROWS: u64 = 1_500_000;
     let (small, big) = (unique("dl_small"), unique("dl_big"));
     make_typed_pg(&small, 10).await;
-    pg_exec(&format!(
-        "CREATE TABLE {big} (id bigint PRIMARY KEY, name varchar(100), amount numeric(12,2), d date,
-            ts timestamp, flag boolean, note text, f float8);
-         INSERT INTO {big} SELECT g, md5(g::text), g * 0.01, date '2000-01-01' + g % 9000,
-            timestamp '2001-01-01' + g * interval '1 second', g % 2 = 0, md5((g * 7)::text), g / 8.0
-           FROM generate_series(1, {ROWS}) g;"
-    ))
-    .await;
+    make_wide_pg(&big, ROWS).await;
     let dir = scratch_dir().join(unique("delta_kill"));
     std::fs::create_dir_all(&dir).unwrap();
     let url = dir.display().to_string();
@@ -478,6 +471,21 @@ async fn a_table_another_writer_made_is_read_by_version_and_version_range() {
         ))
         .await
     );
+    // A log naming a data file outside the table (a crafted or foreign
+    // log): refused before anything is read.
+    let crafted = table_dir("delta_crafted");
+    lake("delta_peer.py", &["append", &crafted, "1", "10"]);
+    let outside = format!("{}/../outside.parquet", crafted);
+    std::fs::write(
+        format!("{crafted}/_delta_log/00000000000000000001.json"),
+        format!(
+            "{{\"add\":{{\"path\":\"{outside}\",\"partitionValues\":{{}},\"size\":1,\"modificationTime\":0,\"dataChange\":true}}}}\n"
+        ),
+    )
+    .unwrap();
+    let err = run_err(&job("dlp", &delta(&crafted, ""), &pg_endpoint(&back), ""));
+    assert!(err.contains("outside the table"), "{err}");
+
     // An overwrite in the range: refused, naming the commit.
     run_ok(&job("dlp2", &pg_endpoint(&src), &delta(&url, ""), ""));
     let err = run_err(&job(

@@ -375,14 +375,7 @@ async fn a_killed_run_leaves_the_dataset_and_metastore_as_they_were_and_the_reru
     const ROWS: u64 = 1_500_000;
     let (small, big) = (unique("fk_small"), unique("fk_big"));
     make_typed_pg(&small, 10).await;
-    pg_exec(&format!(
-        "CREATE TABLE {big} (id bigint PRIMARY KEY, name varchar(100), amount numeric(12,2), d date,
-            ts timestamp, flag boolean, note text, f float8);
-         INSERT INTO {big} SELECT g, md5(g::text), g * 0.01, date '2000-01-01' + g % 9000,
-            timestamp '2001-01-01' + g * interval '1 second', g % 2 = 0, md5((g * 7)::text), g / 8.0
-           FROM generate_series(1, {ROWS}) g;"
-    ))
-    .await;
+    make_wide_pg(&big, ROWS).await;
     let dir = scratch_dir().join(unique("fk_lake"));
     let url = dir.display().to_string();
     let (db, table) = (unique("ferry_kdb"), unique("killed"));

@@ -275,14 +275,7 @@ async fn a_killed_run_adds_no_snapshot_and_a_retried_append_is_not_applied_twice
     const ROWS: u64 = 1_500_000;
     let (small, big) = (unique("ic_small"), unique("ic_big"));
     make_typed_pg(&small, 10).await;
-    pg_exec(&format!(
-        "CREATE TABLE {big} (id bigint PRIMARY KEY, name varchar(100), amount numeric(12,2), d date,
-            ts timestamp, flag boolean, note text, f float8);
-         INSERT INTO {big} SELECT g, md5(g::text), g * 0.01, date '2000-01-01' + g % 9000,
-            timestamp '2001-01-01' + g * interval '1 second', g % 2 = 0, md5((g * 7)::text), g / 8.0
-           FROM generate_series(1, {ROWS}) g;"
-    ))
-    .await;
+    make_wide_pg(&big, ROWS).await;
     let lake = Lake::new();
     let sink = lake.endpoint("kill", ", file_bytes: 1048576");
     run_ok(&job("ick", &pg_endpoint(&small), &sink, ""));
@@ -417,6 +410,17 @@ async fn bad_input_names_the_problem_and_leaves_the_table_as_it_was() {
         "",
     ));
     assert!(err.contains("catalog.uri"), "{err}");
+    // Encoded characters sqlx would decode into another path: refused.
+    let err = run_err(&job(
+        "icx",
+        &pg_endpoint(&src),
+        &format!(
+            "{{type: iceberg, catalog: {{uri: \"sqlite://{}%2F..%2Fx.db\", warehouse: \"{}\"}}, namespace: a, table: b}}",
+            lake.db, lake.warehouse
+        ),
+        "",
+    ));
+    assert!(err.contains("catalog.uri") && err.contains('%'), "{err}");
     assert_eq!(lake.snapshots("t").len(), 1);
     assert_eq!(lake.peer("digest", "t", &[]), held);
 }

@@ -15,17 +15,14 @@ committed through the same SQLite catalog, and writes tables Ferry reads.
                           appends rows FIRST..FIRST+N-1 of the typed table (creating
                           the table, unpartitioned, if missing)
 """
-import datetime
-import decimal
 import hashlib
 import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from peer import text  # noqa: E402  (the same canonical text as the Parquet peer)
+from peer import text, typed_table  # noqa: E402  (shared with the Parquet peer)
 
-import pyarrow as pa  # noqa: E402
 from pyiceberg.catalog.sql import SqlCatalog  # noqa: E402
 
 COLUMNS = ["id", "name", "amount", "d", "ts", "flag", "note", "f"]
@@ -83,32 +80,7 @@ def files(db, warehouse, ident):
 
 
 def append(db, warehouse, ident, first, n):
-    first, n = int(first), int(n)
-    ids = list(range(first, first + n))
-
-    def name(g):
-        if g % 11 == 0:
-            return None
-        if g % 5 == 0:
-            return "tab\tnl\nbs\\\"q'" + str(g)
-        return f"name {g} ☃ 😀 ü"
-
-    base_ts = datetime.datetime(2001, 2, 3, 4, 5, 6, 789012)
-    data = pa.table({
-        "id": pa.array(ids, pa.int64()),
-        "name": pa.array([name(g) for g in ids], pa.string()),
-        "amount": pa.array([None if g % 13 == 0 else
-                            (decimal.Decimal(g) * decimal.Decimal("12.34") - 5000).quantize(decimal.Decimal("0.01"))
-                            for g in ids], pa.decimal128(12, 2)),
-        "d": pa.array([None if g % 17 == 0 else datetime.date(1999, 12, 31) + datetime.timedelta(days=g % 9000)
-                       for g in ids], pa.date32()),
-        "ts": pa.array([None if g % 19 == 0 else
-                        base_ts + g * datetime.timedelta(minutes=37, microseconds=123) for g in ids],
-                       pa.timestamp("us")),
-        "flag": pa.array([None if g % 23 == 0 else g % 2 == 0 for g in ids], pa.bool_()),
-        "note": pa.array([None if g % 3 == 0 else "x" * (g % 50) for g in ids], pa.string()),
-        "f": pa.array([None if g % 29 == 0 else g / 4.0 for g in ids], pa.float64()),
-    })
+    data = typed_table(int(first), int(n))
     cat = catalog(db, warehouse)
     ns = ident.rsplit(".", 1)[0]
     cat.create_namespace_if_not_exists(ns)

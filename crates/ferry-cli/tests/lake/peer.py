@@ -54,6 +54,42 @@ def text(v):
     return str(v)
 
 
+def typed_table(first, n):
+    """Rows FIRST..FIRST+N-1 of the typed table, as make_typed_pg makes them
+    in PostgreSQL (tests/common.rs), as a pyarrow table."""
+    import decimal
+
+    import pyarrow as pa
+
+    ids = list(range(first, first + n))
+
+    def name(g):
+        if g % 11 == 0:
+            return None
+        if g % 5 == 0:
+            return "tab\tnl\nbs\\\"q'" + str(g)
+        return f"name {g} ☃ 😀 ü"
+
+    base_ts = datetime.datetime(2001, 2, 3, 4, 5, 6, 789012)
+    cents = decimal.Decimal("0.01")
+    return pa.table({
+        "id": pa.array(ids, pa.int64()),
+        "name": pa.array([name(g) for g in ids], pa.string()),
+        "amount": pa.array([None if g % 13 == 0 else
+                            (decimal.Decimal(g) * decimal.Decimal("12.34") - 5000).quantize(cents)
+                            for g in ids], pa.decimal128(12, 2)),
+        "d": pa.array([None if g % 17 == 0 else
+                       datetime.date(1999, 12, 31) + datetime.timedelta(days=g % 9000)
+                       for g in ids], pa.date32()),
+        "ts": pa.array([None if g % 19 == 0 else
+                        base_ts + g * datetime.timedelta(minutes=37, microseconds=123)
+                        for g in ids], pa.timestamp("us")),
+        "flag": pa.array([None if g % 23 == 0 else g % 2 == 0 for g in ids], pa.bool_()),
+        "note": pa.array([None if g % 3 == 0 else "x" * (g % 50) for g in ids], pa.string()),
+        "f": pa.array([None if g % 29 == 0 else g / 4.0 for g in ids], pa.float64()),
+    })
+
+
 def digest(url):
     fs, path = filesystem(url)
     dataset = ds.dataset(path, filesystem=fs, format="parquet", partitioning="hive")

@@ -23,3 +23,16 @@ pub(crate) mod tls;
 pub mod values;
 
 pub use builder::BatchBuilder;
+/// The instance a run belongs to: the task at its window (or logical
+/// time), `task@start/end` in RFC 3339; `None` for a run with neither.
+/// Every attempt of one instance shares it: a lake sink records it with
+/// its commit, so a retried instance is told from a new one.
+#[cfg(any(feature = "delta", feature = "iceberg"))]
+pub(crate) fn instance(write: &ferry_core::connector::WriteSpec) -> Option<String> {
+    let at = match (write.run.window, write.run.logical_time) {
+        (Some((s, e)), _) => format!("{}/{}", s.to_rfc3339(), e.to_rfc3339()),
+        (None, Some(t)) => t.to_rfc3339(),
+        (None, None) => return None,
+    };
+    Some(format!("{}@{at}", write.task))
+}

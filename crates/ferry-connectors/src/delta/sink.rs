@@ -135,6 +135,7 @@ impl Sink for DeltaSink {
         let mut already = None;
         let (snapshot, partition_by, txn_version, last_run) = match &table {
             Some(t) => {
+                self.location.check_confined(t).await?;
                 let state = t
                     .snapshot()
                     .map_err(|e| self.location.error("reading the snapshot", e))?;
@@ -163,7 +164,7 @@ impl Sink for DeltaSink {
                     write.mode,
                     SyncMode::FullAppend | SyncMode::IncrementalAppend
                 );
-                let mine = instance(write);
+                let mine = crate::common::instance(write);
                 already = commits
                     .iter()
                     .find(|c| appends && mine.is_some() && c.commit.instance == mine)
@@ -190,7 +191,7 @@ impl Sink for DeltaSink {
         let commit = FerryCommit {
             task: write.task.clone(),
             run_id: write.run_id.clone(),
-            instance: instance(write),
+            instance: crate::common::instance(write),
         };
         // A table this run creates is created by exactly one run: delta-rs
         // would otherwise retry a lost race for version 0 on top of the
@@ -286,16 +287,6 @@ impl DeltaSink {
             None => Ok(self.location.new_table()?.log_store()),
         }
     }
-}
-
-/// The instance a run belongs to: the task at its window or logical time.
-fn instance(write: &WriteSpec) -> Option<String> {
-    let at = match (write.run.window, write.run.logical_time) {
-        (Some((s, e)), _) => format!("{}/{}", s.to_rfc3339(), e.to_rfc3339()),
-        (None, Some(t)) => t.to_rfc3339(),
-        (None, None) => return None,
-    };
-    Some(format!("{}@{at}", write.task))
 }
 
 /// `column >= start AND column < end`, typed as the column.

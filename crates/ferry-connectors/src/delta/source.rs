@@ -83,6 +83,15 @@ impl DeltaSource {
                     Error::Internal(format!("{}: commit {v}: {e}", self.location.display()))
                 })?;
                 if let Some(path) = action.pointer("/add/path").and_then(|p| p.as_str()) {
+                    if !super::table::confined(path) {
+                        return Err(Error::Unsupported {
+                            connector: CONNECTOR,
+                            capability: format!(
+                                "{}: commit {v} adds a file outside the table (`{path}`)",
+                                self.location.display()
+                            ),
+                        });
+                    }
                     let url = root.join(path).map_err(|e| {
                         Error::Internal(format!(
                             "{}: commit {v}: `{path}`: {e}",
@@ -205,6 +214,7 @@ impl ReadSession for DeltaRead {
             return Ok(futures::stream::empty().boxed());
         }
         let table = self.location.existing(Some(vs.version)).await?;
+        self.location.check_confined(&table).await?;
         let session: SessionContext = create_session().into_inner();
         table
             .update_datafusion_session(&session.state())

@@ -146,6 +146,34 @@ impl TableLocation {
         })
     }
 
+    /// Refuses a table whose log names data files (or deletion vectors)
+    /// outside the table's location: Ferry reads and rewrites only its own.
+    pub(crate) async fn check_confined(&self, table: &DeltaTable) -> Result<()> {
+        let state = table
+            .snapshot()
+            .map_err(|e| self.error("reading the snapshot", e))?;
+        let log_store = table.log_store();
+        let mut files = state.snapshot().file_views(log_store.as_ref(), None);
+        while let Some(view) = files.next().await {
+            let view = view.map_err(|e| self.error("listing the data files", e))?;
+            let path = view.path().to_string();
+            // `PersistedAbsolute` (the kernel does not export the type).
+            let absolute_dv = view
+                .deletion_vector_descriptor()
+                .is_some_and(|dv| format!("{:?}", dv.storage_type).contains("Absolute"));
+            if !confined(&path) || absolute_dv {
+                return Err(Error::Unsupported {
+                    connector: CONNECTOR,
+                    capability: format!(
+                        "{}: the log names a data file or deletion vector outside the table (`{path}`); Ferry reads only files under the table's location",
+                        self.storage.display
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// A Delta error as Ferry's, naming the table and what was done.
     pub(crate) fn error(&self, doing: &str, e: DeltaTableError) -> Error {
         let text = e.to_string();
@@ -209,4 +237,17 @@ pub(crate) async fn ferry_commits(
         })
         .filter(|c| c.commit.task == task)
         .collect())
+}
+
+/// A data-file path of a Delta log that stays inside the table: relative,
+/// no scheme, no `..` (decoded). delta-rs resolves an absolute URL or a
+/// `../` path as it is, so a crafted log could otherwise make Ferry read
+/// (or, rewriting a window, write) files anywhere the server can.
+pub(crate) fn confined(path: &str) -> bool {
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+    !decoded.is_empty()
+        && !decoded.contains("://")
+        && !decoded.starts_with('/')
+        && !decoded.contains('\\')
+        && !decoded.split('/').any(|s| s == ".." || s == ".")
 }

@@ -91,6 +91,63 @@ impl Catalog {
         error(&self.display, doing, e)
     }
 
+    /// Refuses a table whose files would lie outside the warehouse: its
+    /// location, its metadata and manifest lists, and any data-path property
+    /// (a catalog row or metadata file can name any path, and iceberg-rust
+    /// reads and writes them as they are).
+    pub(crate) fn check_confined(&self, table: &Table) -> Result<()> {
+        let md = table.metadata();
+        let location = local(md.location());
+        let warehouse = self.spec.warehouse.trim_end_matches('/').to_string();
+        let mut outside: Vec<String> = Vec::new();
+        if !under(&location, &warehouse) {
+            outside.push(format!("table location {}", md.location()));
+        }
+        if let Some(m) = table.metadata_location()
+            && !under(&local(m), &location)
+        {
+            outside.push(format!("metadata file {m}"));
+        }
+        for s in md.snapshots() {
+            if !under(&local(s.manifest_list()), &location) {
+                outside.push(format!("manifest list {}", s.manifest_list()));
+            }
+        }
+        for key in md.properties().keys() {
+            if key.starts_with("write.") && key.ends_with(".path") {
+                outside.push(format!("property {key}"));
+            }
+        }
+        if outside.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Unsupported {
+                connector: super::CONNECTOR,
+                capability: format!(
+                    "{}: Ferry reads and writes only tables inside the warehouse {warehouse}; this one has {}",
+                    self.display,
+                    outside.join(", ")
+                ),
+            })
+        }
+    }
+
+    /// A data or delete file a scan would read: inside the table's location.
+    pub(crate) fn check_file(&self, table: &Table, path: &str) -> Result<()> {
+        let location = local(table.metadata().location());
+        if under(&local(path), &location) {
+            Ok(())
+        } else {
+            Err(Error::Unsupported {
+                connector: super::CONNECTOR,
+                capability: format!(
+                    "{}: file {path} is outside the table's location; Ferry reads only files under it",
+                    self.display
+                ),
+            })
+        }
+    }
+
     /// The table, or `None` if the catalog has none of that name.
     pub(crate) async fn load(&self) -> Result<Option<Table>> {
         let exists = self
@@ -101,11 +158,13 @@ impl Catalog {
         if !exists {
             return Ok(None);
         }
-        self.inner
+        let table = self
+            .inner
             .load_table(&self.ident)
             .await
-            .map(Some)
-            .map_err(|e| self.error("loading the table", e))
+            .map_err(|e| self.error("loading the table", e))?;
+        self.check_confined(&table)?;
+        Ok(Some(table))
     }
 
     /// The table, which must exist.
@@ -172,6 +231,23 @@ impl Catalog {
             transient: matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::Io(_)),
         }
     }
+}
+
+/// A local location as a plain path (`file:///a` → `/a`).
+fn local(location: &str) -> String {
+    location
+        .strip_prefix("file://")
+        .or_else(|| location.strip_prefix("file:"))
+        .unwrap_or(location)
+        .to_string()
+}
+
+/// Whether `path` lies under the directory `dir` (no `..`, no other scheme).
+fn under(path: &str, dir: &str) -> bool {
+    path.starts_with('/')
+        && !path.contains("://")
+        && !path.split('/').any(|s| s == ".." || s == ".")
+        && (path == dir || path.starts_with(&format!("{}/", dir.trim_end_matches('/'))))
 }
 
 fn error(display: &str, doing: &str, e: iceberg::Error) -> Error {

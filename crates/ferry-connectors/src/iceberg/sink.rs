@@ -129,7 +129,7 @@ impl Sink for IcebergSink {
             }
             _ => None,
         };
-        let instance = instance(write);
+        let instance = crate::common::instance(write);
         let appends = matches!(
             write.mode,
             SyncMode::FullAppend | SyncMode::IncrementalAppend
@@ -232,16 +232,6 @@ impl IcebergSink {
             .build()
             .map_err(|e| catalog.error("planning the table", e))
     }
-}
-
-/// The instance a run belongs to: the task at its window or logical time.
-fn instance(write: &WriteSpec) -> Option<String> {
-    let at = match (write.run.window, write.run.logical_time) {
-        (Some((s, e)), _) => format!("{}/{}", s.to_rfc3339(), e.to_rfc3339()),
-        (None, Some(t)) => t.to_rfc3339(),
-        (None, None) => return None,
-    };
-    Some(format!("{}@{at}", write.task))
 }
 
 /// The rows of the append snapshot `instance` already committed, if any.

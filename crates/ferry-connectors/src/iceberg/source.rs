@@ -192,6 +192,12 @@ impl ReadSession for IcebergRead {
                 .into_iter()
                 .filter(|t| wanted.contains(&t.data_file_path))
                 .collect();
+        for t in &tasks {
+            self.catalog.check_file(&self.table, &t.data_file_path)?;
+            for d in &t.deletes {
+                self.catalog.check_file(&self.table, &d.file_path)?;
+            }
+        }
         if tasks.len() != fs.files.len() {
             return Err(Error::Internal(format!(
                 "{}: snapshot {} no longer lists the split's files",

@@ -119,40 +119,26 @@ impl IcebergEndpoint {
             "" => name.to_string(),
             _ => format!("{field}.{name}"),
         };
+        // One absolute file path, nothing sqlx would decode or take as
+        // options (`%`, `?`, `#`): the path checked is the path opened.
         let path = self
             .catalog
             .uri
             .strip_prefix("sqlite://")
             .or_else(|| self.catalog.uri.strip_prefix("sqlite:"))
             .unwrap_or(&self.catalog.uri)
-            .split('?')
-            .next()
-            .unwrap_or_default()
             .to_string();
-        if !path.starts_with('/') {
+        if !path.starts_with('/') || path.ends_with('/') || path.contains(['%', '?', '#', '\0']) {
             return Err(Error::invalid(
                 at("catalog.uri"),
                 format!(
-                    "`{}` must be a SQLite catalog file by absolute path (sqlite:///abs/catalog.db)",
+                    "`{}` must be a SQLite catalog file by absolute path (sqlite:///abs/catalog.db), without `%`, `?` or `#`",
                     self.catalog.uri
                 ),
             ));
         }
-        let (dir, file) = path.rsplit_once('/').unwrap_or(("/", &path));
-        if file.is_empty() {
-            return Err(Error::invalid(at("catalog.uri"), "must name a file"));
-        }
-        let dir = check_url(
-            &at("catalog.uri"),
-            if dir.is_empty() { "/" } else { dir },
-            trust,
-        )?;
-        self.catalog.uri = format!(
-            "{}/{file}",
-            dir.strip_prefix("file://")
-                .unwrap_or(&dir)
-                .trim_end_matches('/')
-        );
+        let file = check_url(&at("catalog.uri"), &path, trust)?;
+        self.catalog.uri = file.strip_prefix("file://").unwrap_or(&file).to_string();
         let warehouse = check_url(&at("catalog.warehouse"), &self.catalog.warehouse, trust)?;
         if warehouse.starts_with("s3://") {
             return Err(Error::Unsupported {
